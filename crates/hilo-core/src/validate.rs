@@ -1,0 +1,221 @@
+//! Input rules shared by every entry point (HTTP, CLI, later SMTP and SMS), so a username or
+//! a message text is judged the same whichever way it arrives.
+//!
+//! Lengths are counted in Unicode scalar values (what a user sees as characters, near
+//! enough), never bytes, and values are rejected rather than silently truncated.
+
+/// Why an input value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// A stable snake_case code, e.g. `invalid_username`.
+    pub code: &'static str,
+    /// A human-readable explanation naming the rule.
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ValidationError { code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Longest username, in characters.
+pub const USERNAME_MAX: usize = 32;
+/// Longest display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 64;
+/// Longest group name, in characters.
+pub const GROUP_NAME_MAX: usize = 100;
+/// Longest message text, in characters.
+pub const MESSAGE_TEXT_MAX: usize = 10_000;
+/// Longest `client_txn_id`, in characters.
+pub const CLIENT_TXN_ID_MAX: usize = 64;
+/// Shortest password (OWASP ASVS 6.2.1).
+pub const PASSWORD_MIN: usize = 8;
+/// Longest password; longer ones are refused, never truncated (ASVS 6.2.8, 6.2.9).
+pub const PASSWORD_MAX: usize = 128;
+/// Longest device name, in characters.
+pub const DEVICE_NAME_MAX: usize = 100;
+
+/// Checks and normalises a username: 3–32 of `a-z 0-9 . _`, compared case-insensitively,
+/// so the result is lower case.
+pub fn username(input: &str) -> Result<String, ValidationError> {
+    let lowered = input.to_ascii_lowercase();
+    let n_chars = lowered.chars().count();
+    if !(3..=USERNAME_MAX).contains(&n_chars) {
+        return Err(ValidationError::new(
+            "invalid_username",
+            format!("a username has 3 to {USERNAME_MAX} characters"),
+        ));
+    }
+    if !lowered
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+    {
+        return Err(ValidationError::new(
+            "invalid_username",
+            "a username may contain only letters a-z, digits, '.' and '_'",
+        ));
+    }
+    Ok(lowered)
+}
+
+/// Checks a display name: trimmed, 1–64 characters, no control or invisible formatting
+/// characters (which allow spoofing another name).
+pub fn display_name(input: &str) -> Result<String, ValidationError> {
+    single_line_name(input, DISPLAY_NAME_MAX, "invalid_display_name", "a display name")
+}
+
+/// Checks a group name: trimmed, 1–100 characters, single line.
+pub fn group_name(input: &str) -> Result<String, ValidationError> {
+    single_line_name(input, GROUP_NAME_MAX, "invalid_group_name", "a group name")
+}
+
+/// Checks a device name given at login: trimmed, 1–100 characters, single line.
+pub fn device_name(input: &str) -> Result<String, ValidationError> {
+    single_line_name(input, DEVICE_NAME_MAX, "invalid_device_name", "a device name")
+}
+
+fn single_line_name(
+    input: &str,
+    max: usize,
+    code: &'static str,
+    what: &str,
+) -> Result<String, ValidationError> {
+    let trimmed = input.trim();
+    let n_chars = trimmed.chars().count();
+    if n_chars == 0 || n_chars > max {
+        return Err(ValidationError::new(code, format!("{what} has 1 to {max} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return Err(ValidationError::new(
+            code,
+            format!("{what} may not contain control or invisible formatting characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Bidirectional overrides and zero-width characters: legitimate inside running text, but
+/// in a name they let one user impersonate another.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Checks a password: 8–128 characters, no other composition rule (ASVS 6.2.5).
+pub fn password(input: &str) -> Result<(), ValidationError> {
+    let n_chars = input.chars().count();
+    if n_chars < PASSWORD_MIN {
+        return Err(ValidationError::new(
+            "weak_password",
+            format!("a password has at least {PASSWORD_MIN} characters"),
+        ));
+    }
+    if n_chars > PASSWORD_MAX {
+        return Err(ValidationError::new(
+            "invalid_password",
+            format!("a password has at most {PASSWORD_MAX} characters"),
+        ));
+    }
+    if input.contains('\0') {
+        return Err(ValidationError::new("invalid_password", "a password may not contain NUL"));
+    }
+    Ok(())
+}
+
+/// Checks a message text: 1–10,000 characters, not only whitespace, and no control
+/// characters other than tab, line feed and carriage return.
+pub fn message_text(input: &str) -> Result<String, ValidationError> {
+    if input.trim().is_empty() {
+        return Err(ValidationError::new("invalid_text", "a message text may not be empty"));
+    }
+    if input.chars().count() > MESSAGE_TEXT_MAX {
+        return Err(ValidationError::new(
+            "text_too_long",
+            format!("a message text has at most {MESSAGE_TEXT_MAX} characters"),
+        ));
+    }
+    if input.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        return Err(ValidationError::new(
+            "invalid_text",
+            "a message text may not contain control characters",
+        ));
+    }
+    Ok(input.to_owned())
+}
+
+/// Checks a client transaction id: 1–64 printable characters.
+pub fn client_txn_id(input: &str) -> Result<String, ValidationError> {
+    let n_chars = input.chars().count();
+    if n_chars == 0 || n_chars > CLIENT_TXN_ID_MAX {
+        return Err(ValidationError::new(
+            "invalid_client_txn_id",
+            format!("client_txn_id has 1 to {CLIENT_TXN_ID_MAX} characters"),
+        ));
+    }
+    if input.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "invalid_client_txn_id",
+            "client_txn_id may not contain control characters",
+        ));
+    }
+    Ok(input.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<T: std::fmt::Debug>(result: Result<T, ValidationError>, expect: Result<&str, &str>) {
+        match (result, expect) {
+            (Ok(value), Ok(want)) => assert_eq!(format!("{value:?}"), want),
+            (Err(error), Err(code)) => assert_eq!(error.code, code),
+            (got, want) => panic!("got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        check(username("Alice_01.x"), Ok("\"alice_01.x\""));
+        check(username("ab"), Err("invalid_username"));
+        check(username(&"a".repeat(32)), Ok(&format!("{:?}", "a".repeat(32))));
+        check(username(&"a".repeat(33)), Err("invalid_username"));
+        check(username("al ice"), Err("invalid_username"));
+        check(username("alicé"), Err("invalid_username"));
+        check(username("al-ice"), Err("invalid_username"));
+    }
+
+    #[test]
+    fn names() {
+        check(display_name("  Ana María  "), Ok("\"Ana María\""));
+        check(display_name(""), Err("invalid_display_name"));
+        check(display_name("   "), Err("invalid_display_name"));
+        check(display_name(&"é".repeat(64)), Ok(&format!("{:?}", "é".repeat(64))));
+        check(display_name(&"é".repeat(65)), Err("invalid_display_name"));
+        check(display_name("evil\u{202E}gnp"), Err("invalid_display_name"));
+        check(display_name("two\nlines"), Err("invalid_display_name"));
+        check(group_name(&"g".repeat(100)), Ok(&format!("{:?}", "g".repeat(100))));
+        check(group_name(&"g".repeat(101)), Err("invalid_group_name"));
+    }
+
+    #[test]
+    fn passwords_and_texts() {
+        check(password("1234567"), Err("weak_password"));
+        check(password("12345678"), Ok("()"));
+        check(password(&"p".repeat(129)), Err("invalid_password"));
+        check(message_text("hola\nqué tal"), Ok("\"hola\\nqué tal\""));
+        check(message_text(" \n "), Err("invalid_text"));
+        check(message_text("nul\0"), Err("invalid_text"));
+        check(message_text(&"x".repeat(10_000)).map(|t| t.len()), Ok("10000"));
+        check(message_text(&"x".repeat(10_001)), Err("text_too_long"));
+        check(client_txn_id(""), Err("invalid_client_txn_id"));
+        check(client_txn_id(&"t".repeat(65)), Err("invalid_client_txn_id"));
+    }
+}

@@ -1,0 +1,114 @@
+//! hilo's HTTP and WebSocket API (`/api/v1`, see `shared/api-v1.md`).
+//!
+//! Key design decision: the router is built with `utoipa-axum`, so each route is registered
+//! together with its OpenAPI operation and `/api/v1/openapi.json` is generated from the same
+//! table that serves requests; a route cannot exist undocumented.
+//!
+//! Handlers extract, call one `Hilo` method and map the result to `hilo-proto` types; they
+//! hold no business rules. Error mapping lives only in [`error`].
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hilo_service::Hilo;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Largest request body accepted (attachments will have their own route and limit).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service.
+    pub hilo: Hilo,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server shuts down: streams close with a close frame.
+    pub shutdown: CancellationToken,
+    openapi: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hilo", description = "hilo HTTP API v1: accounts, conversations, messages and real-time events."),
+    modifiers(&BearerAuth),
+    tags((name = "server"), (name = "accounts"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "events"), (name = "admin"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// Builds the full router: API routes, `/healthz`, `/metrics` and the OpenAPI document.
+pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Router {
+    let (api, openapi) = handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    let state = AppState { hilo, metrics, shutdown, openapi };
+    api.route("/api/v1/openapi.json", axum::routing::get(openapi_json))
+        .route("/metrics", axum::routing::get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// GET /api/v1/openapi.json
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned()).into_response()
+}
+
+/// GET /metrics
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(state.hilo.open_streams());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+}
+
+/// Records metrics for every request and logs each 5xx once with its cause. Request
+/// headers and bodies are never logged, so tokens and passwords cannot reach the log.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    let elapsed = started.elapsed();
+    state.metrics.request(&route, method.as_str(), status.as_u16(), elapsed);
+    if status.is_server_error() {
+        let cause = response.extensions().get::<error::InternalCause>().map(|c| c.0.as_str()).unwrap_or("unknown");
+        tracing::error!(%method, %route, status = status.as_u16(), %cause, "request failed");
+    } else {
+        tracing::debug!(%method, %route, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
+    }
+    response
+}

@@ -1,0 +1,265 @@
+//! Conversations and messages.
+
+use hilo_core::{ConversationView, Message, Party};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::rfc3339;
+
+/// A member of a conversation or the sender of a message: an account (`kind: "user"`) or an
+/// external contact known by an email address or phone number (`kind: "contact"`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PartyDto {
+    /// Account or contact id.
+    pub id: String,
+    /// `user` or `contact`.
+    pub kind: String,
+    /// Username, for accounts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Email address or E.164 number, for contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl From<&Party> for PartyDto {
+    fn from(party: &Party) -> Self {
+        match party {
+            Party::User { id, username, display_name } => PartyDto {
+                id: id.to_string(),
+                kind: "user".into(),
+                username: Some(username.clone()),
+                display_name: display_name.clone(),
+                address: None,
+            },
+            Party::Contact { id, address, display_name } => PartyDto {
+                id: id.to_string(),
+                kind: "contact".into(),
+                username: None,
+                display_name: display_name.clone(),
+                address: Some(address.clone()),
+            },
+        }
+    }
+}
+
+/// A conversation as the caller sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDto {
+    /// Conversation id.
+    pub id: String,
+    /// `direct` or `group`.
+    pub kind: String,
+    /// Group name; null for direct conversations.
+    pub name: Option<String>,
+    /// Current members.
+    pub members: Vec<PartyDto>,
+    /// The caller's folder: `inbox`, `requests`, `archived` or `spam`.
+    pub folder: String,
+    /// Messages from others after the caller's read marker.
+    pub unread_count: i64,
+    /// The caller's read marker.
+    pub last_read_seq: i64,
+    /// The `seq` of the newest message.
+    pub last_seq: i64,
+    /// The newest message.
+    pub last_message: Option<MessageDto>,
+    /// The caller muted notifications until then.
+    pub muted_until: Option<String>,
+    /// The caller's notification level: `all`, `mentions` or `none`.
+    pub notify: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Last activity.
+    pub updated_at: String,
+}
+
+impl From<&ConversationView> for ConversationDto {
+    fn from(view: &ConversationView) -> Self {
+        let conversation = &view.conversation;
+        ConversationDto {
+            id: conversation.id.to_string(),
+            kind: conversation.kind.as_str().to_owned(),
+            name: conversation.name.clone(),
+            members: conversation.members.iter().map(|m| PartyDto::from(&m.party)).collect(),
+            folder: view.me.folder.as_str().to_owned(),
+            unread_count: view.unread_count,
+            last_read_seq: view.me.last_read_seq,
+            last_seq: conversation.last_seq,
+            last_message: view.last_message.as_ref().map(MessageDto::from),
+            muted_until: view.me.muted_until.map(rfc3339),
+            notify: view.me.notify.as_str().to_owned(),
+            created_at: rfc3339(conversation.created_at),
+            updated_at: rfc3339(conversation.updated_at),
+        }
+    }
+}
+
+/// `POST /api/v1/conversations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateConversationRequest {
+    /// `direct` or `group`.
+    pub kind: String,
+    /// Direct: the other person's username.
+    #[serde(default)]
+    pub with: Option<String>,
+    /// Group: its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Group: usernames of the other members.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+}
+
+/// `GET /api/v1/conversations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConversationsResponse {
+    /// Most recent activity first.
+    pub conversations: Vec<ConversationDto>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// `PATCH /api/v1/conversations/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenameConversationRequest {
+    /// New group name.
+    pub name: String,
+}
+
+/// `POST /api/v1/conversations/{id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddMembersRequest {
+    /// Usernames to add.
+    pub usernames: Vec<String>,
+}
+
+/// `PATCH /api/v1/conversations/{id}/settings`. `muted_until: null` unmutes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ConversationSettingsRequest {
+    /// `inbox` or `archived`.
+    #[serde(default)]
+    pub folder: Option<String>,
+    /// RFC 3339 time, or null to unmute. Absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub muted_until: Option<Option<String>>,
+    /// `all`, `mentions` or `none`.
+    #[serde(default)]
+    pub notify: Option<String>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageDto {
+    /// Message id.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Position in the conversation: 1, 2, 3, … with no gaps.
+    pub seq: i64,
+    /// Who sent it; null for system messages.
+    pub sender: Option<PartyDto>,
+    /// `chat`, `email`, `sms`, `widget` or `system`.
+    pub channel: String,
+    /// Text; null once deleted.
+    pub text: Option<String>,
+    /// The sender's idempotency key (shown to everyone; it carries no secret).
+    pub client_txn_id: Option<String>,
+    /// Attached files.
+    #[schema(value_type = Vec<Object>)]
+    pub attachments: Vec<serde_json::Value>,
+    /// The quoted message.
+    #[schema(value_type = Option<Object>)]
+    pub reply_to: Option<serde_json::Value>,
+    /// Mentioned account ids.
+    pub mentions: Vec<String>,
+    /// Reactions.
+    #[schema(value_type = Vec<Object>)]
+    pub reactions: Vec<serde_json::Value>,
+    /// A shared location.
+    #[schema(value_type = Option<Object>)]
+    pub location: Option<serde_json::Value>,
+    /// Last edit time.
+    pub edited_at: Option<String>,
+    /// Deleted for everyone.
+    pub deleted: bool,
+    /// When the server stored it.
+    pub created_at: String,
+}
+
+impl From<&Message> for MessageDto {
+    fn from(message: &Message) -> Self {
+        MessageDto {
+            id: message.id.to_string(),
+            conversation_id: message.conversation_id.to_string(),
+            seq: message.seq,
+            sender: message.sender.as_ref().map(PartyDto::from),
+            channel: message.channel.as_str().to_owned(),
+            text: message.text.clone(),
+            client_txn_id: message.client_txn_id.clone(),
+            attachments: Vec::new(),
+            reply_to: None,
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+            location: None,
+            edited_at: message.edited_at.map(rfc3339),
+            deleted: message.deleted,
+            created_at: rfc3339(message.created_at),
+        }
+    }
+}
+
+/// `POST /api/v1/conversations/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SendMessageRequest {
+    /// 1–64 characters, unique per sender and conversation; repeating it returns the
+    /// original message instead of sending a second copy.
+    pub client_txn_id: String,
+    /// 1–10,000 characters.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessagesResponse {
+    /// Ascending `seq`.
+    pub messages: Vec<MessageDto>,
+    /// More messages exist beyond this page in the direction read.
+    pub has_more: bool,
+}
+
+/// `POST /api/v1/conversations/{id}/read`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadRequest {
+    /// Everything up to this `seq` has been read.
+    pub seq: i64,
+}
+
+/// The read marker after `POST /api/v1/conversations/{id}/read`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadResponse {
+    /// The conversation.
+    pub conversation_id: String,
+    /// The read marker now (it never moves backwards).
+    pub last_read_seq: i64,
+    /// Messages from others after it.
+    pub unread_count: i64,
+}
+
+/// `POST /api/v1/conversations/{id}/typing`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TypingRequest {
+    /// Started (true) or stopped (false) typing.
+    pub typing: bool,
+}

@@ -1,0 +1,69 @@
+//! What can go wrong in a use case, named for the failure; `hilo-http::error` maps each to
+//! a status and a stable code.
+
+use hilo_core::ValidationError;
+use hilo_store::StoreError;
+
+/// A use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input value broke a rule.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// A request was malformed in a way no single field rule covers.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// No valid token.
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// Wrong username or password (the same answer for both).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The account is suspended.
+    #[error("this account is suspended")]
+    AccountSuspended,
+    /// Registration is closed.
+    #[error("registration is closed on this server")]
+    RegistrationClosed,
+    /// Registration needs a valid invite code.
+    #[error("a valid invite code is required to register")]
+    InviteRequired,
+    /// The username is taken.
+    #[error("that username is taken")]
+    UsernameTaken,
+    /// The thing does not exist, or the caller may not know it exists.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller may see the thing but not do this to it.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The store failed; details are for logs only.
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+impl From<ValidationError> for Error {
+    fn from(error: ValidationError) -> Self {
+        Error::Invalid(error)
+    }
+}
+
+impl Error {
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden { code, message: message.into() }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest { code, message: message.into() }
+    }
+}

@@ -1,0 +1,261 @@
+//! Publishing committed events, and the resumable per-user event stream that WebSocket and
+//! long-polling clients read.
+//!
+//! A stream is "store first, bus for speed": it subscribes to the bus, then reads the store
+//! for everything after the client's cursor, then follows the bus. Each stored event has a
+//! gap-free cursor, so the stream can tell a duplicate (cursor ≤ last: skip), the next event
+//! (last + 1: deliver the bus copy) and a gap (> last + 1: read the store) without any
+//! coordination between nodes. That is the whole no-loss, no-duplicate, same-order argument.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use hilo_bus::{Envelope, Received, Subscription};
+use hilo_core::{EventKind, SessionId, StoredEvent, UserId};
+use hilo_proto::{ConversationDto, Event, MessageDto, with_cursor};
+use hilo_store::Delivery;
+
+use crate::presence::PresenceGuard;
+use crate::{Caller, Error, Hilo, Result};
+
+/// How many stored events one catch-up read fetches.
+const CATCH_UP_BATCH: i64 = 200;
+
+fn body(event: &Event) -> Arc<str> {
+    Arc::from(serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()))
+}
+
+impl Hilo {
+    /// Publishes one event, rendered once, to every delivery's user.
+    pub(crate) async fn publish(&self, deliveries: &[Delivery], event: &Event) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let body = body(event);
+        let envelopes = deliveries
+            .iter()
+            .map(|d| Envelope { user_id: d.user_id.clone(), cursor: Some(d.cursor), revoked_session: None, body: body.clone() })
+            .collect();
+        self.inner.bus.publish(envelopes).await;
+    }
+
+    /// Publishes `session.revoked` events, marked so the revoked session's streams close.
+    pub(crate) async fn publish_revocations(&self, revoked: Vec<(SessionId, Delivery)>, event: &Event) {
+        let body = body(event);
+        let envelopes = revoked
+            .into_iter()
+            .map(|(session, d)| Envelope { user_id: d.user_id, cursor: Some(d.cursor), revoked_session: Some(session), body: body.clone() })
+            .collect();
+        self.inner.bus.publish(envelopes).await;
+    }
+
+    /// Publishes a conversation event, rendered for each recipient (the conversation object
+    /// carries the recipient's own folder, unread count and settings).
+    pub(crate) async fn publish_conversation_events(&self, deliveries: &[Delivery], kind: EventKind, conversation: &hilo_core::ConversationId, removed: Option<&UserId>) {
+        let mut envelopes = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let view = match self.inner.store.conversation_view(conversation, &delivery.user_id).await {
+                Ok(view) => view,
+                Err(error) => {
+                    // The stored event is still there: the client gets it on catch-up.
+                    tracing::warn!(%error, "could not render a conversation event for live delivery");
+                    continue;
+                }
+            };
+            let event = conversation_event(kind, conversation, view.as_ref().map(ConversationDto::from), removed);
+            envelopes.push(Envelope { user_id: delivery.user_id.clone(), cursor: Some(delivery.cursor), revoked_session: None, body: body(&event) });
+        }
+        self.inner.bus.publish(envelopes).await;
+    }
+
+    /// Publishes an ephemeral event (never stored, never replayed) to these users.
+    pub(crate) async fn publish_ephemeral(&self, users: &[UserId], event: &Event) {
+        let body = body(event);
+        let envelopes = users
+            .iter()
+            .map(|user| Envelope { user_id: user.clone(), cursor: None, revoked_session: None, body: body.clone() })
+            .collect();
+        self.inner.bus.publish(envelopes).await;
+    }
+
+    /// Renders a stored event for its recipient, from the current state of what it refers
+    /// to. `None` when the referenced object is gone.
+    pub(crate) async fn render(&self, stored: &StoredEvent) -> Result<Option<Event>> {
+        let record = &stored.record;
+        let conversation_id = record.conversation_id.as_ref();
+        Ok(match record.kind {
+            EventKind::MessageCreated | EventKind::MessageUpdated => {
+                let Some(id) = &record.message_id else { return Ok(None) };
+                let Some(message) = self.inner.store.message(id).await? else { return Ok(None) };
+                let (conversation_id, message) = (message.conversation_id.to_string(), MessageDto::from(&message));
+                Some(if record.kind == EventKind::MessageCreated {
+                    Event::MessageCreated { conversation_id, message }
+                } else {
+                    Event::MessageUpdated { conversation_id, message }
+                })
+            }
+            EventKind::ConversationCreated | EventKind::ConversationUpdated => {
+                let Some(conversation) = conversation_id else { return Ok(None) };
+                let view = self.inner.store.conversation_view(conversation, &stored.user_id).await?;
+                Some(conversation_event(record.kind, conversation, view.as_ref().map(ConversationDto::from), record.subject_user_id.as_ref()))
+            }
+            EventKind::Read => match (conversation_id, &record.subject_user_id, record.number) {
+                (Some(conversation), Some(reader), Some(seq)) => Some(Event::Read { conversation_id: conversation.to_string(), user_id: reader.to_string(), seq }),
+                _ => None,
+            },
+            EventKind::SessionRevoked => record.session_id.as_ref().map(|s| Event::SessionRevoked { session_id: s.to_string() }),
+        })
+    }
+
+    /// Opens the caller's event stream, resuming after `since` when given.
+    pub async fn open_stream(&self, caller: &Caller, since: Option<&str>) -> Result<EventStream> {
+        let since = since
+            .map(|text| text.trim().parse::<i64>().map_err(|_| Error::bad_request("invalid_cursor", "since must be a cursor returned by the server")))
+            .transpose()?;
+        // Subscribe before reading the bounds: anything committed from here on is either
+        // in the store read below or arrives on the subscription (or both; dedup by cursor).
+        let subscription = self.inner.bus.subscribe(&caller.user.id);
+        let (floor, head) = self.inner.store.event_bounds(&caller.user.id).await?;
+        let (last, resync) = match since {
+            None => (head, false),
+            Some(cursor) if cursor < floor || cursor > head => (head, true),
+            Some(cursor) => (cursor, false),
+        };
+        Ok(EventStream {
+            hilo: self.clone(),
+            user: caller.user.id.clone(),
+            session: caller.session_id.clone(),
+            subscription,
+            last,
+            known_head: head,
+            pending: VecDeque::new(),
+            resync,
+            revoked: false,
+            _presence: self.inner.presence.enter(&caller.user.id),
+        })
+    }
+
+    /// Whether a session is still live (streams re-check this periodically, in case a
+    /// revocation's bus message was lost).
+    pub async fn session_is_live(&self, user: &UserId, session: &SessionId) -> Result<bool> {
+        Ok(self.inner.store.sessions(user).await?.iter().any(|s| &s.id == session))
+    }
+}
+
+fn conversation_event(kind: EventKind, id: &hilo_core::ConversationId, conversation: Option<ConversationDto>, removed: Option<&UserId>) -> Event {
+    if kind == EventKind::ConversationCreated {
+        Event::ConversationCreated { conversation_id: id.to_string(), conversation }
+    } else {
+        Event::ConversationUpdated { conversation_id: id.to_string(), conversation, removed_user_id: removed.map(|u| u.to_string()) }
+    }
+}
+
+/// What an [`EventStream`] yields next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// A JSON event frame.
+    Frame(String),
+    /// The client's cursor is unknown here (too old, or from another database): it must
+    /// fetch state again and reconnect without a cursor.
+    ResyncRequired,
+    /// This stream's session was revoked; the `session.revoked` frame was delivered first.
+    Revoked,
+    /// The client fell too far behind; reconnect from the last cursor received.
+    Overflow,
+    /// The server is shutting down.
+    Closed,
+}
+
+/// One client's view of its user's events, resumable by cursor.
+pub struct EventStream {
+    hilo: Hilo,
+    user: UserId,
+    session: SessionId,
+    subscription: Subscription,
+    last: i64,
+    known_head: i64,
+    pending: VecDeque<String>,
+    resync: bool,
+    revoked: bool,
+    _presence: PresenceGuard,
+}
+
+impl EventStream {
+    /// The cursor of the last event handed out (or the starting position).
+    pub fn cursor(&self) -> String {
+        self.last.to_string()
+    }
+
+    /// The user this stream belongs to.
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// The session this stream belongs to.
+    pub fn session(&self) -> &SessionId {
+        &self.session
+    }
+
+    /// The next item, waiting for one if necessary. Cancel-safe: dropping the future loses
+    /// nothing that a later call would not return.
+    pub async fn next(&mut self) -> Result<StreamItem> {
+        loop {
+            if self.resync {
+                self.resync = false;
+                return Ok(StreamItem::ResyncRequired);
+            }
+            if let Some(frame) = self.pending.pop_front() {
+                return Ok(StreamItem::Frame(frame));
+            }
+            if self.revoked {
+                return Ok(StreamItem::Revoked);
+            }
+            if self.last < self.known_head {
+                self.catch_up().await?;
+                continue;
+            }
+            match self.subscription.recv().await {
+                Received::Envelope(envelope) => match envelope.cursor {
+                    None => return Ok(StreamItem::Frame(envelope.body.to_string())),
+                    Some(cursor) if cursor <= self.last => continue,
+                    Some(cursor) if cursor == self.last + 1 => {
+                        self.last = cursor;
+                        self.known_head = self.known_head.max(cursor);
+                        if envelope.revoked_session.as_ref() == Some(&self.session) {
+                            self.revoked = true;
+                        }
+                        return Ok(StreamItem::Frame(with_cursor(&envelope.body, Some(cursor))));
+                    }
+                    Some(cursor) => self.known_head = cursor,
+                },
+                Received::Lagged => return Ok(StreamItem::Overflow),
+                Received::Closed => return Ok(StreamItem::Closed),
+            }
+        }
+    }
+
+    /// Reads the next batch of stored events after `last` into `pending`.
+    async fn catch_up(&mut self) -> Result<()> {
+        let events = self.hilo.inner.store.events_after(&self.user, self.last, CATCH_UP_BATCH).await?;
+        if events.is_empty() {
+            self.known_head = self.last;
+            return Ok(());
+        }
+        for stored in events {
+            let revokes_me = stored.record.kind == EventKind::SessionRevoked && stored.record.session_id.as_ref() == Some(&self.session);
+            // Render first, then advance: if this future is dropped during the await,
+            // `last` still points before the event and the next call renders it again.
+            let rendered = self.hilo.render(&stored).await?;
+            if let Some(event) = rendered {
+                let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
+                self.pending.push_back(with_cursor(&body, Some(stored.cursor)));
+            }
+            self.last = stored.cursor;
+            if revokes_me {
+                self.revoked = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! hilo's use cases. Every operation a client, an operator or (later) a mail or SMS gateway
+//! can perform is a method on [`Hilo`], so HTTP, WebSocket, CLI and ingress share one rule
+//! set: who may do what, which input is valid, what gets stored, who is told.
+//!
+//! The pattern of every write: validate, check permission, call **one** store method (which
+//! commits atomically and durably and returns the per-user events it appended), then
+//! publish those events to the bus. Publishing after commit means a client never hears of
+//! something that is not on disk; a lost publish costs latency only, because clients catch
+//! up from the store by cursor.
+//!
+//! Not here: HTTP status codes, WebSocket frames, SQL. Errors are [`Error`] variants named
+//! for what went wrong; `hilo-http` maps them to statuses in one place.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod conversations;
+mod error;
+mod events;
+mod messages;
+mod password;
+mod ports;
+mod presence;
+
+use std::sync::Arc;
+
+use hilo_bus::Bus;
+use hilo_core::{SessionId, User};
+use hilo_store::Store;
+
+pub use accounts::{Registration, UserProfile};
+pub use error::Error;
+pub use events::{EventStream, StreamItem};
+pub use password::PasswordHasher;
+pub use ports::{Clock, IdGen, SystemClock, UuidV7};
+
+/// Result alias for service calls.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Who may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Anyone.
+    Open,
+    /// Holders of an admin-made invite code (the very first account needs none).
+    Invite,
+    /// Nobody through the API; operators use `hilo admin create-user`.
+    Closed,
+}
+
+/// Settings the service needs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Registration policy.
+    pub registration: RegistrationPolicy,
+    /// Domain of every user's own address, `username@domain`.
+    pub mail_domain: String,
+}
+
+/// An authenticated caller: the account and the session its token belongs to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account.
+    pub user: User,
+    /// The session.
+    pub session_id: SessionId,
+}
+
+/// The service: cheap to clone, shared by every handler and connection.
+#[derive(Clone)]
+pub struct Hilo {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    hasher: PasswordHasher,
+    presence: presence::Presence,
+    config: ServiceConfig,
+}
+
+impl Hilo {
+    /// Wires the service to its ports.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        hasher: PasswordHasher,
+        config: ServiceConfig,
+    ) -> Hilo {
+        Hilo {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                clock,
+                ids,
+                hasher,
+                presence: presence::Presence::default(),
+                config,
+            }),
+        }
+    }
+
+    /// The service's configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// Whether the store answers.
+    pub async fn healthy(&self) -> bool {
+        self.inner.store.ping().await.is_ok()
+    }
+
+    /// Writes a consistent copy of the database to `path` while the server runs.
+    pub async fn backup(&self, path: &str) -> Result<()> {
+        Ok(self.inner.store.backup(path).await?)
+    }
+
+    /// Number of event streams open on this node.
+    pub fn open_streams(&self) -> usize {
+        self.inner.presence.open_streams()
+    }
+}

@@ -1,0 +1,370 @@
+//! Accounts, sessions and invites.
+
+use async_trait::async_trait;
+use hilo_core::{EventKind, EventRecord, Session, SessionId, Timestamp, User, UserId};
+use hilo_store::{
+    AccountStore, CreateUserOutcome, Delivery, NewSession, NewUser, ProfilePatch, StoreError,
+    StoreResult,
+};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{SqliteStore, db_error, events, rows};
+
+const USER_BY_ID: &str = concat!("SELECT ", rows::user_columns!(), " FROM users WHERE id = ?");
+
+async fn user_in(conn: &mut SqliteConnection, id: &UserId) -> StoreResult<User> {
+    let row = sqlx::query(USER_BY_ID).bind(id.as_str()).fetch_one(&mut *conn).await.map_err(db_error)?;
+    rows::user(&row)
+}
+
+/// Revokes the given sessions and appends `session.revoked` for each to the owner's stream.
+async fn revoke_sessions(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    sessions: Vec<String>,
+    now: Timestamp,
+) -> StoreResult<Vec<(SessionId, Delivery)>> {
+    let mut out = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ?")
+            .bind(now.millis())
+            .bind(&session)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let session = SessionId::new(session);
+        let mut record = EventRecord::new(EventKind::SessionRevoked);
+        record.session_id = Some(session.clone());
+        let mut deliveries = events::append(conn, std::slice::from_ref(user), &record, now).await?;
+        if let Some(delivery) = deliveries.pop() {
+            out.push((session, delivery));
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn count_users(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.read).await.map_err(db_error)
+    }
+
+    async fn create_user(&self, new: NewUser) -> StoreResult<CreateUserOutcome> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let n_users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    let first = n_users == 0;
+                    let taken: Option<String> =
+                        sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+                            .bind(&new.username)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                    if taken.is_some() {
+                        return Ok(CreateUserOutcome::UsernameTaken);
+                    }
+                    sqlx::query("INSERT INTO users (id, username, display_name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+                        .bind(new.id.as_str())
+                        .bind(&new.username)
+                        .bind(&new.display_name)
+                        .bind(&new.password_hash)
+                        .bind(first || new.force_admin)
+                        .bind(new.now.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    // The very first account bootstraps the server, so it needs no invite.
+                    if new.invite_required && !first {
+                        let redeemed = match &new.invite_hash {
+                            None => 0,
+                            Some(hash) => sqlx::query("UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?")
+                                .bind(new.id.as_str())
+                                .bind(new.now.millis())
+                                .bind(hash)
+                                .bind(new.now.millis())
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db_error)?
+                                .rows_affected(),
+                        };
+                        if redeemed == 0 {
+                            // Undo the insert: this job's savepoint keeps the rest of the batch.
+                            sqlx::query("DELETE FROM users WHERE id = ?")
+                                .bind(new.id.as_str())
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(db_error)?;
+                            return Ok(CreateUserOutcome::InviteInvalid);
+                        }
+                    }
+                    Ok(CreateUserOutcome::Created(user_in(conn, &new.id).await?))
+                })
+            })
+            .await
+    }
+
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+        let row: Option<SqliteRow> = sqlx::query(
+            concat!("SELECT ", rows::user_columns!(), ", users.password_hash FROM users WHERE username = ?"),
+        )
+        .bind(username)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                use sqlx::Row;
+                let hash: String = row.try_get("password_hash").map_err(db_error)?;
+                Ok(Some((rows::user(&row)?, hash)))
+            }
+        }
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let row = sqlx::query(USER_BY_ID).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db_error)?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            concat!("SELECT ", rows::user_columns!(), " FROM users WHERE username = ?"),
+        )
+        .bind(username)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::user).transpose()
+    }
+
+    async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>> {
+        // LIKE is case-insensitive for ASCII in SQLite; the pattern's own wildcards are escaped.
+        let escaped: String = query
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let contains = format!("%{escaped}%");
+        let prefix = format!("{escaped}%");
+        let rows = sqlx::query(
+            concat!("SELECT ", rows::user_columns!(), " FROM users WHERE suspended = 0 AND (username LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\') ORDER BY (username LIKE ?2 ESCAPE '\\') DESC, username LIMIT ?3"),
+        )
+        .bind(&contains)
+        .bind(&prefix)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(rows::user).collect()
+    }
+
+    async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
+        let id = id.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    if let Some(name) = &patch.display_name {
+                        sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
+                            .bind(name)
+                            .bind(id.as_str())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    if let Some(settings) = &patch.settings {
+                        sqlx::query("UPDATE users SET who_can_message = ?, last_seen_visibility = ?, read_receipts = ? WHERE id = ?")
+                            .bind(settings.who_can_message.as_str())
+                            .bind(settings.last_seen_visibility.as_str())
+                            .bind(settings.read_receipts)
+                            .bind(id.as_str())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    user_in(conn, &id).await
+                })
+            })
+            .await
+    }
+
+    async fn set_admin(&self, id: &UserId, is_admin: bool) -> StoreResult<()> {
+        let id = id.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE users SET is_admin = ? WHERE id = ?")
+                        .bind(is_admin)
+                        .bind(id.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                })
+            })
+            .await
+    }
+
+    async fn set_password(
+        &self,
+        id: &UserId,
+        password_hash: &str,
+        keep: Option<&SessionId>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SessionId, Delivery)>> {
+        let (id, hash, keep) = (id.clone(), password_hash.to_owned(), keep.cloned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                        .bind(&hash)
+                        .bind(id.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    let sessions: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+                    )
+                    .bind(id.as_str())
+                    .bind(keep.as_ref().map(|k| k.as_str()))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    revoke_sessions(conn, &id, sessions, now).await
+                })
+            })
+            .await
+    }
+
+    async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                        .bind(new.id.as_str())
+                        .bind(new.user_id.as_str())
+                        .bind(&new.token_hash)
+                        .bind(&new.device_name)
+                        .bind(&new.ip)
+                        .bind(new.now.millis())
+                        .bind(new.now.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(Session {
+                        id: new.id,
+                        user_id: new.user_id,
+                        device_name: new.device_name,
+                        created_at: new.now,
+                        last_seen_at: new.now,
+                        ip: new.ip,
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn session_by_token(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
+        let row = sqlx::query(
+            "SELECT sessions.id AS session_id, sessions.user_id AS session_user_id, sessions.device_name, sessions.created_at AS session_created_at, sessions.last_seen_at, sessions.ip, users.id, users.username, users.display_name, users.is_admin, users.suspended, users.who_can_message, users.last_seen_visibility, users.read_receipts, users.created_at FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = ? AND sessions.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((rows::session(&row)?, rows::user(&row)?))),
+        }
+    }
+
+    async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()> {
+        let id = id.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?")
+                        .bind(now.millis())
+                        .bind(id.as_str())
+                        .bind(now.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn sessions(&self, user: &UserId) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(
+            "SELECT sessions.id AS session_id, sessions.user_id AS session_user_id, sessions.device_name, sessions.created_at AS session_created_at, sessions.last_seen_at, sessions.ip FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(rows::session).collect()
+    }
+
+    async fn revoke_session(
+        &self,
+        user: &UserId,
+        session: &SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>> {
+        let (user, session) = (user.clone(), session.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let live: Option<String> = sqlx::query_scalar(
+                        "SELECT id FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                    )
+                    .bind(session.as_str())
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(live) = live else { return Ok(None) };
+                    let mut revoked = revoke_sessions(conn, &user, vec![live], now).await?;
+                    Ok(revoked.pop().map(|(_, delivery)| delivery))
+                })
+            })
+            .await
+    }
+
+    async fn create_invite(
+        &self,
+        code_hash: &str,
+        created_by: Option<&UserId>,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (hash, by) = (code_hash.to_owned(), created_by.cloned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)")
+                        .bind(&hash)
+                        .bind(by.as_ref().map(|b| b.as_str()))
+                        .bind(now.millis())
+                        .bind(expires_at.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+}

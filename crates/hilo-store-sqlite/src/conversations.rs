@@ -1,0 +1,448 @@
+//! Conversations, membership, member settings and read markers.
+
+use async_trait::async_trait;
+use hilo_core::{
+    Conversation, ConversationId, ConversationView, EventKind, EventRecord, Folder, Timestamp,
+    UserId,
+};
+use hilo_store::{
+    ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup, StoreError,
+    StoreResult,
+};
+use sqlx::{Row, SqliteConnection};
+
+use crate::{SqliteStore, db_error, events, rows};
+
+/// Current member accounts of a conversation.
+pub(crate) async fn member_users(
+    conn: &mut SqliteConnection,
+    id: &ConversationId,
+) -> StoreResult<Vec<UserId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM members WHERE conversation_id = ? AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, rowid",
+    )
+    .bind(id.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(ids.into_iter().map(UserId::new).collect())
+}
+
+fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
+    let mut record = EventRecord::new(kind);
+    record.conversation_id = Some(id.clone());
+    record
+}
+
+async fn insert_member(
+    conn: &mut SqliteConnection,
+    id: &ConversationId,
+    user: &UserId,
+    role: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)")
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .bind(role)
+        .bind(now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+async fn touch(conn: &mut SqliteConnection, id: &ConversationId, now: Timestamp) -> StoreResult<()> {
+    sqlx::query("UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?")
+        .bind(now.millis())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    async fn load_conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, kind, name, last_seq, created_at, updated_at FROM conversations WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let members = sqlx::query(rows::MEMBER_QUERY)
+            .bind(id.as_str())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        Ok(Some(Conversation {
+            id: id.clone(),
+            kind: rows::conversation_kind(&row)?,
+            name: row.try_get("name").map_err(db_error)?,
+            members: members.iter().map(rows::member).collect::<StoreResult<_>>()?,
+            last_seq: row.try_get("last_seq").map_err(db_error)?,
+            created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+            updated_at: Timestamp(row.try_get("updated_at").map_err(db_error)?),
+        }))
+    }
+
+    async fn view_of(
+        &self,
+        conversation: Conversation,
+        user: &UserId,
+    ) -> StoreResult<Option<ConversationView>> {
+        let Some(row) = sqlx::query(
+            "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL",
+        )
+        .bind(conversation.id.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let me = rows::member_view(&row)?;
+        let unread_count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND seq > ? AND deleted = 0 AND (sender_user_id IS NULL OR sender_user_id <> ?)",
+        )
+        .bind(conversation.id.as_str())
+        .bind(me.last_read_seq)
+        .bind(user.as_str())
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_error)?;
+        let last_message = if conversation.last_seq > 0 {
+            let row = sqlx::query(
+                concat!(rows::message_select!(), " WHERE m.conversation_id = ? AND m.seq = ?"),
+            )
+            .bind(conversation.id.as_str())
+            .bind(conversation.last_seq)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+            row.as_ref().map(rows::message).transpose()?
+        } else {
+            None
+        };
+        Ok(Some(ConversationView { conversation, me, unread_count, last_message }))
+    }
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn find_or_create_direct(
+        &self,
+        id: ConversationId,
+        a: &UserId,
+        b: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+        // The key names the pair in a fixed order, so (a, b) and (b, a) collide on the
+        // UNIQUE index whichever node or request gets there first.
+        let (low, high) = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+        let key = format!("u:{low}|u:{high}");
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let existing: Option<String> =
+                        sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                            .bind(&key)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                    if let Some(existing) = existing {
+                        return Ok((ConversationId::new(existing), false, Vec::new()));
+                    }
+                    sqlx::query("INSERT INTO conversations (id, kind, direct_key, created_at, updated_at) VALUES (?, 'direct', ?, ?, ?)")
+                        .bind(id.as_str())
+                        .bind(&key)
+                        .bind(now.millis())
+                        .bind(now.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    let mut members = vec![low.clone()];
+                    if high != low {
+                        members.push(high.clone());
+                    }
+                    for user in &members {
+                        insert_member(conn, &id, user, "member", now).await?;
+                    }
+                    let deliveries = events::append(
+                        conn,
+                        &members,
+                        &record(EventKind::ConversationCreated, &id),
+                        now,
+                    )
+                    .await?;
+                    Ok((id, true, deliveries))
+                })
+            })
+            .await
+    }
+
+    async fn create_group(&self, group: NewGroup) -> StoreResult<(ConversationId, Vec<Delivery>)> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO conversations (id, kind, name, created_at, updated_at) VALUES (?, 'group', ?, ?, ?)")
+                        .bind(group.id.as_str())
+                        .bind(&group.name)
+                        .bind(group.now.millis())
+                        .bind(group.now.millis())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    insert_member(conn, &group.id, &group.creator, "admin", group.now).await?;
+                    for user in group.members.iter().filter(|u| **u != group.creator) {
+                        insert_member(conn, &group.id, user, "member", group.now).await?;
+                    }
+                    let members = member_users(conn, &group.id).await?;
+                    let deliveries = events::append(
+                        conn,
+                        &members,
+                        &record(EventKind::ConversationCreated, &group.id),
+                        group.now,
+                    )
+                    .await?;
+                    Ok((group.id, deliveries))
+                })
+            })
+            .await
+    }
+
+    async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
+        self.load_conversation(id).await
+    }
+
+    async fn conversation_view(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<ConversationView>> {
+        match self.load_conversation(id).await? {
+            None => Ok(None),
+            Some(conversation) => self.view_of(conversation, user).await,
+        }
+    }
+
+    async fn list_conversations(
+        &self,
+        user: &UserId,
+        folder: Folder,
+        after: Option<(Timestamp, ConversationId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationView>> {
+        let (after_time, after_id) = match &after {
+            Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
+            None => (None, None),
+        };
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT c.id FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        )
+        .bind(user.as_str())
+        .bind(folder.as_str())
+        .bind(after_time)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        let mut views = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(view) = self.conversation_view(&ConversationId::new(id), user).await? {
+                views.push(view);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn rename_group(
+        &self,
+        id: &ConversationId,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>> {
+        let (id, name) = (id.clone(), name.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE conversations SET name = ? WHERE id = ? AND kind = 'group'")
+                        .bind(&name)
+                        .bind(id.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    touch(conn, &id, now).await?;
+                    let members = member_users(conn, &id).await?;
+                    events::append(conn, &members, &record(EventKind::ConversationUpdated, &id), now).await
+                })
+            })
+            .await
+    }
+
+    async fn add_members(
+        &self,
+        id: &ConversationId,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange> {
+        let (id, users) = (id.clone(), users.to_vec());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let before = member_users(conn, &id).await?;
+                    let mut added = Vec::new();
+                    for user in users {
+                        if before.contains(&user) || added.contains(&user) {
+                            continue;
+                        }
+                        // A former member rejoins through their old row (keeping their read
+                        // marker); anyone else gets a new one.
+                        let rejoined = sqlx::query("UPDATE members SET left_at = NULL, joined_at = ?, role = 'member', folder = 'inbox' WHERE conversation_id = ? AND user_id = ? AND left_at IS NOT NULL")
+                            .bind(now.millis())
+                            .bind(id.as_str())
+                            .bind(user.as_str())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                        if rejoined.rows_affected() == 0 {
+                            insert_member(conn, &id, &user, "member", now).await?;
+                        }
+                        added.push(user);
+                    }
+                    if added.is_empty() {
+                        return Ok(MembershipChange::default());
+                    }
+                    touch(conn, &id, now).await?;
+                    let mut deliveries = events::append(conn, &added, &record(EventKind::ConversationCreated, &id), now).await?;
+                    deliveries.extend(events::append(conn, &before, &record(EventKind::ConversationUpdated, &id), now).await?);
+                    Ok(MembershipChange { changed: added, deliveries })
+                })
+            })
+            .await
+    }
+
+    async fn remove_member(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange> {
+        let (id, user) = (id.clone(), user.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let role: Option<String> = sqlx::query_scalar("UPDATE members SET left_at = ? WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL RETURNING role")
+                        .bind(now.millis())
+                        .bind(id.as_str())
+                        .bind(user.as_str())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    let Some(role) = role else { return Ok(MembershipChange::default()) };
+                    if role == "admin" {
+                        // A group is never left without an admin: the longest-standing member
+                        // takes over when the last one goes.
+                        sqlx::query("UPDATE members SET role = 'admin' WHERE rowid = (SELECT rowid FROM members WHERE conversation_id = ?1 AND left_at IS NULL ORDER BY joined_at, rowid LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')")
+                            .bind(id.as_str())
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    touch(conn, &id, now).await?;
+                    let mut affected = member_users(conn, &id).await?;
+                    affected.push(user.clone());
+                    let mut event = record(EventKind::ConversationUpdated, &id);
+                    event.subject_user_id = Some(user.clone());
+                    let deliveries = events::append(conn, &affected, &event, now).await?;
+                    Ok(MembershipChange { changed: vec![user], deliveries })
+                })
+            })
+            .await
+    }
+
+    async fn update_member_settings(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        patch: MemberSettingsPatch,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>> {
+        let (id, user) = (id.clone(), user.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE members SET folder = coalesce(?, folder), notify = coalesce(?, notify), muted_until = CASE WHEN ? THEN ? ELSE muted_until END WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL",
+                    )
+                    .bind(patch.folder.map(|f| f.as_str()))
+                    .bind(patch.notify.map(|n| n.as_str()))
+                    .bind(patch.muted_until.is_some())
+                    .bind(patch.muted_until.flatten().map(|t| t.millis()))
+                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    let mut deliveries = events::append(conn, std::slice::from_ref(&user), &record(EventKind::ConversationUpdated, &id), now).await?;
+                    Ok(deliveries.pop())
+                })
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        seq: i64,
+        share: bool,
+        now: Timestamp,
+    ) -> StoreResult<(i64, Vec<Delivery>)> {
+        let (id, user) = (id.clone(), user.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let current: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT m.last_read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ? AND m.user_id = ? AND m.left_at IS NULL",
+                    )
+                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                    let Some((last_read, last_seq)) = current else { return Err(StoreError::NotFound) };
+                    let target = seq.min(last_seq);
+                    if target <= last_read {
+                        return Ok((last_read, Vec::new()));
+                    }
+                    sqlx::query("UPDATE members SET last_read_seq = ? WHERE conversation_id = ? AND user_id = ?")
+                        .bind(target)
+                        .bind(id.as_str())
+                        .bind(user.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                    let recipients = if share { member_users(conn, &id).await? } else { vec![user.clone()] };
+                    let mut event = record(EventKind::Read, &id);
+                    event.subject_user_id = Some(user.clone());
+                    event.number = Some(target);
+                    let deliveries = events::append(conn, &recipients, &event, now).await?;
+                    Ok((target, deliveries))
+                })
+            })
+            .await
+    }
+}

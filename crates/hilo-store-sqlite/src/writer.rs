@@ -1,0 +1,185 @@
+//! The single writer task and its group commit (see the crate docs for why).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use hilo_store::{CommitObserver, StoreError, StoreResult};
+use sqlx::SqliteConnection;
+use tokio::sync::{mpsc, oneshot};
+
+
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+
+enum Command {
+    Run(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle to the writer task.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Command>,
+}
+
+/// How many jobs may wait for the writer before senders are slowed down (backpressure).
+const QUEUE_CAPACITY: usize = 4096;
+
+impl Writer {
+    pub(crate) fn start(
+        conn: SqliteConnection,
+        max_batch: usize,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Writer {
+        let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(conn, receiver, max_batch, observer));
+        Writer { jobs }
+    }
+
+    /// Runs `work` inside the next batch's transaction and returns its result once the
+    /// batch is durably committed. An `Err` from `work` rolls back only `work`'s changes.
+    pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = work(conn).await;
+                let ok = result.is_ok();
+                let completion: Completion = Box::new(move |commit| {
+                    let _ = sender.send(match commit {
+                        Ok(()) => result,
+                        Err(reason) => Err(StoreError::Unavailable(reason.into())),
+                    });
+                });
+                (ok, completion)
+            })
+        });
+        self.jobs.send(Command::Run(job)).await.map_err(|_| closed())?;
+        receiver.await.map_err(|_| closed())?
+    }
+
+    /// Finishes queued jobs, then stops the task and closes its connection.
+    pub(crate) async fn close(&self) {
+        let (sender, receiver) = oneshot::channel();
+        if self.jobs.send(Command::Close(sender)).await.is_ok() {
+            let _ = receiver.await;
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    mut receiver: mpsc::Receiver<Command>,
+    max_batch: usize,
+    observer: Option<Arc<dyn CommitObserver>>,
+) {
+    let mut close_ack = None;
+    while close_ack.is_none() {
+        let Some(first) = receiver.recv().await else { break };
+        let mut batch = Vec::new();
+        match first {
+            Command::Run(job) => batch.push(job),
+            Command::Close(ack) => close_ack = Some(ack),
+        }
+        while close_ack.is_none() && batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(Command::Run(job)) => batch.push(job),
+                Ok(Command::Close(ack)) => close_ack = Some(ack),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let n_jobs = batch.len();
+        commit_batch(&mut conn, batch).await;
+        if let Some(observer) = &observer {
+            observer.on_commit(n_jobs, receiver.len(), started.elapsed());
+        }
+    }
+    receiver.close();
+    // Jobs that raced with Close still get an answer: they are dropped, which their callers
+    // see as `Unavailable`.
+    while receiver.try_recv().is_ok() {}
+    use sqlx::Connection;
+    if let Err(error) = conn.close().await {
+        tracing::warn!(%error, "closing the SQLite write connection failed");
+    }
+    if let Some(ack) = close_ack {
+        let _ = ack.send(());
+    }
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
+    sqlx::query(sql).execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
+    if let Err(reason) = exec(conn, "BEGIN IMMEDIATE").await {
+        tracing::error!(%reason, "could not begin a write transaction");
+        // Dropping a job drops its reply channel: the caller sees `Unavailable`.
+        drop(batch);
+        return;
+    }
+    let mut completions = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    let mut broken = None;
+    for job in jobs.by_ref() {
+        if let Err(reason) = exec(conn, "SAVEPOINT job").await {
+            broken = Some((reason, Some(job)));
+            break;
+        }
+        let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
+        let ok = match outcome {
+            Ok((ok, completion)) => {
+                completions.push(completion);
+                ok
+            }
+            Err(_) => {
+                tracing::error!("a write job panicked; its changes are rolled back");
+                false
+            }
+        };
+        let end = if ok { exec(conn, "RELEASE job").await } else { rollback_to(conn).await };
+        if let Err(reason) = end {
+            broken = Some((reason, None));
+            break;
+        }
+    }
+    if let Some((reason, pending)) = broken {
+        // The transaction is no longer trustworthy: roll everything back and fail every job
+        // of the batch, including those that had succeeded (their changes are gone).
+        tracing::error!(%reason, "write batch aborted");
+        let _ = exec(conn, "ROLLBACK").await;
+        for completion in completions {
+            completion(Err(reason.clone()));
+        }
+        drop(pending);
+        drop(jobs);
+        return;
+    }
+    let commit = exec(conn, "COMMIT").await;
+    if let Err(reason) = &commit {
+        tracing::error!(%reason, "commit failed");
+        let _ = exec(conn, "ROLLBACK").await;
+    }
+    for completion in completions {
+        completion(commit.clone());
+    }
+}
+
+async fn rollback_to(conn: &mut SqliteConnection) -> Result<(), String> {
+    exec(conn, "ROLLBACK TO job").await?;
+    exec(conn, "RELEASE job").await
+}

@@ -1,0 +1,367 @@
+//! The storage interface every backend implements: SQLite now, PostgreSQL next, behind the
+//! same traits so nothing above this crate knows which one runs.
+//!
+//! Design decisions:
+//! - Methods are named for intent (`append_message`, `events_after`), and an operation that
+//!   must be atomic is *one* method that runs its own transaction, so no transaction type
+//!   leaks into the interface. That is why a write returns the per-user events it appended:
+//!   the message row, the sequence bump and every recipient's event row commit together.
+//! - The store does no authorisation and knows no HTTP; the service checks who may do what.
+//!   Where a check must be atomic with the write (is the sender still a member?), the store
+//!   reports the fact (`AppendOutcome::NotMember`) and the service decides what it means.
+//! - Traits are split by area and object-safe, so the service holds one `Arc<dyn Store>`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use hilo_core::{
+    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Notify, Session,
+    SessionId, Settings, StoredEvent, Timestamp, User, UserId,
+};
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or is shutting down.
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug or corrupted data.
+    #[error("store error")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event appended to one user's stream by a write: who gets it and at which cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The recipient.
+    pub user_id: UserId,
+    /// Its position in the recipient's stream.
+    pub cursor: i64,
+}
+
+/// Everything needed to create an account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// New id.
+    pub id: UserId,
+    /// Validated, lower-case username.
+    pub username: String,
+    /// Validated display name.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Make the account an admin even if it is not the first.
+    pub force_admin: bool,
+    /// If set, an invite with this hash must be redeemed unless this is the first account.
+    pub invite_hash: Option<String>,
+    /// Whether an invite is required (registration policy `invite`).
+    pub invite_required: bool,
+    /// Creation time.
+    pub now: Timestamp,
+}
+
+/// The result of [`AccountStore::create_user`].
+#[derive(Debug)]
+pub enum CreateUserOutcome {
+    /// Created; the first account on the server comes back with `is_admin` set.
+    Created(User),
+    /// The username is taken.
+    UsernameTaken,
+    /// An invite was required and the one given is unknown, used or expired.
+    InviteInvalid,
+}
+
+/// A login session to store. The token itself is never stored, only its hash.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// New id.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// SHA-256 of the bearer token, hex.
+    pub token_hash: String,
+    /// Client-given device name.
+    pub device_name: Option<String>,
+    /// Peer address.
+    pub ip: Option<String>,
+    /// Creation time.
+    pub now: Timestamp,
+}
+
+/// A change to a user's profile; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New settings (already merged with the current ones).
+    pub settings: Option<Settings>,
+}
+
+/// Accounts, sessions and invites.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Number of accounts.
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Creates an account atomically with the first-is-admin rule and invite redemption.
+    async fn create_user(&self, user: NewUser) -> StoreResult<CreateUserOutcome>;
+    /// An account and its password hash, by (lower-case) username.
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
+    /// An account by id.
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// An account by (lower-case) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Accounts whose username or display name contains `query` (case-insensitive).
+    async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>>;
+    /// Updates display name and/or settings; returns the new state.
+    async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User>;
+    /// Grants or removes admin rights.
+    async fn set_admin(&self, id: &UserId, is_admin: bool) -> StoreResult<()>;
+    /// Replaces the password hash and revokes every session except `keep`; returns the
+    /// `session.revoked` events appended.
+    async fn set_password(
+        &self,
+        id: &UserId,
+        password_hash: &str,
+        keep: Option<&SessionId>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SessionId, Delivery)>>;
+    /// Stores a new session.
+    async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
+    /// The live session and its account for a token hash.
+    async fn session_by_token(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>>;
+    /// Records activity on a session.
+    async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()>;
+    /// The user's live sessions, newest first.
+    async fn sessions(&self, user: &UserId) -> StoreResult<Vec<Session>>;
+    /// Revokes one of the user's sessions and appends `session.revoked` to the user's stream.
+    /// `None` when the user has no such live session.
+    async fn revoke_session(
+        &self,
+        user: &UserId,
+        session: &SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Stores an invite code's hash.
+    async fn create_invite(
+        &self,
+        code_hash: &str,
+        created_by: Option<&UserId>,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// A group to create.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    /// New id.
+    pub id: ConversationId,
+    /// Validated name.
+    pub name: String,
+    /// The creator, who becomes its admin.
+    pub creator: UserId,
+    /// Other members (deduplicated, without the creator).
+    pub members: Vec<UserId>,
+    /// Creation time.
+    pub now: Timestamp,
+}
+
+/// A change to one member's own view of a conversation.
+#[derive(Debug, Clone, Default)]
+pub struct MemberSettingsPatch {
+    /// New folder.
+    pub folder: Option<Folder>,
+    /// New mute: `Some(None)` unmutes.
+    pub muted_until: Option<Option<Timestamp>>,
+    /// New notification level.
+    pub notify: Option<Notify>,
+}
+
+/// Result of a membership change: which accounts were affected and the events appended.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipChange {
+    /// Accounts actually added or removed (others were already members, or not members).
+    pub changed: Vec<UserId>,
+    /// Events appended to every affected stream.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Conversations, membership and read markers.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Returns the direct conversation between `a` and `b`, creating it if there is none.
+    /// Concurrent calls for the same pair all get the same conversation; the bool says
+    /// whether this call created it, and creation appends `conversation.created` events.
+    async fn find_or_create_direct(
+        &self,
+        id: ConversationId,
+        a: &UserId,
+        b: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)>;
+    /// Creates a group and appends `conversation.created` to each member's stream.
+    async fn create_group(&self, group: NewGroup) -> StoreResult<(ConversationId, Vec<Delivery>)>;
+    /// A conversation with its current members.
+    async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>>;
+    /// A conversation as `user` sees it; `None` if it does not exist or `user` is not a member.
+    async fn conversation_view(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<ConversationView>>;
+    /// The user's conversations in `folder`, most recent activity first, strictly after the
+    /// position `after` (an `(updated_at, id)` pair from a previous page).
+    async fn list_conversations(
+        &self,
+        user: &UserId,
+        folder: Folder,
+        after: Option<(Timestamp, ConversationId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationView>>;
+    /// Renames a group; appends `conversation.updated` for every member.
+    async fn rename_group(
+        &self,
+        id: &ConversationId,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Adds accounts to a group; `conversation.created` for the newcomers and
+    /// `conversation.updated` for the others.
+    async fn add_members(
+        &self,
+        id: &ConversationId,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange>;
+    /// Removes an account from a group (leave or kick); `conversation.updated` for the
+    /// remaining members and for the removed one. Promotes the oldest member to admin when
+    /// the last admin goes.
+    async fn remove_member(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange>;
+    /// Changes a member's own view; appends `conversation.updated` to their stream.
+    async fn update_member_settings(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        patch: MemberSettingsPatch,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Moves the member's read marker forward to `seq` (clamped to the newest message; never
+    /// backwards). Appends `read` to the reader's stream and, when `share` is set, to the
+    /// other members' streams. Returns the marker after the call and the events.
+    async fn mark_read(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        seq: i64,
+        share: bool,
+        now: Timestamp,
+    ) -> StoreResult<(i64, Vec<Delivery>)>;
+}
+
+/// A message to append.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// New id (unused if the send turns out to be a repeat).
+    pub id: MessageId,
+    /// Target conversation.
+    pub conversation_id: ConversationId,
+    /// Sending account.
+    pub sender: UserId,
+    /// Validated text.
+    pub text: String,
+    /// The sender's idempotency key.
+    pub client_txn_id: String,
+    /// Server receive time.
+    pub now: Timestamp,
+}
+
+/// The result of [`MessageStore::append_message`].
+#[derive(Debug)]
+pub enum AppendOutcome {
+    /// Stored with the next `seq`; `message.created` went to every member's stream.
+    Created(Message, Vec<Delivery>),
+    /// The sender already sent this `client_txn_id` here: the original message.
+    Repeated(Message),
+    /// The conversation does not exist or the sender is not a member.
+    NotMember,
+}
+
+/// A page of history.
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    /// Messages in ascending `seq`.
+    pub messages: Vec<Message>,
+    /// Whether more exist beyond this page in the direction read.
+    pub has_more: bool,
+}
+
+/// Messages.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a message durably (on disk before this returns) with the next gap-free
+    /// `seq`, unless the sender already used this `client_txn_id` in this conversation.
+    async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
+    /// A message by id.
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Messages with `after < seq < before`. With `after` the page starts right after it;
+    /// otherwise it ends right before `before` (or at the newest message).
+    async fn messages(
+        &self,
+        conversation: &ConversationId,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<MessagePage>;
+}
+
+/// Per-user event streams.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Up to `limit` events of `user` with a cursor greater than `after`, ascending.
+    async fn events_after(
+        &self,
+        user: &UserId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// `(floor, head)`: events with cursors in `floor+1..=head` are held; a client whose
+    /// cursor is below `floor` or above `head` must resynchronise.
+    async fn event_bounds(&self, user: &UserId) -> StoreResult<(i64, i64)>;
+}
+
+/// Operational hooks that are not part of the domain.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of the whole database to `path` while it stays online.
+    async fn backup(&self, path: &str) -> StoreResult<()>;
+    /// Flushes and closes; later calls fail with `Unavailable`.
+    async fn close(&self);
+}
+
+/// Told about every group commit, for metrics.
+pub trait CommitObserver: Send + Sync {
+    /// A batch of `batch_size` writes committed (or failed) after `elapsed`, with
+    /// `queue_depth` writes still waiting.
+    fn on_commit(&self, batch_size: usize, queue_depth: usize, elapsed: std::time::Duration);
+}
+
+/// Everything a backend provides.
+pub trait Store: AccountStore + ConversationStore + MessageStore + EventStore + AdminStore {}
+
+impl<T: AccountStore + ConversationStore + MessageStore + EventStore + AdminStore> Store for T {}

@@ -1,0 +1,101 @@
+//! The composition root: the only place that picks implementations (SQLite store, local
+//! bus, system clock, UUIDv7 ids) and wires them into the service and the router. `main`
+//! and the integration tests both start the server through [`build`] and [`serve`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hilo_bus::LocalBus;
+use hilo_http::Metrics;
+use hilo_service::{Hilo, PasswordHasher, ServiceConfig, SystemClock, UuidV7};
+use hilo_store::{AccountStore, AdminStore, CommitObserver};
+use hilo_store_sqlite::{SqliteOptions, SqliteStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// How long shutdown waits for in-flight requests before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A wired server, not yet listening.
+pub struct App {
+    /// The service.
+    pub hilo: Hilo,
+    /// Cancel to shut down.
+    pub shutdown: CancellationToken,
+    store: Arc<SqliteStore>,
+    metrics: Arc<Metrics>,
+}
+
+/// Options that only tests change.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Cheap password hashing (tests only: production always uses OWASP parameters).
+    pub fast_password_hashing: bool,
+}
+
+/// Opens the store (creating the data dir and applying migrations) and wires the service.
+pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    let observer: Arc<dyn CommitObserver> = metrics.clone();
+    let path = config.data_dir.join("hilo.db");
+    let sqlite = SqliteOptions { synchronous_full: config.synchronous_full, ..SqliteOptions::default() };
+    let store = Arc::new(SqliteStore::open(&path, sqlite, Some(observer)).await.with_context(|| format!("cannot open database {}", path.display()))?);
+    let hasher = if options.fast_password_hashing { PasswordHasher::for_tests() } else { PasswordHasher::new() };
+    let service = ServiceConfig { registration: config.registration, mail_domain: config.mail_domain.clone() };
+    let hilo = Hilo::new(store.clone(), Arc::new(LocalBus::new()), Arc::new(SystemClock), Arc::new(UuidV7), hasher, service);
+    Ok(App { hilo, shutdown: CancellationToken::new(), store, metrics })
+}
+
+impl App {
+    /// The axum router over this app.
+    pub fn router(&self) -> axum::Router {
+        hilo_http::router(self.hilo.clone(), self.metrics.clone(), self.shutdown.clone())
+    }
+
+    /// Closes the store (flushing the writer).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// The SQLite store, for tests that inspect the file.
+    pub fn sqlite(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+/// Serves until `app.shutdown` is cancelled, then stops accepting, lets in-flight requests
+/// finish (up to a grace period), closes every event stream with a close frame, and closes
+/// the store.
+pub async fn serve(app: App, listener: TcpListener) -> anyhow::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "hilo is listening");
+    if app.store.count_users().await.unwrap_or(1) == 0 {
+        tracing::info!("no account exists yet: the first account to register becomes the server admin");
+    }
+    let router = app.router();
+    let shutdown = app.shutdown.clone();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = async { app.shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("in-flight requests did not finish within the grace period");
+            Ok(())
+        }
+    };
+    // Streams watch the same token and close themselves; give them a moment to send their
+    // close frames before the store goes away.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while app.hilo.open_streams() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.close().await;
+    tracing::info!("hilo stopped");
+    result.context("server error")
+}

@@ -1,0 +1,174 @@
+//! Command line: `hilo serve` and `hilo admin …`. Every subcommand goes through the same
+//! service methods as the API; none touches SQL.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{self, BuildOptions};
+use crate::config::{Config, ServeArgs, StoreArgs};
+
+/// hilo: self-hosted unified messaging.
+#[derive(Debug, Parser)]
+#[command(name = "hilo", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Operator tasks on the database (safe while the server runs).
+    Admin {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminTask {
+    /// Create an account; the password is read from the first line of standard input.
+    CreateUser {
+        /// Username.
+        username: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make an existing account an administrator.
+    MakeAdmin {
+        /// Username.
+        username: String,
+    },
+    /// Print a single-use invite code (valid 7 days).
+    CreateInvite,
+    /// Set a new password (read from standard input) and log out every session.
+    ResetPassword {
+        /// Username.
+        username: String,
+    },
+    /// Write a consistent copy of the database to FILE while the server keeps running.
+    Backup {
+        /// Destination; must not exist.
+        file: std::path::PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HILO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(&args)?;
+            init_logging(config.json_logs);
+            if config.smtp_relay.is_some() || !config.sms.providers.is_empty() {
+                tracing::warn!("SMTP relay and SMS providers are configured but mail and SMS are not available in this version yet");
+            }
+            let app = app::build(&config, BuildOptions::default()).await?;
+            let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+            let shutdown = app.shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down");
+                shutdown.cancel();
+            });
+            app::serve(app, listener).await
+        }
+        Command::Admin { store, task } => {
+            let config = Config::load_store(&store)?;
+            init_logging(config.json_logs);
+            let app = app::build(&config, BuildOptions::default()).await?;
+            let result = admin(&app, task).await;
+            app.close().await;
+            result
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn admin(app: &app::App, task: AdminTask) -> anyhow::Result<()> {
+    let hilo = &app.hilo;
+    match task {
+        AdminTask::CreateUser { username, admin } => {
+            let password = read_password()?;
+            let user = hilo.admin_create_user(&username, &password, admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {} (id {}){}", user.username, user.id, if user.is_admin { ", admin" } else { "" });
+        }
+        AdminTask::MakeAdmin { username } => {
+            let user = hilo.admin_make_admin(&username).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} is now an admin", user.username);
+        }
+        AdminTask::CreateInvite => {
+            let (code, _) = hilo.create_invite(None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{code}");
+        }
+        AdminTask::ResetPassword { username } => {
+            let password = read_password()?;
+            let user = hilo.admin_reset_password(&username, &password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password of {} reset; every session logged out", user.username);
+        }
+        AdminTask::Backup { file } => {
+            anyhow::ensure!(!file.exists(), "{} already exists; choose a new file", file.display());
+            let path = file.to_str().context("the backup path must be valid UTF-8")?;
+            hilo.backup(path).await.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            println!("backup written to {}", file.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Configuration: built-in defaults, then the TOML file given with `--config`, then `HILO_*`
+//! environment variables, then command-line flags (clap reads the last two, flags winning).
+//! The raw layers are merged into [`RawConfig`] and validated into [`Config`], collecting
+//! *every* problem so an operator fixes them in one go.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use hilo_service::RegistrationPolicy;
+use serde::Deserialize;
+
+/// Settings shared by every subcommand that opens the database.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "HILO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the database and attachments [default: ./hilo-data].
+    #[arg(long, env = "HILO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL; unset: SQLite in the data dir. (PostgreSQL arrives with multi-node.)
+    #[arg(long, env = "HILO_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// `full` (default: fsync every commit, survives power loss) or `normal` (survives a
+    /// process crash only).
+    #[arg(long, env = "HILO_SQLITE_SYNCHRONOUS", value_name = "MODE")]
+    pub sqlite_synchronous: Option<String>,
+    /// Log format: `text` (default) or `json`.
+    #[arg(long, env = "HILO_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Settings of `hilo serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "HILO_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// NATS URL for multi-node fan-out (not available yet).
+    #[arg(long, env = "HILO_NATS_URL", value_name = "URL")]
+    pub nats: Option<String>,
+    /// Domain of users' own addresses [default: localhost].
+    #[arg(long, env = "HILO_MAIL_DOMAIN", value_name = "DOMAIN")]
+    pub mail_domain: Option<String>,
+    /// SMTP listen address [default: 127.0.0.1:2525] (mail ingress is not available yet).
+    #[arg(long, env = "HILO_SMTP_LISTEN", value_name = "ADDR")]
+    pub smtp_listen: Option<String>,
+    /// Outbound SMTP relay, `smtp://[user:pass@]host:port` (not available yet).
+    #[arg(long, env = "HILO_SMTP_RELAY", value_name = "URL")]
+    pub smtp_relay: Option<String>,
+    /// Who may register: `open` (default), `invite` or `closed`.
+    #[arg(long, env = "HILO_REGISTRATION", value_name = "POLICY")]
+    pub registration: Option<String>,
+}
+
+/// The TOML file. Every key is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// HTTP listen address.
+    pub listen: Option<String>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Database URL.
+    pub database: Option<String>,
+    /// NATS URL.
+    pub nats: Option<String>,
+    /// Mail domain.
+    pub mail_domain: Option<String>,
+    /// SMTP listen address.
+    pub smtp_listen: Option<String>,
+    /// SMTP relay URL.
+    pub smtp_relay: Option<String>,
+    /// Registration policy.
+    pub registration: Option<String>,
+    /// SQLite synchronous mode.
+    pub sqlite_synchronous: Option<String>,
+    /// Log format.
+    pub log_format: Option<String>,
+    /// SMS settings.
+    pub sms: Option<SmsConfig>,
+}
+
+/// `[sms]` in the TOML file.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// `[[sms.providers]]`.
+    #[serde(default)]
+    pub providers: Vec<SmsProvider>,
+}
+
+/// One SMS provider account.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsProvider {
+    /// Id used in webhook paths.
+    pub id: String,
+    /// `twilio`.
+    pub kind: String,
+    /// Account SID.
+    pub account_sid: String,
+    /// Secret: never printed.
+    pub auth_token: String,
+    /// API base URL.
+    pub api_base: Option<String>,
+    /// Numbers owned, E.164.
+    #[serde(default)]
+    pub numbers: Vec<String>,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
+        f.debug_struct("SmsConfig").field("providers", &ids).finish()
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// SQLite `synchronous=FULL`.
+    pub synchronous_full: bool,
+    /// Users' mail domain.
+    pub mail_domain: String,
+    /// Registration policy.
+    pub registration: RegistrationPolicy,
+    /// JSON logs.
+    pub json_logs: bool,
+    /// SMTP listen address (accepted now, used when mail ingress lands).
+    pub smtp_listen: SocketAddr,
+    /// SMTP relay (accepted now, used when outbound mail lands).
+    pub smtp_relay: Option<String>,
+    /// SMS providers (accepted now, used when SMS lands).
+    pub sms: SmsConfig,
+}
+
+/// Hides the password of `scheme://user:pass@host`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("synchronous_full", &self.synchronous_full)
+            .field("mail_domain", &self.mail_domain)
+            .field("registration", &self.registration)
+            .field("smtp_listen", &self.smtp_listen)
+            .field("smtp_relay", &self.smtp_relay.as_deref().map(redact_url))
+            .field("sms", &self.sms)
+            .finish()
+    }
+}
+
+fn read_file(path: &Option<PathBuf>) -> anyhow::Result<RawConfig> {
+    let Some(path) = path else { return Ok(RawConfig::default()) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Config {
+    /// Merges the file with flags and environment (which win) and validates the result.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+        let file = read_file(&args.store.config)?;
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+        let raw = RawConfig {
+            listen: pick(&args.listen, &file.listen),
+            data_dir: args.store.data_dir.clone().or(file.data_dir),
+            database: pick(&args.store.database, &file.database),
+            nats: pick(&args.nats, &file.nats),
+            mail_domain: pick(&args.mail_domain, &file.mail_domain),
+            smtp_listen: pick(&args.smtp_listen, &file.smtp_listen),
+            smtp_relay: pick(&args.smtp_relay, &file.smtp_relay),
+            registration: pick(&args.registration, &file.registration),
+            sqlite_synchronous: pick(&args.store.sqlite_synchronous, &file.sqlite_synchronous),
+            log_format: pick(&args.store.log_format, &file.log_format),
+            sms: file.sms,
+        };
+        validate(raw)
+    }
+
+    /// For subcommands that only open the store (`hilo admin …`).
+    pub fn load_store(args: &StoreArgs) -> anyhow::Result<Config> {
+        Config::load(&ServeArgs { store: args.clone(), ..Default::default() })
+    }
+}
+
+fn validate(raw: RawConfig) -> anyhow::Result<Config> {
+    let mut problems = Vec::new();
+    let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:8080").parse::<SocketAddr>().unwrap_or_else(|_| {
+        problems.push(format!("listen: {:?} is not an address like 127.0.0.1:8080", raw.listen.as_deref().unwrap_or("")));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    let smtp_listen = raw.smtp_listen.as_deref().unwrap_or("127.0.0.1:2525").parse::<SocketAddr>().unwrap_or_else(|_| {
+        problems.push(format!("smtp_listen: {:?} is not an address like 127.0.0.1:2525", raw.smtp_listen.as_deref().unwrap_or("")));
+        SocketAddr::from(([127, 0, 0, 1], 2525))
+    });
+    let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./hilo-data"));
+    match raw.database.as_deref() {
+        None => {}
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            problems.push(format!("database: PostgreSQL ({}) is not supported by this version yet; leave it unset for the embedded SQLite", redact_url(url)));
+        }
+        Some(url) => problems.push(format!("database: unsupported URL scheme in {}; use postgres:// or leave it unset", redact_url(url))),
+    }
+    if let Some(url) = raw.nats.as_deref() {
+        problems.push(format!("nats: multi-node fan-out ({}) is not supported by this version yet; leave it unset", redact_url(url)));
+    }
+    if let Some(relay) = raw.smtp_relay.as_deref() {
+        if !relay.starts_with("smtp://") && !relay.starts_with("smtps://") {
+            problems.push(format!("smtp_relay: {} is not smtp://[user:pass@]host:port", redact_url(relay)));
+        }
+    }
+    let mail_domain = raw.mail_domain.unwrap_or_else(|| "localhost".to_owned()).to_ascii_lowercase();
+    let valid_domain = !mail_domain.is_empty() && mail_domain.len() <= 253 && mail_domain.split('.').all(|label| !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if !valid_domain {
+        problems.push(format!("mail_domain: {mail_domain:?} is not a domain name"));
+    }
+    let registration = match raw.registration.as_deref().unwrap_or("open") {
+        "open" => RegistrationPolicy::Open,
+        "invite" => RegistrationPolicy::Invite,
+        "closed" => RegistrationPolicy::Closed,
+        other => {
+            problems.push(format!("registration: {other:?} is not open, invite or closed"));
+            RegistrationPolicy::Open
+        }
+    };
+    let synchronous_full = match raw.sqlite_synchronous.as_deref().unwrap_or("full") {
+        "full" => true,
+        "normal" => false,
+        other => {
+            problems.push(format!("sqlite_synchronous: {other:?} is not full or normal"));
+            true
+        }
+    };
+    let json_logs = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => false,
+        "json" => true,
+        other => {
+            problems.push(format!("log_format: {other:?} is not text or json"));
+            false
+        }
+    };
+    let sms = raw.sms.unwrap_or_default();
+    for provider in &sms.providers {
+        if provider.kind != "twilio" {
+            problems.push(format!("sms.providers[{}].kind: {:?} is not twilio", provider.id, provider.kind));
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+    }
+    Ok(Config { listen, data_dir, synchronous_full, mail_domain, registration, json_logs, smtp_listen, smtp_relay: raw.smtp_relay, sms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let raw = RawConfig { listen: Some("nope".into()), registration: Some("maybe".into()), mail_domain: Some("bad domain".into()), ..Default::default() };
+        let error = validate(raw).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("listen"), "{error}");
+        assert!(error.contains("registration"), "{error}");
+        assert!(error.contains("mail_domain"), "{error}");
+    }
+
+    #[test]
+    fn defaults_and_file_layers() {
+        let config = validate(RawConfig::default()).ok();
+        let config = config.as_ref();
+        assert_eq!(config.map(|c| c.listen.to_string()), Some("127.0.0.1:8080".into()));
+        assert_eq!(config.map(|c| c.registration), Some(RegistrationPolicy::Open));
+        let file: RawConfig = toml::from_str("listen = \"127.0.0.1:9000\"\nregistration = \"invite\"\n[[sms.providers]]\nid = \"t\"\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"secret\"\nnumbers = [\"+15550001\"]\n").unwrap_or_default();
+        let config = validate(file).ok();
+        assert_eq!(config.as_ref().map(|c| c.listen.port()), Some(9000));
+        assert!(!format!("{config:?}").contains("secret"));
+        assert!(toml::from_str::<RawConfig>("lisen = \"x\"").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn secrets_in_urls_are_redacted() {
+        assert_eq!(redact_url("smtp://me:hunter2@mail.example:587"), "smtp://me:***@mail.example:587");
+        assert_eq!(redact_url("smtp://mail.example:25"), "smtp://mail.example:25");
+    }
+}
