@@ -64,6 +64,16 @@ impl Subscription {
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         }
     }
+
+    /// The next envelope if one is already waiting; `None` when there is none yet.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.receiver.try_recv() {
+            Ok(envelope) => Some(Received::Envelope(envelope)),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Received::Lagged),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Received::Closed),
+        }
+    }
 }
 
 /// Fan-out between the committing node and the nodes holding connections.
@@ -90,7 +100,10 @@ impl Drop for SubscriptionGuard {
         // Fields drop in declaration order, so this subscription's receiver is already gone
         // and a count of zero means it was the last one. Subscribing happens under the same
         // lock, so no new receiver can appear between the check and the removal.
-        if channels.get(&self.user).is_some_and(|sender| sender.receiver_count() == 0) {
+        if channels
+            .get(&self.user)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
             channels.remove(&self.user);
         }
     }
@@ -130,7 +143,10 @@ impl Bus for LocalBus {
             .subscribe();
         Subscription {
             receiver,
-            _guard: SubscriptionGuard { channels: self.channels.clone(), user: user.clone() },
+            _guard: SubscriptionGuard {
+                channels: self.channels.clone(),
+                user: user.clone(),
+            },
         }
     }
 }
@@ -152,7 +168,12 @@ mod tests {
     async fn delivers_in_order_and_only_to_the_user() {
         let bus = LocalBus::new();
         let mut ana = bus.subscribe(&UserId::new("ana"));
-        bus.publish(vec![envelope("bob", 1), envelope("ana", 1), envelope("ana", 2)]).await;
+        bus.publish(vec![
+            envelope("bob", 1),
+            envelope("ana", 1),
+            envelope("ana", 2),
+        ])
+        .await;
         for want in [1, 2] {
             match ana.recv().await {
                 Received::Envelope(e) => assert_eq!(e.cursor, Some(want)),
@@ -165,7 +186,9 @@ mod tests {
     async fn a_slow_subscriber_lags_instead_of_growing() {
         let bus = LocalBus::new();
         let mut slow = bus.subscribe(&UserId::new("ana"));
-        let flood = (1..=SUBSCRIBER_QUEUE as i64 + 10).map(|c| envelope("ana", c)).collect();
+        let flood = (1..=SUBSCRIBER_QUEUE as i64 + 10)
+            .map(|c| envelope("ana", c))
+            .collect();
         bus.publish(flood).await;
         assert!(matches!(slow.recv().await, Received::Lagged));
     }

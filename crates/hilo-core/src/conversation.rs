@@ -98,7 +98,10 @@ impl Conversation {
 
     /// The account ids of the current members.
     pub fn user_ids(&self) -> Vec<UserId> {
-        self.members.iter().filter_map(|m| m.party.user_id().cloned()).collect()
+        self.members
+            .iter()
+            .filter_map(|m| m.party.user_id().cloned())
+            .collect()
     }
 
     /// A member's role, if the account is a member.

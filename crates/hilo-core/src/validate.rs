@@ -15,7 +15,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ValidationError { code, message: message.into() }
+        ValidationError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,7 +73,12 @@ pub fn username(input: &str) -> Result<String, ValidationError> {
 /// Checks a display name: trimmed, 1–64 characters, no control or invisible formatting
 /// characters (which allow spoofing another name).
 pub fn display_name(input: &str) -> Result<String, ValidationError> {
-    single_line_name(input, DISPLAY_NAME_MAX, "invalid_display_name", "a display name")
+    single_line_name(
+        input,
+        DISPLAY_NAME_MAX,
+        "invalid_display_name",
+        "a display name",
+    )
 }
 
 /// Checks a group name: trimmed, 1–100 characters, single line.
@@ -80,7 +88,12 @@ pub fn group_name(input: &str) -> Result<String, ValidationError> {
 
 /// Checks a device name given at login: trimmed, 1–100 characters, single line.
 pub fn device_name(input: &str) -> Result<String, ValidationError> {
-    single_line_name(input, DEVICE_NAME_MAX, "invalid_device_name", "a device name")
+    single_line_name(
+        input,
+        DEVICE_NAME_MAX,
+        "invalid_device_name",
+        "a device name",
+    )
 }
 
 fn single_line_name(
@@ -92,9 +105,15 @@ fn single_line_name(
     let trimmed = input.trim();
     let n_chars = trimmed.chars().count();
     if n_chars == 0 || n_chars > max {
-        return Err(ValidationError::new(code, format!("{what} has 1 to {max} characters")));
+        return Err(ValidationError::new(
+            code,
+            format!("{what} has 1 to {max} characters"),
+        ));
     }
-    if trimmed.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || is_invisible_format(c))
+    {
         return Err(ValidationError::new(
             code,
             format!("{what} may not contain control or invisible formatting characters"),
@@ -125,7 +144,10 @@ pub fn password(input: &str) -> Result<(), ValidationError> {
         ));
     }
     if input.contains('\0') {
-        return Err(ValidationError::new("invalid_password", "a password may not contain NUL"));
+        return Err(ValidationError::new(
+            "invalid_password",
+            "a password may not contain NUL",
+        ));
     }
     Ok(())
 }
@@ -134,7 +156,10 @@ pub fn password(input: &str) -> Result<(), ValidationError> {
 /// characters other than tab, line feed and carriage return.
 pub fn message_text(input: &str) -> Result<String, ValidationError> {
     if input.trim().is_empty() {
-        return Err(ValidationError::new("invalid_text", "a message text may not be empty"));
+        return Err(ValidationError::new(
+            "invalid_text",
+            "a message text may not be empty",
+        ));
     }
     if input.chars().count() > MESSAGE_TEXT_MAX {
         return Err(ValidationError::new(
@@ -142,7 +167,10 @@ pub fn message_text(input: &str) -> Result<String, ValidationError> {
             format!("a message text has at most {MESSAGE_TEXT_MAX} characters"),
         ));
     }
-    if input.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    if input
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
         return Err(ValidationError::new(
             "invalid_text",
             "a message text may not contain control characters",
@@ -185,7 +213,10 @@ mod tests {
     fn usernames() {
         check(username("Alice_01.x"), Ok("\"alice_01.x\""));
         check(username("ab"), Err("invalid_username"));
-        check(username(&"a".repeat(32)), Ok(&format!("{:?}", "a".repeat(32))));
+        check(
+            username(&"a".repeat(32)),
+            Ok(&format!("{:?}", "a".repeat(32))),
+        );
         check(username(&"a".repeat(33)), Err("invalid_username"));
         check(username("al ice"), Err("invalid_username"));
         check(username("alicé"), Err("invalid_username"));
@@ -197,11 +228,17 @@ mod tests {
         check(display_name("  Ana María  "), Ok("\"Ana María\""));
         check(display_name(""), Err("invalid_display_name"));
         check(display_name("   "), Err("invalid_display_name"));
-        check(display_name(&"é".repeat(64)), Ok(&format!("{:?}", "é".repeat(64))));
+        check(
+            display_name(&"é".repeat(64)),
+            Ok(&format!("{:?}", "é".repeat(64))),
+        );
         check(display_name(&"é".repeat(65)), Err("invalid_display_name"));
         check(display_name("evil\u{202E}gnp"), Err("invalid_display_name"));
         check(display_name("two\nlines"), Err("invalid_display_name"));
-        check(group_name(&"g".repeat(100)), Ok(&format!("{:?}", "g".repeat(100))));
+        check(
+            group_name(&"g".repeat(100)),
+            Ok(&format!("{:?}", "g".repeat(100))),
+        );
         check(group_name(&"g".repeat(101)), Err("invalid_group_name"));
     }
 
@@ -213,7 +250,10 @@ mod tests {
         check(message_text("hola\nqué tal"), Ok("\"hola\\nqué tal\""));
         check(message_text(" \n "), Err("invalid_text"));
         check(message_text("nul\0"), Err("invalid_text"));
-        check(message_text(&"x".repeat(10_000)).map(|t| t.len()), Ok("10000"));
+        check(
+            message_text(&"x".repeat(10_000)).map(|t| t.len()),
+            Ok("10000"),
+        );
         check(message_text(&"x".repeat(10_001)), Err("text_too_long"));
         check(client_txn_id(""), Err("invalid_client_txn_id"));
         check(client_txn_id(&"t".repeat(65)), Err("invalid_client_txn_id"));

@@ -27,7 +27,12 @@ pub struct InternalCause(pub String);
 impl ApiError {
     /// An error with a status, a stable code and a message for people.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), source: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// 400 with a code.
@@ -37,23 +42,41 @@ impl ApiError {
 
     /// 401.
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
     }
 
     /// 404 for a route or object.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 500 with the cause kept for the log.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal_error", message: "something went wrong on the server".into(), source: Some(cause.to_string()) }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal_error",
+            message: "something went wrong on the server".into(),
+            source: Some(cause.to_string()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(source) = self.source {
             response.extensions_mut().insert(InternalCause(source));
@@ -69,10 +92,18 @@ impl From<Error> for ApiError {
             Error::Invalid(invalid) => ApiError::new(S::BAD_REQUEST, invalid.code, invalid.message),
             Error::BadRequest { code, message } => ApiError::new(S::BAD_REQUEST, code, message),
             Error::Unauthenticated => ApiError::unauthenticated(),
-            Error::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "invalid_credentials", error.to_string()),
-            Error::AccountSuspended => ApiError::new(S::FORBIDDEN, "account_suspended", error.to_string()),
-            Error::RegistrationClosed => ApiError::new(S::FORBIDDEN, "registration_closed", error.to_string()),
-            Error::InviteRequired => ApiError::new(S::FORBIDDEN, "invite_required", error.to_string()),
+            Error::InvalidCredentials => {
+                ApiError::new(S::UNAUTHORIZED, "invalid_credentials", error.to_string())
+            }
+            Error::AccountSuspended => {
+                ApiError::new(S::FORBIDDEN, "account_suspended", error.to_string())
+            }
+            Error::RegistrationClosed => {
+                ApiError::new(S::FORBIDDEN, "registration_closed", error.to_string())
+            }
+            Error::InviteRequired => {
+                ApiError::new(S::FORBIDDEN, "invite_required", error.to_string())
+            }
             Error::UsernameTaken => ApiError::new(S::CONFLICT, "username_taken", error.to_string()),
             Error::NotFound(what) => ApiError::new(
                 S::NOT_FOUND,
@@ -93,7 +124,9 @@ impl From<Error> for ApiError {
                 message: "the server is temporarily unable to store data; retry shortly".into(),
                 source: Some(cause.to_string()),
             },
-            Error::Store(other) => ApiError::internal(format!("{other}: {:?}", std::error::Error::source(&other))),
+            Error::Store(other) => {
+                ApiError::internal(format!("{other}: {:?}", std::error::Error::source(&other)))
+            }
         }
     }
 }
@@ -101,11 +134,25 @@ impl From<Error> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match &rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be JSON, sent with Content-Type: application/json"),
-            JsonRejection::JsonDataError(_) => ApiError::bad_request("invalid_body", rejection.body_text()),
-            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", rejection.body_text()),
-            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body exceeds 1 MiB")
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ),
+            JsonRejection::JsonDataError(_) => {
+                ApiError::bad_request("invalid_body", rejection.body_text())
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("malformed_json", rejection.body_text())
+            }
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body exceeds 1 MiB",
+                )
             }
             _ => ApiError::new(rejection.status(), "invalid_body", rejection.body_text()),
         }

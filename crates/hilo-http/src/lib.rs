@@ -16,10 +16,10 @@ pub mod metrics;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use hilo_service::Hilo;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -48,6 +48,7 @@ pub struct AppState {
 #[openapi(
     info(title = "hilo", description = "hilo HTTP API v1: accounts, conversations, messages and real-time events."),
     modifiers(&BearerAuth),
+    components(schemas(hilo_proto::Event, hilo_proto::ClientFrame, hilo_proto::ReadyFrame)),
     tags((name = "server"), (name = "accounts"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "events"), (name = "admin"))
 )]
 struct ApiDoc;
@@ -57,15 +58,24 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
 /// Builds the full router: API routes, `/healthz`, `/metrics` and the OpenAPI document.
 pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Router {
-    let (api, openapi) = handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    let (api, openapi) =
+        handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
-    let state = AppState { hilo, metrics, shutdown, openapi };
+    let state = AppState {
+        hilo,
+        metrics,
+        shutdown,
+        openapi,
+    };
     api.route("/api/v1/openapi.json", axum::routing::get(openapi_json))
         .route("/metrics", axum::routing::get(metrics_text))
         .fallback(not_found)
@@ -77,13 +87,24 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
 
 /// GET /api/v1/openapi.json
 async fn openapi_json(State(state): State<AppState>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        state.openapi.as_str().to_owned(),
+    )
+        .into_response()
 }
 
 /// GET /metrics
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let text = state.metrics.render(state.hilo.open_streams());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -91,7 +112,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }
 
 /// Records metrics for every request and logs each 5xx once with its cause. Request
@@ -99,13 +124,23 @@ async fn method_not_allowed() -> ApiError {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
     let status = response.status();
     let elapsed = started.elapsed();
-    state.metrics.request(&route, method.as_str(), status.as_u16(), elapsed);
+    state
+        .metrics
+        .request(&route, method.as_str(), status.as_u16(), elapsed);
     if status.is_server_error() {
-        let cause = response.extensions().get::<error::InternalCause>().map(|c| c.0.as_str()).unwrap_or("unknown");
+        let cause = response
+            .extensions()
+            .get::<error::InternalCause>()
+            .map(|c| c.0.as_str())
+            .unwrap_or("unknown");
         tracing::error!(%method, %route, status = status.as_u16(), %cause, "request failed");
     } else {
         tracing::debug!(%method, %route, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");

@@ -27,14 +27,22 @@ pub struct PartyDto {
 impl From<&Party> for PartyDto {
     fn from(party: &Party) -> Self {
         match party {
-            Party::User { id, username, display_name } => PartyDto {
+            Party::User {
+                id,
+                username,
+                display_name,
+            } => PartyDto {
                 id: id.to_string(),
                 kind: "user".into(),
                 username: Some(username.clone()),
                 display_name: display_name.clone(),
                 address: None,
             },
-            Party::Contact { id, address, display_name } => PartyDto {
+            Party::Contact {
+                id,
+                address,
+                display_name,
+            } => PartyDto {
                 id: id.to_string(),
                 kind: "contact".into(),
                 username: None,
@@ -83,7 +91,11 @@ impl From<&ConversationView> for ConversationDto {
             id: conversation.id.to_string(),
             kind: conversation.kind.as_str().to_owned(),
             name: conversation.name.clone(),
-            members: conversation.members.iter().map(|m| PartyDto::from(&m.party)).collect(),
+            members: conversation
+                .members
+                .iter()
+                .map(|m| PartyDto::from(&m.party))
+                .collect(),
             folder: view.me.folder.as_str().to_owned(),
             unread_count: view.unread_count,
             last_read_seq: view.me.last_read_seq,

@@ -81,7 +81,11 @@ pub enum Event {
 pub fn with_cursor(body: &str, cursor: Option<i64>) -> String {
     match (cursor, body.strip_prefix('{')) {
         (Some(cursor), Some(rest)) => {
-            let separator = if rest.trim_start().starts_with('}') { "" } else { "," };
+            let separator = if rest.trim_start().starts_with('}') {
+                ""
+            } else {
+                ","
+            };
             format!("{{\"cursor\":\"{cursor}\"{separator}{rest}")
         }
         _ => body.to_owned(),
@@ -142,8 +146,10 @@ mod tests {
 
     #[test]
     fn cursors_are_spliced_into_event_objects() {
-        let body = serde_json::to_string(&Event::SessionRevoked { session_id: "s".into() })
-            .unwrap_or_default();
+        let body = serde_json::to_string(&Event::SessionRevoked {
+            session_id: "s".into(),
+        })
+        .unwrap_or_default();
         let framed: serde_json::Value =
             serde_json::from_str(&with_cursor(&body, Some(7))).unwrap_or_default();
         assert_eq!(framed["cursor"], "7");

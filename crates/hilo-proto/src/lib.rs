@@ -32,9 +32,11 @@ pub fn rfc3339(timestamp: hilo_core::Timestamp) -> String {
 
 /// Parses an RFC 3339 timestamp into milliseconds since the epoch.
 pub fn parse_rfc3339(text: &str) -> Option<hilo_core::Timestamp> {
-    let time = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()?;
-    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok().map(hilo_core::Timestamp)
+    let time =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(hilo_core::Timestamp)
 }
 
 /// The body of every error response: `{"error": {"code", "message"}}`.

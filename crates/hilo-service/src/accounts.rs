@@ -51,13 +51,19 @@ pub struct UserProfile {
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("hilo_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "hilo_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// Tokens and invite codes are high-entropy, so a fast hash is enough: the database never
 /// holds anything that would let a reader of it authenticate.
 pub(crate) fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Hilo {
@@ -68,28 +74,54 @@ impl Hilo {
         if policy == RegistrationPolicy::Closed && self.inner.store.count_users().await? > 0 {
             return Err(Error::RegistrationClosed);
         }
-        let (user, _) = self.create_user(request.clone(), policy == RegistrationPolicy::Invite, false).await?;
-        let (session, token) = self.start_session(&user, request.device_name, request.ip).await?;
+        let (user, _) = self
+            .create_user(request.clone(), policy == RegistrationPolicy::Invite, false)
+            .await?;
+        let (session, token) = self
+            .start_session(&user, request.device_name, request.ip)
+            .await?;
         Ok((user, session, token))
     }
 
     /// Creates an account for operators (`hilo admin create-user`): no policy, no session.
-    pub async fn admin_create_user(&self, username: &str, password: &str, admin: bool) -> Result<User> {
-        let request = Registration { username: username.into(), password: password.into(), ..Default::default() };
+    pub async fn admin_create_user(
+        &self,
+        username: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<User> {
+        let request = Registration {
+            username: username.into(),
+            password: password.into(),
+            ..Default::default()
+        };
         Ok(self.create_user(request, false, admin).await?.0)
     }
 
-    async fn create_user(&self, request: Registration, invite_required: bool, force_admin: bool) -> Result<(User, ())> {
+    async fn create_user(
+        &self,
+        request: Registration,
+        invite_required: bool,
+        force_admin: bool,
+    ) -> Result<(User, ())> {
         let username = validate::username(&request.username)?;
         let display_name = match &request.display_name {
             Some(name) => validate::display_name(name)?,
             None => username.clone(),
         };
         validate::password(&request.password)?;
-        if invite_required && request.invite_code.as_deref().is_none_or(str::is_empty) && self.inner.store.count_users().await? > 0 {
+        if invite_required
+            && request.invite_code.as_deref().is_none_or(str::is_empty)
+            && self.inner.store.count_users().await? > 0
+        {
             return Err(Error::InviteRequired);
         }
-        let password_hash = self.inner.hasher.hash(&request.password).await.map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
+        let password_hash = self
+            .inner
+            .hasher
+            .hash(&request.password)
+            .await
+            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
         let outcome = self
             .inner
             .store
@@ -99,7 +131,10 @@ impl Hilo {
                 display_name,
                 password_hash,
                 force_admin,
-                invite_hash: request.invite_code.as_deref().map(|code| secret_hash(code.trim())),
+                invite_hash: request
+                    .invite_code
+                    .as_deref()
+                    .map(|code| secret_hash(code.trim())),
                 invite_required,
                 now: self.inner.clock.now(),
             })
@@ -114,8 +149,16 @@ impl Hilo {
         }
     }
 
-    async fn start_session(&self, user: &User, device_name: Option<String>, ip: Option<String>) -> Result<(Session, String)> {
-        let device_name = device_name.as_deref().map(validate::device_name).transpose()?;
+    async fn start_session(
+        &self,
+        user: &User,
+        device_name: Option<String>,
+        ip: Option<String>,
+    ) -> Result<(Session, String)> {
+        let device_name = device_name
+            .as_deref()
+            .map(validate::device_name)
+            .transpose()?;
         let token = new_token();
         let session = self
             .inner
@@ -133,9 +176,17 @@ impl Hilo {
     }
 
     /// Logs in. Unknown users and wrong passwords get the same error after the same work.
-    pub async fn login(&self, username: &str, password: &str, device_name: Option<String>, ip: Option<String>) -> Result<(User, Session, String)> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device_name: Option<String>,
+        ip: Option<String>,
+    ) -> Result<(User, Session, String)> {
         let username = username.to_ascii_lowercase();
-        let credentials = if username.len() <= validate::USERNAME_MAX && password.chars().count() <= validate::PASSWORD_MAX {
+        let credentials = if username.len() <= validate::USERNAME_MAX
+            && password.chars().count() <= validate::PASSWORD_MAX
+        {
             self.inner.store.credentials(&username).await?
         } else {
             None
@@ -144,7 +195,9 @@ impl Hilo {
         if !self.inner.hasher.verify(password, hash).await {
             return Err(Error::InvalidCredentials);
         }
-        let Some((user, _)) = credentials else { return Err(Error::InvalidCredentials) };
+        let Some((user, _)) = credentials else {
+            return Err(Error::InvalidCredentials);
+        };
         if user.suspended {
             return Err(Error::AccountSuspended);
         }
@@ -157,7 +210,12 @@ impl Hilo {
         if token.is_empty() || token.len() > 256 {
             return Ok(None);
         }
-        let Some((session, user)) = self.inner.store.session_by_token(&secret_hash(token)).await? else {
+        let Some((session, user)) = self
+            .inner
+            .store
+            .session_by_token(&secret_hash(token))
+            .await?
+        else {
             return Ok(None);
         };
         if user.suspended {
@@ -173,7 +231,10 @@ impl Hilo {
                 }
             });
         }
-        Ok(Some(Caller { user, session_id: session.id }))
+        Ok(Some(Caller {
+            user,
+            session_id: session.id,
+        }))
     }
 
     /// The caller's live sessions.
@@ -185,21 +246,38 @@ impl Hilo {
     /// event streams close.
     pub async fn revoke_session(&self, caller: &Caller, session: &SessionId) -> Result<()> {
         let now = self.inner.clock.now();
-        let Some(delivery) = self.inner.store.revoke_session(&caller.user.id, session, now).await? else {
+        let Some(delivery) = self
+            .inner
+            .store
+            .revoke_session(&caller.user.id, session, now)
+            .await?
+        else {
             return Err(Error::NotFound("session"));
         };
-        let event = Event::SessionRevoked { session_id: session.to_string() };
-        self.publish_revocations(vec![(session.clone(), delivery)], &event).await;
+        let event = Event::SessionRevoked {
+            session_id: session.to_string(),
+        };
+        self.publish_revocations(vec![(session.clone(), delivery)], &event)
+            .await;
         Ok(())
     }
 
     /// The caller's account, fresh from the store.
     pub async fn me(&self, caller: &Caller) -> Result<User> {
-        self.inner.store.user(&caller.user.id).await?.ok_or(Error::Unauthenticated)
+        self.inner
+            .store
+            .user(&caller.user.id)
+            .await?
+            .ok_or(Error::Unauthenticated)
     }
 
     /// Changes the caller's display name and/or settings.
-    pub async fn update_me(&self, caller: &Caller, display_name: Option<&str>, settings: Option<&SettingsPatch>) -> Result<User> {
+    pub async fn update_me(
+        &self,
+        caller: &Caller,
+        display_name: Option<&str>,
+        settings: Option<&SettingsPatch>,
+    ) -> Result<User> {
         let mut patch = ProfilePatch::default();
         if let Some(name) = display_name {
             patch.display_name = Some(validate::display_name(name)?);
@@ -207,11 +285,18 @@ impl Hilo {
         if let Some(settings_patch) = settings {
             let mut merged = self.me(caller).await?.settings;
             settings_patch.apply(&mut merged).map_err(|field| {
-                Error::bad_request("invalid_settings", format!("unknown value for settings.{field}"))
+                Error::bad_request(
+                    "invalid_settings",
+                    format!("unknown value for settings.{field}"),
+                )
             })?;
             patch.settings = Some(merged);
         }
-        Ok(self.inner.store.update_profile(&caller.user.id, patch).await?)
+        Ok(self
+            .inner
+            .store
+            .update_profile(&caller.user.id, patch)
+            .await?)
     }
 
     /// Another user's profile as the caller may see it.
@@ -221,27 +306,39 @@ impl Hilo {
             Some(user) if !user.suspended || user.id == caller.user.id => user,
             _ => return Err(Error::NotFound("user")),
         };
-        Ok(self.profile(caller, user).await?)
+        self.profile(caller, user).await
     }
 
     async fn profile(&self, caller: &Caller, user: User) -> Result<UserProfile> {
         let is_self = user.id == caller.user.id;
         // Friendship arrives with the social inbox; until then only `everyone` shares presence.
-        let visible = is_self || user.settings.last_seen_visibility == hilo_core::LastSeenVisibility::Everyone;
+        let visible = is_self
+            || user.settings.last_seen_visibility == hilo_core::LastSeenVisibility::Everyone;
         let (online, last_seen_at) = if visible {
             let sessions = self.inner.store.sessions(&user.id).await?;
-            (Some(self.inner.presence.is_online(&user.id)), sessions.iter().map(|s| s.last_seen_at).max())
+            (
+                Some(self.inner.presence.is_online(&user.id)),
+                sessions.iter().map(|s| s.last_seen_at).max(),
+            )
         } else {
             (None, None)
         };
-        Ok(UserProfile { relationship: if is_self { "self" } else { "none" }, online, last_seen_at, user })
+        Ok(UserProfile {
+            relationship: if is_self { "self" } else { "none" },
+            online,
+            last_seen_at,
+            user,
+        })
     }
 
     /// People search by username or display name.
     pub async fn search_users(&self, caller: &Caller, query: &str) -> Result<Vec<UserProfile>> {
         let query = query.trim();
         if query.is_empty() || query.chars().count() > 64 {
-            return Err(Error::bad_request("invalid_query", "q must have 1 to 64 characters"));
+            return Err(Error::bad_request(
+                "invalid_query",
+                "q must have 1 to 64 characters",
+            ));
         }
         let mut profiles = Vec::new();
         for user in self.inner.store.search_users(query, SEARCH_LIMIT).await? {
@@ -252,36 +349,73 @@ impl Hilo {
 
     /// Makes a single-use invite code valid for 7 days (admins only).
     pub async fn create_invite(&self, caller: Option<&Caller>) -> Result<(String, Timestamp)> {
-        if let Some(caller) = caller {
-            if !caller.user.is_admin {
-                return Err(Error::forbidden("admin_only", "only administrators can create invites"));
-            }
+        if let Some(caller) = caller
+            && !caller.user.is_admin
+        {
+            return Err(Error::forbidden(
+                "admin_only",
+                "only administrators can create invites",
+            ));
         }
         let mut bytes = [0u8; 12];
         rand::rng().fill_bytes(&mut bytes);
         let code: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let now = self.inner.clock.now();
         let expires_at = now.plus_millis(INVITE_TTL_MS);
-        self.inner.store.create_invite(&secret_hash(&code), caller.map(|c| &c.user.id), now, expires_at).await?;
+        self.inner
+            .store
+            .create_invite(
+                &secret_hash(&code),
+                caller.map(|c| &c.user.id),
+                now,
+                expires_at,
+            )
+            .await?;
         Ok((code, expires_at))
     }
 
     /// Grants admin rights (`hilo admin make-admin`).
     pub async fn admin_make_admin(&self, username: &str) -> Result<User> {
-        let user = self.inner.store.user_by_username(&username.to_ascii_lowercase()).await?.ok_or(Error::NotFound("user"))?;
+        let user = self
+            .inner
+            .store
+            .user_by_username(&username.to_ascii_lowercase())
+            .await?
+            .ok_or(Error::NotFound("user"))?;
         self.inner.store.set_admin(&user.id, true).await?;
-        Ok(self.inner.store.user(&user.id).await?.ok_or(Error::NotFound("user"))?)
+        self.inner
+            .store
+            .user(&user.id)
+            .await?
+            .ok_or(Error::NotFound("user"))
     }
 
     /// Sets a new password and revokes every session (`hilo admin reset-password`).
     pub async fn admin_reset_password(&self, username: &str, password: &str) -> Result<User> {
-        let user = self.inner.store.user_by_username(&username.to_ascii_lowercase()).await?.ok_or(Error::NotFound("user"))?;
+        let user = self
+            .inner
+            .store
+            .user_by_username(&username.to_ascii_lowercase())
+            .await?
+            .ok_or(Error::NotFound("user"))?;
         validate::password(password)?;
-        let hash = self.inner.hasher.hash(password).await.map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
-        let revoked = self.inner.store.set_password(&user.id, &hash, None, self.inner.clock.now()).await?;
+        let hash = self
+            .inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
+        let revoked = self
+            .inner
+            .store
+            .set_password(&user.id, &hash, None, self.inner.clock.now())
+            .await?;
         for (session, delivery) in revoked {
-            let event = Event::SessionRevoked { session_id: session.to_string() };
-            self.publish_revocations(vec![(session, delivery)], &event).await;
+            let event = Event::SessionRevoked {
+                session_id: session.to_string(),
+            };
+            self.publish_revocations(vec![(session, delivery)], &event)
+                .await;
         }
         Ok(user)
     }

@@ -1,7 +1,9 @@
 //! Conversations: direct (one per pair), groups and their membership, the caller's own
 //! settings, read markers and typing.
 
-use hilo_core::{ConversationId, ConversationView, EventKind, Folder, Notify, Role, User, UserId, validate};
+use hilo_core::{
+    ConversationId, ConversationView, EventKind, Folder, Notify, Role, User, UserId, validate,
+};
 use hilo_proto::{ConversationSettingsRequest, Event};
 use hilo_store::MemberSettingsPatch;
 
@@ -30,33 +32,70 @@ impl Hilo {
     }
 
     /// The caller's view of a conversation; not found unless the caller is a member.
-    pub async fn conversation(&self, caller: &Caller, id: &ConversationId) -> Result<ConversationView> {
-        self.inner.store.conversation_view(id, &caller.user.id).await?.ok_or(Error::NotFound("conversation"))
+    pub async fn conversation(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<ConversationView> {
+        self.inner
+            .store
+            .conversation_view(id, &caller.user.id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))
     }
 
     /// Opens (or returns) the one direct conversation between the caller and `username`.
     /// The bool is true when this call created it.
-    pub async fn open_direct(&self, caller: &Caller, username: &str) -> Result<(ConversationView, bool)> {
+    pub async fn open_direct(
+        &self,
+        caller: &Caller,
+        username: &str,
+    ) -> Result<(ConversationView, bool)> {
         let other = self.users_by_name(&[username.to_owned()]).await?.remove(0);
         let now = self.inner.clock.now();
         let (id, created, deliveries) = self
             .inner
             .store
-            .find_or_create_direct(ConversationId::new(self.inner.ids.new_id()), &caller.user.id, &other.id, now)
+            .find_or_create_direct(
+                ConversationId::new(self.inner.ids.new_id()),
+                &caller.user.id,
+                &other.id,
+                now,
+            )
             .await?;
         if created {
-            self.publish_conversation_events(&deliveries, EventKind::ConversationCreated, &id, None).await;
+            self.publish_conversation_events(
+                &deliveries,
+                EventKind::ConversationCreated,
+                &id,
+                None,
+            )
+            .await;
         }
         Ok((self.conversation(caller, &id).await?, created))
     }
 
     /// Creates a group with the caller as admin.
-    pub async fn create_group(&self, caller: &Caller, name: &str, usernames: &[String]) -> Result<ConversationView> {
+    pub async fn create_group(
+        &self,
+        caller: &Caller,
+        name: &str,
+        usernames: &[String],
+    ) -> Result<ConversationView> {
         let name = validate::group_name(name)?;
         if usernames.len() > GROUP_MAX_MEMBERS {
-            return Err(Error::bad_request("too_many_members", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
+            return Err(Error::bad_request(
+                "too_many_members",
+                format!("a group has at most {GROUP_MAX_MEMBERS} members"),
+            ));
         }
-        let members: Vec<UserId> = self.users_by_name(usernames).await?.into_iter().map(|u| u.id).filter(|id| *id != caller.user.id).collect();
+        let members: Vec<UserId> = self
+            .users_by_name(usernames)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|id| *id != caller.user.id)
+            .collect();
         let (id, deliveries) = self
             .inner
             .store
@@ -68,112 +107,247 @@ impl Hilo {
                 now: self.inner.clock.now(),
             })
             .await?;
-        self.publish_conversation_events(&deliveries, EventKind::ConversationCreated, &id, None).await;
+        self.publish_conversation_events(&deliveries, EventKind::ConversationCreated, &id, None)
+            .await;
         self.conversation(caller, &id).await
     }
 
     /// The caller's conversations in a folder, most recent first. `cursor` is an opaque
     /// position from a previous page.
-    pub async fn conversations(&self, caller: &Caller, folder: &str, cursor: Option<&str>, limit: i64) -> Result<(Vec<ConversationView>, Option<String>)> {
-        let folder = Folder::parse(folder).ok_or_else(|| Error::bad_request("invalid_folder", "folder is one of inbox, requests, archived, spam"))?;
+    pub async fn conversations(
+        &self,
+        caller: &Caller,
+        folder: &str,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<ConversationView>, Option<String>)> {
+        let folder = Folder::parse(folder).ok_or_else(|| {
+            Error::bad_request(
+                "invalid_folder",
+                "folder is one of inbox, requests, archived, spam",
+            )
+        })?;
         let after = cursor.map(parse_page_cursor).transpose()?;
-        let views = self.inner.store.list_conversations(&caller.user.id, folder, after, limit + 1).await?;
+        let views = self
+            .inner
+            .store
+            .list_conversations(&caller.user.id, folder, after, limit + 1)
+            .await?;
         let has_more = views.len() as i64 > limit;
         let mut views = views;
         views.truncate(limit as usize);
         let next = if has_more {
-            views.last().map(|v| format!("{}.{}", v.conversation.updated_at.millis(), v.conversation.id))
+            views.last().map(|v| {
+                format!(
+                    "{}.{}",
+                    v.conversation.updated_at.millis(),
+                    v.conversation.id
+                )
+            })
         } else {
             None
         };
         Ok((views, next))
     }
 
-    async fn group_as_member(&self, caller: &Caller, id: &ConversationId) -> Result<hilo_core::Conversation> {
-        let conversation = self.inner.store.conversation(id).await?.filter(|c| c.has_user(&caller.user.id)).ok_or(Error::NotFound("conversation"))?;
+    async fn group_as_member(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<hilo_core::Conversation> {
+        let conversation = self
+            .inner
+            .store
+            .conversation(id)
+            .await?
+            .filter(|c| c.has_user(&caller.user.id))
+            .ok_or(Error::NotFound("conversation"))?;
         if conversation.kind != hilo_core::ConversationKind::Group {
-            return Err(Error::bad_request("not_a_group", "direct conversations have no name or member list to change"));
+            return Err(Error::bad_request(
+                "not_a_group",
+                "direct conversations have no name or member list to change",
+            ));
         }
         Ok(conversation)
     }
 
     /// Renames a group (any member may, as in Messenger).
-    pub async fn rename_group(&self, caller: &Caller, id: &ConversationId, name: &str) -> Result<ConversationView> {
+    pub async fn rename_group(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        name: &str,
+    ) -> Result<ConversationView> {
         self.group_as_member(caller, id).await?;
         let name = validate::group_name(name)?;
-        let deliveries = self.inner.store.rename_group(id, &name, self.inner.clock.now()).await?;
-        self.publish_conversation_events(&deliveries, EventKind::ConversationUpdated, id, None).await;
+        let deliveries = self
+            .inner
+            .store
+            .rename_group(id, &name, self.inner.clock.now())
+            .await?;
+        self.publish_conversation_events(&deliveries, EventKind::ConversationUpdated, id, None)
+            .await;
         self.conversation(caller, id).await
     }
 
     /// Adds people to a group (any member may).
-    pub async fn add_members(&self, caller: &Caller, id: &ConversationId, usernames: &[String]) -> Result<ConversationView> {
+    pub async fn add_members(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        usernames: &[String],
+    ) -> Result<ConversationView> {
         let conversation = self.group_as_member(caller, id).await?;
         if usernames.is_empty() || usernames.len() > ADD_MAX {
-            return Err(Error::bad_request("invalid_usernames", format!("usernames has 1 to {ADD_MAX} entries")));
+            return Err(Error::bad_request(
+                "invalid_usernames",
+                format!("usernames has 1 to {ADD_MAX} entries"),
+            ));
         }
-        let users: Vec<UserId> = self.users_by_name(usernames).await?.into_iter().map(|u| u.id).collect();
+        let users: Vec<UserId> = self
+            .users_by_name(usernames)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
         let new = users.iter().filter(|u| !conversation.has_user(u)).count();
         if conversation.members.len() + new > GROUP_MAX_MEMBERS {
-            return Err(Error::bad_request("too_many_members", format!("a group has at most {GROUP_MAX_MEMBERS} members")));
+            return Err(Error::bad_request(
+                "too_many_members",
+                format!("a group has at most {GROUP_MAX_MEMBERS} members"),
+            ));
         }
-        let change = self.inner.store.add_members(id, &users, self.inner.clock.now()).await?;
+        let change = self
+            .inner
+            .store
+            .add_members(id, &users, self.inner.clock.now())
+            .await?;
         // Newcomers get conversation.created, the others conversation.updated; both are
         // rendered per recipient, so split the deliveries by who they are for.
-        let (created, updated): (Vec<_>, Vec<_>) = change.deliveries.into_iter().partition(|d| change.changed.contains(&d.user_id));
-        self.publish_conversation_events(&created, EventKind::ConversationCreated, id, None).await;
-        self.publish_conversation_events(&updated, EventKind::ConversationUpdated, id, None).await;
+        let (created, updated): (Vec<_>, Vec<_>) = change
+            .deliveries
+            .into_iter()
+            .partition(|d| change.changed.contains(&d.user_id));
+        self.publish_conversation_events(&created, EventKind::ConversationCreated, id, None)
+            .await;
+        self.publish_conversation_events(&updated, EventKind::ConversationUpdated, id, None)
+            .await;
         self.conversation(caller, id).await
     }
 
     /// Removes `username` from a group: yourself (leave) or, for admins, anyone.
-    pub async fn remove_member(&self, caller: &Caller, id: &ConversationId, username: &str) -> Result<()> {
+    pub async fn remove_member(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        username: &str,
+    ) -> Result<()> {
         let conversation = self.group_as_member(caller, id).await?;
-        let target = self.inner.store.user_by_username(&username.to_ascii_lowercase()).await?.filter(|u| conversation.has_user(&u.id)).ok_or(Error::NotFound("member"))?;
-        if target.id != caller.user.id && conversation.role_of(&caller.user.id) != Some(Role::Admin) {
-            return Err(Error::forbidden("not_group_admin", "only group admins can remove other members"));
+        let target = self
+            .inner
+            .store
+            .user_by_username(&username.to_ascii_lowercase())
+            .await?
+            .filter(|u| conversation.has_user(&u.id))
+            .ok_or(Error::NotFound("member"))?;
+        if target.id != caller.user.id && conversation.role_of(&caller.user.id) != Some(Role::Admin)
+        {
+            return Err(Error::forbidden(
+                "not_group_admin",
+                "only group admins can remove other members",
+            ));
         }
-        let change = self.inner.store.remove_member(id, &target.id, self.inner.clock.now()).await?;
-        self.publish_conversation_events(&change.deliveries, EventKind::ConversationUpdated, id, Some(&target.id)).await;
+        let change = self
+            .inner
+            .store
+            .remove_member(id, &target.id, self.inner.clock.now())
+            .await?;
+        self.publish_conversation_events(
+            &change.deliveries,
+            EventKind::ConversationUpdated,
+            id,
+            Some(&target.id),
+        )
+        .await;
         Ok(())
     }
 
     /// Changes the caller's own folder, mute and notification level for a conversation.
-    pub async fn update_conversation_settings(&self, caller: &Caller, id: &ConversationId, request: &ConversationSettingsRequest) -> Result<ConversationView> {
+    pub async fn update_conversation_settings(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        request: &ConversationSettingsRequest,
+    ) -> Result<ConversationView> {
         let mut patch = MemberSettingsPatch::default();
         if let Some(folder) = &request.folder {
             patch.folder = Some(match Folder::parse(folder) {
                 Some(folder @ (Folder::Inbox | Folder::Archived)) => folder,
-                _ => return Err(Error::bad_request("invalid_folder", "folder is inbox or archived")),
+                _ => {
+                    return Err(Error::bad_request(
+                        "invalid_folder",
+                        "folder is inbox or archived",
+                    ));
+                }
             });
         }
         if let Some(notify) = &request.notify {
-            patch.notify = Some(Notify::parse(notify).ok_or_else(|| Error::bad_request("invalid_notify", "notify is all, mentions or none"))?);
+            patch.notify = Some(Notify::parse(notify).ok_or_else(|| {
+                Error::bad_request("invalid_notify", "notify is all, mentions or none")
+            })?);
         }
         if let Some(muted_until) = &request.muted_until {
             patch.muted_until = Some(match muted_until {
                 None => None,
-                Some(text) => Some(hilo_proto::parse_rfc3339(text).ok_or_else(|| Error::bad_request("invalid_muted_until", "muted_until is an RFC 3339 time or null"))?),
+                Some(text) => Some(hilo_proto::parse_rfc3339(text).ok_or_else(|| {
+                    Error::bad_request(
+                        "invalid_muted_until",
+                        "muted_until is an RFC 3339 time or null",
+                    )
+                })?),
             });
         }
-        let delivery = self.inner.store.update_member_settings(id, &caller.user.id, patch, self.inner.clock.now()).await?.ok_or(Error::NotFound("conversation"))?;
-        self.publish_conversation_events(&[delivery], EventKind::ConversationUpdated, id, None).await;
+        let delivery = self
+            .inner
+            .store
+            .update_member_settings(id, &caller.user.id, patch, self.inner.clock.now())
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        self.publish_conversation_events(&[delivery], EventKind::ConversationUpdated, id, None)
+            .await;
         self.conversation(caller, id).await
     }
 
     /// Moves the caller's read marker forward; returns the marker and the unread count.
     /// Other members hear of it only if the caller shares read receipts.
-    pub async fn mark_read(&self, caller: &Caller, id: &ConversationId, seq: i64) -> Result<(i64, i64)> {
+    pub async fn mark_read(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        seq: i64,
+    ) -> Result<(i64, i64)> {
         if seq < 0 {
-            return Err(Error::bad_request("invalid_seq", "seq is a message sequence number (0 or more)"));
+            return Err(Error::bad_request(
+                "invalid_seq",
+                "seq is a message sequence number (0 or more)",
+            ));
         }
         let share = caller.user.settings.read_receipts;
-        let (marker, deliveries) = match self.inner.store.mark_read(id, &caller.user.id, seq, share, self.inner.clock.now()).await {
+        let (marker, deliveries) = match self
+            .inner
+            .store
+            .mark_read(id, &caller.user.id, seq, share, self.inner.clock.now())
+            .await
+        {
             Err(hilo_store::StoreError::NotFound) => return Err(Error::NotFound("conversation")),
             other => other?,
         };
         if !deliveries.is_empty() {
-            let event = Event::Read { conversation_id: id.to_string(), user_id: caller.user.id.to_string(), seq: marker };
+            let event = Event::Read {
+                conversation_id: id.to_string(),
+                user_id: caller.user.id.to_string(),
+                seq: marker,
+            };
             self.publish(&deliveries, &event).await;
         }
         let unread = self.conversation(caller, id).await?.unread_count;
@@ -182,16 +356,35 @@ impl Hilo {
 
     /// Tells the other members' connected devices that the caller is (not) typing.
     pub async fn typing(&self, caller: &Caller, id: &ConversationId, typing: bool) -> Result<()> {
-        let conversation = self.inner.store.conversation(id).await?.filter(|c| c.has_user(&caller.user.id)).ok_or(Error::NotFound("conversation"))?;
-        let others: Vec<UserId> = conversation.user_ids().into_iter().filter(|u| *u != caller.user.id).collect();
-        let event = Event::Typing { conversation_id: id.to_string(), user_id: caller.user.id.to_string(), typing };
+        let conversation = self
+            .inner
+            .store
+            .conversation(id)
+            .await?
+            .filter(|c| c.has_user(&caller.user.id))
+            .ok_or(Error::NotFound("conversation"))?;
+        let others: Vec<UserId> = conversation
+            .user_ids()
+            .into_iter()
+            .filter(|u| *u != caller.user.id)
+            .collect();
+        let event = Event::Typing {
+            conversation_id: id.to_string(),
+            user_id: caller.user.id.to_string(),
+            typing,
+        };
         self.publish_ephemeral(&others, &event).await;
         Ok(())
     }
 }
 
 fn parse_page_cursor(text: &str) -> Result<(hilo_core::Timestamp, ConversationId)> {
-    let invalid = || Error::bad_request("invalid_cursor", "cursor must be a next_cursor returned by the server");
+    let invalid = || {
+        Error::bad_request(
+            "invalid_cursor",
+            "cursor must be a next_cursor returned by the server",
+        )
+    };
     let (millis, id) = text.split_once('.').ok_or_else(invalid)?;
     let millis = millis.parse::<i64>().map_err(|_| invalid())?;
     if id.is_empty() || id.len() > 64 {

@@ -60,10 +60,16 @@ impl From<ValidationError> for Error {
 
 impl Error {
     pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Forbidden { code, message: message.into() }
+        Error::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 }

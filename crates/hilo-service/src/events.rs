@@ -34,27 +34,52 @@ impl Hilo {
         let body = body(event);
         let envelopes = deliveries
             .iter()
-            .map(|d| Envelope { user_id: d.user_id.clone(), cursor: Some(d.cursor), revoked_session: None, body: body.clone() })
+            .map(|d| Envelope {
+                user_id: d.user_id.clone(),
+                cursor: Some(d.cursor),
+                revoked_session: None,
+                body: body.clone(),
+            })
             .collect();
         self.inner.bus.publish(envelopes).await;
     }
 
     /// Publishes `session.revoked` events, marked so the revoked session's streams close.
-    pub(crate) async fn publish_revocations(&self, revoked: Vec<(SessionId, Delivery)>, event: &Event) {
+    pub(crate) async fn publish_revocations(
+        &self,
+        revoked: Vec<(SessionId, Delivery)>,
+        event: &Event,
+    ) {
         let body = body(event);
         let envelopes = revoked
             .into_iter()
-            .map(|(session, d)| Envelope { user_id: d.user_id, cursor: Some(d.cursor), revoked_session: Some(session), body: body.clone() })
+            .map(|(session, d)| Envelope {
+                user_id: d.user_id,
+                cursor: Some(d.cursor),
+                revoked_session: Some(session),
+                body: body.clone(),
+            })
             .collect();
         self.inner.bus.publish(envelopes).await;
     }
 
     /// Publishes a conversation event, rendered for each recipient (the conversation object
     /// carries the recipient's own folder, unread count and settings).
-    pub(crate) async fn publish_conversation_events(&self, deliveries: &[Delivery], kind: EventKind, conversation: &hilo_core::ConversationId, removed: Option<&UserId>) {
+    pub(crate) async fn publish_conversation_events(
+        &self,
+        deliveries: &[Delivery],
+        kind: EventKind,
+        conversation: &hilo_core::ConversationId,
+        removed: Option<&UserId>,
+    ) {
         let mut envelopes = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let view = match self.inner.store.conversation_view(conversation, &delivery.user_id).await {
+            let view = match self
+                .inner
+                .store
+                .conversation_view(conversation, &delivery.user_id)
+                .await
+            {
                 Ok(view) => view,
                 Err(error) => {
                     // The stored event is still there: the client gets it on catch-up.
@@ -62,8 +87,18 @@ impl Hilo {
                     continue;
                 }
             };
-            let event = conversation_event(kind, conversation, view.as_ref().map(ConversationDto::from), removed);
-            envelopes.push(Envelope { user_id: delivery.user_id.clone(), cursor: Some(delivery.cursor), revoked_session: None, body: body(&event) });
+            let event = conversation_event(
+                kind,
+                conversation,
+                view.as_ref().map(ConversationDto::from),
+                removed,
+            );
+            envelopes.push(Envelope {
+                user_id: delivery.user_id.clone(),
+                cursor: Some(delivery.cursor),
+                revoked_session: None,
+                body: body(&event),
+            });
         }
         self.inner.bus.publish(envelopes).await;
     }
@@ -73,7 +108,12 @@ impl Hilo {
         let body = body(event);
         let envelopes = users
             .iter()
-            .map(|user| Envelope { user_id: user.clone(), cursor: None, revoked_session: None, body: body.clone() })
+            .map(|user| Envelope {
+                user_id: user.clone(),
+                cursor: None,
+                revoked_session: None,
+                body: body.clone(),
+            })
             .collect();
         self.inner.bus.publish(envelopes).await;
     }
@@ -85,32 +125,71 @@ impl Hilo {
         let conversation_id = record.conversation_id.as_ref();
         Ok(match record.kind {
             EventKind::MessageCreated | EventKind::MessageUpdated => {
-                let Some(id) = &record.message_id else { return Ok(None) };
-                let Some(message) = self.inner.store.message(id).await? else { return Ok(None) };
-                let (conversation_id, message) = (message.conversation_id.to_string(), MessageDto::from(&message));
+                let Some(id) = &record.message_id else {
+                    return Ok(None);
+                };
+                let Some(message) = self.inner.store.message(id).await? else {
+                    return Ok(None);
+                };
+                let (conversation_id, message) = (
+                    message.conversation_id.to_string(),
+                    MessageDto::from(&message),
+                );
                 Some(if record.kind == EventKind::MessageCreated {
-                    Event::MessageCreated { conversation_id, message }
+                    Event::MessageCreated {
+                        conversation_id,
+                        message,
+                    }
                 } else {
-                    Event::MessageUpdated { conversation_id, message }
+                    Event::MessageUpdated {
+                        conversation_id,
+                        message,
+                    }
                 })
             }
             EventKind::ConversationCreated | EventKind::ConversationUpdated => {
-                let Some(conversation) = conversation_id else { return Ok(None) };
-                let view = self.inner.store.conversation_view(conversation, &stored.user_id).await?;
-                Some(conversation_event(record.kind, conversation, view.as_ref().map(ConversationDto::from), record.subject_user_id.as_ref()))
+                let Some(conversation) = conversation_id else {
+                    return Ok(None);
+                };
+                let view = self
+                    .inner
+                    .store
+                    .conversation_view(conversation, &stored.user_id)
+                    .await?;
+                Some(conversation_event(
+                    record.kind,
+                    conversation,
+                    view.as_ref().map(ConversationDto::from),
+                    record.subject_user_id.as_ref(),
+                ))
             }
             EventKind::Read => match (conversation_id, &record.subject_user_id, record.number) {
-                (Some(conversation), Some(reader), Some(seq)) => Some(Event::Read { conversation_id: conversation.to_string(), user_id: reader.to_string(), seq }),
+                (Some(conversation), Some(reader), Some(seq)) => Some(Event::Read {
+                    conversation_id: conversation.to_string(),
+                    user_id: reader.to_string(),
+                    seq,
+                }),
                 _ => None,
             },
-            EventKind::SessionRevoked => record.session_id.as_ref().map(|s| Event::SessionRevoked { session_id: s.to_string() }),
+            EventKind::SessionRevoked => {
+                record.session_id.as_ref().map(|s| Event::SessionRevoked {
+                    session_id: s.to_string(),
+                })
+            }
         })
     }
 
     /// Opens the caller's event stream, resuming after `since` when given.
     pub async fn open_stream(&self, caller: &Caller, since: Option<&str>) -> Result<EventStream> {
         let since = since
-            .map(|text| text.trim().parse::<i64>().map_err(|_| Error::bad_request("invalid_cursor", "since must be a cursor returned by the server")))
+            .map(|text| {
+                text.trim().parse::<i64>().map_err(|_| {
+                    Error::bad_request(
+                        "invalid_cursor",
+                        "since must be a cursor returned by the server",
+                    )
+                })
+            })
             .transpose()?;
         // Subscribe before reading the bounds: anything committed from here on is either
         // in the store read below or arrives on the subscription (or both; dedup by cursor).
@@ -138,15 +217,33 @@ impl Hilo {
     /// Whether a session is still live (streams re-check this periodically, in case a
     /// revocation's bus message was lost).
     pub async fn session_is_live(&self, user: &UserId, session: &SessionId) -> Result<bool> {
-        Ok(self.inner.store.sessions(user).await?.iter().any(|s| &s.id == session))
+        Ok(self
+            .inner
+            .store
+            .sessions(user)
+            .await?
+            .iter()
+            .any(|s| &s.id == session))
     }
 }
 
-fn conversation_event(kind: EventKind, id: &hilo_core::ConversationId, conversation: Option<ConversationDto>, removed: Option<&UserId>) -> Event {
+fn conversation_event(
+    kind: EventKind,
+    id: &hilo_core::ConversationId,
+    conversation: Option<ConversationDto>,
+    removed: Option<&UserId>,
+) -> Event {
     if kind == EventKind::ConversationCreated {
-        Event::ConversationCreated { conversation_id: id.to_string(), conversation }
+        Event::ConversationCreated {
+            conversation_id: id.to_string(),
+            conversation,
+        }
     } else {
-        Event::ConversationUpdated { conversation_id: id.to_string(), conversation, removed_user_id: removed.map(|u| u.to_string()) }
+        Event::ConversationUpdated {
+            conversation_id: id.to_string(),
+            conversation,
+            removed_user_id: removed.map(|u| u.to_string()),
+        }
     }
 }
 
@@ -200,55 +297,100 @@ impl EventStream {
     /// nothing that a later call would not return.
     pub async fn next(&mut self) -> Result<StreamItem> {
         loop {
+            if let Some(item) = self.ready_item().await? {
+                return Ok(item);
+            }
+            let received = self.subscription.recv().await;
+            if let Some(item) = self.accept(received) {
+                return Ok(item);
+            }
+        }
+    }
+
+    /// The next item if one is available without waiting (stored events after the cursor
+    /// count as available); `None` when the stream is caught up.
+    pub async fn try_next(&mut self) -> Result<Option<StreamItem>> {
+        loop {
+            if let Some(item) = self.ready_item().await? {
+                return Ok(Some(item));
+            }
+            let Some(received) = self.subscription.try_recv() else {
+                return Ok(None);
+            };
+            if let Some(item) = self.accept(received) {
+                return Ok(Some(item));
+            }
+        }
+    }
+
+    /// What can be handed out without the bus: a resync notice, a rendered stored event, or
+    /// the end after a revocation. Reads the store while the cursor is behind the head.
+    async fn ready_item(&mut self) -> Result<Option<StreamItem>> {
+        loop {
             if self.resync {
                 self.resync = false;
-                return Ok(StreamItem::ResyncRequired);
+                return Ok(Some(StreamItem::ResyncRequired));
             }
             if let Some(frame) = self.pending.pop_front() {
-                return Ok(StreamItem::Frame(frame));
+                return Ok(Some(StreamItem::Frame(frame)));
             }
             if self.revoked {
-                return Ok(StreamItem::Revoked);
+                return Ok(Some(StreamItem::Revoked));
             }
-            if self.last < self.known_head {
-                self.catch_up().await?;
-                continue;
+            if self.last >= self.known_head {
+                return Ok(None);
             }
-            match self.subscription.recv().await {
-                Received::Envelope(envelope) => match envelope.cursor {
-                    None => return Ok(StreamItem::Frame(envelope.body.to_string())),
-                    Some(cursor) if cursor <= self.last => continue,
-                    Some(cursor) if cursor == self.last + 1 => {
-                        self.last = cursor;
-                        self.known_head = self.known_head.max(cursor);
-                        if envelope.revoked_session.as_ref() == Some(&self.session) {
-                            self.revoked = true;
-                        }
-                        return Ok(StreamItem::Frame(with_cursor(&envelope.body, Some(cursor))));
+            self.catch_up().await?;
+        }
+    }
+
+    /// Applies one bus delivery: the next event is handed out, a duplicate is dropped, a gap
+    /// raises the known head so the next call reads the store.
+    fn accept(&mut self, received: Received) -> Option<StreamItem> {
+        match received {
+            Received::Envelope(envelope) => match envelope.cursor {
+                None => Some(StreamItem::Frame(envelope.body.to_string())),
+                Some(cursor) if cursor <= self.last => None,
+                Some(cursor) if cursor == self.last + 1 => {
+                    self.last = cursor;
+                    self.known_head = self.known_head.max(cursor);
+                    if envelope.revoked_session.as_ref() == Some(&self.session) {
+                        self.revoked = true;
                     }
-                    Some(cursor) => self.known_head = cursor,
-                },
-                Received::Lagged => return Ok(StreamItem::Overflow),
-                Received::Closed => return Ok(StreamItem::Closed),
-            }
+                    Some(StreamItem::Frame(with_cursor(&envelope.body, Some(cursor))))
+                }
+                Some(cursor) => {
+                    self.known_head = cursor;
+                    None
+                }
+            },
+            Received::Lagged => Some(StreamItem::Overflow),
+            Received::Closed => Some(StreamItem::Closed),
         }
     }
 
     /// Reads the next batch of stored events after `last` into `pending`.
     async fn catch_up(&mut self) -> Result<()> {
-        let events = self.hilo.inner.store.events_after(&self.user, self.last, CATCH_UP_BATCH).await?;
+        let events = self
+            .hilo
+            .inner
+            .store
+            .events_after(&self.user, self.last, CATCH_UP_BATCH)
+            .await?;
         if events.is_empty() {
             self.known_head = self.last;
             return Ok(());
         }
         for stored in events {
-            let revokes_me = stored.record.kind == EventKind::SessionRevoked && stored.record.session_id.as_ref() == Some(&self.session);
+            let revokes_me = stored.record.kind == EventKind::SessionRevoked
+                && stored.record.session_id.as_ref() == Some(&self.session);
             // Render first, then advance: if this future is dropped during the await,
             // `last` still points before the event and the next call renders it again.
             let rendered = self.hilo.render(&stored).await?;
             if let Some(event) = rendered {
                 let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
-                self.pending.push_back(with_cursor(&body, Some(stored.cursor)));
+                self.pending
+                    .push_back(with_cursor(&body, Some(stored.cursor)));
             }
             self.last = stored.cursor;
             if revokes_me {

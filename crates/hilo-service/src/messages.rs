@@ -10,7 +10,13 @@ impl Hilo {
     /// Sends a text message. Returns the message and whether it was created now (false: the
     /// caller already sent this `client_txn_id` here and gets the original back, whatever
     /// the new text says; Matrix's rule, which makes a blind retry always safe).
-    pub async fn send_message(&self, caller: &Caller, conversation: &ConversationId, client_txn_id: &str, text: Option<&str>) -> Result<(Message, bool)> {
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        conversation: &ConversationId,
+        client_txn_id: &str,
+        text: Option<&str>,
+    ) -> Result<(Message, bool)> {
         let client_txn_id = validate::client_txn_id(client_txn_id)?;
         let text = validate::message_text(text.unwrap_or(""))?;
         let outcome = self
@@ -27,7 +33,10 @@ impl Hilo {
             .await?;
         match outcome {
             AppendOutcome::Created(message, deliveries) => {
-                let event = Event::MessageCreated { conversation_id: conversation.to_string(), message: MessageDto::from(&message) };
+                let event = Event::MessageCreated {
+                    conversation_id: conversation.to_string(),
+                    message: MessageDto::from(&message),
+                };
                 self.publish(&deliveries, &event).await;
                 Ok((message, true))
             }
@@ -37,25 +46,51 @@ impl Hilo {
     }
 
     /// A page of history: `after < seq < before`, ascending.
-    pub async fn messages(&self, caller: &Caller, conversation: &ConversationId, before: Option<i64>, after: Option<i64>, limit: i64) -> Result<MessagePage> {
+    pub async fn messages(
+        &self,
+        caller: &Caller,
+        conversation: &ConversationId,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<MessagePage> {
         self.conversation_membership(caller, conversation).await?;
         if before.is_some_and(|b| b < 0) || after.is_some_and(|a| a < 0) {
-            return Err(Error::bad_request("invalid_seq", "before and after are sequence numbers (0 or more)"));
+            return Err(Error::bad_request(
+                "invalid_seq",
+                "before and after are sequence numbers (0 or more)",
+            ));
         }
-        Ok(self.inner.store.messages(conversation, before, after, limit).await?)
+        Ok(self
+            .inner
+            .store
+            .messages(conversation, before, after, limit)
+            .await?)
     }
 
     /// One message, if the caller is a member of its conversation.
     pub async fn message(&self, caller: &Caller, id: &MessageId) -> Result<Message> {
-        let message = self.inner.store.message(id).await?.ok_or(Error::NotFound("message"))?;
-        match self.conversation_membership(caller, &message.conversation_id).await {
+        let message = self
+            .inner
+            .store
+            .message(id)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        match self
+            .conversation_membership(caller, &message.conversation_id)
+            .await
+        {
             Ok(()) => Ok(message),
             Err(Error::NotFound(_)) => Err(Error::NotFound("message")),
             Err(other) => Err(other),
         }
     }
 
-    async fn conversation_membership(&self, caller: &Caller, conversation: &ConversationId) -> Result<()> {
+    async fn conversation_membership(
+        &self,
+        caller: &Caller,
+        conversation: &ConversationId,
+    ) -> Result<()> {
         match self.inner.store.conversation(conversation).await? {
             Some(c) if c.has_user(&caller.user.id) => Ok(()),
             _ => Err(Error::NotFound("conversation")),

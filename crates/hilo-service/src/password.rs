@@ -34,14 +34,20 @@ impl PasswordHasher {
     }
 
     fn with_params(params: Params) -> PasswordHasher {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let salt = SaltString::generate(&mut OsRng);
         let dummy = argon
             .hash_password(uuid::Uuid::now_v7().to_string().as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .unwrap_or_default();
-        PasswordHasher { permits: Arc::new(Semaphore::new(cores)), params, dummy: Arc::new(dummy) }
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(cores)),
+            params,
+            dummy: Arc::new(dummy),
+        }
     }
 
     fn argon(&self) -> Argon2<'static> {
@@ -54,7 +60,10 @@ impl PasswordHasher {
         let (argon, password) = (self.argon(), password.to_owned());
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+            argon
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())?
@@ -63,12 +72,17 @@ impl PasswordHasher {
     /// Verifies a password against a PHC string; `None` verifies against a dummy hash and
     /// always fails, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let known = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy.as_ref().clone());
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.dummy.as_ref().clone());
         let (argon, password) = (self.argon(), password.to_owned());
         let verified = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .unwrap_or(false);

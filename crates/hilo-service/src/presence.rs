@@ -16,7 +16,10 @@ impl Presence {
     pub(crate) fn enter(&self, user: &UserId) -> PresenceGuard {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
         *streams.entry(user.clone()).or_insert(0) += 1;
-        PresenceGuard { presence: self.clone(), user: user.clone() }
+        PresenceGuard {
+            presence: self.clone(),
+            user: user.clone(),
+        }
     }
 
     pub(crate) fn is_online(&self, user: &UserId) -> bool {
@@ -38,7 +41,11 @@ pub(crate) struct PresenceGuard {
 
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
-        let mut streams = self.presence.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut streams = self
+            .presence
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = streams.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {

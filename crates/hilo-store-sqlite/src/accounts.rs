@@ -14,7 +14,11 @@ use crate::{SqliteStore, db_error, events, rows};
 const USER_BY_ID: &str = concat!("SELECT ", rows::user_columns!(), " FROM users WHERE id = ?");
 
 async fn user_in(conn: &mut SqliteConnection, id: &UserId) -> StoreResult<User> {
-    let row = sqlx::query(USER_BY_ID).bind(id.as_str()).fetch_one(&mut *conn).await.map_err(db_error)?;
+    let row = sqlx::query(USER_BY_ID)
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
     rows::user(&row)
 }
 
@@ -47,7 +51,10 @@ async fn revoke_sessions(
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn count_users(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.read).await.map_err(db_error)
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_error)
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<CreateUserOutcome> {
@@ -109,9 +116,11 @@ impl AccountStore for SqliteStore {
     }
 
     async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        let row: Option<SqliteRow> = sqlx::query(
-            concat!("SELECT ", rows::user_columns!(), ", users.password_hash FROM users WHERE username = ?"),
-        )
+        let row: Option<SqliteRow> = sqlx::query(concat!(
+            "SELECT ",
+            rows::user_columns!(),
+            ", users.password_hash FROM users WHERE username = ?"
+        ))
         .bind(username)
         .fetch_optional(&self.read)
         .await
@@ -127,14 +136,20 @@ impl AccountStore for SqliteStore {
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(USER_BY_ID).bind(id.as_str()).fetch_optional(&self.read).await.map_err(db_error)?;
+        let row = sqlx::query(USER_BY_ID)
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
         row.as_ref().map(rows::user).transpose()
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            concat!("SELECT ", rows::user_columns!(), " FROM users WHERE username = ?"),
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            rows::user_columns!(),
+            " FROM users WHERE username = ?"
+        ))
         .bind(username)
         .fetch_optional(&self.read)
         .await
@@ -206,7 +221,11 @@ impl AccountStore for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(db_error)?;
-                    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                    if done.rows_affected() == 0 {
+                        Err(StoreError::NotFound)
+                    } else {
+                        Ok(())
+                    }
                 })
             })
             .await
@@ -293,13 +312,15 @@ impl AccountStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?")
-                        .bind(now.millis())
-                        .bind(id.as_str())
-                        .bind(now.millis())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?",
+                    )
+                    .bind(now.millis())
+                    .bind(id.as_str())
+                    .bind(now.millis())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
                     Ok(())
                 })
             })

@@ -41,18 +41,24 @@ async fn insert_member(
     role: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)")
-        .bind(id.as_str())
-        .bind(user.as_str())
-        .bind(role)
-        .bind(now.millis())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(id.as_str())
+    .bind(user.as_str())
+    .bind(role)
+    .bind(now.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
-async fn touch(conn: &mut SqliteConnection, id: &ConversationId, now: Timestamp) -> StoreResult<()> {
+async fn touch(
+    conn: &mut SqliteConnection,
+    id: &ConversationId,
+    now: Timestamp,
+) -> StoreResult<()> {
     sqlx::query("UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?")
         .bind(now.millis())
         .bind(id.as_str())
@@ -83,7 +89,10 @@ impl SqliteStore {
             id: id.clone(),
             kind: rows::conversation_kind(&row)?,
             name: row.try_get("name").map_err(db_error)?,
-            members: members.iter().map(rows::member).collect::<StoreResult<_>>()?,
+            members: members
+                .iter()
+                .map(rows::member)
+                .collect::<StoreResult<_>>()?,
             last_seq: row.try_get("last_seq").map_err(db_error)?,
             created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
             updated_at: Timestamp(row.try_get("updated_at").map_err(db_error)?),
@@ -117,9 +126,10 @@ impl SqliteStore {
         .await
         .map_err(db_error)?;
         let last_message = if conversation.last_seq > 0 {
-            let row = sqlx::query(
-                concat!(rows::message_select!(), " WHERE m.conversation_id = ? AND m.seq = ?"),
-            )
+            let row = sqlx::query(concat!(
+                rows::message_select!(),
+                " WHERE m.conversation_id = ? AND m.seq = ?"
+            ))
             .bind(conversation.id.as_str())
             .bind(conversation.last_seq)
             .fetch_optional(&self.read)
@@ -129,7 +139,12 @@ impl SqliteStore {
         } else {
             None
         };
-        Ok(Some(ConversationView { conversation, me, unread_count, last_message }))
+        Ok(Some(ConversationView {
+            conversation,
+            me,
+            unread_count,
+            last_message,
+        }))
     }
 }
 
@@ -144,7 +159,11 @@ impl ConversationStore for SqliteStore {
     ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
         // The key names the pair in a fixed order, so (a, b) and (b, a) collide on the
         // UNIQUE index whichever node or request gets there first.
-        let (low, high) = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+        let (low, high) = if a <= b {
+            (a.clone(), b.clone())
+        } else {
+            (b.clone(), a.clone())
+        };
         let key = format!("u:{low}|u:{high}");
         self.writer
             .write(move |conn| {
@@ -255,7 +274,10 @@ impl ConversationStore for SqliteStore {
         .map_err(db_error)?;
         let mut views = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(view) = self.conversation_view(&ConversationId::new(id), user).await? {
+            if let Some(view) = self
+                .conversation_view(&ConversationId::new(id), user)
+                .await?
+            {
                 views.push(view);
             }
         }
@@ -272,18 +294,26 @@ impl ConversationStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let done = sqlx::query("UPDATE conversations SET name = ? WHERE id = ? AND kind = 'group'")
-                        .bind(&name)
-                        .bind(id.as_str())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_error)?;
+                    let done = sqlx::query(
+                        "UPDATE conversations SET name = ? WHERE id = ? AND kind = 'group'",
+                    )
+                    .bind(&name)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
                     if done.rows_affected() == 0 {
                         return Err(StoreError::NotFound);
                     }
                     touch(conn, &id, now).await?;
                     let members = member_users(conn, &id).await?;
-                    events::append(conn, &members, &record(EventKind::ConversationUpdated, &id), now).await
+                    events::append(
+                        conn,
+                        &members,
+                        &record(EventKind::ConversationUpdated, &id),
+                        now,
+                    )
+                    .await
                 })
             })
             .await

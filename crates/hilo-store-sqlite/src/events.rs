@@ -40,7 +40,10 @@ pub(crate) async fn append(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-        deliveries.push(Delivery { user_id: user.clone(), cursor });
+        deliveries.push(Delivery {
+            user_id: user.clone(),
+            cursor,
+        });
     }
     Ok(deliveries)
 }

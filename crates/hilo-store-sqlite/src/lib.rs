@@ -31,7 +31,6 @@ use hilo_store::{AdminStore, CommitObserver, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
-
 /// How to open the database.
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -46,7 +45,11 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { synchronous_full: true, max_batch: 512, readers: 4 }
+        SqliteOptions {
+            synchronous_full: true,
+            max_batch: 512,
+            readers: 4,
+        }
     }
 }
 
@@ -60,7 +63,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -74,7 +79,13 @@ fn migrator() -> sqlx::migrate::Migrator {
         files
             .into_iter()
             .map(|(version, name, sql)| {
-                Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
             })
             .collect(),
     )
@@ -103,7 +114,10 @@ impl SqliteStore {
             .statement_cache_capacity(256);
 
         let mut write_conn = connect.connect().await.map_err(unavailable)?;
-        migrator().run(&mut write_conn).await.map_err(|e| StoreError::Other(Box::new(e)))?;
+        migrator()
+            .run(&mut write_conn)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
 
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
@@ -113,7 +127,11 @@ impl SqliteStore {
             .map_err(unavailable)?;
 
         let writer = writer::Writer::start(write_conn, options.max_batch.max(1), observer);
-        Ok(SqliteStore { read, writer, path: Arc::new(path.to_owned()) })
+        Ok(SqliteStore {
+            read,
+            writer,
+            path: Arc::new(path.to_owned()),
+        })
     }
 
     /// The database file.
@@ -141,14 +159,21 @@ pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_error)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
     async fn backup(&self, path: &str) -> StoreResult<()> {
         // VACUUM INTO reads one consistent snapshot and writes a compact copy, while the
         // writer keeps committing.
-        sqlx::query("VACUUM INTO ?").bind(path).execute(&self.read).await.map_err(db_error)?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.read)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -162,13 +187,21 @@ impl AdminStore for SqliteStore {
 pub async fn integrity_problems(store: &SqliteStore) -> StoreResult<Vec<String>> {
     use sqlx::Row;
     let mut problems = Vec::new();
-    for row in sqlx::query("PRAGMA integrity_check").fetch_all(&store.read).await.map_err(db_error)? {
+    for row in sqlx::query("PRAGMA integrity_check")
+        .fetch_all(&store.read)
+        .await
+        .map_err(db_error)?
+    {
         let line: String = row.try_get(0).map_err(db_error)?;
         if line != "ok" {
             problems.push(line);
         }
     }
-    for row in sqlx::query("PRAGMA foreign_key_check").fetch_all(&store.read).await.map_err(db_error)? {
+    for row in sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&store.read)
+        .await
+        .map_err(db_error)?
+    {
         let table: String = row.try_get(0).map_err(db_error)?;
         problems.push(format!("foreign key violation in {table}"));
     }

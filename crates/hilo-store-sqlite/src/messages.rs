@@ -9,13 +9,11 @@ use crate::conversations::member_users;
 use crate::{SqliteStore, db_error, events, rows};
 
 async fn message_in(conn: &mut SqliteConnection, id: &str) -> StoreResult<Message> {
-    let row = sqlx::query(
-        concat!(rows::message_select!(), " WHERE m.id = ?"),
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let row = sqlx::query(concat!(rows::message_select!(), " WHERE m.id = ?"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
     rows::message(&row)
 }
 
@@ -85,13 +83,11 @@ impl MessageStore for SqliteStore {
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        let row = sqlx::query(
-            concat!(rows::message_select!(), " WHERE m.id = ?"),
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
+        let row = sqlx::query(concat!(rows::message_select!(), " WHERE m.id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
         row.as_ref().map(rows::message).transpose()
     }
 
@@ -125,7 +121,10 @@ impl MessageStore for SqliteStore {
             .await
         }
         .map_err(db_error)?;
-        let mut messages = rows.iter().map(rows::message).collect::<StoreResult<Vec<_>>>()?;
+        let mut messages = rows
+            .iter()
+            .map(rows::message)
+            .collect::<StoreResult<Vec<_>>>()?;
         let has_more = messages.len() as i64 > limit;
         messages.truncate(limit.max(0) as usize);
         if after.is_none() {

@@ -63,7 +63,15 @@ pub(crate) fn session(row: &SqliteRow) -> StoreResult<Session> {
 
 /// Reads a party from `<prefix>user_id`, `<prefix>username`, … columns; `None` when both
 /// the user and the contact columns are NULL (a system sender).
-fn party(row: &SqliteRow, user_id: &str, username: &str, user_name: &str, contact_id: &str, address: &str, contact_name: &str) -> StoreResult<Option<Party>> {
+fn party(
+    row: &SqliteRow,
+    user_id: &str,
+    username: &str,
+    user_name: &str,
+    contact_id: &str,
+    address: &str,
+    contact_name: &str,
+) -> StoreResult<Option<Party>> {
     if let Some(id) = get::<Option<String>>(row, user_id)? {
         return Ok(Some(Party::User {
             id: UserId::new(id),
@@ -86,8 +94,16 @@ pub(crate) const MEMBER_QUERY: &str = "SELECT m.user_id, m.contact_id, m.role, m
 pub(crate) fn member(row: &SqliteRow) -> StoreResult<Member> {
     let role: String = get(row, "role")?;
     Ok(Member {
-        party: party(row, "user_id", "username", "user_name", "contact_id", "address", "contact_name")?
-            .ok_or_else(|| corrupt("member", "neither user nor contact"))?,
+        party: party(
+            row,
+            "user_id",
+            "username",
+            "user_name",
+            "contact_id",
+            "address",
+            "contact_name",
+        )?
+        .ok_or_else(|| corrupt("member", "neither user nor contact"))?,
         role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
         joined_at: Timestamp(get(row, "joined_at")?),
     })
@@ -108,7 +124,15 @@ pub(crate) fn message(row: &SqliteRow) -> StoreResult<Message> {
         id: MessageId::new(get::<String>(row, "id")?),
         conversation_id: ConversationId::new(get::<String>(row, "conversation_id")?),
         seq: get(row, "seq")?,
-        sender: party(row, "sender_user_id", "username", "user_name", "sender_contact_id", "address", "contact_name")?,
+        sender: party(
+            row,
+            "sender_user_id",
+            "username",
+            "user_name",
+            "sender_contact_id",
+            "address",
+            "contact_name",
+        )?,
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
         text: if deleted { None } else { get(row, "text")? },
         client_txn_id: get(row, "client_txn_id")?,
@@ -141,7 +165,8 @@ pub(crate) fn event(row: &SqliteRow) -> StoreResult<StoredEvent> {
         cursor: get(row, "cursor")?,
         record: EventRecord {
             kind: EventKind::parse(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
-            conversation_id: get::<Option<String>>(row, "conversation_id")?.map(ConversationId::new),
+            conversation_id: get::<Option<String>>(row, "conversation_id")?
+                .map(ConversationId::new),
             message_id: get::<Option<String>>(row, "message_id")?.map(MessageId::new),
             subject_user_id: get::<Option<String>>(row, "subject_user_id")?.map(UserId::new),
             session_id: get::<Option<String>>(row, "session_id")?.map(SessionId::new),

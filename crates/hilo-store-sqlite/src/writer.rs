@@ -10,9 +10,9 @@ use hilo_store::{CommitObserver, StoreError, StoreResult};
 use sqlx::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
-
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
 
 enum Command {
     Run(Job),
@@ -44,7 +44,9 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
     {
         let (sender, receiver) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
@@ -60,7 +62,10 @@ impl Writer {
                 (ok, completion)
             })
         });
-        self.jobs.send(Command::Run(job)).await.map_err(|_| closed())?;
+        self.jobs
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| closed())?;
         receiver.await.map_err(|_| closed())?
     }
 
@@ -85,7 +90,9 @@ async fn run(
 ) {
     let mut close_ack = None;
     while close_ack.is_none() {
-        let Some(first) = receiver.recv().await else { break };
+        let Some(first) = receiver.recv().await else {
+            break;
+        };
         let mut batch = Vec::new();
         match first {
             Command::Run(job) => batch.push(job),
@@ -122,7 +129,11 @@ async fn run(
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
-    sqlx::query(sql).execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string())
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
@@ -151,7 +162,11 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
                 false
             }
         };
-        let end = if ok { exec(conn, "RELEASE job").await } else { rollback_to(conn).await };
+        let end = if ok {
+            exec(conn, "RELEASE job").await
+        } else {
+            rollback_to(conn).await
+        };
         if let Err(reason) = end {
             broken = Some((reason, None));
             break;

@@ -39,22 +39,53 @@ pub struct BuildOptions {
 
 /// Opens the store (creating the data dir and applying migrations) and wires the service.
 pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let metrics = Arc::new(Metrics::new());
     let observer: Arc<dyn CommitObserver> = metrics.clone();
     let path = config.data_dir.join("hilo.db");
-    let sqlite = SqliteOptions { synchronous_full: config.synchronous_full, ..SqliteOptions::default() };
-    let store = Arc::new(SqliteStore::open(&path, sqlite, Some(observer)).await.with_context(|| format!("cannot open database {}", path.display()))?);
-    let hasher = if options.fast_password_hashing { PasswordHasher::for_tests() } else { PasswordHasher::new() };
-    let service = ServiceConfig { registration: config.registration, mail_domain: config.mail_domain.clone() };
-    let hilo = Hilo::new(store.clone(), Arc::new(LocalBus::new()), Arc::new(SystemClock), Arc::new(UuidV7), hasher, service);
-    Ok(App { hilo, shutdown: CancellationToken::new(), store, metrics })
+    let sqlite = SqliteOptions {
+        synchronous_full: config.synchronous_full,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(
+        SqliteStore::open(&path, sqlite, Some(observer))
+            .await
+            .with_context(|| format!("cannot open database {}", path.display()))?,
+    );
+    let hasher = if options.fast_password_hashing {
+        PasswordHasher::for_tests()
+    } else {
+        PasswordHasher::new()
+    };
+    let service = ServiceConfig {
+        registration: config.registration,
+        mail_domain: config.mail_domain.clone(),
+    };
+    let hilo = Hilo::new(
+        store.clone(),
+        Arc::new(LocalBus::new()),
+        Arc::new(SystemClock),
+        Arc::new(UuidV7),
+        hasher,
+        service,
+    );
+    Ok(App {
+        hilo,
+        shutdown: CancellationToken::new(),
+        store,
+        metrics,
+    })
 }
 
 impl App {
     /// The axum router over this app.
     pub fn router(&self) -> axum::Router {
-        hilo_http::router(self.hilo.clone(), self.metrics.clone(), self.shutdown.clone())
+        hilo_http::router(
+            self.hilo.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        )
     }
 
     /// Closes the store (flushing the writer).
@@ -75,12 +106,17 @@ pub async fn serve(app: App, listener: TcpListener) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "hilo is listening");
     if app.store.count_users().await.unwrap_or(1) == 0 {
-        tracing::info!("no account exists yet: the first account to register becomes the server admin");
+        tracing::info!(
+            "no account exists yet: the first account to register becomes the server admin"
+        );
     }
     let router = app.router();
     let shutdown = app.shutdown.clone();
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await });
     let mut server = std::pin::pin!(server.into_future());
     let result = tokio::select! {
         result = &mut server => result,

@@ -64,7 +64,10 @@ enum AdminTask {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -83,8 +86,14 @@ pub fn main() -> ExitCode {
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HILO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -93,10 +102,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&args)?;
             init_logging(config.json_logs);
             if config.smtp_relay.is_some() || !config.sms.providers.is_empty() {
-                tracing::warn!("SMTP relay and SMS providers are configured but mail and SMS are not available in this version yet");
+                tracing::warn!(
+                    "SMTP relay and SMS providers are configured but mail and SMS are not available in this version yet"
+                );
             }
             let app = app::build(&config, BuildOptions::default()).await?;
-            let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+            let listener = TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
             let shutdown = app.shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -120,13 +133,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -138,7 +152,10 @@ async fn wait_for_signal() {
 
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -147,26 +164,54 @@ async fn admin(app: &app::App, task: AdminTask) -> anyhow::Result<()> {
     match task {
         AdminTask::CreateUser { username, admin } => {
             let password = read_password()?;
-            let user = hilo.admin_create_user(&username, &password, admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("created {} (id {}){}", user.username, user.id, if user.is_admin { ", admin" } else { "" });
+            let user = hilo
+                .admin_create_user(&username, &password, admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created {} (id {}){}",
+                user.username,
+                user.id,
+                if user.is_admin { ", admin" } else { "" }
+            );
         }
         AdminTask::MakeAdmin { username } => {
-            let user = hilo.admin_make_admin(&username).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = hilo
+                .admin_make_admin(&username)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{} is now an admin", user.username);
         }
         AdminTask::CreateInvite => {
-            let (code, _) = hilo.create_invite(None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (code, _) = hilo
+                .create_invite(None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{code}");
         }
         AdminTask::ResetPassword { username } => {
             let password = read_password()?;
-            let user = hilo.admin_reset_password(&username, &password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("password of {} reset; every session logged out", user.username);
+            let user = hilo
+                .admin_reset_password(&username, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "password of {} reset; every session logged out",
+                user.username
+            );
         }
         AdminTask::Backup { file } => {
-            anyhow::ensure!(!file.exists(), "{} already exists; choose a new file", file.display());
-            let path = file.to_str().context("the backup path must be valid UTF-8")?;
-            hilo.backup(path).await.map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            anyhow::ensure!(
+                !file.exists(),
+                "{} already exists; choose a new file",
+                file.display()
+            );
+            let path = file
+                .to_str()
+                .context("the backup path must be valid UTF-8")?;
+            hilo.backup(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
             println!("backup written to {}", file.display());
         }
     }

@@ -117,7 +117,9 @@ pub struct SmsProvider {
 impl std::fmt::Debug for SmsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ids: Vec<&str> = self.providers.iter().map(|p| p.id.as_str()).collect();
-        f.debug_struct("SmsConfig").field("providers", &ids).finish()
+        f.debug_struct("SmsConfig")
+            .field("providers", &ids)
+            .finish()
     }
 }
 
@@ -172,8 +174,11 @@ impl std::fmt::Debug for Config {
 }
 
 fn read_file(path: &Option<PathBuf>) -> anyhow::Result<RawConfig> {
-    let Some(path) = path else { return Ok(RawConfig::default()) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let Some(path) = path else {
+        return Ok(RawConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
@@ -181,7 +186,8 @@ impl Config {
     /// Merges the file with flags and environment (which win) and validates the result.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         let file = read_file(&args.store.config)?;
-        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+        let pick =
+            |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
         let raw = RawConfig {
             listen: pick(&args.listen, &file.listen),
             data_dir: args.store.data_dir.clone().or(file.data_dir),
@@ -200,38 +206,76 @@ impl Config {
 
     /// For subcommands that only open the store (`hilo admin …`).
     pub fn load_store(args: &StoreArgs) -> anyhow::Result<Config> {
-        Config::load(&ServeArgs { store: args.clone(), ..Default::default() })
+        Config::load(&ServeArgs {
+            store: args.clone(),
+            ..Default::default()
+        })
     }
 }
 
 fn validate(raw: RawConfig) -> anyhow::Result<Config> {
     let mut problems = Vec::new();
-    let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:8080").parse::<SocketAddr>().unwrap_or_else(|_| {
-        problems.push(format!("listen: {:?} is not an address like 127.0.0.1:8080", raw.listen.as_deref().unwrap_or("")));
-        SocketAddr::from(([127, 0, 0, 1], 8080))
-    });
-    let smtp_listen = raw.smtp_listen.as_deref().unwrap_or("127.0.0.1:2525").parse::<SocketAddr>().unwrap_or_else(|_| {
-        problems.push(format!("smtp_listen: {:?} is not an address like 127.0.0.1:2525", raw.smtp_listen.as_deref().unwrap_or("")));
-        SocketAddr::from(([127, 0, 0, 1], 2525))
-    });
+    let listen = raw
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|_| {
+            problems.push(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                raw.listen.as_deref().unwrap_or("")
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+    let smtp_listen = raw
+        .smtp_listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:2525")
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|_| {
+            problems.push(format!(
+                "smtp_listen: {:?} is not an address like 127.0.0.1:2525",
+                raw.smtp_listen.as_deref().unwrap_or("")
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 2525))
+        });
     let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./hilo-data"));
     match raw.database.as_deref() {
         None => {}
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             problems.push(format!("database: PostgreSQL ({}) is not supported by this version yet; leave it unset for the embedded SQLite", redact_url(url)));
         }
-        Some(url) => problems.push(format!("database: unsupported URL scheme in {}; use postgres:// or leave it unset", redact_url(url))),
+        Some(url) => problems.push(format!(
+            "database: unsupported URL scheme in {}; use postgres:// or leave it unset",
+            redact_url(url)
+        )),
     }
     if let Some(url) = raw.nats.as_deref() {
-        problems.push(format!("nats: multi-node fan-out ({}) is not supported by this version yet; leave it unset", redact_url(url)));
+        problems.push(format!(
+            "nats: multi-node fan-out ({}) is not supported by this version yet; leave it unset",
+            redact_url(url)
+        ));
     }
-    if let Some(relay) = raw.smtp_relay.as_deref() {
-        if !relay.starts_with("smtp://") && !relay.starts_with("smtps://") {
-            problems.push(format!("smtp_relay: {} is not smtp://[user:pass@]host:port", redact_url(relay)));
-        }
+    if let Some(relay) = raw.smtp_relay.as_deref()
+        && !relay.starts_with("smtp://")
+        && !relay.starts_with("smtps://")
+    {
+        problems.push(format!(
+            "smtp_relay: {} is not smtp://[user:pass@]host:port",
+            redact_url(relay)
+        ));
     }
-    let mail_domain = raw.mail_domain.unwrap_or_else(|| "localhost".to_owned()).to_ascii_lowercase();
-    let valid_domain = !mail_domain.is_empty() && mail_domain.len() <= 253 && mail_domain.split('.').all(|label| !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let mail_domain = raw
+        .mail_domain
+        .unwrap_or_else(|| "localhost".to_owned())
+        .to_ascii_lowercase();
+    let valid_domain = !mail_domain.is_empty()
+        && mail_domain.len() <= 253
+        && mail_domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
     if !valid_domain {
         problems.push(format!("mail_domain: {mail_domain:?} is not a domain name"));
     }
@@ -240,7 +284,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         "invite" => RegistrationPolicy::Invite,
         "closed" => RegistrationPolicy::Closed,
         other => {
-            problems.push(format!("registration: {other:?} is not open, invite or closed"));
+            problems.push(format!(
+                "registration: {other:?} is not open, invite or closed"
+            ));
             RegistrationPolicy::Open
         }
     };
@@ -248,7 +294,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         "full" => true,
         "normal" => false,
         other => {
-            problems.push(format!("sqlite_synchronous: {other:?} is not full or normal"));
+            problems.push(format!(
+                "sqlite_synchronous: {other:?} is not full or normal"
+            ));
             true
         }
     };
@@ -263,13 +311,26 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
     let sms = raw.sms.unwrap_or_default();
     for provider in &sms.providers {
         if provider.kind != "twilio" {
-            problems.push(format!("sms.providers[{}].kind: {:?} is not twilio", provider.id, provider.kind));
+            problems.push(format!(
+                "sms.providers[{}].kind: {:?} is not twilio",
+                provider.id, provider.kind
+            ));
         }
     }
     if !problems.is_empty() {
         anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
     }
-    Ok(Config { listen, data_dir, synchronous_full, mail_domain, registration, json_logs, smtp_listen, smtp_relay: raw.smtp_relay, sms })
+    Ok(Config {
+        listen,
+        data_dir,
+        synchronous_full,
+        mail_domain,
+        registration,
+        json_logs,
+        smtp_listen,
+        smtp_relay: raw.smtp_relay,
+        sms,
+    })
 }
 
 #[cfg(test)]
@@ -278,8 +339,16 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let raw = RawConfig { listen: Some("nope".into()), registration: Some("maybe".into()), mail_domain: Some("bad domain".into()), ..Default::default() };
-        let error = validate(raw).err().map(|e| e.to_string()).unwrap_or_default();
+        let raw = RawConfig {
+            listen: Some("nope".into()),
+            registration: Some("maybe".into()),
+            mail_domain: Some("bad domain".into()),
+            ..Default::default()
+        };
+        let error = validate(raw)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(error.contains("listen"), "{error}");
         assert!(error.contains("registration"), "{error}");
         assert!(error.contains("mail_domain"), "{error}");
@@ -289,18 +358,33 @@ mod tests {
     fn defaults_and_file_layers() {
         let config = validate(RawConfig::default()).ok();
         let config = config.as_ref();
-        assert_eq!(config.map(|c| c.listen.to_string()), Some("127.0.0.1:8080".into()));
-        assert_eq!(config.map(|c| c.registration), Some(RegistrationPolicy::Open));
+        assert_eq!(
+            config.map(|c| c.listen.to_string()),
+            Some("127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            config.map(|c| c.registration),
+            Some(RegistrationPolicy::Open)
+        );
         let file: RawConfig = toml::from_str("listen = \"127.0.0.1:9000\"\nregistration = \"invite\"\n[[sms.providers]]\nid = \"t\"\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"secret\"\nnumbers = [\"+15550001\"]\n").unwrap_or_default();
         let config = validate(file).ok();
         assert_eq!(config.as_ref().map(|c| c.listen.port()), Some(9000));
         assert!(!format!("{config:?}").contains("secret"));
-        assert!(toml::from_str::<RawConfig>("lisen = \"x\"").is_err(), "unknown keys are refused");
+        assert!(
+            toml::from_str::<RawConfig>("lisen = \"x\"").is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]
     fn secrets_in_urls_are_redacted() {
-        assert_eq!(redact_url("smtp://me:hunter2@mail.example:587"), "smtp://me:***@mail.example:587");
-        assert_eq!(redact_url("smtp://mail.example:25"), "smtp://mail.example:25");
+        assert_eq!(
+            redact_url("smtp://me:hunter2@mail.example:587"),
+            "smtp://me:***@mail.example:587"
+        );
+        assert_eq!(
+            redact_url("smtp://mail.example:25"),
+            "smtp://mail.example:25"
+        );
     }
 }

@@ -12,7 +12,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hilo_core::SessionId;
-use hilo_proto::{AuthResponse, CreateAccountRequest, ErrorBody, InviteResponse, LoginRequest, MeDto, SessionDto, SessionsResponse, rfc3339};
+use hilo_proto::{
+    AuthResponse, CreateAccountRequest, ErrorBody, InviteResponse, LoginRequest, MeDto, SessionDto,
+    SessionsResponse, rfc3339,
+};
 use hilo_service::Registration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,30 +34,72 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
 /// POST /api/v1/accounts
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccountRequest,
     responses((status = 201, body = AuthResponse), (status = 400, body = ErrorBody), (status = 403, description = "registration closed or invite required", body = ErrorBody), (status = 409, description = "username taken", body = ErrorBody)))]
-async fn create_account(State(state): State<AppState>, ClientIp(ip): ClientIp, AppJson(body): AppJson<CreateAccountRequest>) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
-    let registration = Registration { username: body.username, password: body.password, display_name: body.display_name, invite_code: body.invite_code, device_name: body.device_name, ip };
+async fn create_account(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<CreateAccountRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    let registration = Registration {
+        username: body.username,
+        password: body.password,
+        display_name: body.display_name,
+        invite_code: body.invite_code,
+        device_name: body.device_name,
+        ip,
+    };
     let (user, session, token) = state.hilo.register(registration).await?;
     let user = MeDto::new(&user, &state.hilo.config().mail_domain);
-    Ok((StatusCode::CREATED, Json(AuthResponse { user, token, session_id: session.id.to_string() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user,
+            token,
+            session_id: session.id.to_string(),
+        }),
+    ))
 }
 
 /// POST /api/v1/sessions
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 201, body = AuthResponse), (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 403, description = "account_suspended", body = ErrorBody)))]
-async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, AppJson(body): AppJson<LoginRequest>) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
-    let (user, session, token) = state.hilo.login(&body.username, &body.password, body.device_name, ip).await?;
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    let (user, session, token) = state
+        .hilo
+        .login(&body.username, &body.password, body.device_name, ip)
+        .await?;
     let user = MeDto::new(&user, &state.hilo.config().mail_domain);
-    Ok((StatusCode::CREATED, Json(AuthResponse { user, token, session_id: session.id.to_string() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user,
+            token,
+            session_id: session.id.to_string(),
+        }),
+    ))
 }
 
 /// GET /api/v1/sessions
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = SessionsResponse), (status = 401, body = ErrorBody)))]
-async fn list_sessions(State(state): State<AppState>, Auth(caller): Auth) -> Result<Json<SessionsResponse>, ApiError> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<SessionsResponse>, ApiError> {
     let sessions = state.hilo.sessions(&caller).await?;
     let sessions = sessions
         .iter()
-        .map(|s| SessionDto { id: s.id.to_string(), device_name: s.device_name.clone(), created_at: rfc3339(s.created_at), last_seen_at: rfc3339(s.last_seen_at), ip: s.ip.clone(), current: s.id == caller.session_id })
+        .map(|s| SessionDto {
+            id: s.id.to_string(),
+            device_name: s.device_name.clone(),
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            ip: s.ip.clone(),
+            current: s.id == caller.session_id,
+        })
         .collect();
     Ok(Json(SessionsResponse { sessions }))
 }
@@ -63,8 +108,16 @@ async fn list_sessions(State(state): State<AppState>, Auth(caller): Auth) -> Res
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "a session id, or `current` to log out")),
     responses((status = 204, description = "revoked; its token stops working and its streams close"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn revoke_session(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>) -> Result<StatusCode, ApiError> {
-    let id = if id == "current" { caller.session_id.clone() } else { SessionId::new(id) };
+async fn revoke_session(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = if id == "current" {
+        caller.session_id.clone()
+    } else {
+        SessionId::new(id)
+    };
     state.hilo.revoke_session(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -72,7 +125,16 @@ async fn revoke_session(State(state): State<AppState>, Auth(caller): Auth, AppPa
 /// POST /api/v1/admin/invites
 #[utoipa::path(post, path = "/api/v1/admin/invites", tag = "admin", security(("bearer" = [])),
     responses((status = 201, body = InviteResponse), (status = 401, body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)))]
-async fn create_invite(State(state): State<AppState>, Auth(caller): Auth) -> Result<(StatusCode, Json<InviteResponse>), ApiError> {
+async fn create_invite(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<(StatusCode, Json<InviteResponse>), ApiError> {
     let (code, expires_at) = state.hilo.create_invite(Some(&caller)).await?;
-    Ok((StatusCode::CREATED, Json(InviteResponse { code, expires_at: rfc3339(expires_at) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(InviteResponse {
+            code,
+            expires_at: rfc3339(expires_at),
+        }),
+    ))
 }

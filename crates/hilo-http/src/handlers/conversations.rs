@@ -17,7 +17,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hilo_core::ConversationId;
-use hilo_proto::{AddMembersRequest, ConversationDto, ConversationSettingsRequest, ConversationsResponse, CreateConversationRequest, ErrorBody, ReadRequest, ReadResponse, RenameConversationRequest, TypingRequest};
+use hilo_proto::{
+    AddMembersRequest, ConversationDto, ConversationSettingsRequest, ConversationsResponse,
+    CreateConversationRequest, ErrorBody, ReadRequest, ReadResponse, RenameConversationRequest,
+    TypingRequest,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,20 +45,46 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
 /// POST /api/v1/conversations
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", security(("bearer" = [])), request_body = CreateConversationRequest,
     responses((status = 201, description = "created", body = ConversationDto), (status = 200, description = "the existing direct conversation", body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody)))]
-async fn create_conversation(State(state): State<AppState>, Auth(caller): Auth, AppJson(body): AppJson<CreateConversationRequest>) -> Result<Response, ApiError> {
+async fn create_conversation(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(body): AppJson<CreateConversationRequest>,
+) -> Result<Response, ApiError> {
     match body.kind.as_str() {
         "direct" => {
-            let with = body.with.as_deref().filter(|w| !w.is_empty()).ok_or_else(|| ApiError::bad_request("missing_field", "a direct conversation needs `with` (a username)"))?;
+            let with = body
+                .with
+                .as_deref()
+                .filter(|w| !w.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "missing_field",
+                        "a direct conversation needs `with` (a username)",
+                    )
+                })?;
             let (view, created) = state.hilo.open_direct(&caller, with).await?;
-            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok((status, Json(ConversationDto::from(&view))).into_response())
         }
         "group" => {
-            let name = body.name.as_deref().ok_or_else(|| ApiError::bad_request("missing_field", "a group needs a `name`"))?;
-            let view = state.hilo.create_group(&caller, name, body.members.as_deref().unwrap_or(&[])).await?;
+            let name = body
+                .name
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request("missing_field", "a group needs a `name`"))?;
+            let view = state
+                .hilo
+                .create_group(&caller, name, body.members.as_deref().unwrap_or(&[]))
+                .await?;
             Ok((StatusCode::CREATED, Json(ConversationDto::from(&view))).into_response())
         }
-        _ => Err(ApiError::bad_request("invalid_kind", "kind is direct or group")),
+        _ => Err(ApiError::bad_request(
+            "invalid_kind",
+            "kind is direct or group",
+        )),
     }
 }
 
@@ -72,65 +102,135 @@ struct ListQuery {
 /// GET /api/v1/conversations
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = ConversationsResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn list_conversations(State(state): State<AppState>, Auth(caller): Auth, AppQuery(query): AppQuery<ListQuery>) -> Result<Json<ConversationsResponse>, ApiError> {
+async fn list_conversations(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<ConversationsResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let (views, next_cursor) = state.hilo.conversations(&caller, query.folder.as_deref().unwrap_or("inbox"), query.cursor.as_deref(), limit).await?;
-    Ok(Json(ConversationsResponse { conversations: views.iter().map(ConversationDto::from).collect(), next_cursor }))
+    let (views, next_cursor) = state
+        .hilo
+        .conversations(
+            &caller,
+            query.folder.as_deref().unwrap_or("inbox"),
+            query.cursor.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(ConversationsResponse {
+        conversations: views.iter().map(ConversationDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// GET /api/v1/conversations/{id}
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ConversationDto), (status = 401, body = ErrorBody), (status = 404, description = "unknown, or the caller is not a member", body = ErrorBody)))]
-async fn get_conversation(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>) -> Result<Json<ConversationDto>, ApiError> {
-    let view = state.hilo.conversation(&caller, &ConversationId::new(id)).await?;
+async fn get_conversation(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .conversation(&caller, &ConversationId::new(id))
+        .await?;
     Ok(Json(ConversationDto::from(&view)))
 }
 
 /// PATCH /api/v1/conversations/{id}
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = RenameConversationRequest,
     responses((status = 200, body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn rename_conversation(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<RenameConversationRequest>) -> Result<Json<ConversationDto>, ApiError> {
-    let view = state.hilo.rename_group(&caller, &ConversationId::new(id), &body.name).await?;
+async fn rename_conversation(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<RenameConversationRequest>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .rename_group(&caller, &ConversationId::new(id), &body.name)
+        .await?;
     Ok(Json(ConversationDto::from(&view)))
 }
 
 /// POST /api/v1/conversations/{id}/members
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/members", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = AddMembersRequest,
     responses((status = 200, body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn add_members(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<AddMembersRequest>) -> Result<Json<ConversationDto>, ApiError> {
-    let view = state.hilo.add_members(&caller, &ConversationId::new(id), &body.usernames).await?;
+async fn add_members(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<AddMembersRequest>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .add_members(&caller, &ConversationId::new(id), &body.usernames)
+        .await?;
     Ok(Json(ConversationDto::from(&view)))
 }
 
 /// DELETE /api/v1/conversations/{id}/members/{username}
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/{username}", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path), ("username" = String, Path)),
     responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, description = "only group admins remove others", body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn remove_member(State(state): State<AppState>, Auth(caller): Auth, AppPath((id, username)): AppPath<(String, String)>) -> Result<StatusCode, ApiError> {
-    state.hilo.remove_member(&caller, &ConversationId::new(id), &username).await?;
+async fn remove_member(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((id, username)): AppPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hilo
+        .remove_member(&caller, &ConversationId::new(id), &username)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// PATCH /api/v1/conversations/{id}/settings
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}/settings", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = ConversationSettingsRequest,
     responses((status = 200, body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn update_settings(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<ConversationSettingsRequest>) -> Result<Json<ConversationDto>, ApiError> {
-    let view = state.hilo.update_conversation_settings(&caller, &ConversationId::new(id), &body).await?;
+async fn update_settings(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<ConversationSettingsRequest>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .update_conversation_settings(&caller, &ConversationId::new(id), &body)
+        .await?;
     Ok(Json(ConversationDto::from(&view)))
 }
 
 /// POST /api/v1/conversations/{id}/read
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReadRequest,
     responses((status = 200, body = ReadResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn mark_read(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<ReadRequest>) -> Result<Json<ReadResponse>, ApiError> {
+async fn mark_read(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<ReadRequest>,
+) -> Result<Json<ReadResponse>, ApiError> {
     let id = ConversationId::new(id);
     let (last_read_seq, unread_count) = state.hilo.mark_read(&caller, &id, body.seq).await?;
-    Ok(Json(ReadResponse { conversation_id: id.to_string(), last_read_seq, unread_count }))
+    Ok(Json(ReadResponse {
+        conversation_id: id.to_string(),
+        last_read_seq,
+        unread_count,
+    }))
 }
 
 /// POST /api/v1/conversations/{id}/typing
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/typing", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = TypingRequest,
     responses((status = 204, description = "sent to the other members' connected devices"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn typing(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<TypingRequest>) -> Result<StatusCode, ApiError> {
-    state.hilo.typing(&caller, &ConversationId::new(id), body.typing).await?;
+async fn typing(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<TypingRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hilo
+        .typing(&caller, &ConversationId::new(id), body.typing)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

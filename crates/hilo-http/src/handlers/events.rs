@@ -60,62 +60,120 @@ async fn events(State(state): State<AppState>, request: Request) -> Result<Respo
     let (mut parts, _body) = request.into_parts();
     let AppQuery(query) = AppQuery::<EventsQuery>::from_request_parts(&mut parts, &state).await?;
     let caller = match bearer_token(&parts) {
-        Some(token) => Some(state.hilo.authenticate(token).await?.ok_or_else(ApiError::unauthenticated)?),
+        Some(token) => Some(
+            state
+                .hilo
+                .authenticate(token)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)?,
+        ),
         None => None,
     };
-    let wants_websocket = parts.headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let wants_websocket = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_websocket {
-        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state).await.map_err(|r| ApiError::bad_request("invalid_upgrade", r.body_text()))?;
-        return Ok(upgrade.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(move |socket| run_socket(state, socket, caller, query.since)).into_response());
+        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+            .await
+            .map_err(|r| ApiError::bad_request("invalid_upgrade", r.body_text()))?;
+        return Ok(upgrade
+            .max_message_size(MAX_CLIENT_FRAME)
+            .max_frame_size(MAX_CLIENT_FRAME)
+            .on_upgrade(move |socket| run_socket(state, socket, caller, query.since))
+            .into_response());
     }
     let caller = caller.ok_or_else(ApiError::unauthenticated)?;
-    long_poll(state, caller, query).await.map(IntoResponse::into_response)
+    long_poll(state, caller, query)
+        .await
+        .map(IntoResponse::into_response)
 }
 
-async fn long_poll(state: AppState, caller: Caller, query: EventsQuery) -> Result<Json<EventsResponse>, ApiError> {
+async fn long_poll(
+    state: AppState,
+    caller: Caller,
+    query: EventsQuery,
+) -> Result<Json<EventsResponse>, ApiError> {
     let seconds = query.timeout.unwrap_or(30);
     if seconds > MAX_POLL_SECONDS {
-        return Err(ApiError::bad_request("invalid_timeout", format!("timeout is 0 to {MAX_POLL_SECONDS} seconds")));
+        return Err(ApiError::bad_request(
+            "invalid_timeout",
+            format!("timeout is 0 to {MAX_POLL_SECONDS} seconds"),
+        ));
     }
-    let mut stream = state.hilo.open_stream(&caller, query.since.as_deref()).await?;
+    let mut stream = state
+        .hilo
+        .open_stream(&caller, query.since.as_deref())
+        .await?;
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    // Everything already available is returned at once, whatever the timeout; only an
+    // empty answer waits, and only until the first event (or the deadline).
     loop {
-        // Wait until the deadline for the first event; after that take only what is ready.
-        let wait_until = if events.is_empty() { deadline } else { tokio::time::Instant::now() };
-        let item = tokio::select! {
-            item = stream.next() => item?,
-            () = tokio::time::sleep_until(wait_until) => break,
-            () = state.shutdown.cancelled() => break,
-        };
-        match item {
-            StreamItem::Frame(frame) => {
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&frame) {
-                    events.push(value);
-                }
+        let mut finished = false;
+        while events.len() < MAX_POLL_EVENTS {
+            match stream.try_next().await? {
+                Some(item) => finished = take(&mut events, item),
+                None => break,
             }
-            StreamItem::ResyncRequired => events.push(serde_json::json!({"type": "resync_required"})),
-            StreamItem::Revoked | StreamItem::Overflow | StreamItem::Closed => break,
+            if finished {
+                break;
+            }
         }
-        if events.len() >= MAX_POLL_EVENTS {
+        if finished || !events.is_empty() || events.len() >= MAX_POLL_EVENTS {
             break;
         }
+        tokio::select! {
+            item = stream.next() => if take(&mut events, item?) { break },
+            () = tokio::time::sleep_until(deadline) => break,
+            () = state.shutdown.cancelled() => break,
+        }
     }
-    Ok(Json(EventsResponse { events, cursor: stream.cursor() }))
+    Ok(Json(EventsResponse {
+        events,
+        cursor: stream.cursor(),
+    }))
+}
+
+/// Adds a stream item to a long-poll answer; true when the stream ended.
+fn take(events: &mut Vec<serde_json::Value>, item: StreamItem) -> bool {
+    match item {
+        StreamItem::Frame(frame) => {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&frame) {
+                events.push(value);
+            }
+            false
+        }
+        StreamItem::ResyncRequired => {
+            events.push(serde_json::json!({"type": "resync_required"}));
+            false
+        }
+        StreamItem::Revoked | StreamItem::Overflow | StreamItem::Closed => true,
+    }
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
 }
 
 /// Reads the browser's first frame: `{"type":"auth","token":T,"since":C?}`.
-async fn first_frame_auth(state: &AppState, socket: &mut WebSocket) -> Result<(Caller, Option<String>), Message> {
+async fn first_frame_auth(
+    state: &AppState,
+    socket: &mut WebSocket,
+) -> Result<(Caller, Option<String>), Message> {
     let frame = match tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(text)))) => text,
         Ok(_) | Err(_) => return Err(close(close_code::AUTH_TIMEOUT, "expected an auth frame")),
     };
     let Ok(ClientFrame::Auth { token, since }) = serde_json::from_str::<ClientFrame>(&frame) else {
-        return Err(close(close_code::AUTH_TIMEOUT, "the first frame must be {\"type\":\"auth\",...}"));
+        return Err(close(
+            close_code::AUTH_TIMEOUT,
+            "the first frame must be {\"type\":\"auth\",...}",
+        ));
     };
     match state.hilo.authenticate(&token).await {
         Ok(Some(caller)) => Ok((caller, since)),
@@ -123,7 +181,12 @@ async fn first_frame_auth(state: &AppState, socket: &mut WebSocket) -> Result<(C
     }
 }
 
-async fn run_socket(state: AppState, mut socket: WebSocket, caller: Option<Caller>, since: Option<String>) {
+async fn run_socket(
+    state: AppState,
+    mut socket: WebSocket,
+    caller: Option<Caller>,
+    since: Option<String>,
+) {
     let (caller, since) = match caller {
         Some(caller) => (caller, since),
         None => match first_frame_auth(&state, &mut socket).await {
@@ -137,10 +200,12 @@ async fn run_socket(state: AppState, mut socket: WebSocket, caller: Option<Calle
     // A cursor that is not even well-formed is as unknown as an expired one: resync.
     let (stream, malformed) = match state.hilo.open_stream(&caller, since.as_deref()).await {
         Ok(stream) => (stream, false),
-        Err(hilo_service::Error::BadRequest { .. }) => match state.hilo.open_stream(&caller, None).await {
-            Ok(stream) => (stream, true),
-            Err(_) => return,
-        },
+        Err(hilo_service::Error::BadRequest { .. }) => {
+            match state.hilo.open_stream(&caller, None).await {
+                Ok(stream) => (stream, true),
+                Err(_) => return,
+            }
+        }
         Err(error) => {
             tracing::warn!(%error, "could not open an event stream");
             let _ = socket.send(close(1011, "server error")).await;
@@ -150,7 +215,12 @@ async fn run_socket(state: AppState, mut socket: WebSocket, caller: Option<Calle
     serve_socket(state, socket, stream, malformed).await;
 }
 
-async fn serve_socket(state: AppState, socket: WebSocket, mut stream: EventStream, resync_first: bool) {
+async fn serve_socket(
+    state: AppState,
+    socket: WebSocket,
+    mut stream: EventStream,
+    resync_first: bool,
+) {
     let (mut sink, mut incoming) = socket.split();
     macro_rules! send {
         ($message:expr) => {
@@ -158,16 +228,30 @@ async fn serve_socket(state: AppState, socket: WebSocket, mut stream: EventStrea
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(close_code::SLOW_CONSUMER, "too slow; reconnect with your last cursor"))).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        sink.send(close(
+                            close_code::SLOW_CONSUMER,
+                            "too slow; reconnect with your last cursor",
+                        )),
+                    )
+                    .await;
                     return;
                 }
             }
         };
     }
-    let ready = ReadyFrame { kind: "ready".into(), cursor: stream.cursor() };
-    send!(Message::Text(serde_json::to_string(&ready).unwrap_or_default().into()));
+    let ready = ReadyFrame {
+        kind: "ready".into(),
+        cursor: stream.cursor(),
+    };
+    send!(Message::Text(
+        serde_json::to_string(&ready).unwrap_or_default().into()
+    ));
     if resync_first {
-        send!(Message::Text(Utf8Bytes::from_static("{\"type\":\"resync_required\"}")));
+        send!(Message::Text(Utf8Bytes::from_static(
+            "{\"type\":\"resync_required\"}"
+        )));
     }
     let mut ping = tokio::time::interval(PING_INTERVAL);
     let mut revalidate = tokio::time::interval(REVALIDATE_INTERVAL);

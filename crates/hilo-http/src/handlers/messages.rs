@@ -21,18 +21,40 @@ use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    router.routes(routes!(send_message, list_messages)).routes(routes!(get_message))
+    router
+        .routes(routes!(send_message, list_messages))
+        .routes(routes!(get_message))
 }
 
 /// POST /api/v1/conversations/{id}/messages
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)), request_body = SendMessageRequest,
     responses((status = 201, description = "stored durably", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn send_message(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppJson(body): AppJson<SendMessageRequest>) -> Result<(StatusCode, Json<MessageDto>), ApiError> {
-    let (message, created) = state.hilo.send_message(&caller, &ConversationId::new(id), &body.client_txn_id, body.text.as_deref()).await?;
+async fn send_message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<SendMessageRequest>,
+) -> Result<(StatusCode, Json<MessageDto>), ApiError> {
+    let (message, created) = state
+        .hilo
+        .send_message(
+            &caller,
+            &ConversationId::new(id),
+            &body.client_txn_id,
+            body.text.as_deref(),
+        )
+        .await?;
     if created {
         state.metrics.message_stored();
     }
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(MessageDto::from(&message))))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(MessageDto::from(&message)),
+    ))
 }
 
 /// The history query.
@@ -49,16 +71,37 @@ struct HistoryQuery {
 /// GET /api/v1/conversations/{id}/messages
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path), HistoryQuery),
     responses((status = 200, body = MessagesResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn list_messages(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>, AppQuery(query): AppQuery<HistoryQuery>) -> Result<Json<MessagesResponse>, ApiError> {
+async fn list_messages(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppQuery(query): AppQuery<HistoryQuery>,
+) -> Result<Json<MessagesResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let page = state.hilo.messages(&caller, &ConversationId::new(id), query.before, query.after, limit).await?;
-    Ok(Json(MessagesResponse { messages: page.messages.iter().map(MessageDto::from).collect(), has_more: page.has_more }))
+    let page = state
+        .hilo
+        .messages(
+            &caller,
+            &ConversationId::new(id),
+            query.before,
+            query.after,
+            limit,
+        )
+        .await?;
+    Ok(Json(MessagesResponse {
+        messages: page.messages.iter().map(MessageDto::from).collect(),
+        has_more: page.has_more,
+    }))
 }
 
 /// GET /api/v1/messages/{id}
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = MessageDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_message(State(state): State<AppState>, Auth(caller): Auth, AppPath(id): AppPath<String>) -> Result<Json<MessageDto>, ApiError> {
+async fn get_message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<MessageDto>, ApiError> {
     let message = state.hilo.message(&caller, &MessageId::new(id)).await?;
     Ok(Json(MessageDto::from(&message)))
 }

@@ -26,6 +26,9 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, crate::ApiError> {
     match limit {
         None => Ok(50),
         Some(n) if (1..=200).contains(&n) => Ok(n),
-        Some(_) => Err(crate::ApiError::bad_request("invalid_limit", "limit is between 1 and 200")),
+        Some(_) => Err(crate::ApiError::bad_request(
+            "invalid_limit",
+            "limit is between 1 and 200",
+        )),
     }
 }

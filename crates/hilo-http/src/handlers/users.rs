@@ -20,7 +20,10 @@ use crate::extract::{AppJson, AppPath, AppQuery, Auth};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    router.routes(routes!(get_me, update_me)).routes(routes!(get_user)).routes(routes!(search_users))
+    router
+        .routes(routes!(get_me, update_me))
+        .routes(routes!(get_user))
+        .routes(routes!(search_users))
 }
 
 fn user_dto(profile: &UserProfile) -> UserDto {
@@ -36,7 +39,10 @@ fn user_dto(profile: &UserProfile) -> UserDto {
 
 /// GET /api/v1/me
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = MeDto), (status = 401, body = ErrorBody)))]
-async fn get_me(State(state): State<AppState>, Auth(caller): Auth) -> Result<Json<MeDto>, ApiError> {
+async fn get_me(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<MeDto>, ApiError> {
     let user = state.hilo.me(&caller).await?;
     Ok(Json(MeDto::new(&user, &state.hilo.config().mail_domain)))
 }
@@ -44,16 +50,33 @@ async fn get_me(State(state): State<AppState>, Auth(caller): Auth) -> Result<Jso
 /// PATCH /api/v1/me
 #[utoipa::path(patch, path = "/api/v1/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = MeDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn update_me(State(state): State<AppState>, Auth(caller): Auth, AppJson(body): AppJson<UpdateMeRequest>) -> Result<Json<MeDto>, ApiError> {
-    let user = state.hilo.update_me(&caller, body.display_name.as_deref(), body.settings.as_ref()).await?;
+async fn update_me(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(body): AppJson<UpdateMeRequest>,
+) -> Result<Json<MeDto>, ApiError> {
+    let user = state
+        .hilo
+        .update_me(
+            &caller,
+            body.display_name.as_deref(),
+            body.settings.as_ref(),
+        )
+        .await?;
     Ok(Json(MeDto::new(&user, &state.hilo.config().mail_domain)))
 }
 
 /// GET /api/v1/users/{username}
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users", security(("bearer" = [])), params(("username" = String, Path)),
     responses((status = 200, body = UserDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn get_user(State(state): State<AppState>, Auth(caller): Auth, AppPath(username): AppPath<String>) -> Result<Json<UserDto>, ApiError> {
-    Ok(Json(user_dto(&state.hilo.user_profile(&caller, &username).await?)))
+async fn get_user(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(username): AppPath<String>,
+) -> Result<Json<UserDto>, ApiError> {
+    Ok(Json(user_dto(
+        &state.hilo.user_profile(&caller, &username).await?,
+    )))
 }
 
 /// The people-search query.
@@ -66,7 +89,16 @@ struct SearchQuery {
 /// GET /api/v1/users?q=
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(SearchQuery),
     responses((status = 200, body = UsersResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn search_users(State(state): State<AppState>, Auth(caller): Auth, AppQuery(query): AppQuery<SearchQuery>) -> Result<Json<UsersResponse>, ApiError> {
-    let profiles = state.hilo.search_users(&caller, query.q.as_deref().unwrap_or("")).await?;
-    Ok(Json(UsersResponse { users: profiles.iter().map(user_dto).collect() }))
+async fn search_users(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppQuery(query): AppQuery<SearchQuery>,
+) -> Result<Json<UsersResponse>, ApiError> {
+    let profiles = state
+        .hilo
+        .search_users(&caller, query.q.as_deref().unwrap_or(""))
+        .await?;
+    Ok(Json(UsersResponse {
+        users: profiles.iter().map(user_dto).collect(),
+    }))
 }

@@ -1,0 +1,362 @@
+//! The real binary: restarts, `kill -9` after acknowledged sends (T1), SIGTERM, online
+//! backup and restore, and the operator CLI.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{
+    ProcessServer, StatusCode, TestServer, admin, close_code, count_rows, next_json,
+};
+
+#[tokio::test]
+async fn a_restart_keeps_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = TestServer::start_in(dir.path(), |_| {}).await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    let group = server.group(&ana, "Team", &[&bob]).await;
+    server.send(&ana, &id, "t1", "before restart").await;
+    server
+        .post(
+            &format!("/api/v1/conversations/{id}/read"),
+            &bob,
+            json!({"seq": 1}),
+        )
+        .await;
+    let (_, cursor) = server.get("/api/v1/events?timeout=0", &bob).await;
+    server.stop().await;
+
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let (status, me) = server.get("/api/v1/me", &ana).await;
+    assert_eq!(
+        (status, me["is_admin"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "sessions survive"
+    );
+    let history = server.history(&bob, &id, "").await;
+    assert_eq!(history["messages"][0]["text"], "before restart");
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{id}"), &bob)
+        .await;
+    assert_eq!(
+        (
+            view["last_read_seq"].as_i64(),
+            view["unread_count"].as_i64()
+        ),
+        (Some(1), Some(0))
+    );
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{group}"), &bob)
+        .await;
+    assert_eq!(view["name"], "Team");
+    let second = server.send(&bob, &id, "t2", "after restart").await;
+    assert_eq!(second["seq"], 2, "seq continues");
+    let (_, events) = server
+        .get(
+            &format!(
+                "/api/v1/events?since={}&timeout=0",
+                cursor["cursor"].as_str().unwrap_or("0")
+            ),
+            &bob,
+        )
+        .await;
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(1),
+        "cursors survive a restart: {events}"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_after_acknowledged_sends_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut process = ProcessServer::start(dir.path());
+    let server = Arc::new(process.client());
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    let single = server
+        .send(&ana, &id, "solo", "acknowledged just before the kill")
+        .await;
+
+    // Eight senders hammer the conversation; the server is killed mid-stream.
+    let acked: Arc<Mutex<BTreeMap<String, (String, i64)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for sender in 0..8 {
+        let (server, acked, id) = (server.clone(), acked.clone(), id.clone());
+        let user = if sender % 2 == 0 {
+            ana.clone()
+        } else {
+            bob.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            for n in 0.. {
+                let txn = format!("s{sender}-{n}");
+                let request = reqwest::Client::new()
+                    .post(format!(
+                        "{}/api/v1/conversations/{id}/messages",
+                        server.base
+                    ))
+                    .bearer_auth(&user.token)
+                    .json(&json!({"client_txn_id": txn, "text": txn}))
+                    .send()
+                    .await;
+                let Ok(response) = request else { break };
+                if response.status() != reqwest::StatusCode::CREATED {
+                    break;
+                }
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                let message = (
+                    body["id"].as_str().unwrap_or("").to_owned(),
+                    body["seq"].as_i64().unwrap_or(-1),
+                );
+                acked.lock().expect("lock").insert(txn, message);
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().expect("lock").len() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    process.kill9();
+    for task in tasks {
+        task.await.expect("sender task");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 100, "the load ran: {} acked", acked.len());
+
+    let db = dir.path().join("hilo.db");
+    let process = ProcessServer::start(dir.path());
+    let server = process.client();
+    let problems = {
+        let options = hilo_store_sqlite::SqliteOptions::default();
+        let store = hilo_store_sqlite::SqliteStore::open(&db, options, None)
+            .await
+            .expect("open");
+        let problems = hilo_store_sqlite::integrity_problems(&store)
+            .await
+            .expect("checks run");
+        hilo_store::AdminStore::close(&store).await;
+        problems
+    };
+    assert!(
+        problems.is_empty(),
+        "integrity_check and foreign_key_check: {problems:?}"
+    );
+    let (status, fetched) = server
+        .get(
+            &format!("/api/v1/messages/{}", single["id"].as_str().unwrap_or("")),
+            &bob,
+        )
+        .await;
+    assert_eq!(
+        (status, fetched["text"].as_str()),
+        (StatusCode::OK, Some("acknowledged just before the kill"))
+    );
+    // Every acknowledged message is there with its seq; seqs are 1..=N with no gap.
+    let mut stored = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = server
+            .history(&bob, &id, &format!("?after={after}&limit=200"))
+            .await;
+        for message in page["messages"].as_array().expect("messages") {
+            stored.insert(
+                message["seq"].as_i64().unwrap_or(-1),
+                (
+                    message["id"].as_str().unwrap_or("").to_owned(),
+                    message["client_txn_id"].as_str().unwrap_or("").to_owned(),
+                ),
+            );
+            after = message["seq"].as_i64().unwrap_or(after);
+        }
+        if !page["has_more"].as_bool().unwrap_or(false) {
+            break;
+        }
+    }
+    let seqs: Vec<i64> = stored.keys().copied().collect();
+    assert_eq!(
+        seqs,
+        (1..=stored.len() as i64).collect::<Vec<_>>(),
+        "gap-free after the crash"
+    );
+    for (txn, (id, seq)) in &acked {
+        assert_eq!(
+            stored.get(seq),
+            Some(&(id.clone(), txn.clone())),
+            "acknowledged {txn} survived at seq {seq}"
+        );
+    }
+    // A retry of an acknowledged send after the crash returns the original.
+    let (txn, (original, _)) = acked.iter().next().expect("one");
+    let user = if txn.starts_with("s0")
+        || txn.starts_with("s2")
+        || txn.starts_with("s4")
+        || txn.starts_with("s6")
+    {
+        &ana
+    } else {
+        &bob
+    };
+    let (status, retry) = server
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            user,
+            json!({"client_txn_id": txn, "text": txn}),
+        )
+        .await;
+    assert_eq!(
+        (status, retry["id"].as_str()),
+        (StatusCode::OK, Some(original.as_str()))
+    );
+    drop(process);
+    assert!(count_rows(&db, "messages").await > acked.len() as i64);
+}
+
+#[tokio::test]
+async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut process = ProcessServer::start(dir.path());
+    let server = process.client();
+    let ana = server.register("ana").await;
+    let mut ws = server.ws(&ana, None).await;
+    assert_eq!(next_json(&mut ws).await["type"], "ready");
+    let started = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &process.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(close_code(&mut ws).await, 1001, "going away");
+    let exit = loop {
+        if let Some(exit) = process.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "exits within a few seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn online_backup_restores_into_a_working_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let process = ProcessServer::start(dir.path());
+    let server = process.client();
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    for n in 1..=20 {
+        server
+            .send(&ana, &id, &format!("t{n}"), &format!("backed up {n}"))
+            .await;
+    }
+    let backup = dir.path().join("backup.db");
+    let (ok, stdout, stderr) = admin(dir.path(), &["backup", backup.to_str().expect("utf-8")], "");
+    assert!(ok, "backup while the server runs: {stdout} {stderr}");
+    let (ok, _, stderr) = admin(dir.path(), &["backup", backup.to_str().expect("utf-8")], "");
+    assert!(
+        !ok && stderr.contains("already exists"),
+        "never overwrites: {stderr}"
+    );
+    server.send(&ana, &id, "late", "after the backup").await;
+    drop(process);
+
+    // Restore as documented: copy the file into an empty data dir as hilo.db.
+    let restored = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&backup, restored.path().join("hilo.db")).expect("copy");
+    let process = ProcessServer::start(restored.path());
+    let server = process.client();
+    let history = server.history(&bob, &id, "?limit=200").await;
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(texts.len(), 20);
+    assert_eq!(texts.last(), Some(&"backed up 20"));
+    let next = server.send(&bob, &id, "r1", "after restore").await;
+    assert_eq!(next["seq"], 21);
+}
+
+#[tokio::test]
+async fn operators_manage_accounts_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = admin(
+        dir.path(),
+        &["create-user", "Root", "--admin"],
+        "s3cret password\n",
+    );
+    assert!(ok, "{stdout} {stderr}");
+    assert!(stdout.contains("created root"), "{stdout}");
+    let (ok, _, _) = admin(dir.path(), &["create-user", "weak"], "short\n");
+    assert!(!ok, "password rules apply to the CLI too");
+    let (ok, _, stderr) = admin(dir.path(), &["create-user", "root"], "another password\n");
+    assert!(!ok && stderr.contains("taken"), "{stderr}");
+    let (ok, _, _) = admin(dir.path(), &["create-user", "mia"], "mia's password\n");
+    assert!(ok);
+    let (ok, stdout, _) = admin(dir.path(), &["make-admin", "mia"], "");
+    assert!(ok && stdout.contains("mia is now an admin"), "{stdout}");
+    let (ok, _, _) = admin(dir.path(), &["make-admin", "ghost"], "");
+    assert!(!ok);
+    let (ok, code, _) = admin(dir.path(), &["create-invite"], "");
+    assert!(ok);
+    let code = code.trim().to_owned();
+
+    let server =
+        TestServer::start_in(dir.path(), |args| args.registration = Some("invite".into())).await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(json!({"username": "newbie", "password": "correct horse", "invite_code": code})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"username": "mia", "password": "mia's password"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["user"]["is_admin"].as_bool()),
+        (StatusCode::CREATED, Some(true))
+    );
+    let token = body["token"].as_str().expect("token").to_owned();
+
+    let (ok, stdout, _) = admin(
+        dir.path(),
+        &["reset-password", "mia"],
+        "brand new password\n",
+    );
+    assert!(ok, "{stdout}");
+    let (status, _) = server.call("GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a reset logs out every session"
+    );
+    let (status, _) = server
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"username": "mia", "password": "brand new password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}

@@ -1,0 +1,106 @@
+//! Server endpoints: health, OpenAPI, metrics.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::{StatusCode, TestServer};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let server = TestServer::start().await;
+    let (status, body) = server.call("GET", "/healthz", None, None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let server = TestServer::start().await;
+    let (status, doc) = server.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "GET /healthz",
+        "POST /api/v1/accounts",
+        "POST /api/v1/sessions",
+        "GET /api/v1/sessions",
+        "DELETE /api/v1/sessions/{id}",
+        "POST /api/v1/admin/invites",
+        "GET /api/v1/me",
+        "PATCH /api/v1/me",
+        "GET /api/v1/users/{username}",
+        "GET /api/v1/users",
+        "POST /api/v1/conversations",
+        "GET /api/v1/conversations",
+        "GET /api/v1/conversations/{id}",
+        "PATCH /api/v1/conversations/{id}",
+        "POST /api/v1/conversations/{id}/members",
+        "DELETE /api/v1/conversations/{id}/members/{username}",
+        "PATCH /api/v1/conversations/{id}/settings",
+        "POST /api/v1/conversations/{id}/read",
+        "POST /api/v1/conversations/{id}/typing",
+        "POST /api/v1/conversations/{id}/messages",
+        "GET /api/v1/conversations/{id}/messages",
+        "GET /api/v1/messages/{id}",
+        "GET /api/v1/events",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(
+        documented, expected,
+        "the spec and the route table are the same list"
+    );
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "MessageDto",
+        "ConversationDto",
+        "ErrorBody",
+        "Event",
+        "MeDto",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name}");
+    }
+    let send = &doc["paths"]["/api/v1/conversations/{id}/messages"]["post"];
+    assert!(
+        send["responses"]["201"].is_object() && send["requestBody"].is_object(),
+        "{send}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_messages_and_commits() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    server.send(&ana, &id, "t1", "hi").await;
+    let mut ws = server.ws(&bob, None).await;
+    crate::support::next_json(&mut ws).await;
+    let (status, text) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let Value::String(text) = text else {
+        panic!("metrics are text")
+    };
+    assert!(text.contains("hilo_http_requests_total{route=\"/api/v1/conversations/{id}/messages\",method=\"POST\",status=\"201\"} 1"), "{text}");
+    assert!(
+        text.contains("hilo_http_request_duration_seconds_bucket"),
+        "latency histogram"
+    );
+    assert!(text.contains("hilo_messages_stored_total 1"), "{text}");
+    assert!(text.contains("hilo_event_streams_open 1"), "{text}");
+    assert!(
+        text.contains("hilo_store_commit_batch_size_count"),
+        "{text}"
+    );
+    assert!(text.contains("hilo_store_write_queue_depth"), "{text}");
+}
