@@ -10,3 +10,4 @@ mod messages;
 mod process;
 mod server;
 mod support;
+mod tidy;
