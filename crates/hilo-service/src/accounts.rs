@@ -116,12 +116,7 @@ impl Hilo {
         {
             return Err(Error::InviteRequired);
         }
-        let password_hash = self
-            .inner
-            .hasher
-            .hash(&request.password)
-            .await
-            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
+        let password_hash = self.hash_password(&request.password).await?;
         let outcome = self
             .inner
             .store
@@ -374,14 +369,26 @@ impl Hilo {
         Ok((code, expires_at))
     }
 
-    /// Grants admin rights (`hilo admin make-admin`).
-    pub async fn admin_make_admin(&self, username: &str) -> Result<User> {
-        let user = self
-            .inner
+    /// An existing account by username (any case), or `NotFound("user")`.
+    pub(crate) async fn existing_user(&self, username: &str) -> Result<User> {
+        self.inner
             .store
             .user_by_username(&username.to_ascii_lowercase())
             .await?
-            .ok_or(Error::NotFound("user"))?;
+            .ok_or(Error::NotFound("user"))
+    }
+
+    async fn hash_password(&self, password: &str) -> Result<String> {
+        self.inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))
+    }
+
+    /// Grants admin rights (`hilo admin make-admin`).
+    pub async fn admin_make_admin(&self, username: &str) -> Result<User> {
+        let user = self.existing_user(username).await?;
         self.inner.store.set_admin(&user.id, true).await?;
         self.inner
             .store
@@ -392,19 +399,9 @@ impl Hilo {
 
     /// Sets a new password and revokes every session (`hilo admin reset-password`).
     pub async fn admin_reset_password(&self, username: &str, password: &str) -> Result<User> {
-        let user = self
-            .inner
-            .store
-            .user_by_username(&username.to_ascii_lowercase())
-            .await?
-            .ok_or(Error::NotFound("user"))?;
+        let user = self.existing_user(username).await?;
         validate::password(password)?;
-        let hash = self
-            .inner
-            .hasher
-            .hash(password)
-            .await
-            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
+        let hash = self.hash_password(password).await?;
         let revoked = self
             .inner
             .store

@@ -83,12 +83,7 @@ impl Hilo {
         usernames: &[String],
     ) -> Result<ConversationView> {
         let name = validate::group_name(name)?;
-        if usernames.len() > GROUP_MAX_MEMBERS {
-            return Err(Error::bad_request(
-                "too_many_members",
-                format!("a group has at most {GROUP_MAX_MEMBERS} members"),
-            ));
-        }
+        check_group_size(usernames.len() + 1)?;
         let members: Vec<UserId> = self
             .users_by_name(usernames)
             .await?
@@ -211,12 +206,7 @@ impl Hilo {
             .map(|u| u.id)
             .collect();
         let new = users.iter().filter(|u| !conversation.has_user(u)).count();
-        if conversation.members.len() + new > GROUP_MAX_MEMBERS {
-            return Err(Error::bad_request(
-                "too_many_members",
-                format!("a group has at most {GROUP_MAX_MEMBERS} members"),
-            ));
-        }
+        check_group_size(conversation.members.len() + new)?;
         let change = self
             .inner
             .store
@@ -376,6 +366,16 @@ impl Hilo {
         self.publish_ephemeral(&others, &event).await;
         Ok(())
     }
+}
+
+fn check_group_size(n_members: usize) -> Result<()> {
+    if n_members > GROUP_MAX_MEMBERS {
+        return Err(Error::bad_request(
+            "too_many_members",
+            format!("a group has at most {GROUP_MAX_MEMBERS} members"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_page_cursor(text: &str) -> Result<(hilo_core::Timestamp, ConversationId)> {

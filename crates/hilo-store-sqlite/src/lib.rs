@@ -207,3 +207,6 @@ pub async fn integrity_problems(store: &SqliteStore) -> StoreResult<Vec<String>>
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests;

@@ -230,3 +230,95 @@ async fn unknown_routes_ids_and_missing_tokens() {
         "refused creations write nothing"
     );
 }
+
+/// Every route that names a conversation or a message answers a non-member exactly as it
+/// answers an id that does not exist, and writes nothing (T9, for this routes).
+#[tokio::test]
+async fn strangers_get_404_and_write_nothing_on_every_conversation_route() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let eve = server.register("eve").await;
+    let id = server.group(&ana, "private", &[&bob]).await;
+    let message = server.send(&ana, &id, "t1", "secret").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let routes = [
+        ("GET", format!("/api/v1/conversations/{id}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/conversations/{id}"),
+            Some(json!({"name": "mine now"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{id}/members"),
+            Some(json!({"usernames": ["eve"]})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/conversations/{id}/members/bob"),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/conversations/{id}/settings"),
+            Some(json!({"folder": "archived"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{id}/read"),
+            Some(json!({"seq": 1})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{id}/typing"),
+            Some(json!({"typing": true})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{id}/messages"),
+            Some(json!({"client_txn_id": "x", "text": "hi"})),
+        ),
+        ("GET", format!("/api/v1/conversations/{id}/messages"), None),
+        ("GET", format!("/api/v1/messages/{message}"), None),
+    ];
+    let events_before = server.count("user_events").await;
+    for (method, path, body) in routes {
+        let (status, answer) = server
+            .call(method, &path, Some(&eve.token), body.clone())
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+        let missing = path
+            .replace(&id, "00000000-0000-7000-8000-000000000000")
+            .replace(&message, "00000000-0000-7000-8000-000000000001");
+        let (missing_status, missing_answer) =
+            server.call(method, &missing, Some(&eve.token), body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].clone()),
+            (missing_status, missing_answer["error"]["code"].clone()),
+            "{method} {path}: no existence oracle"
+        );
+        assert!(
+            !answer.to_string().contains("secret") && !answer.to_string().contains("private"),
+            "{method} {path} leaked data"
+        );
+    }
+    assert_eq!(server.count("messages").await, 1);
+    assert_eq!(
+        server.count("user_events").await,
+        events_before,
+        "no events were written"
+    );
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{id}"), &ana)
+        .await;
+    assert_eq!(
+        (
+            view["name"].as_str(),
+            view["members"].as_array().map(Vec::len)
+        ),
+        (Some("private"), Some(2))
+    );
+}

@@ -264,3 +264,111 @@ async fn long_polling_returns_the_same_stream() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+/// A client that stops reading is cut off (it cannot hold the server's memory or slow
+/// anyone down), a fast client on the same account gets everything, and the slow one
+/// resumes from its last cursor without loss or duplicates (T5, scaled down).
+#[tokio::test]
+async fn a_slow_reader_is_cut_off_and_resumes_from_its_cursor() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    let mut slow = server.ws(&bob, None).await;
+    next_json(&mut slow).await;
+    let mut fast = server.ws(&bob, None).await;
+    next_json(&mut fast).await;
+
+    let total = 600;
+    let big = "x".repeat(9_990);
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (server, ana, id, big) = (server.clone(), ana.clone(), id.clone(), big.clone());
+            tokio::spawn(async move {
+                for n in (sender..total).step_by(4) {
+                    server
+                        .send(&ana, &id, &format!("t{n}"), &format!("{n} {big}"))
+                        .await;
+                }
+            })
+        })
+        .collect();
+    let mut fast_seqs = Vec::new();
+    while fast_seqs.len() < total {
+        let event = next_json(&mut fast).await;
+        if event["type"] == "message.created" {
+            fast_seqs.push(event["message"]["seq"].as_i64().unwrap_or(-1));
+        }
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    assert_eq!(
+        fast_seqs,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "the fast reader is unaffected"
+    );
+
+    // The server gives up on the stalled socket: its stream count drops to the fast one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, metrics) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
+        if metrics
+            .as_str()
+            .is_some_and(|m| m.contains("hilo_event_streams_open 1\n"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled stream was never closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Drain what reached the slow socket before it was closed, then resume.
+    let mut seqs = Vec::new();
+    let mut cursor = None;
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), slow.next()).await
+    {
+        match frame {
+            WsMessage::Text(text) => {
+                let event: Value = serde_json::from_str(&text).expect("json");
+                if event["type"] == "message.created" {
+                    seqs.push(event["message"]["seq"].as_i64().unwrap_or(-1));
+                    cursor = event["cursor"].as_str().map(str::to_owned);
+                }
+            }
+            WsMessage::Close(frame) => {
+                assert_eq!(
+                    frame.map(|f| u16::from(f.code)),
+                    Some(4008),
+                    "a slow consumer gets the slow-consumer close code"
+                );
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        seqs.len() < total,
+        "the stalled socket did not get everything ({})",
+        seqs.len()
+    );
+    let mut resumed = server.ws(&bob, cursor.as_deref()).await;
+    next_json(&mut resumed).await;
+    while seqs.len() < total {
+        let event = next_json(&mut resumed).await;
+        if event["type"] == "message.created" {
+            seqs.push(event["message"]["seq"].as_i64().unwrap_or(-1));
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "nothing lost, nothing twice"
+    );
+}

@@ -360,3 +360,92 @@ async fn operators_manage_accounts_from_the_cli() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn settings_come_from_the_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("hilo.toml");
+    std::fs::write(
+        &config,
+        "registration = \"closed\"\nmail_domain = \"from-file.example\"\nlog_format = \"json\"\n",
+    )
+    .expect("write");
+    let process = ProcessServer::start_with(
+        dir.path(),
+        &["--config", config.to_str().expect("utf-8")],
+        &[("HILO_MAIL_DOMAIN", "from-env.example")],
+    );
+    let server = process.client();
+    let owner = server.register("owner").await;
+    let (_, me) = server.get("/api/v1/me", &owner).await;
+    assert_eq!(
+        me["email_address"], "owner@from-env.example",
+        "the environment beats the file"
+    );
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(json!({"username": "late", "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("registration_closed")),
+        "the file's policy applies"
+    );
+    drop(process);
+
+    let process = ProcessServer::start_with(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--mail-domain",
+            "from-flag.example",
+        ],
+        &[("HILO_MAIL_DOMAIN", "from-env.example")],
+    );
+    let (_, me) = process.client().get("/api/v1/me", &owner).await;
+    assert_eq!(
+        me["email_address"], "owner@from-flag.example",
+        "flags beat the environment"
+    );
+}
+
+#[test]
+fn invalid_configuration_is_reported_whole_before_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
+        .args([
+            "serve",
+            "--listen",
+            "not-an-address",
+            "--registration",
+            "sometimes",
+            "--database",
+            "mysql://db",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("HILO_CONFIG")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in ["listen", "registration", "database"] {
+        assert!(stderr.contains(field), "{field} is reported: {stderr}");
+    }
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
+        .args(["serve", "--config", config.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("lisen"),
+        "unknown keys are named"
+    );
+}

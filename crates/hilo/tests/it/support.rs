@@ -345,11 +345,21 @@ pub struct ProcessServer {
 
 impl ProcessServer {
     pub fn start(data_dir: &Path) -> ProcessServer {
+        Self::start_with(data_dir, &[], &[])
+    }
+
+    /// Starts with extra flags and environment variables; logs must be JSON (the default
+    /// here) so the harness can read the listening address.
+    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> ProcessServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hilo"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("HILO_LOG_FORMAT", "json")
             .env_remove("HILO_CONFIG")
+            .env_remove("HILO_MAIL_DOMAIN")
+            .env_remove("HILO_REGISTRATION")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
