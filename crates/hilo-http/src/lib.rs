@@ -67,8 +67,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// Builds the full router: API routes, `/healthz`, `/metrics` and the OpenAPI document.
 pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) -> Router {
-    let (api, openapi) =
-        handlers::routes(OpenApiRouter::with_openapi(ApiDoc::openapi())).split_for_parts();
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(openapi_json))
+        .routes(utoipa_axum::routes!(metrics_text));
+    let (api, openapi) = handlers::routes(routes).split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
     let state = AppState {
         hilo,
@@ -76,9 +78,7 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
         shutdown,
         openapi,
     };
-    api.route("/api/v1/openapi.json", axum::routing::get(openapi_json))
-        .route("/metrics", axum::routing::get(metrics_text))
-        .fallback(not_found)
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
@@ -86,6 +86,7 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
 }
 
 /// GET /api/v1/openapi.json
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server", responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json")))]
 async fn openapi_json(State(state): State<AppState>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -95,6 +96,7 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
 }
 
 /// GET /metrics
+#[utoipa::path(get, path = "/metrics", tag = "server", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let text = state.metrics.render(state.hilo.open_streams());
     (

@@ -23,6 +23,26 @@ async fn first_account_is_admin_and_later_ones_are_not() {
     let bob = server.register("bob").await;
     let (_, me) = server.get("/api/v1/me", &bob).await;
     assert_eq!(me["is_admin"], false);
+    // Passwords are Argon2id PHC strings; tokens and passwords never reach the database.
+    let hash: String = crate::support::scalar(
+        &server.data_dir.join("hilo.db"),
+        "SELECT password_hash FROM users WHERE username = 'bob'",
+    )
+    .await;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let mut raw = Vec::new();
+    for file in ["hilo.db", "hilo.db-wal"] {
+        raw.extend(std::fs::read(server.data_dir.join(file)).unwrap_or_default());
+    }
+    let contains = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        !contains(&bob.token),
+        "the bearer token is stored only hashed"
+    );
+    assert!(
+        !contains("correct horse battery"),
+        "the password is stored only hashed"
+    );
     assert_eq!(
         me["settings"],
         json!({"who_can_message": "everyone", "last_seen_visibility": "everyone", "read_receipts": true})

@@ -227,6 +227,35 @@ async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
     let ana = server.register("ana").await;
     let mut ws = server.ws(&ana, None).await;
     assert_eq!(next_json(&mut ws).await["type"], "ready");
+    // A long poll in flight when the signal comes is answered, not cut.
+    let (_, now) = server.get("/api/v1/events?timeout=0", &ana).await;
+    let poll = {
+        let url = server.url(&format!(
+            "/api/v1/events?since={}&timeout=60",
+            now["cursor"].as_str().unwrap_or("0")
+        ));
+        let token = ana.token.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
+        if metrics
+            .as_str()
+            .is_some_and(|m| m.contains("hilo_event_streams_open 2\n"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the long poll never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &process.child.id().to_string()])
@@ -234,6 +263,11 @@ async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
         .expect("kill runs");
     assert!(status.success());
     assert_eq!(close_code(&mut ws).await, 1001, "going away");
+    let polled = poll
+        .await
+        .expect("poll task")
+        .expect("the in-flight long poll got an answer");
+    assert_eq!(polled, reqwest::StatusCode::OK);
     let exit = loop {
         if let Some(exit) = process.child.try_wait().expect("wait") {
             break exit;

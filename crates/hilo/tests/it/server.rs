@@ -30,6 +30,8 @@ async fn openapi_documents_every_route() {
     }
     let expected: BTreeSet<String> = [
         "GET /healthz",
+        "GET /api/v1/openapi.json",
+        "GET /metrics",
         "POST /api/v1/accounts",
         "POST /api/v1/sessions",
         "GET /api/v1/sessions",

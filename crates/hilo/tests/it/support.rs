@@ -284,6 +284,22 @@ pub async fn count_rows(db: &Path, table: &str) -> i64 {
         .expect("count")
 }
 
+/// One value read straight from the database file.
+pub async fn scalar<T>(db: &Path, sql: &'static str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+{
+    use sqlx::ConnectOptions;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true);
+    let mut conn = options.connect().await.expect("the database opens");
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query")
+}
+
 pub fn user_from(body: &Value) -> User {
     User {
         id: body["user"]["id"].as_str().expect("user.id").to_owned(),
