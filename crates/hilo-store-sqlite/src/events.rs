@@ -10,42 +10,56 @@ use crate::{SqliteStore, db_error, rows};
 /// Appends `record` to each user's stream, giving it the next cursor of that stream.
 /// Runs inside the caller's write transaction, so the cursor bump and the row commit (or
 /// roll back) together with the change they describe.
+///
+/// Two statements whatever the number of recipients: one `UPDATE … RETURNING` bumps every
+/// recipient's head (the new head is the event's cursor), one `INSERT … SELECT` writes the
+/// rows from those heads. A message to a group of 500 costs the same two round trips as
+/// one to a pair.
 pub(crate) async fn append(
     conn: &mut SqliteConnection,
     users: &[UserId],
     record: &EventRecord,
     now: Timestamp,
 ) -> StoreResult<Vec<Delivery>> {
-    let mut deliveries = Vec::with_capacity(users.len());
-    for user in users {
-        let cursor: i64 = sqlx::query_scalar(
-            "UPDATE users SET event_head = event_head + 1 WHERE id = ? RETURNING event_head",
-        )
-        .bind(user.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(user.as_str())
-        .bind(cursor)
-        .bind(record.kind.as_str())
-        .bind(record.conversation_id.as_ref().map(|id| id.as_str()))
-        .bind(record.message_id.as_ref().map(|id| id.as_str()))
-        .bind(record.subject_user_id.as_ref().map(|id| id.as_str()))
-        .bind(record.session_id.as_ref().map(|id| id.as_str()))
-        .bind(record.number)
-        .bind(now.millis())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        deliveries.push(Delivery {
-            user_id: user.clone(),
-            cursor,
-        });
+    if users.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(deliveries)
+    let ids = id_list(users);
+    let heads: Vec<(String, i64)> = sqlx::query_as(
+        "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, event_head",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(record.kind.as_str())
+    .bind(record.conversation_id.as_ref().map(|id| id.as_str()))
+    .bind(record.message_id.as_ref().map(|id| id.as_str()))
+    .bind(record.subject_user_id.as_ref().map(|id| id.as_str()))
+    .bind(record.session_id.as_ref().map(|id| id.as_str()))
+    .bind(record.number)
+    .bind(now.millis())
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(heads
+        .into_iter()
+        .map(|(user, cursor)| Delivery {
+            user_id: UserId::new(user),
+            cursor,
+        })
+        .collect())
+}
+
+/// A JSON array of ids for `json_each`, so a whole recipient list binds as one parameter.
+fn id_list(users: &[UserId]) -> String {
+    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+    // Serialising a list of strings cannot fail.
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
 }
 
 #[async_trait]
@@ -76,5 +90,17 @@ impl EventStore for SqliteStore {
                 .await
                 .map_err(db_error)?;
         row.ok_or(hilo_store::StoreError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn id_lists_are_json_arrays() {
+        let ids = [
+            hilo_core::UserId::new("a"),
+            hilo_core::UserId::new("q\"u\\o"),
+        ];
+        assert_eq!(super::id_list(&ids), r#"["a","q\"u\\o"]"#);
     }
 }
