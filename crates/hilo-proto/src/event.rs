@@ -130,6 +130,8 @@ pub struct EventsResponse {
 
 /// WebSocket close codes hilo uses, beyond the standard ones.
 pub mod close_code {
+    /// Nothing (not even a pong) arrived for too long: reconnect with your cursor.
+    pub const IDLE: u16 = 4000;
     /// The session was revoked or its token is invalid.
     pub const UNAUTHORIZED: u16 = 4001;
     /// No `auth` frame arrived in time, or the first frame was not one.

@@ -123,26 +123,15 @@ impl Hilo {
             )
         })?;
         let after = cursor.map(parse_page_cursor).transpose()?;
-        let views = self
+        let page = self
             .inner
             .store
-            .list_conversations(&caller.user.id, folder, after, limit + 1)
+            .list_conversations(&caller.user.id, folder, after, limit)
             .await?;
-        let has_more = views.len() as i64 > limit;
-        let mut views = views;
-        views.truncate(limit as usize);
-        let next = if has_more {
-            views.last().map(|v| {
-                format!(
-                    "{}.{}",
-                    v.conversation.updated_at.millis(),
-                    v.conversation.id
-                )
-            })
-        } else {
-            None
-        };
-        Ok((views, next))
+        let next = page
+            .next
+            .map(|(updated_at, id)| format!("{}.{}", updated_at.millis(), id));
+        Ok((page.views, next))
     }
 
     async fn group_as_member(
@@ -178,8 +167,9 @@ impl Hilo {
         let deliveries = self
             .inner
             .store
-            .rename_group(id, &name, self.inner.clock.now())
-            .await?;
+            .rename_group(id, &caller.user.id, &name, self.inner.clock.now())
+            .await
+            .map_err(in_transaction)?;
         self.publish_conversation_events(&deliveries, EventKind::ConversationUpdated, id, None)
             .await;
         self.conversation(caller, id).await
@@ -210,8 +200,15 @@ impl Hilo {
         let change = self
             .inner
             .store
-            .add_members(id, &users, self.inner.clock.now())
-            .await?;
+            .add_members(
+                id,
+                &caller.user.id,
+                &users,
+                GROUP_MAX_MEMBERS,
+                self.inner.clock.now(),
+            )
+            .await
+            .map_err(in_transaction)?;
         // Newcomers get conversation.created, the others conversation.updated; both are
         // rendered per recipient, so split the deliveries by who they are for.
         let (created, updated): (Vec<_>, Vec<_>) = change
@@ -250,8 +247,9 @@ impl Hilo {
         let change = self
             .inner
             .store
-            .remove_member(id, &target.id, self.inner.clock.now())
-            .await?;
+            .remove_member(id, &caller.user.id, &target.id, self.inner.clock.now())
+            .await
+            .map_err(in_transaction)?;
         self.publish_conversation_events(
             &change.deliveries,
             EventKind::ConversationUpdated,
@@ -365,6 +363,23 @@ impl Hilo {
         };
         self.publish_ephemeral(&others, &event).await;
         Ok(())
+    }
+}
+
+/// Maps a refusal the store made inside the write transaction (the state changed between
+/// the service's check and the write) onto the error the service's own check gives.
+fn in_transaction(error: hilo_store::StoreError) -> Error {
+    match error {
+        hilo_store::StoreError::NotFound => Error::NotFound("conversation"),
+        hilo_store::StoreError::Conflict("not_group_admin") => Error::forbidden(
+            "not_group_admin",
+            "only group admins can remove other members",
+        ),
+        hilo_store::StoreError::Conflict("too_many_members") => Error::bad_request(
+            "too_many_members",
+            format!("a group has at most {GROUP_MAX_MEMBERS} members"),
+        ),
+        other => Error::Store(other),
     }
 }
 

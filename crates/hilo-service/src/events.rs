@@ -207,6 +207,7 @@ impl Hilo {
             subscription,
             last,
             known_head: head,
+            delivered: last,
             pending: VecDeque::new(),
             resync,
             revoked: false,
@@ -271,7 +272,10 @@ pub struct EventStream {
     subscription: Subscription,
     last: i64,
     known_head: i64,
-    pending: VecDeque<String>,
+    /// Cursor of the last event handed out; `last` may be ahead of it while read-ahead
+    /// events wait in `pending`.
+    delivered: i64,
+    pending: VecDeque<(i64, String)>,
     resync: bool,
     revoked: bool,
     _presence: PresenceGuard,
@@ -280,7 +284,7 @@ pub struct EventStream {
 impl EventStream {
     /// The cursor of the last event handed out (or the starting position).
     pub fn cursor(&self) -> String {
-        self.last.to_string()
+        self.delivered.to_string()
     }
 
     /// The user this stream belongs to.
@@ -331,7 +335,8 @@ impl EventStream {
                 self.resync = false;
                 return Ok(Some(StreamItem::ResyncRequired));
             }
-            if let Some(frame) = self.pending.pop_front() {
+            if let Some((cursor, frame)) = self.pending.pop_front() {
+                self.delivered = cursor;
                 return Ok(Some(StreamItem::Frame(frame)));
             }
             if self.revoked {
@@ -353,6 +358,7 @@ impl EventStream {
                 Some(cursor) if cursor <= self.last => None,
                 Some(cursor) if cursor == self.last + 1 => {
                     self.last = cursor;
+                    self.delivered = cursor;
                     self.known_head = self.known_head.max(cursor);
                     if envelope.revoked_session.as_ref() == Some(&self.session) {
                         self.revoked = true;
@@ -367,6 +373,16 @@ impl EventStream {
             Received::Lagged => Some(StreamItem::Overflow),
             Received::Closed => Some(StreamItem::Closed),
         }
+    }
+
+    /// Re-reads the head of the user's stream from the store. Live delivery relies on the
+    /// bus; if a publish was lost (a request cancelled between commit and publish, a bus
+    /// hiccup), the stream would otherwise notice only at the next event. Connections call
+    /// this periodically so such an event arrives at most one period late.
+    pub async fn refresh_head(&mut self) -> Result<()> {
+        let (_, head) = self.hilo.inner.store.event_bounds(&self.user).await?;
+        self.known_head = self.known_head.max(head);
+        Ok(())
     }
 
     /// Reads the next batch of stored events after `last` into `pending`.
@@ -390,7 +406,11 @@ impl EventStream {
             if let Some(event) = rendered {
                 let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
                 self.pending
-                    .push_back(with_cursor(&body, Some(stored.cursor)));
+                    .push_back((stored.cursor, with_cursor(&body, Some(stored.cursor))));
+            } else if self.pending.is_empty() {
+                // Nothing to show for it (what it referred to is gone), and nothing queued
+                // before it: the client's position moves past it.
+                self.delivered = stored.cursor;
             }
             self.last = stored.cursor;
             if revokes_me {

@@ -19,27 +19,33 @@ impl Hilo {
     ) -> Result<(Message, bool)> {
         let client_txn_id = validate::client_txn_id(client_txn_id)?;
         let text = validate::message_text(text.unwrap_or(""))?;
-        let outcome = self
-            .inner
-            .store
-            .append_message(NewMessage {
-                id: MessageId::new(self.inner.ids.new_id()),
-                conversation_id: conversation.clone(),
-                sender: caller.user.id.clone(),
-                text,
-                client_txn_id,
-                now: self.inner.clock.now(),
-            })
-            .await?;
-        match outcome {
-            AppendOutcome::Created(message, deliveries) => {
+        let new = NewMessage {
+            id: MessageId::new(self.inner.ids.new_id()),
+            conversation_id: conversation.clone(),
+            sender: caller.user.id.clone(),
+            text,
+            client_txn_id,
+            now: self.inner.clock.now(),
+        };
+        // Commit and publish run in their own task: if the client goes away mid-request, the
+        // message is still stored (the writer finishes the job) *and* announced, so no
+        // connected device waits for the next event to learn of it.
+        let hilo = self.clone();
+        let outcome = tokio::spawn(async move {
+            let outcome = hilo.inner.store.append_message(new).await?;
+            if let AppendOutcome::Created(message, deliveries) = &outcome {
                 let event = Event::MessageCreated {
-                    conversation_id: conversation.to_string(),
-                    message: MessageDto::from(&message),
+                    conversation_id: message.conversation_id.to_string(),
+                    message: MessageDto::from(message),
                 };
-                self.publish(&deliveries, &event).await;
-                Ok((message, true))
+                hilo.publish(deliveries, &event).await;
             }
+            Ok::<_, Error>(outcome)
+        })
+        .await
+        .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))??;
+        match outcome {
+            AppendOutcome::Created(message, _) => Ok((message, true)),
             AppendOutcome::Repeated(message) => Ok((message, false)),
             AppendOutcome::NotMember => Err(Error::NotFound("conversation")),
         }

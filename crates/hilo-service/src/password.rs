@@ -56,9 +56,17 @@ impl PasswordHasher {
 
     /// Hashes a password into a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String, String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        // The permit moves into the blocking job: if the request is dropped, the hash still
+        // runs to the end, and the permit is held until it does.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
         let (argon, password) = (self.argon(), password.to_owned());
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let salt = SaltString::generate(&mut OsRng);
             argon
                 .hash_password(password.as_bytes(), &salt)
@@ -72,7 +80,7 @@ impl PasswordHasher {
     /// Verifies a password against a PHC string; `None` verifies against a dummy hash and
     /// always fails, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
             return false;
         };
         let known = hash.is_some();
@@ -81,6 +89,7 @@ impl PasswordHasher {
             .unwrap_or_else(|| self.dummy.as_ref().clone());
         let (argon, password) = (self.argon(), password.to_owned());
         let verified = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             PasswordHash::new(&hash)
                 .is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
         })

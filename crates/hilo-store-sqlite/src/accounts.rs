@@ -66,6 +66,23 @@ impl AccountStore for SqliteStore {
                         .await
                         .map_err(db_error)?;
                     let first = n_users == 0;
+                    // The very first account bootstraps the server, so it needs no invite.
+                    // The invite is judged before the username, so a made-up code cannot be
+                    // used to learn which usernames exist.
+                    let redeem = new.invite_required && !first;
+                    if redeem {
+                        let valid: Option<i64> = sqlx::query_scalar(
+                            "SELECT 1 FROM invites WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+                        )
+                        .bind(new.invite_hash.as_deref().unwrap_or(""))
+                        .bind(new.now.millis())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_error)?;
+                        if valid.is_none() {
+                            return Ok(CreateUserOutcome::InviteInvalid);
+                        }
+                    }
                     let taken: Option<String> =
                         sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
                             .bind(&new.username)
@@ -85,29 +102,15 @@ impl AccountStore for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(db_error)?;
-                    // The very first account bootstraps the server, so it needs no invite.
-                    if new.invite_required && !first {
-                        let redeemed = match &new.invite_hash {
-                            None => 0,
-                            Some(hash) => sqlx::query("UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?")
-                                .bind(new.id.as_str())
-                                .bind(new.now.millis())
-                                .bind(hash)
-                                .bind(new.now.millis())
-                                .execute(&mut *conn)
-                                .await
-                                .map_err(db_error)?
-                                .rows_affected(),
-                        };
-                        if redeemed == 0 {
-                            // Undo the insert: this job's savepoint keeps the rest of the batch.
-                            sqlx::query("DELETE FROM users WHERE id = ?")
-                                .bind(new.id.as_str())
-                                .execute(&mut *conn)
-                                .await
-                                .map_err(db_error)?;
-                            return Ok(CreateUserOutcome::InviteInvalid);
-                        }
+                    if redeem {
+                        // Single writer: the code checked above is still unused here.
+                        sqlx::query("UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ?")
+                            .bind(new.id.as_str())
+                            .bind(new.now.millis())
+                            .bind(new.invite_hash.as_deref().unwrap_or(""))
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db_error)?;
                     }
                     Ok(CreateUserOutcome::Created(user_in(conn, &new.id).await?))
                 })

@@ -6,8 +6,8 @@ use hilo_core::{
     UserId,
 };
 use hilo_store::{
-    ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup, StoreError,
-    StoreResult,
+    ConversationPage, ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
+    StoreError, StoreResult,
 };
 use sqlx::{Row, SqliteConnection};
 
@@ -52,6 +52,24 @@ async fn insert_member(
     .await
     .map_err(db_error)?;
     Ok(())
+}
+
+/// The actor's role if they are a current member; `NotFound` otherwise. Called inside write
+/// jobs so a permission checked by the service still holds when the write happens.
+async fn require_member(
+    conn: &mut SqliteConnection,
+    id: &ConversationId,
+    actor: &UserId,
+) -> StoreResult<String> {
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM members WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL",
+    )
+    .bind(id.as_str())
+    .bind(actor.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    role.ok_or(StoreError::NotFound)
 }
 
 async fn touch(
@@ -256,24 +274,35 @@ impl ConversationStore for SqliteStore {
         folder: Folder,
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
-    ) -> StoreResult<Vec<ConversationView>> {
+    ) -> StoreResult<ConversationPage> {
         let (after_time, after_id) = match &after {
             Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
             None => (None, None),
         };
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT c.id FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        let mut rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
         )
         .bind(user.as_str())
         .bind(folder.as_str())
         .bind(after_time)
         .bind(after_id)
-        .bind(limit)
+        .bind(limit + 1)
         .fetch_all(&self.read)
         .await
         .map_err(db_error)?;
-        let mut views = Vec::with_capacity(ids.len());
-        for id in ids {
+        // Whether more exist, and where the next page starts, come from this one query: a
+        // conversation the user leaves while its view loads below must not end the paging
+        // early or shift the cursor.
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        let next = if has_more {
+            rows.last()
+                .map(|(id, updated_at)| (Timestamp(*updated_at), ConversationId::new(id.clone())))
+        } else {
+            None
+        };
+        let mut views = Vec::with_capacity(rows.len());
+        for (id, _) in rows {
             if let Some(view) = self
                 .conversation_view(&ConversationId::new(id), user)
                 .await?
@@ -281,19 +310,21 @@ impl ConversationStore for SqliteStore {
                 views.push(view);
             }
         }
-        Ok(views)
+        Ok(ConversationPage { views, next })
     }
 
     async fn rename_group(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         name: &str,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>> {
-        let (id, name) = (id.clone(), name.to_owned());
+        let (id, actor, name) = (id.clone(), actor.clone(), name.to_owned());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
+                    require_member(conn, &id, &actor).await?;
                     let done = sqlx::query(
                         "UPDATE conversations SET name = ? WHERE id = ? AND kind = 'group'",
                     )
@@ -322,14 +353,21 @@ impl ConversationStore for SqliteStore {
     async fn add_members(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         users: &[UserId],
+        max_members: usize,
         now: Timestamp,
     ) -> StoreResult<MembershipChange> {
-        let (id, users) = (id.clone(), users.to_vec());
+        let (id, actor, users) = (id.clone(), actor.clone(), users.to_vec());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
+                    require_member(conn, &id, &actor).await?;
                     let before = member_users(conn, &id).await?;
+                    let newcomers = users.iter().filter(|u| !before.contains(u)).collect::<std::collections::BTreeSet<_>>().len();
+                    if before.len() + newcomers > max_members {
+                        return Err(StoreError::Conflict("too_many_members"));
+                    }
                     let mut added = Vec::new();
                     for user in users {
                         if before.contains(&user) || added.contains(&user) {
@@ -364,13 +402,18 @@ impl ConversationStore for SqliteStore {
     async fn remove_member(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         user: &UserId,
         now: Timestamp,
     ) -> StoreResult<MembershipChange> {
-        let (id, user) = (id.clone(), user.clone());
+        let (id, actor, user) = (id.clone(), actor.clone(), user.clone());
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
+                    let actor_role = require_member(conn, &id, &actor).await?;
+                    if actor != user && actor_role != "admin" {
+                        return Err(StoreError::Conflict("not_group_admin"));
+                    }
                     let role: Option<String> = sqlx::query_scalar("UPDATE members SET left_at = ? WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL RETURNING role")
                         .bind(now.millis())
                         .bind(id.as_str())
@@ -382,7 +425,7 @@ impl ConversationStore for SqliteStore {
                     if role == "admin" {
                         // A group is never left without an admin: the longest-standing member
                         // takes over when the last one goes.
-                        sqlx::query("UPDATE members SET role = 'admin' WHERE rowid = (SELECT rowid FROM members WHERE conversation_id = ?1 AND left_at IS NULL ORDER BY joined_at, rowid LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')")
+                        sqlx::query("UPDATE members SET role = 'admin' WHERE rowid = (SELECT rowid FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND user_id IS NOT NULL ORDER BY joined_at, rowid LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')")
                             .bind(id.as_str())
                             .execute(&mut *conn)
                             .await

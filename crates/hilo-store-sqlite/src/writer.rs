@@ -137,12 +137,23 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), Stri
 }
 
 async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
-    if let Err(reason) = exec(conn, "BEGIN IMMEDIATE").await {
-        tracing::error!(%reason, "could not begin a write transaction");
-        // Dropping a job drops its reply channel: the caller sees `Unavailable`.
-        drop(batch);
-        return;
+    if let Err(first) = exec(conn, "BEGIN IMMEDIATE").await {
+        // A connection left inside a transaction (a COMMIT and its ROLLBACK both failed)
+        // would refuse every batch from now on: roll back what is left and try once more.
+        tracing::warn!(reason = %first, "could not begin a write transaction; rolling back and retrying");
+        let _ = exec(conn, "ROLLBACK").await;
+        if let Err(reason) = exec(conn, "BEGIN IMMEDIATE").await {
+            tracing::error!(%reason, "could not begin a write transaction");
+            // Dropping a job drops its reply channel: the caller sees `Unavailable`.
+            drop(batch);
+            return;
+        }
     }
+    run_batch(conn, batch).await;
+}
+
+/// Runs a batch inside the transaction the caller began, then commits it.
+async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
     let mut completions = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut broken = None;

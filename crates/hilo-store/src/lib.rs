@@ -175,6 +175,15 @@ pub struct NewGroup {
     pub now: Timestamp,
 }
 
+/// A page of a member's conversation list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPage {
+    /// The member's views, most recent activity first.
+    pub views: Vec<ConversationView>,
+    /// Position after the last row of this page, when more rows exist.
+    pub next: Option<(Timestamp, ConversationId)>,
+}
+
 /// A change to one member's own view of a conversation.
 #[derive(Debug, Clone, Default)]
 pub struct MemberSettingsPatch {
@@ -226,28 +235,36 @@ pub trait ConversationStore: Send + Sync {
         folder: Folder,
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
-    ) -> StoreResult<Vec<ConversationView>>;
-    /// Renames a group; appends `conversation.updated` for every member.
+    ) -> StoreResult<ConversationPage>;
+    /// Renames a group on behalf of `actor`; appends `conversation.updated` for every
+    /// member. `NotFound` unless `actor` is a current member (checked in the transaction).
     async fn rename_group(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         name: &str,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Adds accounts to a group; `conversation.created` for the newcomers and
-    /// `conversation.updated` for the others.
+    /// Adds accounts to a group on behalf of `actor`; `conversation.created` for the
+    /// newcomers and `conversation.updated` for the others. In the transaction: `NotFound`
+    /// unless `actor` is a member, `Conflict("too_many_members")` past `max_members`.
     async fn add_members(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         users: &[UserId],
+        max_members: usize,
         now: Timestamp,
     ) -> StoreResult<MembershipChange>;
-    /// Removes an account from a group (leave or kick); `conversation.updated` for the
-    /// remaining members and for the removed one. Promotes the oldest member to admin when
-    /// the last admin goes.
+    /// Removes `user` from a group on behalf of `actor` (leave when they are the same);
+    /// `conversation.updated` for the remaining members and for the removed one. Promotes
+    /// the longest-standing member to admin when the last admin goes. In the transaction:
+    /// `NotFound` unless `actor` is a member, `Conflict("not_group_admin")` when a non-admin
+    /// removes someone else.
     async fn remove_member(
         &self,
         id: &ConversationId,
+        actor: &UserId,
         user: &UserId,
         now: Timestamp,
     ) -> StoreResult<MembershipChange>;

@@ -35,8 +35,11 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep-alive ping interval.
 const PING_INTERVAL: Duration = Duration::from_secs(30);
-/// How often a stream re-checks that its session is still live.
-const REVALIDATE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a stream re-checks that its session is still live and that it has not missed
+/// a stored event whose live publish was lost.
+const REVALIDATE_INTERVAL: Duration = Duration::from_secs(30);
+/// A client that sends nothing (not even a pong) for this long is gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Largest frame a client may send.
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Longest long poll.
@@ -257,21 +260,24 @@ async fn serve_socket(
     let mut revalidate = tokio::time::interval(REVALIDATE_INTERVAL);
     ping.tick().await;
     revalidate.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    // No `biased`: a client flooding frames must not starve its own event delivery or the
+    // revalidation, nor the other way round.
     loop {
         tokio::select! {
-            biased;
             () = state.shutdown.cancelled() => {
                 send!(close(1001, "server shutting down"));
                 return;
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => {
+                    last_heard = tokio::time::Instant::now();
                     if let Ok(ClientFrame::Ping) = serde_json::from_str::<ClientFrame>(&text) {
                         send!(Message::Text(Utf8Bytes::from_static("{\"type\":\"pong\"}")));
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             item = stream.next() => match item {
                 Ok(StreamItem::Frame(frame)) => send!(Message::Text(frame.into())),
@@ -294,11 +300,20 @@ async fn serve_socket(
                     return;
                 }
             },
-            _ = ping.tick() => send!(Message::Ping(Default::default())),
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    send!(close(close_code::IDLE, "no frame or pong received; reconnect with your last cursor"));
+                    return;
+                }
+                send!(Message::Ping(Default::default()));
+            }
             _ = revalidate.tick() => {
                 if let Ok(false) = state.hilo.session_is_live(stream.user(), stream.session()).await {
                     send!(close(close_code::UNAUTHORIZED, "session revoked"));
                     return;
+                }
+                if let Err(error) = stream.refresh_head().await {
+                    tracing::debug!(%error, "could not refresh the stream head");
                 }
             }
         }

@@ -386,6 +386,21 @@ async fn invite_registration_needs_a_single_use_admin_invite() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Without a valid invite, a taken username answers like a free one: no enumeration.
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(
+                json!({"username": "lena", "password": "correct horse", "invite_code": "made-up"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invite_required"))
+    );
     assert_eq!(server.count("users").await, 2);
 }
 

@@ -372,3 +372,55 @@ async fn a_slow_reader_is_cut_off_and_resumes_from_its_cursor() {
         "nothing lost, nothing twice"
     );
 }
+
+/// A long poll whose backlog is larger than one answer hands out a cursor that points at
+/// the last event it returned, never past events it read ahead (found in review).
+#[tokio::test]
+async fn long_polls_over_a_large_backlog_lose_nothing() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    let (_, start) = server.get("/api/v1/events?timeout=0", &bob).await;
+    let total = 1100;
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (server, ana, id) = (server.clone(), ana.clone(), id.clone());
+            tokio::spawn(async move {
+                for n in (sender..total).step_by(4) {
+                    server.send(&ana, &id, &format!("t{n}"), "x").await;
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let mut cursor = start["cursor"].as_str().expect("cursor").to_owned();
+    let mut seqs = Vec::new();
+    let mut polls = 0;
+    loop {
+        let (status, body) = server
+            .get(&format!("/api/v1/events?since={cursor}&timeout=0"), &bob)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let events = body["events"].as_array().expect("events");
+        if events.is_empty() {
+            break;
+        }
+        polls += 1;
+        assert_eq!(
+            events.last().and_then(|e| e["cursor"].as_str()),
+            body["cursor"].as_str(),
+            "the answer's cursor is its last event's"
+        );
+        seqs.extend(
+            events
+                .iter()
+                .map(|e| e["message"]["seq"].as_i64().unwrap_or(-1)),
+        );
+        cursor = body["cursor"].as_str().expect("cursor").to_owned();
+    }
+    assert!(polls >= 3, "the backlog took several answers ({polls})");
+    assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
+}
