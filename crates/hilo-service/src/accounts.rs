@@ -47,6 +47,17 @@ pub struct UserProfile {
     pub last_seen_at: Option<Timestamp>,
 }
 
+fn session_of(new: NewSession) -> Session {
+    Session {
+        id: new.id,
+        user_id: new.user_id,
+        device_name: new.device_name,
+        created_at: new.now,
+        last_seen_at: new.now,
+        ip: new.ip,
+    }
+}
+
 /// A fresh bearer token: 256 random bits, URL-safe.
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -74,12 +85,12 @@ impl Hilo {
         if policy == RegistrationPolicy::Closed && self.inner.store.count_users().await? > 0 {
             return Err(Error::RegistrationClosed);
         }
-        let (user, _) = self
-            .create_user(request.clone(), policy == RegistrationPolicy::Invite, false)
+        // The account and its first session are one write: a failure cannot leave an account
+        // nobody is logged into (with its invite spent).
+        let (user, session) = self
+            .create_user(request, policy == RegistrationPolicy::Invite, false, true)
             .await?;
-        let (session, token) = self
-            .start_session(&user, request.device_name, request.ip)
-            .await?;
+        let (session, token) = session.ok_or(Error::Unauthenticated)?;
         Ok((user, session, token))
     }
 
@@ -95,7 +106,7 @@ impl Hilo {
             password: password.into(),
             ..Default::default()
         };
-        Ok(self.create_user(request, false, admin).await?.0)
+        Ok(self.create_user(request, false, admin, false).await?.0)
     }
 
     async fn create_user(
@@ -103,7 +114,8 @@ impl Hilo {
         request: Registration,
         invite_required: bool,
         force_admin: bool,
-    ) -> Result<(User, ())> {
+        with_session: bool,
+    ) -> Result<(User, Option<(Session, String)>)> {
         let username = validate::username(&request.username)?;
         let display_name = match &request.display_name {
             Some(name) => validate::display_name(name)?,
@@ -116,12 +128,18 @@ impl Hilo {
         {
             return Err(Error::InviteRequired);
         }
+        let id = UserId::new(self.inner.ids.new_id());
+        let session = if with_session {
+            Some(self.new_session(&id, request.device_name, request.ip)?)
+        } else {
+            None
+        };
         let password_hash = self.hash_password(&request.password).await?;
         let outcome = self
             .inner
             .store
             .create_user(NewUser {
-                id: UserId::new(self.inner.ids.new_id()),
+                id,
                 username,
                 display_name,
                 password_hash,
@@ -131,17 +149,41 @@ impl Hilo {
                     .as_deref()
                     .map(|code| secret_hash(code.trim())),
                 invite_required,
+                session: session.as_ref().map(|(new, _)| new.clone()),
                 now: self.inner.clock.now(),
             })
             .await?;
         match outcome {
             CreateUserOutcome::Created(user) => {
                 tracing::info!(user = %user.id, username = %user.username, admin = user.is_admin, "account created");
-                Ok((user, ()))
+                Ok((user, session.map(|(new, token)| (session_of(new), token))))
             }
             CreateUserOutcome::UsernameTaken => Err(Error::UsernameTaken),
             CreateUserOutcome::InviteInvalid => Err(Error::InviteRequired),
         }
+    }
+
+    /// A session to store for `user` and its bearer token (shown once, stored hashed).
+    fn new_session(
+        &self,
+        user: &UserId,
+        device_name: Option<String>,
+        ip: Option<String>,
+    ) -> Result<(NewSession, String)> {
+        let device_name = device_name
+            .as_deref()
+            .map(validate::device_name)
+            .transpose()?;
+        let token = new_token();
+        let session = NewSession {
+            id: SessionId::new(self.inner.ids.new_id()),
+            user_id: user.clone(),
+            token_hash: secret_hash(&token),
+            device_name,
+            ip,
+            now: self.inner.clock.now(),
+        };
+        Ok((session, token))
     }
 
     async fn start_session(
@@ -150,23 +192,8 @@ impl Hilo {
         device_name: Option<String>,
         ip: Option<String>,
     ) -> Result<(Session, String)> {
-        let device_name = device_name
-            .as_deref()
-            .map(validate::device_name)
-            .transpose()?;
-        let token = new_token();
-        let session = self
-            .inner
-            .store
-            .create_session(NewSession {
-                id: SessionId::new(self.inner.ids.new_id()),
-                user_id: user.id.clone(),
-                token_hash: secret_hash(&token),
-                device_name,
-                ip,
-                now: self.inner.clock.now(),
-            })
-            .await?;
+        let (new, token) = self.new_session(&user.id, device_name, ip)?;
+        let session = self.inner.store.create_session(new).await?;
         Ok((session, token))
     }
 

@@ -22,6 +22,21 @@ async fn user_in(conn: &mut SqliteConnection, id: &UserId) -> StoreResult<User> 
     rows::user(&row)
 }
 
+async fn insert_session(conn: &mut SqliteConnection, new: &NewSession) -> StoreResult<()> {
+    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(new.id.as_str())
+        .bind(new.user_id.as_str())
+        .bind(&new.token_hash)
+        .bind(&new.device_name)
+        .bind(&new.ip)
+        .bind(new.now.millis())
+        .bind(new.now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// Revokes the given sessions and appends `session.revoked` for each to the owner's stream.
 async fn revoke_sessions(
     conn: &mut SqliteConnection,
@@ -111,6 +126,9 @@ impl AccountStore for SqliteStore {
                             .execute(&mut *conn)
                             .await
                             .map_err(db_error)?;
+                    }
+                    if let Some(session) = &new.session {
+                        insert_session(conn, session).await?;
                     }
                     Ok(CreateUserOutcome::Created(user_in(conn, &new.id).await?))
                 })
@@ -272,17 +290,7 @@ impl AccountStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                        .bind(new.id.as_str())
-                        .bind(new.user_id.as_str())
-                        .bind(&new.token_hash)
-                        .bind(&new.device_name)
-                        .bind(&new.ip)
-                        .bind(new.now.millis())
-                        .bind(new.now.millis())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_error)?;
+                    insert_session(conn, &new).await?;
                     Ok(Session {
                         id: new.id,
                         user_id: new.user_id,

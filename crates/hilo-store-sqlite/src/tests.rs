@@ -42,6 +42,7 @@ async fn user(store: &SqliteStore, name: &str) -> UserId {
             force_admin: false,
             invite_hash: None,
             invite_required: false,
+            session: None,
             now: Timestamp(1),
         })
         .await

@@ -65,6 +65,8 @@ pub struct NewUser {
     pub invite_hash: Option<String>,
     /// Whether an invite is required (registration policy `invite`).
     pub invite_required: bool,
+    /// A first session to create in the same transaction (registration logs in).
+    pub session: Option<NewSession>,
     /// Creation time.
     pub now: Timestamp,
 }
