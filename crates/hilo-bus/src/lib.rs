@@ -8,9 +8,11 @@
 //! bounded queue, reads the store instead, so a lost or late bus message costs latency,
 //! never data. This is what lets the NATS implementation (next) be plain core pub/sub.
 //!
-//! Only this crate will know NATS; the service sees the [`Bus`] trait.
+//! Only this crate knows NATS ([`nats::NatsBus`]); the service sees the [`Bus`] trait.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod nats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -123,6 +125,16 @@ impl LocalBus {
     }
 }
 
+impl LocalBus {
+    /// Closes every subscription: each stream sees [`Received::Closed`], and its client
+    /// reconnects and replays from the store. Used when the node may have missed envelopes
+    /// (its link to other nodes dropped).
+    pub fn close_all(&self) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        channels.clear();
+    }
+}
+
 #[async_trait]
 impl Bus for LocalBus {
     async fn publish(&self, envelopes: Vec<Envelope>) {
@@ -191,6 +203,20 @@ mod tests {
             .collect();
         bus.publish(flood).await;
         assert!(matches!(slow.recv().await, Received::Lagged));
+    }
+
+    #[tokio::test]
+    async fn close_all_ends_every_subscription() {
+        let bus = LocalBus::new();
+        let mut ana = bus.subscribe(&UserId::new("ana"));
+        bus.close_all();
+        assert!(matches!(ana.recv().await, Received::Closed));
+        let mut again = bus.subscribe(&UserId::new("ana"));
+        bus.publish(vec![envelope("ana", 1)]).await;
+        assert!(
+            matches!(again.recv().await, Received::Envelope(_)),
+            "new subscriptions work"
+        );
     }
 
     #[tokio::test]

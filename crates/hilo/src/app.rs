@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hilo_bus::LocalBus;
+use hilo_bus::nats::NatsBus;
+use hilo_bus::{Bus, LocalBus};
 use hilo_http::Metrics;
 use hilo_service::{Hilo, PasswordHasher, ServiceConfig, SystemClock, UuidV7};
 use hilo_store::{AccountStore, AdminStore, CommitObserver};
@@ -62,9 +63,17 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
         registration: config.registration,
         mail_domain: config.mail_domain.clone(),
     };
+    let bus: Arc<dyn Bus> = match &config.nats {
+        None => Arc::new(LocalBus::new()),
+        Some(url) => Arc::new(
+            NatsBus::connect(url, &config.nats_prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} (at {})", crate::config::redact_url(url)))?,
+        ),
+    };
     let hilo = Hilo::new(
         store.clone(),
-        Arc::new(LocalBus::new()),
+        bus,
         Arc::new(SystemClock),
         Arc::new(UuidV7),
         hasher,

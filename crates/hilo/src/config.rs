@@ -41,9 +41,12 @@ pub struct ServeArgs {
     /// HTTP listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "HILO_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// NATS URL for multi-node fan-out (not available yet).
+    /// NATS URL for fan-out between nodes; unset: in-process fan-out (one node).
     #[arg(long, env = "HILO_NATS_URL", value_name = "URL")]
     pub nats: Option<String>,
+    /// Subject prefix on NATS, so several hilo clusters can share one NATS [default: hilo].
+    #[arg(long, env = "HILO_NATS_PREFIX", value_name = "PREFIX")]
+    pub nats_prefix: Option<String>,
     /// Domain of users' own addresses [default: localhost].
     #[arg(long, env = "HILO_MAIL_DOMAIN", value_name = "DOMAIN")]
     pub mail_domain: Option<String>,
@@ -70,6 +73,8 @@ pub struct RawConfig {
     pub database: Option<String>,
     /// NATS URL.
     pub nats: Option<String>,
+    /// NATS subject prefix.
+    pub nats_prefix: Option<String>,
     /// Mail domain.
     pub mail_domain: Option<String>,
     /// SMTP listen address.
@@ -138,6 +143,10 @@ pub struct Config {
     pub registration: RegistrationPolicy,
     /// JSON logs.
     pub json_logs: bool,
+    /// NATS URL for fan-out between nodes.
+    pub nats: Option<String>,
+    /// NATS subject prefix.
+    pub nats_prefix: String,
     /// SMTP listen address (accepted now, used when mail ingress lands).
     pub smtp_listen: SocketAddr,
     /// SMTP relay (accepted now, used when outbound mail lands).
@@ -166,6 +175,8 @@ impl std::fmt::Debug for Config {
             .field("synchronous_full", &self.synchronous_full)
             .field("mail_domain", &self.mail_domain)
             .field("registration", &self.registration)
+            .field("nats", &self.nats.as_deref().map(redact_url))
+            .field("nats_prefix", &self.nats_prefix)
             .field("smtp_listen", &self.smtp_listen)
             .field("smtp_relay", &self.smtp_relay.as_deref().map(redact_url))
             .field("sms", &self.sms)
@@ -193,6 +204,7 @@ impl Config {
             data_dir: args.store.data_dir.clone().or(file.data_dir),
             database: pick(&args.store.database, &file.database),
             nats: pick(&args.nats, &file.nats),
+            nats_prefix: pick(&args.nats_prefix, &file.nats_prefix),
             mail_domain: pick(&args.mail_domain, &file.mail_domain),
             smtp_listen: pick(&args.smtp_listen, &file.smtp_listen),
             smtp_relay: pick(&args.smtp_relay, &file.smtp_relay),
@@ -251,9 +263,24 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         )),
     }
     if let Some(url) = raw.nats.as_deref() {
+        let scheme_ok =
+            url.starts_with("nats://") || url.starts_with("tls://") || !url.contains("://");
+        if !scheme_ok || url.trim().is_empty() {
+            problems.push(format!(
+                "nats: {} is not a NATS URL like nats://127.0.0.1:4222",
+                redact_url(url)
+            ));
+        }
+    }
+    let nats_prefix = raw.nats_prefix.unwrap_or_else(|| "hilo".to_owned());
+    let prefix_ok = !nats_prefix.is_empty()
+        && nats_prefix.len() <= 64
+        && nats_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !prefix_ok {
         problems.push(format!(
-            "nats: multi-node fan-out ({}) is not supported by this version yet; leave it unset",
-            redact_url(url)
+            "nats_prefix: {nats_prefix:?} must be 1 to 64 of A-Z a-z 0-9 _ -"
         ));
     }
     if let Some(relay) = raw.smtp_relay.as_deref()
@@ -327,6 +354,8 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         mail_domain,
         registration,
         json_logs,
+        nats: raw.nats,
+        nats_prefix,
         smtp_listen,
         smtp_relay: raw.smtp_relay,
         sms,

@@ -291,7 +291,8 @@ async fn serve_socket(
                     return;
                 }
                 Ok(StreamItem::Closed) => {
-                    send!(close(1001, "server shutting down"));
+                    // The relay between nodes restarted; this node may have missed events.
+                    send!(close(1012, "event relay restarted; reconnect with your last cursor"));
                     return;
                 }
                 Err(error) => {

@@ -7,6 +7,7 @@ mod bad_input;
 mod conversations;
 mod events;
 mod messages;
+mod multinode;
 mod process;
 mod server;
 mod support;
