@@ -176,3 +176,95 @@ fn an_unreachable_nats_is_one_clear_error_and_a_failed_start() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A private NATS server for a test that needs to kill it.
+struct PrivateNats {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateNats {
+    fn start() -> Option<PrivateNats> {
+        let binary = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists());
+        let Some(binary) = binary else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "nats-server must be installed under CI=true"
+            );
+            eprintln!("NOTICE: nats-server is not installed; skipping the NATS outage test");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = std::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(PrivateNats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn losing_nats_closes_streams_and_clients_replay_from_the_database() {
+    if nats_url().is_none() {
+        return;
+    }
+    let Some(mut nats) = PrivateNats::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node_a, node_b) = two_nodes(dir.path(), &nats.url).await;
+    let ana = node_a.register("ana").await;
+    let bob = node_b.register("bob").await;
+    let id = node_a.direct(&ana, &bob).await;
+    let mut ws = node_b.ws(&bob, None).await;
+    next_json(&mut ws).await;
+    node_a.send(&ana, &id, "t1", "before the outage").await;
+    let event = next_json(&mut ws).await;
+    assert_eq!(event["message"]["text"], "before the outage");
+    let cursor = event["cursor"].as_str().expect("cursor").to_owned();
+
+    nats.child.kill().expect("kill nats-server");
+    let _ = nats.child.wait();
+    assert_eq!(
+        close_code(&mut ws).await,
+        1012,
+        "streams close so clients replay"
+    );
+    node_a.send(&ana, &id, "t2", "during the outage").await;
+    let mut again = node_b.ws(&bob, Some(&cursor)).await;
+    next_json(&mut again).await;
+    assert_eq!(
+        message_texts(&mut again, 1).await,
+        ["during the outage"],
+        "nothing lost"
+    );
+}
