@@ -47,17 +47,6 @@ pub struct UserProfile {
     pub last_seen_at: Option<Timestamp>,
 }
 
-fn session_of(new: NewSession) -> Session {
-    Session {
-        id: new.id,
-        user_id: new.user_id,
-        device_name: new.device_name,
-        created_at: new.now,
-        last_seen_at: new.now,
-        ip: new.ip,
-    }
-}
-
 /// A fresh bearer token: 256 random bits, URL-safe.
 fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -156,7 +145,10 @@ impl Hilo {
         match outcome {
             CreateUserOutcome::Created(user) => {
                 tracing::info!(user = %user.id, username = %user.username, admin = user.is_admin, "account created");
-                Ok((user, session.map(|(new, token)| (session_of(new), token))))
+                Ok((
+                    user,
+                    session.map(|(new, token)| (new.into_session(), token)),
+                ))
             }
             CreateUserOutcome::UsernameTaken => Err(Error::UsernameTaken),
             CreateUserOutcome::InviteInvalid => Err(Error::InviteRequired),

@@ -291,14 +291,7 @@ impl AccountStore for SqliteStore {
             .write(move |conn| {
                 Box::pin(async move {
                     insert_session(conn, &new).await?;
-                    Ok(Session {
-                        id: new.id,
-                        user_id: new.user_id,
-                        device_name: new.device_name,
-                        created_at: new.now,
-                        last_seen_at: new.now,
-                        ip: new.ip,
-                    })
+                    Ok(new.into_session())
                 })
             })
             .await

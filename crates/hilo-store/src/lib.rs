@@ -99,6 +99,20 @@ pub struct NewSession {
     pub now: Timestamp,
 }
 
+impl NewSession {
+    /// The session as stored: created and last seen now.
+    pub fn into_session(self) -> Session {
+        Session {
+            id: self.id,
+            user_id: self.user_id,
+            device_name: self.device_name,
+            created_at: self.now,
+            last_seen_at: self.now,
+            ip: self.ip,
+        }
+    }
+}
+
 /// A change to a user's profile; `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct ProfilePatch {

@@ -153,21 +153,11 @@ async fn a_client_resumes_on_the_other_node_and_revocation_closes_streams_everyw
 #[test]
 fn an_unreachable_nats_is_one_clear_error_and_a_failed_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--nats",
-            "nats://127.0.0.1:1",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("HILO_CONFIG")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (ok, stderr) = crate::support::serve_until_exit(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"],
+    );
+    assert!(!ok);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(

@@ -451,35 +451,27 @@ async fn settings_come_from_the_file_then_the_environment_then_flags() {
 #[test]
 fn invalid_configuration_is_reported_whole_before_starting() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
-        .args([
-            "serve",
+    let (ok, stderr) = crate::support::serve_until_exit(
+        dir.path(),
+        &[
             "--listen",
             "not-an-address",
             "--registration",
             "sometimes",
             "--database",
             "mysql://db",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("HILO_CONFIG")
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        ],
+    );
+    assert!(!ok);
     for field in ["listen", "registration", "database"] {
         assert!(stderr.contains(field), "{field} is reported: {stderr}");
     }
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").expect("write");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
-        .args(["serve", "--config", config.to_str().expect("utf-8")])
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("lisen"),
-        "unknown keys are named"
+    let (ok, stderr) = crate::support::serve_until_exit(
+        dir.path(),
+        &["--config", config.to_str().expect("utf-8")],
     );
+    assert!(!ok);
+    assert!(stderr.contains("lisen"), "unknown keys are named: {stderr}");
 }

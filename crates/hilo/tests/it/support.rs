@@ -429,6 +429,25 @@ impl Drop for ProcessServer {
     }
 }
 
+/// Runs `hilo serve …` with a data dir and no inherited config, expecting it to exit (a
+/// refused start); returns (success, stderr).
+pub fn serve_until_exit(data_dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hilo"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("HILO_CONFIG")
+        .env_remove("HILO_NATS_URL")
+        .env_remove("HILO_DATABASE_URL")
+        .output()
+        .expect("the hilo binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs `hilo admin …` against a data dir, feeding `stdin`; returns (success, stdout, stderr).
 pub fn admin(data_dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     use std::io::Write;
