@@ -31,6 +31,21 @@ impl Hilo {
         Ok(users)
     }
 
+    /// A conversation's shared state, if the caller is a current member; otherwise the same
+    /// `NotFound` as for a conversation that does not exist.
+    pub(crate) async fn member_conversation(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<hilo_core::Conversation> {
+        self.inner
+            .store
+            .conversation(id)
+            .await?
+            .filter(|c| c.has_user(&caller.user.id))
+            .ok_or(Error::NotFound("conversation"))
+    }
+
     /// The caller's view of a conversation; not found unless the caller is a member.
     pub async fn conversation(
         &self,
@@ -139,13 +154,7 @@ impl Hilo {
         caller: &Caller,
         id: &ConversationId,
     ) -> Result<hilo_core::Conversation> {
-        let conversation = self
-            .inner
-            .store
-            .conversation(id)
-            .await?
-            .filter(|c| c.has_user(&caller.user.id))
-            .ok_or(Error::NotFound("conversation"))?;
+        let conversation = self.member_conversation(caller, id).await?;
         if conversation.kind != hilo_core::ConversationKind::Group {
             return Err(Error::bad_request(
                 "not_a_group",
@@ -344,13 +353,7 @@ impl Hilo {
 
     /// Tells the other members' connected devices that the caller is (not) typing.
     pub async fn typing(&self, caller: &Caller, id: &ConversationId, typing: bool) -> Result<()> {
-        let conversation = self
-            .inner
-            .store
-            .conversation(id)
-            .await?
-            .filter(|c| c.has_user(&caller.user.id))
-            .ok_or(Error::NotFound("conversation"))?;
+        let conversation = self.member_conversation(caller, id).await?;
         let others: Vec<UserId> = conversation
             .user_ids()
             .into_iter()

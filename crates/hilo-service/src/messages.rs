@@ -60,7 +60,7 @@ impl Hilo {
         after: Option<i64>,
         limit: i64,
     ) -> Result<MessagePage> {
-        self.conversation_membership(caller, conversation).await?;
+        self.member_conversation(caller, conversation).await?;
         if before.is_some_and(|b| b < 0) || after.is_some_and(|a| a < 0) {
             return Err(Error::bad_request(
                 "invalid_seq",
@@ -83,23 +83,12 @@ impl Hilo {
             .await?
             .ok_or(Error::NotFound("message"))?;
         match self
-            .conversation_membership(caller, &message.conversation_id)
+            .member_conversation(caller, &message.conversation_id)
             .await
         {
-            Ok(()) => Ok(message),
+            Ok(_) => Ok(message),
             Err(Error::NotFound(_)) => Err(Error::NotFound("message")),
             Err(other) => Err(other),
-        }
-    }
-
-    async fn conversation_membership(
-        &self,
-        caller: &Caller,
-        conversation: &ConversationId,
-    ) -> Result<()> {
-        match self.inner.store.conversation(conversation).await? {
-            Some(c) if c.has_user(&caller.user.id) => Ok(()),
-            _ => Err(Error::NotFound("conversation")),
         }
     }
 }

@@ -31,6 +31,26 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(create_invite))
 }
 
+/// The 201 answer of registration and login: the account, the token (shown once) and its
+/// session.
+fn authenticated(
+    state: &AppState,
+    user: &hilo_core::User,
+    session: &hilo_core::Session,
+    token: String,
+) -> (StatusCode, Json<AuthResponse>) {
+    let user = MeDto::new(user, &state.hilo.config().mail_domain);
+    let session_id = session.id.to_string();
+    (
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user,
+            token,
+            session_id,
+        }),
+    )
+}
+
 /// POST /api/v1/accounts
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccountRequest,
     responses((status = 201, body = AuthResponse), (status = 400, body = ErrorBody), (status = 403, description = "registration closed or invite required", body = ErrorBody), (status = 409, description = "username taken", body = ErrorBody)))]
@@ -48,15 +68,7 @@ async fn create_account(
         ip,
     };
     let (user, session, token) = state.hilo.register(registration).await?;
-    let user = MeDto::new(&user, &state.hilo.config().mail_domain);
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthResponse {
-            user,
-            token,
-            session_id: session.id.to_string(),
-        }),
-    ))
+    Ok(authenticated(&state, &user, &session, token))
 }
 
 /// POST /api/v1/sessions
@@ -71,15 +83,7 @@ async fn login(
         .hilo
         .login(&body.username, &body.password, body.device_name, ip)
         .await?;
-    let user = MeDto::new(&user, &state.hilo.config().mail_domain);
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthResponse {
-            user,
-            token,
-            session_id: session.id.to_string(),
-        }),
-    ))
+    Ok(authenticated(&state, &user, &session, token))
 }
 
 /// GET /api/v1/sessions
