@@ -179,15 +179,8 @@ impl AccountStore for SqliteStore {
     }
 
     async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>> {
-        // LIKE is case-insensitive for ASCII in SQLite; the pattern's own wildcards are escaped.
-        let escaped: String = query
-            .to_lowercase()
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
+        // Usernames are stored lower case; display names are compared lower-cased.
+        let escaped = hilo_store::sql::like_escape(&query.to_lowercase());
         let contains = format!("%{escaped}%");
         let prefix = format!("{escaped}%");
         let rows = sqlx::query(

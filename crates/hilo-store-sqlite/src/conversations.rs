@@ -175,14 +175,12 @@ impl ConversationStore for SqliteStore {
         b: &UserId,
         now: Timestamp,
     ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
-        // The key names the pair in a fixed order, so (a, b) and (b, a) collide on the
-        // UNIQUE index whichever node or request gets there first.
         let (low, high) = if a <= b {
             (a.clone(), b.clone())
         } else {
             (b.clone(), a.clone())
         };
-        let key = format!("u:{low}|u:{high}");
+        let key = hilo_store::sql::direct_key(&low, &high);
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
@@ -279,7 +277,7 @@ impl ConversationStore for SqliteStore {
             Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
             None => (None, None),
         };
-        let mut rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
         )
         .bind(user.as_str())
@@ -290,23 +288,10 @@ impl ConversationStore for SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(db_error)?;
-        // Whether more exist, and where the next page starts, come from this one query: a
-        // conversation the user leaves while its view loads below must not end the paging
-        // early or shift the cursor.
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let next = if has_more {
-            rows.last()
-                .map(|(id, updated_at)| (Timestamp(*updated_at), ConversationId::new(id.clone())))
-        } else {
-            None
-        };
+        let (rows, next) = hilo_store::sql::conversation_page(rows, limit);
         let mut views = Vec::with_capacity(rows.len());
-        for (id, _) in rows {
-            if let Some(view) = self
-                .conversation_view(&ConversationId::new(id), user)
-                .await?
-            {
+        for id in rows {
+            if let Some(view) = self.conversation_view(&id, user).await? {
                 views.push(view);
             }
         }

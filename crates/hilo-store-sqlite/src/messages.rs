@@ -121,15 +121,14 @@ impl MessageStore for SqliteStore {
             .await
         }
         .map_err(db_error)?;
-        let mut messages = rows
+        let messages = rows
             .iter()
             .map(rows::message)
             .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = messages.len() as i64 > limit;
-        messages.truncate(limit.max(0) as usize);
-        if after.is_none() {
-            messages.reverse();
-        }
-        Ok(MessagePage { messages, has_more })
+        Ok(hilo_store::sql::message_page(
+            messages,
+            limit,
+            after.is_some(),
+        ))
     }
 }

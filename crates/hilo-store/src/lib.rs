@@ -1,4 +1,4 @@
-//! The storage interface every backend implements: SQLite now, PostgreSQL next, behind the
+//! The storage interface every backend implements (embedded SQLite, PostgreSQL), behind the
 //! same traits so nothing above this crate knows which one runs.
 //!
 //! Design decisions:
@@ -19,6 +19,8 @@ use hilo_core::{
     SessionId, Settings, StoredEvent, Timestamp, User, UserId,
 };
 
+pub mod sql;
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +33,9 @@ pub enum StoreError {
     /// The database could not be reached or is shutting down.
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// This backend cannot do that; the text says what to do instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Anything else: a bug or corrupted data.
     #[error("store error")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -1,5 +1,5 @@
-//! The composition root: the only place that picks implementations (SQLite store, local
-//! bus, system clock, UUIDv7 ids) and wires them into the service and the router. `main`
+//! The composition root: the only place that picks implementations (SQLite or PostgreSQL
+//! store, in-process or NATS bus, system clock, UUIDv7 ids) and wires them into the service and the router. `main`
 //! and the integration tests both start the server through [`build`] and [`serve`].
 
 use std::net::SocketAddr;
@@ -11,7 +11,8 @@ use hilo_bus::nats::NatsBus;
 use hilo_bus::{Bus, LocalBus};
 use hilo_http::Metrics;
 use hilo_service::{Hilo, PasswordHasher, ServiceConfig, SystemClock, UuidV7};
-use hilo_store::{AccountStore, AdminStore, CommitObserver};
+use hilo_store::{CommitObserver, Store};
+use hilo_store_postgres::{PostgresOptions, PostgresStore};
 use hilo_store_sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +28,8 @@ pub struct App {
     pub hilo: Hilo,
     /// Cancel to shut down.
     pub shutdown: CancellationToken,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
+    sqlite: Option<Arc<SqliteStore>>,
     metrics: Arc<Metrics>,
 }
 
@@ -43,17 +45,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let metrics = Arc::new(Metrics::new());
-    let observer: Arc<dyn CommitObserver> = metrics.clone();
-    let path = config.data_dir.join("hilo.db");
-    let sqlite = SqliteOptions {
-        synchronous_full: config.synchronous_full,
-        ..SqliteOptions::default()
-    };
-    let store = Arc::new(
-        SqliteStore::open(&path, sqlite, Some(observer))
-            .await
-            .with_context(|| format!("cannot open database {}", path.display()))?,
-    );
+    let (store, sqlite) = open_store(config, metrics.clone()).await?;
     let hasher = if options.fast_password_hashing {
         PasswordHasher::for_tests()
     } else {
@@ -83,8 +75,45 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
         hilo,
         shutdown: CancellationToken::new(),
         store,
+        sqlite,
         metrics,
     })
+}
+
+/// Opens the configured store: PostgreSQL when a database URL is set, otherwise the
+/// embedded SQLite file in the data dir (also returned, for tests that inspect it).
+async fn open_store(
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<SqliteStore>>)> {
+    if let Some(url) = &config.database {
+        let store = PostgresStore::connect(url, PostgresOptions::default())
+            .await
+            .map_err(|e| {
+                let cause = match &e {
+                    hilo_store::StoreError::Unavailable(cause)
+                    | hilo_store::StoreError::Other(cause) => cause.to_string(),
+                    other => other.to_string(),
+                };
+                anyhow::anyhow!(
+                    "cannot open the PostgreSQL database at {}: {cause}",
+                    crate::config::redact_url(url)
+                )
+            })?;
+        return Ok((Arc::new(store), None));
+    }
+    let observer: Arc<dyn CommitObserver> = metrics;
+    let path = config.data_dir.join("hilo.db");
+    let options = SqliteOptions {
+        synchronous_full: config.synchronous_full,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(
+        SqliteStore::open(&path, options, Some(observer))
+            .await
+            .with_context(|| format!("cannot open database {}", path.display()))?,
+    );
+    Ok((store.clone(), Some(store)))
 }
 
 impl App {
@@ -102,9 +131,9 @@ impl App {
         self.store.close().await;
     }
 
-    /// The SQLite store, for tests that inspect the file.
-    pub fn sqlite(&self) -> &SqliteStore {
-        &self.store
+    /// The SQLite store, for tests that inspect the file; `None` on PostgreSQL.
+    pub fn sqlite(&self) -> Option<&SqliteStore> {
+        self.sqlite.as_deref()
     }
 }
 

@@ -209,9 +209,11 @@ async fn admin(app: &app::App, task: AdminTask) -> anyhow::Result<()> {
             let path = file
                 .to_str()
                 .context("the backup path must be valid UTF-8")?;
-            hilo.backup(path)
-                .await
-                .map_err(|e| anyhow::anyhow!("backup failed: {e}"))?;
+            hilo.backup(path).await.map_err(|e| match e {
+                // The store's own words say what to do instead (PostgreSQL: pg_dump).
+                hilo_service::Error::Store(store) => anyhow::anyhow!("backup failed: {store}"),
+                other => anyhow::anyhow!("backup failed: {other}"),
+            })?;
             println!("backup written to {}", file.display());
         }
     }

@@ -20,7 +20,8 @@ pub struct StoreArgs {
     /// Directory for the database and attachments [default: ./hilo-data].
     #[arg(long, env = "HILO_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL; unset: SQLite in the data dir. (PostgreSQL arrives with multi-node.)
+    /// PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes sharing one
+    /// database; unset: the embedded SQLite file in the data dir.
     #[arg(long, env = "HILO_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
     /// `full` (default: fsync every commit, survives power loss) or `normal` (survives a
@@ -143,6 +144,8 @@ pub struct Config {
     pub registration: RegistrationPolicy,
     /// JSON logs.
     pub json_logs: bool,
+    /// PostgreSQL URL; `None`: SQLite in the data dir.
+    pub database: Option<String>,
     /// NATS URL for fan-out between nodes.
     pub nats: Option<String>,
     /// NATS subject prefix.
@@ -175,6 +178,7 @@ impl std::fmt::Debug for Config {
             .field("synchronous_full", &self.synchronous_full)
             .field("mail_domain", &self.mail_domain)
             .field("registration", &self.registration)
+            .field("database", &self.database.as_deref().map(redact_url))
             .field("nats", &self.nats.as_deref().map(redact_url))
             .field("nats_prefix", &self.nats_prefix)
             .field("smtp_listen", &self.smtp_listen)
@@ -254,11 +258,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
     let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./hilo-data"));
     match raw.database.as_deref() {
         None => {}
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            problems.push(format!("database: PostgreSQL ({}) is not supported by this version yet; leave it unset for the embedded SQLite", redact_url(url)));
-        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {}
         Some(url) => problems.push(format!(
-            "database: unsupported URL scheme in {}; use postgres:// or leave it unset",
+            "database: {} is not a postgres:// URL; leave it unset for the embedded SQLite",
             redact_url(url)
         )),
     }
@@ -354,6 +356,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         mail_domain,
         registration,
         json_logs,
+        database: raw.database,
         nats: raw.nats,
         nats_prefix,
         smtp_listen,

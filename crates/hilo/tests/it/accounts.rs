@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{StatusCode, TestServer, close_code, next_json};
+use super::support::{StatusCode, TestServer, close_code, next_json};
 
 #[tokio::test]
 async fn first_account_is_admin_and_later_ones_are_not() {
@@ -24,23 +24,17 @@ async fn first_account_is_admin_and_later_ones_are_not() {
     let (_, me) = server.get("/api/v1/me", &bob).await;
     assert_eq!(me["is_admin"], false);
     // Passwords are Argon2id PHC strings; tokens and passwords never reach the database.
-    let hash: String = crate::support::scalar(
-        &server.data_dir.join("hilo.db"),
-        "SELECT password_hash FROM users WHERE username = 'bob'",
-    )
-    .await;
+    let hash = server
+        .db
+        .text("SELECT password_hash FROM users WHERE username = 'bob'")
+        .await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    let mut raw = Vec::new();
-    for file in ["hilo.db", "hilo.db-wal"] {
-        raw.extend(std::fs::read(server.data_dir.join(file)).unwrap_or_default());
-    }
-    let contains = |needle: &str| raw.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(
-        !contains(&bob.token),
+        !server.db.contains(&bob.token).await,
         "the bearer token is stored only hashed"
     );
     assert!(
-        !contains("correct horse battery"),
+        !server.db.contains("correct horse battery").await,
         "the password is stored only hashed"
     );
     assert_eq!(
@@ -366,7 +360,7 @@ async fn invite_registration_needs_a_single_use_admin_invite() {
             (StatusCode::FORBIDDEN, Some("invite_required")),
             "an invite works once"
         );
-        crate::support::user_from(&body_for(&server, "lena").await)
+        super::support::user_from(&body_for(&server, "lena").await)
     };
     let (status, body) = server
         .post("/api/v1/admin/invites", &member, json!({}))

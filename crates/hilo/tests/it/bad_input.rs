@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{StatusCode, TestServer};
+use super::support::{StatusCode, TestServer};
 
 #[tokio::test]
 async fn malformed_bodies_get_the_contract_error_shape() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{StatusCode, TestServer, next_json};
+use super::support::{StatusCode, TestServer, next_json};
 
 #[tokio::test]
 async fn there_is_exactly_one_direct_conversation_per_pair() {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{StatusCode, TestServer, close_code, next_json};
+use super::support::{StatusCode, TestServer, close_code, next_json};
 
 #[tokio::test]
 async fn a_websocket_gets_ready_then_events_in_order() {
@@ -82,7 +82,7 @@ async fn browsers_authenticate_with_a_first_frame() {
 }
 
 /// Collects `n` message texts from a socket, with their cursors.
-async fn texts(ws: &mut crate::support::Ws, n: usize) -> Vec<(String, String)> {
+async fn texts(ws: &mut super::support::Ws, n: usize) -> Vec<(String, String)> {
     let mut out = Vec::new();
     while out.len() < n {
         let event = next_json(ws).await;
@@ -135,7 +135,7 @@ async fn reconnecting_with_a_cursor_replays_exactly_what_was_missed() {
         ["m3", "m4", "m5", "m6", "m7"],
         "no loss, no duplicate, same order"
     );
-    crate::support::assert_quiet(&mut ws, 300).await;
+    super::support::assert_quiet(&mut ws, 300).await;
 
     // The same through the first-frame auth.
     let mut browser = server

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::support::{StatusCode, TestServer, next_json};
+use super::support::{StatusCode, TestServer, next_json};
 
 #[tokio::test]
 async fn sends_are_numbered_and_idempotent() {
@@ -108,7 +108,7 @@ async fn seq_is_gap_free_under_32_concurrent_senders() {
     for i in 0..32 {
         users.push(server.register(&format!("user{i}")).await);
     }
-    let others: Vec<&crate::support::User> = users[1..].iter().collect();
+    let others: Vec<&super::support::User> = users[1..].iter().collect();
     let group = server.group(&users[0], "everyone", &others).await;
     let per_sender = 10;
     let tasks: Vec<_> = users
@@ -326,7 +326,7 @@ async fn read_markers_drive_unread_counts_and_events() {
             json!({"seq": 4}),
         )
         .await;
-    crate::support::assert_quiet(&mut ana_ws, 300).await;
+    super::support::assert_quiet(&mut ana_ws, 300).await;
 }
 
 #[tokio::test]

@@ -1,14 +1,19 @@
-//! Several nodes behind one API: fan-out between nodes over NATS.
+//! Several nodes behind one API: one database, fan-out between nodes over NATS.
 //!
-//! Until the PostgreSQL store lands, the two nodes of these tests share one SQLite file
-//! (each with its own writer; SQLite's lock serialises them), which isolates what is tested
-//! here: that events committed through one node reach streams held by another, in order,
-//! once. Each test uses its own NATS subject prefix, so parallel tests never see each
-//! other's traffic.
+//! In the PostgreSQL run the nodes share one PostgreSQL database, as in production. In the
+//! SQLite run they share one SQLite file (each with its own writer; SQLite's lock
+//! serialises them), which checks the same fan-out properties: events committed through
+//! one node reach streams held by another, in order, once. Each test uses its own NATS
+//! subject prefix, so parallel tests never see each other's traffic.
 
 use serde_json::json;
 
-use crate::support::{StatusCode, TestServer, User, close_code, next_json};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::support::{ProcessServer, StatusCode, TestDb, TestServer, User, close_code, next_json};
 
 /// The NATS URL for tests: `HILO_TEST_NATS_URL`. Outside CI an unset variable skips the
 /// test with a notice; under `CI=true` it fails, so a missing service is never a silent pass.
@@ -25,15 +30,20 @@ pub fn nats_url() -> Option<String> {
     }
 }
 
-/// Two nodes on one data dir, linked by NATS under a prefix of their own.
-async fn two_nodes(dir: &std::path::Path, url: &str) -> (TestServer, TestServer) {
-    let prefix = format!("test_{}", std::process::id()) + &format!("_{}", rand_suffix());
+/// A NATS subject prefix of the test's own.
+fn unique_prefix() -> String {
+    format!("test_{}_{}", std::process::id(), rand_suffix())
+}
+
+/// Two nodes on one database, linked by NATS under a prefix of their own.
+async fn two_nodes(db: &Arc<TestDb>, url: &str) -> (TestServer, TestServer) {
+    let prefix = unique_prefix();
     let configure = |args: &mut hilo::config::ServeArgs| {
         args.nats = Some(url.to_owned());
         args.nats_prefix = Some(prefix.clone());
     };
-    let a = TestServer::start_in(dir, configure).await;
-    let b = TestServer::start_in(dir, configure).await;
+    let a = TestServer::start_on(db, configure).await;
+    let b = TestServer::start_on(db, configure).await;
     (a, b)
 }
 
@@ -45,7 +55,7 @@ fn rand_suffix() -> String {
     format!("{nanos:x}")
 }
 
-async fn message_texts(ws: &mut crate::support::Ws, n: usize) -> Vec<String> {
+async fn message_texts(ws: &mut super::support::Ws, n: usize) -> Vec<String> {
     let mut texts = Vec::new();
     while texts.len() < n {
         let event = next_json(ws).await;
@@ -59,8 +69,8 @@ async fn message_texts(ws: &mut crate::support::Ws, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn messages_sent_through_one_node_reach_streams_on_the_other() {
     let Some(url) = nats_url() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (node_a, node_b) = two_nodes(dir.path(), &url).await;
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &url).await;
     let ana = node_a.register("ana").await;
     let bob = node_b.register("bob").await;
     let mut bob_ws = node_b.ws(&bob, None).await;
@@ -79,14 +89,14 @@ async fn messages_sent_through_one_node_reach_streams_on_the_other() {
         expected,
         "in order, once, across nodes"
     );
-    crate::support::assert_quiet(&mut bob_ws, 300).await;
+    super::support::assert_quiet(&mut bob_ws, 300).await;
 }
 
 #[tokio::test]
 async fn a_group_spread_over_both_nodes_gets_every_message_once_in_order() {
     let Some(url) = nats_url() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (node_a, node_b) = two_nodes(dir.path(), &url).await;
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &url).await;
     let nodes = [&node_a, &node_b];
     let mut members: Vec<User> = Vec::new();
     for n in 0..6 {
@@ -111,15 +121,15 @@ async fn a_group_spread_over_both_nodes_gets_every_message_once_in_order() {
     }
     for ws in &mut sockets {
         assert_eq!(message_texts(ws, expected.len()).await, expected);
-        crate::support::assert_quiet(ws, 200).await;
+        super::support::assert_quiet(ws, 200).await;
     }
 }
 
 #[tokio::test]
 async fn a_client_resumes_on_the_other_node_and_revocation_closes_streams_everywhere() {
     let Some(url) = nats_url() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (node_a, node_b) = two_nodes(dir.path(), &url).await;
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &url).await;
     let ana = node_a.register("ana").await;
     let bob = node_a.register("bob").await;
     let id = node_a.direct(&ana, &bob).await;
@@ -150,10 +160,254 @@ async fn a_client_resumes_on_the_other_node_and_revocation_closes_streams_everyw
     assert_eq!(close_code(&mut on_b).await, 4001);
 }
 
+#[tokio::test]
+async fn the_foundation_guarantees_hold_when_two_nodes_race() {
+    let Some(url) = nats_url() else { return };
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &url).await;
+    let ana = node_a.register("ana").await;
+    let mut friends = Vec::new();
+    for n in 0..6 {
+        friends.push(node_b.register(&format!("friend{n}")).await);
+    }
+
+    // Both nodes open the same pair's direct conversation at the same moment: one
+    // conversation, the same id for both.
+    for friend in &friends {
+        let (from_a, from_b) =
+            tokio::join!(node_a.direct(&ana, friend), node_b.direct(friend, &ana));
+        assert_eq!(from_a, from_b, "one direct conversation per pair");
+    }
+    assert_eq!(db.count("conversations").await, friends.len() as i64);
+
+    // The same client_txn_id through both nodes at once: one message, the second answer
+    // being the first's repeat.
+    let id = node_a.direct(&ana, &friends[0]).await;
+    for n in 0..8 {
+        let body = json!({"client_txn_id": format!("both-{n}"), "text": format!("once {n}")});
+        let path = format!("/api/v1/conversations/{id}/messages");
+        let (a, b) = tokio::join!(
+            node_a.post(&path, &ana, body.clone()),
+            node_b.post(&path, &ana, body.clone())
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CREATED],
+            "{} {}",
+            a.1,
+            b.1
+        );
+        assert_eq!(a.1["id"], b.1["id"], "the repeat returns the original");
+    }
+    assert_eq!(db.count("messages").await, 8);
+
+    // Concurrent senders on both nodes: every message gets a seq, and the seqs are 1..=N
+    // with no gap and no duplicate.
+    let mut senders = Vec::new();
+    for worker in 0..6 {
+        let node = if worker % 2 == 0 { &node_a } else { &node_b };
+        let user = if worker < 3 { &ana } else { &friends[0] };
+        let (base, token, id) = (node.base.clone(), user.token.clone(), id.clone());
+        senders.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut seqs = Vec::new();
+            for n in 0..10 {
+                let response = client
+                    .post(format!("{base}/api/v1/conversations/{id}/messages"))
+                    .bearer_auth(&token)
+                    .json(&json!({"client_txn_id": format!("w{worker}-{n}"), "text": "race"}))
+                    .send()
+                    .await
+                    .expect("the node answers");
+                assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+                let body: serde_json::Value = response.json().await.expect("json");
+                seqs.push(body["seq"].as_i64().expect("seq"));
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for sender in senders {
+        seqs.extend(sender.await.expect("sender"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (9..=68).collect::<Vec<i64>>(),
+        "gap-free seq across nodes"
+    );
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_sends_loses_nothing_acknowledged() {
+    let Some(url) = nats_url() else { return };
+    let db = TestDb::new().await;
+    let prefix = unique_prefix();
+    let flags = ["--nats", url.as_str(), "--nats-prefix", prefix.as_str()];
+    let mut doomed = ProcessServer::start_with(&db, &flags, &[]);
+    let survivor = ProcessServer::start_with(&db, &flags, &[]);
+    let (a, b) = (Arc::new(doomed.client()), Arc::new(survivor.client()));
+    let ana = a.register("ana").await;
+    let bob = b.register("bob").await;
+    let id = a.direct(&ana, &bob).await;
+    let mut watcher = b.ws(&bob, None).await;
+    assert_eq!(next_json(&mut watcher).await["type"], "ready");
+
+    // Senders on both nodes; those on the doomed node retry a failed send once on the
+    // survivor with the same client_txn_id, as a client behind a load balancer would.
+    let acked: Arc<Mutex<BTreeMap<String, i64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let (node, user) = if worker < 4 {
+            (a.clone(), ana.clone())
+        } else {
+            (b.clone(), bob.clone())
+        };
+        let (fallback, acked, stop, id) = (b.clone(), acked.clone(), stop.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let path = format!("/api/v1/conversations/{id}/messages");
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let txn = format!("w{worker}-{n}");
+                let body = json!({"client_txn_id": txn, "text": txn});
+                let request = reqwest::Client::new()
+                    .post(node.url(&path))
+                    .bearer_auth(&user.token)
+                    .json(&body)
+                    .send()
+                    .await;
+                let answer = match request {
+                    Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
+                        response.json::<serde_json::Value>().await.ok()
+                    }
+                    _ => None,
+                };
+                let answer = match answer {
+                    Some(answer) => answer,
+                    None => {
+                        // The node died under this request: retry on the survivor.
+                        let (status, answer) = fallback.post(&path, &user, body).await;
+                        assert!(
+                            status == StatusCode::CREATED || status == StatusCode::OK,
+                            "{status} {answer}"
+                        );
+                        acked
+                            .lock()
+                            .expect("lock")
+                            .insert(txn, answer["seq"].as_i64().unwrap_or(-1));
+                        break;
+                    }
+                };
+                acked
+                    .lock()
+                    .expect("lock")
+                    .insert(txn, answer["seq"].as_i64().unwrap_or(-1));
+                n += 1;
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().expect("lock").len() < 80 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    doomed.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("sender task");
+    }
+    let last = b.send(&bob, &id, "last", "after the kill").await;
+    let last_seq = last["seq"].as_i64().expect("seq");
+
+    // Everything acknowledged is stored under the seq it was acknowledged with, and the
+    // conversation's seqs are gap-free (sends the dead node committed but never answered
+    // are there too).
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 80, "the load ran: {} acked", acked.len());
+    let mut stored: BTreeMap<String, i64> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = b
+            .history(&bob, &id, &format!("?after={after}&limit=200"))
+            .await;
+        let messages = page["messages"].as_array().expect("messages");
+        let Some(newest) = messages.last() else { break };
+        after = newest["seq"].as_i64().expect("seq");
+        for m in messages {
+            let txn = m["client_txn_id"].as_str().unwrap_or("").to_owned();
+            assert!(
+                stored
+                    .insert(txn, m["seq"].as_i64().unwrap_or(-1))
+                    .is_none(),
+                "one message per client_txn_id"
+            );
+        }
+    }
+    for (txn, seq) in &acked {
+        assert_eq!(
+            stored.get(txn),
+            Some(seq),
+            "acknowledged {txn} is stored as seq {seq}"
+        );
+    }
+    let seqs: Vec<i64> = stored
+        .values()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=last_seq).collect::<Vec<i64>>(),
+        "gap-free, no duplicates"
+    );
+
+    // The stream held on the surviving node saw every message once, in order, including
+    // those whose live copy died with the other node (it reads them from the database).
+    let mut seen = Vec::new();
+    while seen.last() != Some(&last_seq) {
+        let event = next_json(&mut watcher).await;
+        if event["type"] == "message.created" {
+            seen.push(event["message"]["seq"].as_i64().expect("seq"));
+        }
+    }
+    assert_eq!(seen, (1..=last_seq).collect::<Vec<i64>>());
+}
+
+#[test]
+fn a_wrong_or_unreachable_database_is_one_clear_error_and_a_failed_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cases = vec!["postgres://hilo:s3cret@127.0.0.1:1/hilo".to_owned()];
+    if let Ok(server) = std::env::var("HILO_TEST_DATABASE_URL") {
+        // A reachable server without that database.
+        if let Some((base, _)) = server.split('?').next().and_then(|b| b.rsplit_once('/')) {
+            cases.push(format!("{base}/hilo_no_such_database"));
+        }
+    }
+    for url in cases {
+        let (ok, stderr) = super::support::serve_until_exit(
+            dir.path(),
+            &["--listen", "127.0.0.1:0", "--database", &url],
+        );
+        assert!(!ok, "{url}");
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains("PostgreSQL"), "{stderr}");
+        assert!(
+            !stderr.contains("s3cret"),
+            "the password is never printed: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[test]
 fn an_unreachable_nats_is_one_clear_error_and_a_failed_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, stderr) = crate::support::serve_until_exit(
+    let (ok, stderr) = super::support::serve_until_exit(
         dir.path(),
         &["--listen", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1"],
     );
@@ -230,8 +484,8 @@ async fn losing_nats_closes_streams_and_clients_replay_from_the_database() {
     let Some(mut nats) = PrivateNats::start() else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (node_a, node_b) = two_nodes(dir.path(), &nats.url).await;
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &nats.url).await;
     let ana = node_a.register("ana").await;
     let bob = node_b.register("bob").await;
     let id = node_a.direct(&ana, &bob).await;

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{
-    ProcessServer, StatusCode, TestServer, admin, close_code, count_rows, next_json,
+use super::support::{
+    Backend, ProcessServer, StatusCode, TestDb, TestServer, admin, close_code, next_json,
 };
 
 #[tokio::test]
 async fn a_restart_keeps_everything() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = TestServer::start_in(dir.path(), |_| {}).await;
+    let db = TestDb::new().await;
+    let mut server = TestServer::start_on(&db, |_| {}).await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let id = server.direct(&ana, &bob).await;
@@ -30,7 +30,7 @@ async fn a_restart_keeps_everything() {
     let (_, cursor) = server.get("/api/v1/events?timeout=0", &bob).await;
     server.stop().await;
 
-    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let server = TestServer::start_on(&db, |_| {}).await;
     let (status, me) = server.get("/api/v1/me", &ana).await;
     assert_eq!(
         (status, me["is_admin"].as_bool()),
@@ -73,8 +73,8 @@ async fn a_restart_keeps_everything() {
 
 #[tokio::test]
 async fn kill_9_after_acknowledged_sends_loses_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut process = ProcessServer::start(dir.path());
+    let db = TestDb::new().await;
+    let mut process = ProcessServer::start(&db);
     let server = Arc::new(process.client());
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
@@ -131,24 +131,23 @@ async fn kill_9_after_acknowledged_sends_loses_nothing() {
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 100, "the load ran: {} acked", acked.len());
 
-    let db = dir.path().join("hilo.db");
-    let process = ProcessServer::start(dir.path());
+    let process = ProcessServer::start(&db);
     let server = process.client();
-    let problems = {
+    if db.backend() == Backend::Sqlite {
+        let path = db.data_dir().join("hilo.db");
         let options = hilo_store_sqlite::SqliteOptions::default();
-        let store = hilo_store_sqlite::SqliteStore::open(&db, options, None)
+        let store = hilo_store_sqlite::SqliteStore::open(&path, options, None)
             .await
             .expect("open");
         let problems = hilo_store_sqlite::integrity_problems(&store)
             .await
             .expect("checks run");
         hilo_store::AdminStore::close(&store).await;
-        problems
-    };
-    assert!(
-        problems.is_empty(),
-        "integrity_check and foreign_key_check: {problems:?}"
-    );
+        assert!(
+            problems.is_empty(),
+            "integrity_check and foreign_key_check: {problems:?}"
+        );
+    }
     let (status, fetched) = server
         .get(
             &format!("/api/v1/messages/{}", single["id"].as_str().unwrap_or("")),
@@ -216,13 +215,13 @@ async fn kill_9_after_acknowledged_sends_loses_nothing() {
         (StatusCode::OK, Some(original.as_str()))
     );
     drop(process);
-    assert!(count_rows(&db, "messages").await > acked.len() as i64);
+    assert!(db.count("messages").await > acked.len() as i64);
 }
 
 #[tokio::test]
 async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut process = ProcessServer::start(dir.path());
+    let db = TestDb::new().await;
+    let mut process = ProcessServer::start(&db);
     let server = process.client();
     let ana = server.register("ana").await;
     let mut ws = server.ws(&ana, None).await;
@@ -283,8 +282,17 @@ async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
 
 #[tokio::test]
 async fn online_backup_restores_into_a_working_server() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let process = ProcessServer::start(dir.path());
+    let db = TestDb::new().await;
+    if db.backend() == Backend::Postgres {
+        // PostgreSQL is backed up with its own tools; the CLI says so instead of failing
+        // obscurely.
+        let target = db.data_dir().join("backup.db");
+        let (ok, _, stderr) = admin(&db, &["backup", target.to_str().expect("utf-8")], "");
+        assert!(!ok && stderr.contains("pg_dump"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+        return;
+    }
+    let process = ProcessServer::start(&db);
     let server = process.client();
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
@@ -294,10 +302,10 @@ async fn online_backup_restores_into_a_working_server() {
             .send(&ana, &id, &format!("t{n}"), &format!("backed up {n}"))
             .await;
     }
-    let backup = dir.path().join("backup.db");
-    let (ok, stdout, stderr) = admin(dir.path(), &["backup", backup.to_str().expect("utf-8")], "");
+    let backup = db.data_dir().join("backup.db");
+    let (ok, stdout, stderr) = admin(&db, &["backup", backup.to_str().expect("utf-8")], "");
     assert!(ok, "backup while the server runs: {stdout} {stderr}");
-    let (ok, _, stderr) = admin(dir.path(), &["backup", backup.to_str().expect("utf-8")], "");
+    let (ok, _, stderr) = admin(&db, &["backup", backup.to_str().expect("utf-8")], "");
     assert!(
         !ok && stderr.contains("already exists"),
         "never overwrites: {stderr}"
@@ -306,9 +314,9 @@ async fn online_backup_restores_into_a_working_server() {
     drop(process);
 
     // Restore as documented: copy the file into an empty data dir as hilo.db.
-    let restored = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(&backup, restored.path().join("hilo.db")).expect("copy");
-    let process = ProcessServer::start(restored.path());
+    let restored = TestDb::new().await;
+    std::fs::copy(&backup, restored.data_dir().join("hilo.db")).expect("copy");
+    let process = ProcessServer::start(&restored);
     let server = process.client();
     let history = server.history(&bob, &id, "?limit=200").await;
     let texts: Vec<&str> = history["messages"]
@@ -325,30 +333,29 @@ async fn online_backup_restores_into_a_working_server() {
 
 #[tokio::test]
 async fn operators_manage_accounts_from_the_cli() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new().await;
     let (ok, stdout, stderr) = admin(
-        dir.path(),
+        &db,
         &["create-user", "Root", "--admin"],
         "s3cret password\n",
     );
     assert!(ok, "{stdout} {stderr}");
     assert!(stdout.contains("created root"), "{stdout}");
-    let (ok, _, _) = admin(dir.path(), &["create-user", "weak"], "short\n");
+    let (ok, _, _) = admin(&db, &["create-user", "weak"], "short\n");
     assert!(!ok, "password rules apply to the CLI too");
-    let (ok, _, stderr) = admin(dir.path(), &["create-user", "root"], "another password\n");
+    let (ok, _, stderr) = admin(&db, &["create-user", "root"], "another password\n");
     assert!(!ok && stderr.contains("taken"), "{stderr}");
-    let (ok, _, _) = admin(dir.path(), &["create-user", "mia"], "mia's password\n");
+    let (ok, _, _) = admin(&db, &["create-user", "mia"], "mia's password\n");
     assert!(ok);
-    let (ok, stdout, _) = admin(dir.path(), &["make-admin", "mia"], "");
+    let (ok, stdout, _) = admin(&db, &["make-admin", "mia"], "");
     assert!(ok && stdout.contains("mia is now an admin"), "{stdout}");
-    let (ok, _, _) = admin(dir.path(), &["make-admin", "ghost"], "");
+    let (ok, _, _) = admin(&db, &["make-admin", "ghost"], "");
     assert!(!ok);
-    let (ok, code, _) = admin(dir.path(), &["create-invite"], "");
+    let (ok, code, _) = admin(&db, &["create-invite"], "");
     assert!(ok);
     let code = code.trim().to_owned();
 
-    let server =
-        TestServer::start_in(dir.path(), |args| args.registration = Some("invite".into())).await;
+    let server = TestServer::start_on(&db, |args| args.registration = Some("invite".into())).await;
     let (status, body) = server
         .call(
             "POST",
@@ -372,11 +379,7 @@ async fn operators_manage_accounts_from_the_cli() {
     );
     let token = body["token"].as_str().expect("token").to_owned();
 
-    let (ok, stdout, _) = admin(
-        dir.path(),
-        &["reset-password", "mia"],
-        "brand new password\n",
-    );
+    let (ok, stdout, _) = admin(&db, &["reset-password", "mia"], "brand new password\n");
     assert!(ok, "{stdout}");
     let (status, _) = server.call("GET", "/api/v1/me", Some(&token), None).await;
     assert_eq!(
@@ -397,15 +400,15 @@ async fn operators_manage_accounts_from_the_cli() {
 
 #[tokio::test]
 async fn settings_come_from_the_file_then_the_environment_then_flags() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("hilo.toml");
+    let db = TestDb::new().await;
+    let config = db.data_dir().join("hilo.toml");
     std::fs::write(
         &config,
         "registration = \"closed\"\nmail_domain = \"from-file.example\"\nlog_format = \"json\"\n",
     )
     .expect("write");
     let process = ProcessServer::start_with(
-        dir.path(),
+        &db,
         &["--config", config.to_str().expect("utf-8")],
         &[("HILO_MAIL_DOMAIN", "from-env.example")],
     );
@@ -432,7 +435,7 @@ async fn settings_come_from_the_file_then_the_environment_then_flags() {
     drop(process);
 
     let process = ProcessServer::start_with(
-        dir.path(),
+        &db,
         &[
             "--config",
             config.to_str().expect("utf-8"),
@@ -451,7 +454,7 @@ async fn settings_come_from_the_file_then_the_environment_then_flags() {
 #[test]
 fn invalid_configuration_is_reported_whole_before_starting() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, stderr) = crate::support::serve_until_exit(
+    let (ok, stderr) = super::support::serve_until_exit(
         dir.path(),
         &[
             "--listen",
@@ -468,7 +471,7 @@ fn invalid_configuration_is_reported_whole_before_starting() {
     }
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").expect("write");
-    let (ok, stderr) = crate::support::serve_until_exit(
+    let (ok, stderr) = super::support::serve_until_exit(
         dir.path(),
         &["--config", config.to_str().expect("utf-8")],
     );

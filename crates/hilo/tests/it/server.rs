@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{StatusCode, TestServer};
+use super::support::{StatusCode, TestServer};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -87,7 +87,7 @@ async fn metrics_count_requests_messages_and_commits() {
     let id = server.direct(&ana, &bob).await;
     server.send(&ana, &id, "t1", "hi").await;
     let mut ws = server.ws(&bob, None).await;
-    crate::support::next_json(&mut ws).await;
+    super::support::next_json(&mut ws).await;
     let (status, text) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
     assert_eq!(status, StatusCode::OK);
     let Value::String(text) = text else {

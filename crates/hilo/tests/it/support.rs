@@ -1,14 +1,21 @@
-//! Test harness: an in-process server on a random loopback port, a JSON client, WebSocket
-//! helpers, and the real binary as a child process.
+//! Test harness: a database of the backend under test, an in-process server on a random
+//! loopback port, a JSON client, WebSocket helpers, and the real binary as a child process.
+//!
+//! The suite runs once per backend: `tests/sqlite.rs` and `tests/postgres.rs` are two test
+//! binaries over these same modules, each naming its backend in `crate::BACKEND`. On
+//! PostgreSQL every [`TestDb`] is a database of its own, created on the server that
+//! `HILO_TEST_DATABASE_URL` names and dropped when the test ends.
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hilo::app::{self, BuildOptions};
-use hilo::config::{Config, ServeArgs, StoreArgs};
+use hilo::config::{Config, ServeArgs};
 pub use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -19,14 +26,243 @@ use tokio_util::sync::CancellationToken;
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Which store the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite file in the data dir.
+    Sqlite,
+    /// A database on the PostgreSQL server of `HILO_TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// The PostgreSQL server for tests, from `HILO_TEST_DATABASE_URL`. When it is unset, the
+/// PostgreSQL run of the suite is skipped as a whole with a notice on the terminal (the
+/// test binary exits successfully before running anything else); under `CI=true` that is
+/// a failure instead, so a missing service never passes silently.
+fn postgres_server_url() -> String {
+    match std::env::var("HILO_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("HILO_TEST_DATABASE_URL must be set under CI=true (.ci/run sets it)")
+        }
+        _ => {
+            // Straight to the terminal: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nNOTICE: HILO_TEST_DATABASE_URL is unset: skipping the PostgreSQL run of the test suite \
+                 (set it to e.g. postgres://postgres@127.0.0.1:5432/postgres, or run .ci/run)\n"
+            );
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Where a test's data lives: a temporary data dir and, on PostgreSQL, a database of its
+/// own (dropped on drop).
+pub struct TestDb {
+    dir: tempfile::TempDir,
+    postgres: Option<PgDatabase>,
+}
+
+struct PgDatabase {
+    server_url: String,
+    name: String,
+    url: String,
+}
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    pub async fn new() -> Arc<TestDb> {
+        let dir = tempfile::tempdir().expect("a temporary directory can be made");
+        let postgres = match crate::BACKEND {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create().await),
+        };
+        Arc::new(TestDb { dir, postgres })
+    }
+
+    pub fn backend(&self) -> Backend {
+        crate::BACKEND
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `--database` URL, on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|pg| pg.url.as_str())
+    }
+
+    /// Points server settings at this data dir and database.
+    pub fn configure(&self, args: &mut ServeArgs) {
+        args.store.data_dir = Some(self.data_dir().to_owned());
+        args.store.database = self.database_url().map(str::to_owned);
+    }
+
+    /// The same as command-line flags.
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = vec![
+            "--data-dir".to_owned(),
+            self.data_dir().display().to_string(),
+        ];
+        if let Some(url) = self.database_url() {
+            flags.extend(["--database".to_owned(), url.to_owned()]);
+        }
+        flags
+    }
+
+    /// Number of rows in a table, read straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.postgres {
+            None => count_rows(&self.data_dir().join("hilo.db"), table).await,
+            Some(pg) => {
+                let mut conn = pg.connect().await;
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("count")
+            }
+        }
+    }
+
+    /// One text value read straight from the database (SQL both dialects accept).
+    pub async fn text(&self, sql: &'static str) -> String {
+        match &self.postgres {
+            None => scalar(&self.data_dir().join("hilo.db"), sql).await,
+            Some(pg) => {
+                let mut conn = pg.connect().await;
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("query")
+            }
+        }
+    }
+
+    /// Whether `needle` appears anywhere in the stored data: in the SQLite files' bytes, or
+    /// in the text of any row of any table on PostgreSQL.
+    pub async fn contains(&self, needle: &str) -> bool {
+        match &self.postgres {
+            None => {
+                let mut raw = Vec::new();
+                for file in ["hilo.db", "hilo.db-wal"] {
+                    raw.extend(std::fs::read(self.data_dir().join(file)).unwrap_or_default());
+                }
+                raw.windows(needle.len()).any(|w| w == needle.as_bytes())
+            }
+            Some(pg) => {
+                let mut conn = pg.connect().await;
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT tablename::TEXT FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables");
+                for table in tables {
+                    let sql = format!(
+                        "SELECT EXISTS (SELECT 1 FROM \"{table}\" t WHERE position($1 IN t::TEXT) > 0)"
+                    );
+                    let found: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .bind(needle)
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("search");
+                    if found {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
+    }
+}
+
+impl PgDatabase {
+    async fn create() -> PgDatabase {
+        let server_url = postgres_server_url();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "hilo_test_{}_{}_{nanos:x}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::Relaxed)
+        );
+        let (base, query) = match server_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (server_url.as_str(), String::new()),
+        };
+        let (server, _) = base
+            .rsplit_once('/')
+            .filter(|(server, _)| server.contains("://") && !server.ends_with('/'))
+            .unwrap_or((base, ""));
+        let url = format!("{server}/{name}{query}");
+        let database = PgDatabase {
+            server_url: server_url.clone(),
+            name,
+            url,
+        };
+        let mut conn = connect_pg(&server_url).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{}\"",
+            database.name
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("the test database can be created");
+        database
+    }
+
+    async fn connect(&self) -> sqlx::PgConnection {
+        connect_pg(&self.url).await
+    }
+}
+
+async fn connect_pg(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} answers: {e}"))
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs outside any async context: a thread with its own runtime drops the
+        // database, closing what the test's servers left connected.
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let mut conn = connect_pg(&server_url).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
+            panic!("the test database {} could not be dropped", self.name);
+        }
+    }
+}
+
 /// A server running in this process.
 pub struct TestServer {
     pub base: String,
     pub shutdown: CancellationToken,
-    pub data_dir: PathBuf,
+    pub db: Arc<TestDb>,
     http: reqwest::Client,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<tempfile::TempDir>,
 }
 
 /// A registered user.
@@ -38,15 +274,13 @@ pub struct User {
     pub session_id: String,
 }
 
-pub fn serve_args(data_dir: &Path) -> ServeArgs {
-    ServeArgs {
-        store: StoreArgs {
-            data_dir: Some(data_dir.to_owned()),
-            ..Default::default()
-        },
+pub fn serve_args(db: &TestDb) -> ServeArgs {
+    let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
         ..Default::default()
-    }
+    };
+    db.configure(&mut args);
+    args
 }
 
 impl TestServer {
@@ -55,14 +289,12 @@ impl TestServer {
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary directory can be made");
-        let mut server = Self::start_in(dir.path(), configure).await;
-        server._dir = Some(dir);
-        server
+        Self::start_on(&TestDb::new().await, configure).await
     }
 
-    pub async fn start_in(data_dir: &Path, configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
-        let mut args = serve_args(data_dir);
+    /// A server on an existing database (a restart, or a second node).
+    pub async fn start_on(db: &Arc<TestDb>, configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
+        let mut args = serve_args(db);
         configure(&mut args);
         let config = Config::load(&args).expect("test config is valid");
         let app = app::build(
@@ -82,10 +314,9 @@ impl TestServer {
         TestServer {
             base,
             shutdown,
-            data_dir: data_dir.to_owned(),
+            db: db.clone(),
             http: reqwest::Client::new(),
             task: Some(task),
-            _dir: None,
         }
     }
 
@@ -265,12 +496,13 @@ impl TestServer {
         socket
     }
 
-    /// Number of rows in a table, read straight from the database file.
+    /// Number of rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
-        count_rows(&self.data_dir.join("hilo.db"), table).await
+        self.db.count(table).await
     }
 }
 
+/// Number of rows in a table of a SQLite database file.
 pub async fn count_rows(db: &Path, table: &str) -> i64 {
     use sqlx::ConnectOptions;
     let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -284,7 +516,7 @@ pub async fn count_rows(db: &Path, table: &str) -> i64 {
         .expect("count")
 }
 
-/// One value read straight from the database file.
+/// One value read straight from a SQLite database file.
 pub async fn scalar<T>(db: &Path, sql: &'static str) -> T
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
@@ -356,25 +588,27 @@ pub async fn assert_quiet(socket: &mut Ws, millis: u64) {
 pub struct ProcessServer {
     pub child: Child,
     pub base: String,
-    pub data_dir: PathBuf,
+    pub db: Arc<TestDb>,
 }
 
 impl ProcessServer {
-    pub fn start(data_dir: &Path) -> ProcessServer {
-        Self::start_with(data_dir, &[], &[])
+    pub fn start(db: &Arc<TestDb>) -> ProcessServer {
+        Self::start_with(db, &[], &[])
     }
 
     /// Starts with extra flags and environment variables; logs must be JSON (the default
     /// here) so the harness can read the listening address.
-    pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> ProcessServer {
+    pub fn start_with(db: &Arc<TestDb>, args: &[&str], env: &[(&str, &str)]) -> ProcessServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hilo"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(db.flags())
             .args(args)
             .env("HILO_LOG_FORMAT", "json")
             .env_remove("HILO_CONFIG")
             .env_remove("HILO_MAIL_DOMAIN")
             .env_remove("HILO_REGISTRATION")
+            .env_remove("HILO_DATABASE_URL")
+            .env_remove("HILO_NATS_URL")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -400,7 +634,7 @@ impl ProcessServer {
         ProcessServer {
             child,
             base: format!("http://{address}"),
-            data_dir: data_dir.to_owned(),
+            db: db.clone(),
         }
     }
 
@@ -409,15 +643,14 @@ impl ProcessServer {
         let _ = self.child.wait();
     }
 
-    /// The same data dir served through the in-process harness, for assertions.
+    /// A client of this process with the harness's helpers.
     pub fn client(&self) -> TestServer {
         TestServer {
             base: self.base.clone(),
             shutdown: CancellationToken::new(),
-            data_dir: self.data_dir.clone(),
+            db: self.db.clone(),
             http: reqwest::Client::new(),
             task: None,
-            _dir: None,
         }
     }
 }
@@ -448,15 +681,15 @@ pub fn serve_until_exit(data_dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// Runs `hilo admin …` against a data dir, feeding `stdin`; returns (success, stdout, stderr).
-pub fn admin(data_dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write;
+/// Runs `hilo admin …` against a test database, feeding `stdin`; returns (success,
+/// stdout, stderr).
+pub fn admin(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hilo"))
         .arg("admin")
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(db.flags())
         .args(args)
         .env_remove("HILO_CONFIG")
+        .env_remove("HILO_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,177 @@
+//! hilo's PostgreSQL store, for several `hilo serve` nodes sharing one database.
+//!
+//! Key design decision: **row locks in one fixed order instead of a single writer.** The
+//! SQLite store serialises every write through one task; here many nodes write at once, so
+//! each write is an ordinary `READ COMMITTED` transaction that takes the locks it needs:
+//!
+//! 1. the conversation row (`FOR NO KEY UPDATE`) first, when the write concerns one: this
+//!    serialises sends in a conversation, so `seq` is gap-free (a rolled-back send rolls
+//!    back its increment too) and a repeated `client_txn_id` is seen by the second sender;
+//! 2. member rows next;
+//! 3. the recipients' `users` rows last, in one statement, in id order, to bump their event
+//!    cursors (`events::append`). Every transaction takes its user locks in one sorted
+//!    batch and waits for nothing after it, so two transactions can never hold user rows
+//!    the other needs: no deadlock however the groups overlap.
+//!
+//! Uniqueness races between nodes are settled by the database: the direct conversation of
+//! a pair by `INSERT … ON CONFLICT (direct_key) DO NOTHING`, account creation (first-is-
+//! admin, invite redemption) by a transaction-scoped advisory lock. A transaction the
+//! server aborts anyway (deadlock or serialisation failure, which the order above should
+//! prevent) surfaces as `Unavailable`: the client retries, and `client_txn_id` makes that
+//! safe.
+//!
+//! Migrations are the SQLite ones in this dialect, with the same file names (a test keeps
+//! the two lists equal); sqlx holds an advisory lock while applying them, so several
+//! nodes may start at once.
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod conversations;
+mod events;
+mod messages;
+mod rows;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hilo_store::{AdminStore, StoreError, StoreResult};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Connections this node keeps to the database at most.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`hilo_store::Store`].
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    // Each entry is a file in ../migrations, named as in the SQLite crate.
+    let files: [(i64, &'static str, &'static str); 1] =
+        [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+    Migrator::with_migrations(
+        files
+            .into_iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL), checks that the server answers and applies
+    /// pending migrations.
+    pub async fn connect(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
+        use sqlx::Connection;
+        let connect: PgConnectOptions = url.parse().map_err(|e| startup(&e))?;
+        let connect = connect.application_name("hilo");
+        // One plain connection first: a wrong host, password or database name fails at
+        // once with the server's own words, where the pool would retry until its timeout
+        // and report only that it timed out.
+        sqlx::PgConnection::connect_with(&connect)
+            .await
+            .map_err(|e| startup(&e))?
+            .close()
+            .await
+            .map_err(|e| startup(&e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| startup(&e))?;
+        migrator()
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// Starts a transaction.
+    pub(crate) async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(unavailable)
+    }
+}
+
+/// A failure to reach the database at start, in one line: the server's message without the
+/// driver's wrapping (which repeats it).
+fn startup(error: &sqlx::Error) -> StoreError {
+    let text = match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    StoreError::Unavailable(text.into())
+}
+
+pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(Box::new(error))
+}
+
+/// Maps driver errors onto the store's vocabulary: a unique violation is a `Conflict`, a
+/// lost connection or a transaction the server aborted (deadlock, serialisation failure,
+/// shutdown) is `Unavailable`, so the caller may retry.
+pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("unique"),
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|code| matches!(&*code, "40001" | "40P01" | "57P01" | "57P03")) =>
+        {
+            StoreError::Unavailable(Box::new(error))
+        }
+        sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(Box::new(error))
+        }
+        _ => StoreError::Other(Box::new(error)),
+    }
+}
+
+#[async_trait]
+impl AdminStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn backup(&self, _path: &str) -> StoreResult<()> {
+        Err(StoreError::Unsupported(
+            "the database is PostgreSQL: back it up with pg_dump or continuous archiving (see docs/deploy.md)",
+        ))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

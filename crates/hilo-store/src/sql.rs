@@ -1,0 +1,215 @@
+//! What the SQL backends share: turning a row into domain types, and `LIKE` escaping.
+//!
+//! Both backends select the same column names (see each backend's column lists), so the
+//! mapping from columns to `User`, `Message`, … is written once here. A backend only says
+//! how to read one typed column from its row type by implementing [`Columns`]; no driver
+//! type appears in this crate.
+
+use hilo_core::{
+    Channel, ContactId, ConversationId, ConversationKind, EventKind, EventRecord, Folder,
+    LastSeenVisibility, Member, MemberView, Message, MessageId, Notify, Party, Role, Session,
+    SessionId, Settings, StoredEvent, Timestamp, User, UserId, WhoCanMessage,
+};
+
+use crate::{MessagePage, StoreError, StoreResult};
+
+/// Typed access to a row's columns by name.
+pub trait Columns {
+    /// A non-null text column.
+    fn text(&self, column: &str) -> StoreResult<String>;
+    /// A nullable text column.
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
+    /// A non-null integer column.
+    fn int(&self, column: &str) -> StoreResult<i64>;
+    /// A nullable integer column.
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
+    /// A boolean column (an integer 0/1 in SQLite, a `BOOLEAN` in PostgreSQL).
+    fn flag(&self, column: &str) -> StoreResult<bool>;
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Other(format!("unexpected {what} in the database: {value:?}").into())
+}
+
+/// Parses a stored enum value, reporting unknown values as corrupt data.
+fn parsed<T>(row: &impl Columns, column: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    let value = row.text(column)?;
+    parse(&value).ok_or_else(|| corrupt(column, &value))
+}
+
+/// An account from the columns `id, username, display_name, is_admin, suspended,
+/// who_can_message, last_seen_visibility, read_receipts, created_at`.
+pub fn user(row: &impl Columns) -> StoreResult<User> {
+    Ok(User {
+        id: UserId::new(row.text("id")?),
+        username: row.text("username")?,
+        display_name: row.text("display_name")?,
+        is_admin: row.flag("is_admin")?,
+        suspended: row.flag("suspended")?,
+        settings: Settings {
+            who_can_message: parsed(row, "who_can_message", WhoCanMessage::parse)?,
+            last_seen_visibility: parsed(row, "last_seen_visibility", LastSeenVisibility::parse)?,
+            read_receipts: row.flag("read_receipts")?,
+        },
+        created_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// A session from `session_id, session_user_id, device_name, session_created_at,
+/// last_seen_at, ip`.
+pub fn session(row: &impl Columns) -> StoreResult<Session> {
+    Ok(Session {
+        id: SessionId::new(row.text("session_id")?),
+        user_id: UserId::new(row.text("session_user_id")?),
+        device_name: row.opt_text("device_name")?,
+        created_at: Timestamp(row.int("session_created_at")?),
+        last_seen_at: Timestamp(row.int("last_seen_at")?),
+        ip: row.opt_text("ip")?,
+    })
+}
+
+/// A party from a user id column or a contact id column with their names; `None` when
+/// both ids are NULL (a system sender).
+fn party(row: &impl Columns, user_id: &str, contact_id: &str) -> StoreResult<Option<Party>> {
+    if let Some(id) = row.opt_text(user_id)? {
+        return Ok(Some(Party::User {
+            id: UserId::new(id),
+            username: row.opt_text("username")?.unwrap_or_default(),
+            display_name: row.opt_text("user_name")?.unwrap_or_default(),
+        }));
+    }
+    if let Some(id) = row.opt_text(contact_id)? {
+        return Ok(Some(Party::Contact {
+            id: ContactId::new(id),
+            address: row.opt_text("address")?.unwrap_or_default(),
+            display_name: row.opt_text("contact_name")?.unwrap_or_default(),
+        }));
+    }
+    Ok(None)
+}
+
+/// A member from `user_id, contact_id, role, joined_at, username, user_name, address,
+/// contact_name`.
+pub fn member(row: &impl Columns) -> StoreResult<Member> {
+    Ok(Member {
+        party: party(row, "user_id", "contact_id")?
+            .ok_or_else(|| corrupt("member", "neither user nor contact"))?,
+        role: parsed(row, "role", Role::parse)?,
+        joined_at: Timestamp(row.int("joined_at")?),
+    })
+}
+
+/// A message from the columns of each backend's `message_select!`.
+pub fn message(row: &impl Columns) -> StoreResult<Message> {
+    let deleted = row.flag("deleted")?;
+    Ok(Message {
+        id: MessageId::new(row.text("id")?),
+        conversation_id: ConversationId::new(row.text("conversation_id")?),
+        seq: row.int("seq")?,
+        sender: party(row, "sender_user_id", "sender_contact_id")?,
+        channel: parsed(row, "channel", Channel::parse)?,
+        text: if deleted { None } else { row.opt_text("text")? },
+        client_txn_id: row.opt_text("client_txn_id")?,
+        edited_at: row.opt_int("edited_at")?.map(Timestamp),
+        deleted,
+        created_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// A conversation's kind from `kind`.
+pub fn conversation_kind(row: &impl Columns) -> StoreResult<ConversationKind> {
+    parsed(row, "kind", ConversationKind::parse)
+}
+
+/// A member's own view from `folder, last_read_seq, muted_until, notify`.
+pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
+    Ok(MemberView {
+        folder: parsed(row, "folder", Folder::parse)?,
+        last_read_seq: row.int("last_read_seq")?,
+        muted_until: row.opt_int("muted_until")?.map(Timestamp),
+        notify: parsed(row, "notify", Notify::parse)?,
+    })
+}
+
+/// An event from `user_id, cursor, kind, conversation_id, message_id, subject_user_id,
+/// session_id, number, created_at`.
+pub fn event(row: &impl Columns) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        user_id: UserId::new(row.text("user_id")?),
+        cursor: row.int("cursor")?,
+        record: EventRecord {
+            kind: parsed(row, "kind", EventKind::parse)?,
+            conversation_id: row.opt_text("conversation_id")?.map(ConversationId::new),
+            message_id: row.opt_text("message_id")?.map(MessageId::new),
+            subject_user_id: row.opt_text("subject_user_id")?.map(UserId::new),
+            session_id: row.opt_text("session_id")?.map(SessionId::new),
+            number: row.opt_int("number")?,
+        },
+        created_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// A history page from up to `limit + 1` rows read away from the starting point (ascending
+/// when reading forwards, descending when reading backwards): the extra row only tells
+/// that more exist; the page itself is always in ascending `seq`.
+pub fn message_page(mut messages: Vec<Message>, limit: i64, forwards: bool) -> MessagePage {
+    let has_more = messages.len() as i64 > limit;
+    messages.truncate(usize::try_from(limit).unwrap_or(0));
+    if !forwards {
+        messages.reverse();
+    }
+    MessagePage { messages, has_more }
+}
+
+/// The first `limit` conversation ids of up to `limit + 1` `(id, updated_at)` rows, and
+/// where the next page starts when the extra row shows there is one.
+///
+/// Whether more exist, and where the next page starts, come from this one query: a
+/// conversation the user leaves while the page's views load must not end the paging early
+/// or shift the cursor.
+pub fn conversation_page(
+    mut rows: Vec<(String, i64)>,
+    limit: i64,
+) -> (Vec<ConversationId>, Option<(Timestamp, ConversationId)>) {
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = if has_more {
+        rows.last()
+            .map(|(id, updated_at)| (Timestamp(*updated_at), ConversationId::new(id.clone())))
+    } else {
+        None
+    };
+    let ids = rows
+        .into_iter()
+        .map(|(id, _)| ConversationId::new(id))
+        .collect();
+    (ids, next)
+}
+
+/// The unique key of the direct conversation between two accounts, given in sorted order,
+/// so (a, b) and (b, a) collide on the `direct_key` unique index whichever node or request
+/// creates it first.
+pub fn direct_key(low: &UserId, high: &UserId) -> String {
+    format!("u:{low}|u:{high}")
+}
+
+/// Escapes `%`, `_` and `\` so `text` matches itself in a `LIKE … ESCAPE '\'` pattern.
+pub fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_escape_their_wildcards() {
+        assert_eq!(super::like_escape("a%b_c\\d"), "a\\%b\\_c\\\\d");
+        assert_eq!(super::like_escape("ñandú"), "ñandú");
+    }
+}

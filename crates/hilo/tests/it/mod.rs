@@ -1,0 +1,15 @@
+//! hilo's integration tests: the real server over real TCP (HTTP and WebSocket) with a
+//! temporary data dir and database, and the real binary for restarts, `kill -9`, signals
+//! and the CLI. One module per area. The suite is compiled into two test binaries,
+//! `tests/sqlite.rs` and `tests/postgres.rs`, one per store backend: one suite, run twice.
+
+mod accounts;
+mod bad_input;
+mod conversations;
+mod events;
+mod messages;
+mod multinode;
+mod process;
+mod server;
+pub mod support;
+mod tidy;
