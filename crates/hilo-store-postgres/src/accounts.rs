@@ -8,48 +8,13 @@ use hilo_store::{
 };
 use sqlx::PgConnection;
 
-use crate::{PostgresStore, db_error, events, rows};
-
-const USER_BY_ID: &str = concat!(
-    "SELECT ",
-    rows::user_columns!(),
-    " FROM users WHERE id = $1"
-);
+use crate::tx::{insert_session, user_in};
+use crate::{PostgresStore, db_error, events, reads, rows};
 
 /// The key of the advisory lock that serialises account creation across nodes, so "the
 /// first account is the admin" and "an invite is used once" hold when two nodes register
 /// at the same moment. Registration is rare; the lock costs nothing elsewhere.
 const CREATE_USER_LOCK: i64 = 0x6869_6c6f_0001;
-
-/// The session columns `rows::session` reads.
-macro_rules! session_columns {
-    () => {
-        "sessions.id AS session_id, sessions.user_id AS session_user_id, sessions.device_name, sessions.created_at AS session_created_at, sessions.last_seen_at, sessions.ip"
-    };
-}
-
-async fn user_in(conn: &mut PgConnection, id: &UserId) -> StoreResult<User> {
-    let row = sqlx::query(USER_BY_ID)
-        .bind(id.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    rows::user(&row)
-}
-
-async fn insert_session(conn: &mut PgConnection, new: &NewSession) -> StoreResult<()> {
-    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
-        .bind(new.id.as_str())
-        .bind(new.user_id.as_str())
-        .bind(&new.token_hash)
-        .bind(&new.device_name)
-        .bind(&new.ip)
-        .bind(new.now.millis())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
 
 /// Revokes the given live sessions of `user` and appends `session.revoked` for each.
 async fn revoke_sessions(
@@ -139,10 +104,7 @@ async fn create_user_in(conn: &mut PgConnection, new: &NewUser) -> StoreResult<C
 #[async_trait]
 impl AccountStore for PostgresStore {
     async fn count_users(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)
+        reads::count_users(&self.pool).await
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<CreateUserOutcome> {
@@ -155,61 +117,19 @@ impl AccountStore for PostgresStore {
     }
 
     async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            rows::user_columns!(),
-            ", users.password_hash FROM users WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                use sqlx::Row;
-                let hash: String = row.try_get("password_hash").map_err(db_error)?;
-                Ok(Some((rows::user(&row)?, hash)))
-            }
-        }
+        reads::credentials(&self.pool, username).await
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(USER_BY_ID)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::user).transpose()
+        reads::user(&self.pool, id).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            rows::user_columns!(),
-            " FROM users WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.as_ref().map(rows::user).transpose()
+        reads::user_by_username(&self.pool, username).await
     }
 
     async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>> {
-        let escaped = hilo_store::sql::like_escape(&query.to_lowercase());
-        let contains = format!("%{escaped}%");
-        let prefix = format!("{escaped}%");
-        let rows = sqlx::query(
-            concat!("SELECT ", rows::user_columns!(), " FROM users WHERE NOT suspended AND (username LIKE $1 ESCAPE '\\' OR lower(display_name) LIKE $1 ESCAPE '\\') ORDER BY (username LIKE $2 ESCAPE '\\') DESC, username LIMIT $3"),
-        )
-        .bind(&contains)
-        .bind(&prefix)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(rows::user).collect()
+        reads::search_users(&self.pool, query, limit).await
     }
 
     async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
@@ -280,21 +200,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn session_by_token(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            ", ",
-            rows::user_columns!(),
-            " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = $1 AND sessions.revoked_at IS NULL"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((rows::session(&row)?, rows::user(&row)?))),
-        }
+        reads::session_by_token(&self.pool, token_hash).await
     }
 
     async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()> {
@@ -308,16 +214,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn sessions(&self, user: &UserId) -> StoreResult<Vec<Session>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC"
-        ))
-            .bind(user.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(rows::session).collect()
+        reads::sessions(&self.pool, user).await
     }
 
     async fn revoke_session(

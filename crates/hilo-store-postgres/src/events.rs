@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use hilo_core::{EventRecord, StoredEvent, Timestamp, UserId};
-use hilo_store::{Delivery, EventStore, StoreError, StoreResult};
+use hilo_store::{Delivery, EventStore, StoreResult};
 use sqlx::PgConnection;
 
-use crate::{PostgresStore, db_error, rows};
+use crate::{PostgresStore, db_error, reads};
 
 fn ids(users: &[UserId]) -> Vec<String> {
     users.iter().map(|u| u.as_str().to_owned()).collect()
@@ -67,25 +67,10 @@ impl EventStore for PostgresStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(
-            "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
-        )
-        .bind(user.as_str())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(rows::event).collect()
+        reads::events_after(&self.pool, user, after, limit).await
     }
 
     async fn event_bounds(&self, user: &UserId) -> StoreResult<(i64, i64)> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT event_floor, event_head FROM users WHERE id = $1")
-                .bind(user.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-        row.ok_or(StoreError::NotFound)
+        reads::event_bounds(&self.pool, user).await
     }
 }

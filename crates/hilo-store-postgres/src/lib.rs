@@ -25,11 +25,26 @@
 //! nodes may start at once.
 #![forbid(unsafe_code)]
 
+/// The driver the shared SQL modules (`rows`, `reads`) are compiled against.
+type Db = sqlx::Postgres;
+
+/// The column that keeps a conversation's members in join order.
+macro_rules! member_order {
+    () => {
+        "position"
+    };
+}
+
 mod accounts;
 mod conversations;
 mod events;
 mod messages;
+#[path = "../../hilo-store/shared/reads.rs"]
+mod reads;
+#[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+#[path = "../../hilo-store/shared/tx.rs"]
+mod tx;
 
 use std::time::Duration;
 
@@ -62,27 +77,9 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
-fn migrator() -> sqlx::migrate::Migrator {
-    use sqlx::SqlSafeStr;
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    // Each entry is a file in ../migrations, named as in the SQLite crate.
-    let files: [(i64, &'static str, &'static str); 1] =
-        [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
-    Migrator::with_migrations(
-        files
-            .into_iter()
-            .map(|(version, name, sql)| {
-                Migration::new(
-                    version,
-                    name.into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
+/// Every file of ../migrations, under the same names in both backends.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL), checks that the server answers and applies
@@ -107,7 +104,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(|e| startup(&e))?;
-        migrator()
+        rows::migrator(MIGRATIONS)
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;

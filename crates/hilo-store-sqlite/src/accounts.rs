@@ -7,35 +7,9 @@ use hilo_store::{
     StoreResult,
 };
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
-use crate::{SqliteStore, db_error, events, rows};
-
-const USER_BY_ID: &str = concat!("SELECT ", rows::user_columns!(), " FROM users WHERE id = ?");
-
-async fn user_in(conn: &mut SqliteConnection, id: &UserId) -> StoreResult<User> {
-    let row = sqlx::query(USER_BY_ID)
-        .bind(id.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    rows::user(&row)
-}
-
-async fn insert_session(conn: &mut SqliteConnection, new: &NewSession) -> StoreResult<()> {
-    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(new.id.as_str())
-        .bind(new.user_id.as_str())
-        .bind(&new.token_hash)
-        .bind(&new.device_name)
-        .bind(&new.ip)
-        .bind(new.now.millis())
-        .bind(new.now.millis())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
+use crate::tx::{insert_session, user_in};
+use crate::{SqliteStore, db_error, events, reads};
 
 /// Revokes the given sessions and appends `session.revoked` for each to the owner's stream.
 async fn revoke_sessions(
@@ -66,10 +40,7 @@ async fn revoke_sessions(
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn count_users(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_error)
+        reads::count_users(&self.read).await
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<CreateUserOutcome> {
@@ -137,62 +108,19 @@ impl AccountStore for SqliteStore {
     }
 
     async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        let row: Option<SqliteRow> = sqlx::query(concat!(
-            "SELECT ",
-            rows::user_columns!(),
-            ", users.password_hash FROM users WHERE username = ?"
-        ))
-        .bind(username)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                use sqlx::Row;
-                let hash: String = row.try_get("password_hash").map_err(db_error)?;
-                Ok(Some((rows::user(&row)?, hash)))
-            }
-        }
+        reads::credentials(&self.read, username).await
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(USER_BY_ID)
-            .bind(id.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(rows::user).transpose()
+        reads::user(&self.read, id).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            rows::user_columns!(),
-            " FROM users WHERE username = ?"
-        ))
-        .bind(username)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
-        row.as_ref().map(rows::user).transpose()
+        reads::user_by_username(&self.read, username).await
     }
 
     async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>> {
-        // Usernames are stored lower case; display names are compared lower-cased.
-        let escaped = hilo_store::sql::like_escape(&query.to_lowercase());
-        let contains = format!("%{escaped}%");
-        let prefix = format!("{escaped}%");
-        let rows = sqlx::query(
-            concat!("SELECT ", rows::user_columns!(), " FROM users WHERE suspended = 0 AND (username LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\') ORDER BY (username LIKE ?2 ESCAPE '\\') DESC, username LIMIT ?3"),
-        )
-        .bind(&contains)
-        .bind(&prefix)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(rows::user).collect()
+        reads::search_users(&self.read, query, limit).await
     }
 
     async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
@@ -291,17 +219,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn session_by_token(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
-        let row = sqlx::query(
-            "SELECT sessions.id AS session_id, sessions.user_id AS session_user_id, sessions.device_name, sessions.created_at AS session_created_at, sessions.last_seen_at, sessions.ip, users.id, users.username, users.display_name, users.is_admin, users.suspended, users.who_can_message, users.last_seen_visibility, users.read_receipts, users.created_at FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = ? AND sessions.revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some((rows::session(&row)?, rows::user(&row)?))),
-        }
+        reads::session_by_token(&self.read, token_hash).await
     }
 
     async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()> {
@@ -325,14 +243,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn sessions(&self, user: &UserId) -> StoreResult<Vec<Session>> {
-        let rows = sqlx::query(
-            "SELECT sessions.id AS session_id, sessions.user_id AS session_user_id, sessions.device_name, sessions.created_at AS session_created_at, sessions.last_seen_at, sessions.ip FROM sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(rows::session).collect()
+        reads::sessions(&self.read, user).await
     }
 
     async fn revoke_session(

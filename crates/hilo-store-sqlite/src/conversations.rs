@@ -2,169 +2,15 @@
 
 use async_trait::async_trait;
 use hilo_core::{
-    Conversation, ConversationId, ConversationView, EventKind, EventRecord, Folder, Timestamp,
-    UserId,
+    Conversation, ConversationId, ConversationView, EventKind, Folder, Timestamp, UserId,
 };
 use hilo_store::{
     ConversationPage, ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
     StoreError, StoreResult,
 };
-use sqlx::{Row, SqliteConnection};
 
-use crate::{SqliteStore, db_error, events, rows};
-
-/// Current member accounts of a conversation.
-pub(crate) async fn member_users(
-    conn: &mut SqliteConnection,
-    id: &ConversationId,
-) -> StoreResult<Vec<UserId>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT user_id FROM members WHERE conversation_id = ? AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, rowid",
-    )
-    .bind(id.as_str())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(ids.into_iter().map(UserId::new).collect())
-}
-
-fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
-    let mut record = EventRecord::new(kind);
-    record.conversation_id = Some(id.clone());
-    record
-}
-
-async fn insert_member(
-    conn: &mut SqliteConnection,
-    id: &ConversationId,
-    user: &UserId,
-    role: &str,
-    now: Timestamp,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(id.as_str())
-    .bind(user.as_str())
-    .bind(role)
-    .bind(now.millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(())
-}
-
-/// The actor's role if they are a current member; `NotFound` otherwise. Called inside write
-/// jobs so a permission checked by the service still holds when the write happens.
-async fn require_member(
-    conn: &mut SqliteConnection,
-    id: &ConversationId,
-    actor: &UserId,
-) -> StoreResult<String> {
-    let role: Option<String> = sqlx::query_scalar(
-        "SELECT role FROM members WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL",
-    )
-    .bind(id.as_str())
-    .bind(actor.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    role.ok_or(StoreError::NotFound)
-}
-
-async fn touch(
-    conn: &mut SqliteConnection,
-    id: &ConversationId,
-    now: Timestamp,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?")
-        .bind(now.millis())
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
-impl SqliteStore {
-    async fn load_conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        let Some(row) = sqlx::query(
-            "SELECT id, kind, name, last_seq, created_at, updated_at FROM conversations WHERE id = ?",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?
-        else {
-            return Ok(None);
-        };
-        let members = sqlx::query(rows::MEMBER_QUERY)
-            .bind(id.as_str())
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        Ok(Some(Conversation {
-            id: id.clone(),
-            kind: rows::conversation_kind(&row)?,
-            name: row.try_get("name").map_err(db_error)?,
-            members: members
-                .iter()
-                .map(rows::member)
-                .collect::<StoreResult<_>>()?,
-            last_seq: row.try_get("last_seq").map_err(db_error)?,
-            created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
-            updated_at: Timestamp(row.try_get("updated_at").map_err(db_error)?),
-        }))
-    }
-
-    async fn view_of(
-        &self,
-        conversation: Conversation,
-        user: &UserId,
-    ) -> StoreResult<Option<ConversationView>> {
-        let Some(row) = sqlx::query(
-            "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = ? AND user_id = ? AND left_at IS NULL",
-        )
-        .bind(conversation.id.as_str())
-        .bind(user.as_str())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?
-        else {
-            return Ok(None);
-        };
-        let me = rows::member_view(&row)?;
-        let unread_count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND seq > ? AND deleted = 0 AND (sender_user_id IS NULL OR sender_user_id <> ?)",
-        )
-        .bind(conversation.id.as_str())
-        .bind(me.last_read_seq)
-        .bind(user.as_str())
-        .fetch_one(&self.read)
-        .await
-        .map_err(db_error)?;
-        let last_message = if conversation.last_seq > 0 {
-            let row = sqlx::query(concat!(
-                rows::message_select!(),
-                " WHERE m.conversation_id = ? AND m.seq = ?"
-            ))
-            .bind(conversation.id.as_str())
-            .bind(conversation.last_seq)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-            row.as_ref().map(rows::message).transpose()?
-        } else {
-            None
-        };
-        Ok(Some(ConversationView {
-            conversation,
-            me,
-            unread_count,
-            last_message,
-        }))
-    }
-}
+use crate::tx::{insert_member, member_users, record, require_member, touch};
+use crate::{SqliteStore, db_error, events, reads};
 
 #[async_trait]
 impl ConversationStore for SqliteStore {
@@ -252,7 +98,7 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        self.load_conversation(id).await
+        reads::conversation(&self.read, id).await
     }
 
     async fn conversation_view(
@@ -260,10 +106,7 @@ impl ConversationStore for SqliteStore {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<ConversationView>> {
-        match self.load_conversation(id).await? {
-            None => Ok(None),
-            Some(conversation) => self.view_of(conversation, user).await,
-        }
+        reads::conversation_view(&self.read, id, user).await
     }
 
     async fn list_conversations(
@@ -273,29 +116,7 @@ impl ConversationStore for SqliteStore {
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage> {
-        let (after_time, after_id) = match &after {
-            Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
-            None => (None, None),
-        };
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
-        )
-        .bind(user.as_str())
-        .bind(folder.as_str())
-        .bind(after_time)
-        .bind(after_id)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        let (rows, next) = hilo_store::sql::conversation_page(rows, limit);
-        let mut views = Vec::with_capacity(rows.len());
-        for id in rows {
-            if let Some(view) = self.conversation_view(&id, user).await? {
-                views.push(view);
-            }
-        }
-        Ok(ConversationPage { views, next })
+        reads::list_conversations(&self.read, user, folder, after, limit).await
     }
 
     async fn rename_group(

@@ -5,7 +5,7 @@ use hilo_core::{EventRecord, Timestamp, UserId};
 use hilo_store::{Delivery, EventStore, StoreResult};
 use sqlx::SqliteConnection;
 
-use crate::{SqliteStore, db_error, rows};
+use crate::{SqliteStore, db_error, reads};
 
 /// Appends `record` to each user's stream, giving it the next cursor of that stream.
 /// Runs inside the caller's write transaction, so the cursor bump and the row commit (or
@@ -70,26 +70,11 @@ impl EventStore for SqliteStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<hilo_core::StoredEvent>> {
-        let rows = sqlx::query(
-            "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
-        )
-        .bind(user.as_str())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(rows::event).collect()
+        reads::events_after(&self.read, user, after, limit).await
     }
 
     async fn event_bounds(&self, user: &UserId) -> StoreResult<(i64, i64)> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT event_floor, event_head FROM users WHERE id = ?")
-                .bind(user.as_str())
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db_error)?;
-        row.ok_or(hilo_store::StoreError::NotFound)
+        reads::event_bounds(&self.read, user).await
     }
 }
 

@@ -15,11 +15,26 @@
 //! Not here: authorisation (the service), rendering (proto), anything PostgreSQL.
 #![forbid(unsafe_code)]
 
+/// The driver the shared SQL modules (`rows`, `reads`) are compiled against.
+type Db = sqlx::Sqlite;
+
+/// The column that keeps a conversation's members in join order.
+macro_rules! member_order {
+    () => {
+        "rowid"
+    };
+}
+
 mod accounts;
 mod conversations;
 mod events;
 mod messages;
+#[path = "../../hilo-store/shared/reads.rs"]
+mod reads;
+#[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+#[path = "../../hilo-store/shared/tx.rs"]
+mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -69,27 +84,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn migrator() -> sqlx::migrate::Migrator {
-    use sqlx::SqlSafeStr;
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    // Each entry is a file in ../migrations; the PostgreSQL crate carries the same names.
-    let files: [(i64, &'static str, &'static str); 1] =
-        [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
-    Migrator::with_migrations(
-        files
-            .into_iter()
-            .map(|(version, name, sql)| {
-                Migration::new(
-                    version,
-                    name.into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
+/// Every file of ../migrations, under the same names in both backends.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, applies pending migrations
@@ -114,7 +111,7 @@ impl SqliteStore {
             .statement_cache_capacity(256);
 
         let mut write_conn = connect.connect().await.map_err(unavailable)?;
-        migrator()
+        rows::migrator(MIGRATIONS)
             .run(&mut write_conn)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;

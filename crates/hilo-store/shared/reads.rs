@@ -1,0 +1,319 @@
+//! The read side of the SQL backends, written once: every query here is plain SQL both
+//! dialects run the same way, against the backend's reader pool. Writes differ (one writer
+//! with group commit on SQLite, row locks on PostgreSQL) and stay in each backend.
+//!
+//! Mounted by each backend with `#[path] mod reads;`, like `rows.rs` beside it.
+
+use hilo_core::{
+    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Session,
+    StoredEvent, Timestamp, User, UserId,
+};
+use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
+use sqlx::Row as _;
+
+use crate::{db_error, rows};
+
+/// The backend's reader pool.
+pub(crate) type Pool = sqlx::Pool<crate::Db>;
+
+pub(crate) async fn count_users(pool: &Pool) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)
+}
+
+pub(crate) async fn credentials(
+    pool: &Pool,
+    username: &str,
+) -> StoreResult<Option<(User, String)>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        rows::user_columns!(),
+        ", users.password_hash FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let hash: String = row.try_get("password_hash").map_err(db_error)?;
+            Ok(Some((rows::user(&row)?, hash)))
+        }
+    }
+}
+
+pub(crate) async fn user(pool: &Pool, id: &UserId) -> StoreResult<Option<User>> {
+    let row = sqlx::query(rows::USER_BY_ID)
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+pub(crate) async fn user_by_username(pool: &Pool, username: &str) -> StoreResult<Option<User>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        rows::user_columns!(),
+        " FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+/// Usernames are stored lower case and display names compared lower-cased, so `LIKE`
+/// behaves the same in both dialects (SQLite's is case-insensitive, PostgreSQL's is not).
+pub(crate) async fn search_users(pool: &Pool, query: &str, limit: i64) -> StoreResult<Vec<User>> {
+    let escaped = hilo_store::sql::like_escape(&query.to_lowercase());
+    let contains = format!("%{escaped}%");
+    let prefix = format!("{escaped}%");
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        rows::user_columns!(),
+        " FROM users WHERE NOT suspended AND (username LIKE $1 ESCAPE '\\' OR lower(display_name) LIKE $1 ESCAPE '\\') ORDER BY (username LIKE $2 ESCAPE '\\') DESC, username LIMIT $3"
+    ))
+    .bind(&contains)
+    .bind(&prefix)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    rows.iter().map(rows::user).collect()
+}
+
+pub(crate) async fn session_by_token(
+    pool: &Pool,
+    token_hash: &str,
+) -> StoreResult<Option<(Session, User)>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        rows::session_columns!(),
+        ", ",
+        rows::user_columns!(),
+        " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = $1 AND sessions.revoked_at IS NULL"
+    ))
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(Some((rows::session(&row)?, rows::user(&row)?))),
+    }
+}
+
+pub(crate) async fn sessions(pool: &Pool, user: &UserId) -> StoreResult<Vec<Session>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        rows::session_columns!(),
+        " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(user.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    rows.iter().map(rows::session).collect()
+}
+
+pub(crate) async fn conversation(
+    pool: &Pool,
+    id: &ConversationId,
+) -> StoreResult<Option<Conversation>> {
+    let Some(row) = sqlx::query(
+        "SELECT id, kind, name, last_seq, created_at, updated_at FROM conversations WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    let members = sqlx::query(rows::MEMBER_QUERY)
+        .bind(id.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    Ok(Some(Conversation {
+        id: id.clone(),
+        kind: rows::conversation_kind(&row)?,
+        name: row.try_get("name").map_err(db_error)?,
+        members: members
+            .iter()
+            .map(rows::member)
+            .collect::<StoreResult<_>>()?,
+        last_seq: row.try_get("last_seq").map_err(db_error)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+        updated_at: Timestamp(row.try_get("updated_at").map_err(db_error)?),
+    }))
+}
+
+pub(crate) async fn conversation_view(
+    pool: &Pool,
+    id: &ConversationId,
+    user: &UserId,
+) -> StoreResult<Option<ConversationView>> {
+    let Some(conversation) = conversation(pool, id).await? else {
+        return Ok(None);
+    };
+    let Some(row) = sqlx::query(
+        "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+    )
+    .bind(id.as_str())
+    .bind(user.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    let me = rows::member_view(&row)?;
+    let unread_count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> $3)",
+    )
+    .bind(id.as_str())
+    .bind(me.last_read_seq)
+    .bind(user.as_str())
+    .fetch_one(pool)
+    .await
+    .map_err(db_error)?;
+    let last_message = if conversation.last_seq > 0 {
+        let row = sqlx::query(concat!(
+            rows::message_select!(),
+            " WHERE m.conversation_id = $1 AND m.seq = $2"
+        ))
+        .bind(id.as_str())
+        .bind(conversation.last_seq)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(rows::message).transpose()?
+    } else {
+        None
+    };
+    Ok(Some(ConversationView {
+        conversation,
+        me,
+        unread_count,
+        last_message,
+    }))
+}
+
+pub(crate) async fn list_conversations(
+    pool: &Pool,
+    user: &UserId,
+    folder: Folder,
+    after: Option<(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    let (after_time, after_id) = match &after {
+        Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
+        None => (None, None),
+    };
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
+    )
+    .bind(user.as_str())
+    .bind(folder.as_str())
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    let (ids, next) = hilo_store::sql::conversation_page(rows, limit);
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(view) = conversation_view(pool, &id, user).await? {
+            views.push(view);
+        }
+    }
+    Ok(ConversationPage { views, next })
+}
+
+pub(crate) async fn message(pool: &Pool, id: &MessageId) -> StoreResult<Option<Message>> {
+    let row = sqlx::query(concat!(rows::message_select!(), " WHERE m.id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(rows::message).transpose()
+}
+
+/// Messages with `after < seq < before`; see `MessageStore::messages`.
+pub(crate) async fn messages(
+    pool: &Pool,
+    conversation: &ConversationId,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> StoreResult<MessagePage> {
+    let upper = before.unwrap_or(i64::MAX);
+    // One extra row tells whether more exist beyond the page.
+    let rows = if let Some(after) = after {
+        sqlx::query(concat!(
+            rows::message_select!(),
+            " WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4"
+        ))
+        .bind(conversation.as_str())
+        .bind(after)
+        .bind(upper)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await
+    } else {
+        sqlx::query(concat!(
+            rows::message_select!(),
+            " WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+        ))
+        .bind(conversation.as_str())
+        .bind(upper)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await
+    }
+    .map_err(db_error)?;
+    let messages = rows
+        .iter()
+        .map(rows::message)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(hilo_store::sql::message_page(
+        messages,
+        limit,
+        after.is_some(),
+    ))
+}
+
+pub(crate) async fn events_after(
+    pool: &Pool,
+    user: &UserId,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredEvent>> {
+    let rows = sqlx::query(
+        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+    )
+    .bind(user.as_str())
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    rows.iter().map(rows::event).collect()
+}
+
+pub(crate) async fn event_bounds(pool: &Pool, user: &UserId) -> StoreResult<(i64, i64)> {
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT event_floor, event_head FROM users WHERE id = $1")
+            .bind(user.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(db_error)?;
+    row.ok_or(StoreError::NotFound)
+}
