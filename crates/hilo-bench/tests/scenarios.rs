@@ -1,0 +1,72 @@
+//! The load tool against a real server (in this process, on a loopback port): each
+//! scenario runs with small sizes and reports what it measured, without errors, losses
+//! or duplicates. Figures are never asserted here (a shared machine is noisy); they belong
+//! in docs/benchmarks.md.
+
+use serde_json::Value;
+
+async fn server() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = hilo::config::ServeArgs {
+        store: hilo::config::StoreArgs {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        },
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let config = hilo::config::Config::load(&args).expect("config");
+    let app = hilo::app::build(
+        &config,
+        hilo::app::BuildOptions {
+            fast_password_hashing: true,
+        },
+    )
+    .await
+    .expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(hilo::app::serve(app, listener));
+    (base, dir)
+}
+
+/// Runs the real `hilo-bench` binary; returns its JSON line.
+async fn bench(base: &str, args: &[&str]) -> Value {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hilo-bench"));
+    command.args(["--server", base]).args(args);
+    let output = command.output().await.expect("hilo-bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"))
+}
+
+#[tokio::test]
+async fn send_scenarios_report_every_message() {
+    let (base, _dir) = server().await;
+    let seq = bench(&base, &["send-seq", "--messages", "40"]).await;
+    assert_eq!(seq["latency"]["count"], 40, "{seq}");
+    assert_eq!(seq["latency"]["errors"], 0, "{seq}");
+    assert!(seq["per_second"].as_f64().is_some_and(|r| r > 0.0), "{seq}");
+    assert!(seq["latency"]["p99_ms"].as_f64() >= seq["latency"]["p50_ms"].as_f64());
+
+    let conc = bench(&base, &["send-conc", "--senders", "4", "--messages", "10"]).await;
+    assert_eq!(conc["latency"]["count"], 40, "{conc}");
+    assert_eq!(conc["latency"]["errors"], 0, "{conc}");
+}
+
+#[tokio::test]
+async fn e2e_counts_every_delivery_once() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &["e2e", "--pairs", "3", "--rate", "50", "--seconds", "1"],
+    )
+    .await;
+    assert_eq!(report["sent"], 50, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+    assert_eq!(report["latency"]["count"], 50, "{report}");
+}
