@@ -171,6 +171,16 @@ impl AccountStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<Vec<(SessionId, Delivery)>> {
         let mut tx = self.begin().await?;
+        // Sessions first, then the user's row, as `revoke_session` does: the same lock
+        // order in both, so a password change racing a logout cannot deadlock.
+        let sessions: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2 ORDER BY id FOR UPDATE",
+        )
+        .bind(id.as_str())
+        .bind(keep.map(|k| k.as_str()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(id.as_str())
@@ -180,14 +190,6 @@ impl AccountStore for PostgresStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let sessions: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2 FOR UPDATE",
-        )
-        .bind(id.as_str())
-        .bind(keep.map(|k| k.as_str()))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
         let revoked = revoke_sessions(&mut tx, id, sessions, now).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(revoked)

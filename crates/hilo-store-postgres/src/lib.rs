@@ -87,7 +87,14 @@ impl PostgresStore {
     pub async fn connect(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
         use sqlx::Connection;
         let connect: PgConnectOptions = url.parse().map_err(|e| startup(&e))?;
-        let connect = connect.application_name("hilo");
+        // The lock discipline above assumes READ COMMITTED whatever the server's default;
+        // a transaction left open by a vanished node, or a lock wait that goes on, fails
+        // (and frees its connection) instead of stalling every node behind it.
+        let connect = connect.application_name("hilo").options([
+            ("default_transaction_isolation", "read committed"),
+            ("idle_in_transaction_session_timeout", "15s"),
+            ("lock_timeout", "10s"),
+        ]);
         // One plain connection first: a wrong host, password or database name fails at
         // once with the server's own words, where the pool would retry until its timeout
         // and report only that it timed out.
@@ -138,16 +145,32 @@ pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("unique"),
+        // Serialisation failure, deadlock, lock or idle timeout, cancelled statement,
+        // too many connections, shutdown, and the connection-exception class 08.
         sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|code| matches!(&*code, "40001" | "40P01" | "57P01" | "57P03")) =>
+            if db.code().is_some_and(|code| {
+                matches!(
+                    &*code,
+                    "40001"
+                        | "40P01"
+                        | "55P03"
+                        | "25P03"
+                        | "57014"
+                        | "53300"
+                        | "57P01"
+                        | "57P02"
+                        | "57P03"
+                ) || code.starts_with("08")
+            }) =>
         {
             StoreError::Unavailable(Box::new(error))
         }
-        sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(Box::new(error))
-        }
+        sqlx::Error::PoolClosed
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
         _ => StoreError::Other(Box::new(error)),
     }
 }

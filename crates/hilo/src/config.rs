@@ -22,7 +22,12 @@ pub struct StoreArgs {
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes sharing one
     /// database; unset: the embedded SQLite file in the data dir.
-    #[arg(long, env = "HILO_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "HILO_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// `full` (default: fsync every commit, survives power loss) or `normal` (survives a
     /// process crash only).
@@ -43,7 +48,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HILO_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
     /// NATS URL for fan-out between nodes; unset: in-process fan-out (one node).
-    #[arg(long, env = "HILO_NATS_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "HILO_NATS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub nats: Option<String>,
     /// Subject prefix on NATS, so several hilo clusters can share one NATS [default: hilo].
     #[arg(long, env = "HILO_NATS_PREFIX", value_name = "PREFIX")]
@@ -55,7 +65,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HILO_SMTP_LISTEN", value_name = "ADDR")]
     pub smtp_listen: Option<String>,
     /// Outbound SMTP relay, `smtp://[user:pass@]host:port` (not available yet).
-    #[arg(long, env = "HILO_SMTP_RELAY", value_name = "URL")]
+    #[arg(
+        long,
+        env = "HILO_SMTP_RELAY",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub smtp_relay: Option<String>,
     /// Who may register: `open` (default), `invite` or `closed`.
     #[arg(long, env = "HILO_REGISTRATION", value_name = "POLICY")]
@@ -158,16 +173,34 @@ pub struct Config {
     pub sms: SmsConfig,
 }
 
-/// Hides the password of `scheme://user:pass@host`.
+/// Hides the password of `scheme://user:pass@host` and of a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+            let userinfo = &base[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
+            }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 impl std::fmt::Debug for Config {
@@ -417,6 +450,10 @@ mod tests {
         assert_eq!(
             redact_url("smtp://mail.example:25"),
             "smtp://mail.example:25"
+        );
+        assert_eq!(
+            redact_url("postgres://hilo@db/hilo?password=s3cret&sslmode=require"),
+            "postgres://hilo@db/hilo?password=***&sslmode=require"
         );
     }
 }

@@ -481,10 +481,12 @@ async fn losing_nats_closes_streams_and_clients_replay_from_the_database() {
     if nats_url().is_none() {
         return;
     }
+    // The database first: on a skipped PostgreSQL run it ends the process before a
+    // private nats-server is started (and left behind).
+    let db = TestDb::new().await;
     let Some(mut nats) = PrivateNats::start() else {
         return;
     };
-    let db = TestDb::new().await;
     let (node_a, node_b) = two_nodes(&db, &nats.url).await;
     let ana = node_a.register("ana").await;
     let bob = node_b.register("bob").await;

@@ -478,3 +478,19 @@ fn invalid_configuration_is_reported_whole_before_starting() {
     assert!(!ok);
     assert!(stderr.contains("lisen"), "unknown keys are named: {stderr}");
 }
+
+#[test]
+fn help_never_prints_secret_environment_values() {
+    for command in ["serve", "admin"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hilo"))
+            .args([command, "--help"])
+            .env("HILO_DATABASE_URL", "postgres://hilo:db-s3cret@db/hilo")
+            .env("HILO_NATS_URL", "nats://user:nats-s3cret@nats:4222")
+            .env("HILO_SMTP_RELAY", "smtp://me:smtp-s3cret@mail:587")
+            .output()
+            .expect("hilo runs");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("HILO_DATABASE_URL"), "{help}");
+        assert!(!help.contains("s3cret"), "{command} --help: {help}");
+    }
+}
