@@ -32,26 +32,36 @@ impl Samples {
 
     /// The `q` quantile (0..=1) in milliseconds, nearest-rank; 0 without samples.
     pub fn quantile_ms(&self, q: f64) -> f64 {
+        quantile(&self.sorted(), q)
+    }
+
+    fn sorted(&self) -> Vec<Duration> {
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-        sorted[rank - 1].as_secs_f64() * 1000.0
+        sorted
     }
 
     /// `{"count", "errors", "p50", "p95", "p99", "max"}` with latencies in milliseconds.
     pub fn summary(&self) -> Value {
+        let sorted = self.sorted();
         json!({
             "count": self.count(),
             "errors": self.errors,
-            "p50_ms": round(self.quantile_ms(0.50)),
-            "p95_ms": round(self.quantile_ms(0.95)),
-            "p99_ms": round(self.quantile_ms(0.99)),
-            "max_ms": round(self.quantile_ms(1.0)),
+            "p50_ms": round(quantile(&sorted, 0.50)),
+            "p95_ms": round(quantile(&sorted, 0.95)),
+            "p99_ms": round(quantile(&sorted, 0.99)),
+            "max_ms": round(quantile(&sorted, 1.0)),
         })
     }
+}
+
+/// Nearest-rank quantile of sorted samples, in milliseconds.
+fn quantile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
 /// Rounds to microseconds, so the JSON stays readable.

@@ -35,6 +35,28 @@ macro_rules! member_order {
     };
 }
 
+/// The suffix of a `SELECT` that locks the rows it reads (of one table of a join).
+macro_rules! row_lock {
+    () => {
+        " FOR NO KEY UPDATE"
+    };
+    ($table:ident) => {
+        concat!(" FOR NO KEY UPDATE OF ", stringify!($table))
+    };
+}
+
+/// Runs `$body` (a future using the connection `$conn`) in one transaction and commits it
+/// when the body succeeds; an error rolls it back (the transaction is dropped).
+macro_rules! in_transaction {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let mut transaction = $store.begin().await?;
+        let $conn: &mut sqlx::PgConnection = &mut transaction;
+        let out = $body.await?;
+        transaction.commit().await.map_err(crate::db_error)?;
+        Ok::<_, hilo_store::StoreError>(out)
+    }};
+}
+
 mod accounts;
 mod conversations;
 mod events;
@@ -122,6 +144,21 @@ impl PostgresStore {
     pub(crate) async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.pool.begin().await.map_err(unavailable)
     }
+}
+
+/// The key of the advisory lock that serialises account creation across nodes, so "the
+/// first account is the admin" and "an invite is used once" hold when two nodes register
+/// at the same moment. Registration is rare; the lock costs nothing elsewhere.
+const CREATE_USER_LOCK: i64 = 0x6869_6c6f_0001;
+
+/// Serialises account creation across nodes until the transaction ends.
+pub(crate) async fn lock_account_creation(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CREATE_USER_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// A failure to reach the database at start, in one line: the server's message without the

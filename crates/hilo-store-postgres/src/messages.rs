@@ -1,32 +1,18 @@
-//! Messages: the gap-free, idempotent append and history pages.
+//! Messages: the gap-free, idempotent append (the shared body in one transaction) and
+//! history pages.
 
 use async_trait::async_trait;
 use hilo_core::{ConversationId, Message, MessageId};
 use hilo_store::{AppendOutcome, MessagePage, MessageStore, NewMessage, StoreResult};
 
-use crate::conversations::lock_conversation;
-use crate::{PostgresStore, db_error, reads, tx};
+use crate::{PostgresStore, reads, tx};
 
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<AppendOutcome> {
-        let mut tx = self.begin().await?;
-        // The conversation row lock comes first: it serialises sends here across every
-        // node, so the repeat check sees a concurrent send of the same client_txn_id once
-        // that send commits, and `seq` is allocated one at a time.
-        if lock_conversation(&mut tx, &new.conversation_id)
-            .await?
-            .is_none()
-        {
-            return Ok(AppendOutcome::NotMember);
-        }
-        let outcome = tx::append_message(&mut tx, &new).await?;
-        if matches!(outcome, AppendOutcome::Created(..)) {
-            // The commit is durable (synchronous_commit is on by default) before the
-            // caller acknowledges the send.
-            tx.commit().await.map_err(db_error)?;
-        }
-        Ok(outcome)
+        // Committed (durably: synchronous_commit is on by default) before the caller
+        // acknowledges the send.
+        in_transaction!(self, conn => tx::append_message(conn, &new))
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {

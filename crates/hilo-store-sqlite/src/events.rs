@@ -7,6 +7,12 @@ use sqlx::SqliteConnection;
 
 use crate::{SqliteStore, db_error, reads};
 
+/// Nothing to lock: the single writer already runs one write at a time. (PostgreSQL
+/// locks the users' rows here.)
+pub(crate) async fn lock_users(_conn: &mut SqliteConnection, _users: &[UserId]) -> StoreResult<()> {
+    Ok(())
+}
+
 /// Appends `record` to each user's stream, giving it the next cursor of that stream.
 /// Runs inside the caller's write transaction, so the cursor bump and the row commit (or
 /// roll back) together with the change they describe.

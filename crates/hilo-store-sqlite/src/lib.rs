@@ -25,6 +25,30 @@ macro_rules! member_order {
     };
 }
 
+/// The suffix of a `SELECT` that locks what it reads: nothing here, the single writer
+/// already runs one write at a time.
+macro_rules! row_lock {
+    () => {
+        ""
+    };
+    ($table:ident) => {
+        ""
+    };
+}
+
+/// Runs `$body` (a future using the connection `$conn`) as a job on the single writer and
+/// returns its result once the batch is committed. The borrowed arguments named in the
+/// parentheses are copied into the job, which outlives this call's borrows.
+macro_rules! in_writer {
+    ($store:expr, ($($owned:ident),*), $conn:ident => $body:expr) => {{
+        $(let $owned = $owned.to_owned();)*
+        $store
+            .writer
+            .write(move |$conn| Box::pin(async move { $body.await }))
+            .await
+    }};
+}
+
 mod accounts;
 mod conversations;
 mod events;
@@ -44,7 +68,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hilo_store::{AdminStore, CommitObserver, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqlitePool};
+use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
 /// How to open the database.
 #[derive(Debug, Clone)]
@@ -135,6 +159,11 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Account creation needs no lock of its own: the single writer runs one at a time.
+pub(crate) async fn lock_account_creation(_conn: &mut SqliteConnection) -> StoreResult<()> {
+    Ok(())
 }
 
 pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {

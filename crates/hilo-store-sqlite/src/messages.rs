@@ -1,4 +1,5 @@
-//! Messages: the gap-free, idempotent append and history pages.
+//! Messages: the gap-free, idempotent append (the shared body, on the single writer) and
+//! history pages.
 
 use async_trait::async_trait;
 use hilo_core::{ConversationId, Message, MessageId};
@@ -9,17 +10,10 @@ use crate::{SqliteStore, reads, tx};
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<AppendOutcome> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    // The repeat check, the membership check and the insert run in one
-                    // transaction on the single writer: two racing sends with the same
-                    // client_txn_id cannot both insert, and a member removed a moment ago
-                    // cannot slip a message in.
-                    tx::append_message(conn, &new).await
-                })
-            })
-            .await
+        // The repeat check, the membership check and the insert run in one transaction on
+        // the single writer: two racing sends with the same client_txn_id cannot both
+        // insert, and a member removed a moment ago cannot slip a message in.
+        in_writer!(self, (), conn => tx::append_message(conn, &new))
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {

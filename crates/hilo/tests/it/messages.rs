@@ -95,7 +95,12 @@ async fn parallel_duplicates_store_one_message() {
     for task in tasks {
         let (status, body) = task.await.expect("task");
         created += usize::from(status == StatusCode::CREATED);
-        ids.insert(body["id"].as_str().expect("id").to_owned());
+        ids.insert(
+            body["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{status} {body}"))
+                .to_owned(),
+        );
     }
     assert_eq!((ids.len(), created), (1, 1));
     assert_eq!(server.count("messages").await, 1);
