@@ -12,13 +12,16 @@ mod stats;
 
 use clap::{Parser, Subcommand};
 
-/// Load generator for hilo.
+/// Load generator for hilo (and, for comparison, Matrix servers).
 #[derive(Debug, Parser)]
 #[command(name = "hilo-bench", version)]
 struct Cli {
     /// The server, e.g. http://127.0.0.1:8080.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// The API the server speaks.
+    #[arg(long, value_enum, default_value_t = api::Protocol::Hilo)]
+    protocol: api::Protocol,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -40,7 +43,7 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         messages: usize,
     },
-    /// Receivers on WebSockets, senders at a fixed total rate: send→receive latency, lost
+    /// Receivers on live streams, senders at a fixed total rate: send→receive latency, lost
     /// and duplicated deliveries.
     E2e {
         /// Sender/receiver pairs, each with its own direct conversation.
@@ -52,13 +55,60 @@ enum Scenario {
         /// Seconds to send for.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Seconds to wait for late deliveries before counting them lost.
+        #[arg(long, default_value_t = 30)]
+        drain: u64,
+    },
+    /// One group with every member connected, one sender at a fixed rate: per-delivery
+    /// latency.
+    Fanout {
+        /// Members, the sender included.
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Seconds to wait for late deliveries before counting them lost.
+        #[arg(long, default_value_t = 30)]
+        drain: u64,
+    },
+    /// Pages back through a long conversation: per-page latency.
+    History {
+        /// Messages in the conversation.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Messages per page.
+        #[arg(long, default_value_t = 50)]
+        page: usize,
+        /// Times to page through the whole conversation.
+        #[arg(long, default_value_t = 3)]
+        passes: usize,
+    },
+    /// K idle connected clients: the server's memory per connection.
+    Idle {
+        /// The server's process id (read from /proc: the server must run on this machine).
+        #[arg(long)]
+        pid: u32,
+        /// Connections to hold.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Accounts the connections are spread over.
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        /// Seconds to let the server settle before each reading.
+        #[arg(long, default_value_t = 5)]
+        settle: u64,
     },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let api = api::Api::new(&cli.server);
+    let api = api::Api::new(&cli.server, cli.protocol);
+    let seconds = std::time::Duration::from_secs;
     let result = match cli.scenario {
         Scenario::SendSeq { messages } => scenarios::send_seq(&api, messages).await,
         Scenario::SendConc { senders, messages } => {
@@ -67,8 +117,26 @@ async fn main() -> std::process::ExitCode {
         Scenario::E2e {
             pairs,
             rate,
-            seconds,
-        } => scenarios::e2e(&api, pairs, rate, seconds).await,
+            seconds: s,
+            drain,
+        } => scenarios::e2e(&api, pairs, rate, s, seconds(drain)).await,
+        Scenario::Fanout {
+            members,
+            rate,
+            seconds: s,
+            drain,
+        } => scenarios::fanout(&api, members, rate, s, seconds(drain)).await,
+        Scenario::History {
+            messages,
+            page,
+            passes,
+        } => scenarios::history(&api, messages, page, passes).await,
+        Scenario::Idle {
+            pid,
+            connections,
+            accounts,
+            settle,
+        } => scenarios::idle(&api, pid, connections, accounts, seconds(settle)).await,
     };
     match result {
         Ok(report) => {

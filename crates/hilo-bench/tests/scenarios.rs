@@ -70,3 +70,83 @@ async fn e2e_counts_every_delivery_once() {
     assert_eq!(report["duplicated"], 0, "{report}");
     assert_eq!(report["latency"]["count"], 50, "{report}");
 }
+
+#[tokio::test]
+async fn fanout_reaches_every_member_once() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &["fanout", "--members", "6", "--rate", "20", "--seconds", "1"],
+    )
+    .await;
+    assert_eq!(report["sent"], 20, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+    assert_eq!(report["broken_streams"], 0, "{report}");
+    // Five receivers, twenty messages each.
+    assert_eq!(report["latency"]["count"], 100, "{report}");
+}
+
+#[tokio::test]
+async fn history_pages_through_every_message() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &[
+            "history",
+            "--messages",
+            "120",
+            "--page",
+            "50",
+            "--passes",
+            "2",
+        ],
+    )
+    .await;
+    // 120 messages in pages of 50: 3 pages a pass, each pass complete.
+    assert_eq!(report["latency"]["count"], 6, "{report}");
+    assert_eq!(report["latency"]["errors"], 0, "{report}");
+    assert_eq!(report["incomplete_passes"], 0, "{report}");
+}
+
+#[tokio::test]
+async fn idle_holds_connections_and_reads_server_memory() {
+    let (base, _dir) = server().await;
+    // The server runs in this process, so its memory is this process's.
+    let pid = std::process::id().to_string();
+    let report = bench(
+        &base,
+        &[
+            "idle",
+            "--pid",
+            &pid,
+            "--connections",
+            "40",
+            "--accounts",
+            "3",
+            "--settle",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(report["connected"], 40, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["rss_before_kib"].as_u64() > Some(0), "{report}");
+    assert!(report["per_connection_kib"].as_f64().is_some(), "{report}");
+}
+
+#[tokio::test]
+async fn a_scenario_against_no_server_fails_clearly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    drop(listener);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hilo-bench"))
+        .args(["--server", &base, "send-seq", "--messages", "1"])
+        .output()
+        .await
+        .expect("hilo-bench runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

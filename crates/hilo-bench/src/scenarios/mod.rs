@@ -1,0 +1,79 @@
+//! The scenarios. Setup (accounts, conversations) is outside the measured window.
+
+mod delivery;
+mod history;
+mod idle;
+mod send;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::api::{Account, Api};
+use crate::stats::round;
+
+pub use delivery::{e2e, fanout};
+pub use history::history;
+pub use idle::idle;
+pub use send::{send_conc, send_seq};
+
+/// What a scenario prints.
+pub struct Report {
+    /// One JSON line.
+    pub json: Value,
+    /// One line for people.
+    pub human: String,
+}
+
+/// A prefix for this run's usernames, so runs against one server never collide.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("b{:x}", nanos & 0xffff_ffff_ffff)
+}
+
+/// Setup requests in flight at once (registration hashes a password: keep the server busy,
+/// not swamped).
+const SETUP_CONCURRENCY: usize = 8;
+
+/// `n` fresh accounts named `<run>_<tag><i>`, registered a few at a time.
+async fn accounts(api: &Api, run: &str, tag: &str, n: usize) -> anyhow::Result<Vec<Account>> {
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let name = format!("{run}_{tag}{i}");
+            async move { api.register(&name).await }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// `n` pairs of fresh accounts with a direct conversation each: (sender, receiver, id).
+async fn pairs(api: &Api, n: usize) -> anyhow::Result<Vec<(Account, Account, String)>> {
+    let run = run_id();
+    let senders = accounts(api, &run, "s", n).await?;
+    let receivers = accounts(api, &run, "r", n).await?;
+    futures::stream::iter(senders.into_iter().zip(receivers))
+        .map(|(sender, receiver)| {
+            let api = api.clone();
+            async move {
+                let id = api.direct(&sender, &receiver).await?;
+                Ok((sender, receiver, id))
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+pub(crate) fn rate(count: usize, elapsed: Duration) -> f64 {
+    round(count as f64 / elapsed.as_secs_f64().max(1e-9))
+}

@@ -1,0 +1,75 @@
+//! `send-seq` and `send-conc`: how fast acknowledged sends go, one after another and from
+//! many senders at once.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Report, pairs, rate};
+use crate::api::{Account, Api};
+use crate::stats::{Samples, round};
+
+/// The people's line of a send scenario.
+fn send_line(label: &str, samples: &Samples, per_second: f64) -> String {
+    format!(
+        "{label}: {} sent, {} errors, {per_second} msg/s, p50 {} ms, p99 {} ms",
+        samples.count(),
+        samples.errors,
+        round(samples.quantile_ms(0.5)),
+        round(samples.quantile_ms(0.99))
+    )
+}
+
+/// Sends `messages` one after another and times each.
+async fn send_many(api: &Api, me: &Account, conversation: &str, messages: usize) -> Samples {
+    let mut samples = Samples::default();
+    for n in 0..messages {
+        let started = Instant::now();
+        match api
+            .send(me, conversation, &format!("t{n}"), "benchmark message")
+            .await
+        {
+            Ok(_) => samples.record(started.elapsed()),
+            Err(_) => samples.errors += 1,
+        }
+    }
+    samples
+}
+
+pub async fn send_seq(api: &Api, messages: usize) -> anyhow::Result<Report> {
+    let (sender, _, id) = pairs(api, 1).await?.remove(0);
+    let started = Instant::now();
+    let samples = send_many(api, &sender, &id, messages).await;
+    let elapsed = started.elapsed();
+    let per_second = rate(samples.count(), elapsed);
+    Ok(Report {
+        human: send_line("send-seq", &samples, per_second),
+        json: json!({"scenario": "send-seq", "messages": messages, "per_second": per_second, "latency": samples.summary()}),
+    })
+}
+
+pub async fn send_conc(api: &Api, senders: usize, messages: usize) -> anyhow::Result<Report> {
+    let pairs = pairs(api, senders).await?;
+    let started = Instant::now();
+    let tasks: Vec<_> = pairs
+        .into_iter()
+        .map(|(sender, _, id)| {
+            let api = api.clone();
+            tokio::spawn(async move { send_many(&api, &sender, &id, messages).await })
+        })
+        .collect();
+    let mut samples = Samples::default();
+    for task in tasks {
+        samples.merge(task.await?);
+    }
+    let elapsed = started.elapsed();
+    let per_second = rate(samples.count(), elapsed);
+    Ok(Report {
+        human: send_line(
+            &format!("send-conc ({senders} senders)"),
+            &samples,
+            per_second,
+        ),
+        json: json!({"scenario": "send-conc", "senders": senders, "messages_per_sender": messages, "per_second": per_second, "latency": samples.summary()}),
+    })
+}
