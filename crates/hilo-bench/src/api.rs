@@ -119,6 +119,16 @@ impl Api {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
+    /// GETs `path` without credentials; any 2xx is success.
+    pub async fn get(&self, path: &str) -> anyhow::Result<()> {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
+        let status = response.status();
+        // Read the whole body, as a client does.
+        response.bytes().await?;
+        anyhow::ensure!(status.is_success(), "{path}: {status}");
+        Ok(())
+    }
+
     /// Registers `username` (the server must allow open registration).
     pub async fn register(&self, username: &str) -> anyhow::Result<Account> {
         match self.protocol {

@@ -102,6 +102,31 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         settle: u64,
     },
+    /// The machine's ceiling: requests per second of a trivial endpoint.
+    HttpRate {
+        /// The path to GET.
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run for.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// The machine's ceiling: durable SQLite inserts per second with group commit, into a
+    /// new file (no server involved).
+    SqliteInserts {
+        /// The database file to create.
+        #[arg(long)]
+        path: std::path::PathBuf,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 32)]
+        writers: usize,
+        /// Seconds to run for.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
@@ -137,6 +162,16 @@ async fn main() -> std::process::ExitCode {
             accounts,
             settle,
         } => scenarios::idle(&api, pid, connections, accounts, seconds(settle)).await,
+        Scenario::HttpRate {
+            path,
+            connections,
+            seconds: s,
+        } => scenarios::http_rate(&api, &path, connections, s).await,
+        Scenario::SqliteInserts {
+            path,
+            writers,
+            seconds: s,
+        } => scenarios::sqlite_inserts(&path, writers, s).await,
     };
     match result {
         Ok(report) => {

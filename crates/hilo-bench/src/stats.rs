@@ -41,6 +41,17 @@ impl Samples {
         sorted
     }
 
+    /// One line for people: `<label>: N done, E errors, R <unit>/s, p50 …, p99 …`.
+    pub fn line(&self, label: &str, per_second: f64, unit: &str) -> String {
+        format!(
+            "{label}: {} done, {} errors, {per_second} {unit}/s, p50 {} ms, p99 {} ms",
+            self.count(),
+            self.errors,
+            round(self.quantile_ms(0.5)),
+            round(self.quantile_ms(0.99))
+        )
+    }
+
     /// `{"count", "errors", "p50", "p95", "p99", "max"}` with latencies in milliseconds.
     pub fn summary(&self) -> Value {
         let sorted = self.sorted();

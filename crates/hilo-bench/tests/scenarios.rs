@@ -150,3 +150,36 @@ async fn a_scenario_against_no_server_fails_clearly() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn ceilings_measure_http_and_durable_inserts() {
+    let (base, dir) = server().await;
+    let http = bench(
+        &base,
+        &["http-rate", "--connections", "4", "--seconds", "1"],
+    )
+    .await;
+    assert!(http["latency"]["count"].as_u64() > Some(0), "{http}");
+    assert_eq!(http["latency"]["errors"], 0, "{http}");
+
+    let path = dir.path().join("ceiling.db");
+    let inserts = bench(
+        &base,
+        &[
+            "sqlite-inserts",
+            "--path",
+            path.to_str().expect("utf-8 path"),
+            "--writers",
+            "8",
+            "--seconds",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(inserts["latency"]["errors"], 0, "{inserts}");
+    let rows = inserts["latency"]["count"].as_u64().expect("count");
+    let commits = inserts["commits"].as_u64().expect("commits");
+    assert!(rows > 0 && commits > 0, "{inserts}");
+    // Group commit: concurrent writers share commits.
+    assert!(commits < rows, "{inserts}");
+}

@@ -1,5 +1,6 @@
 //! The scenarios. Setup (accounts, conversations) is outside the measured window.
 
+mod ceiling;
 mod delivery;
 mod history;
 mod idle;
@@ -13,6 +14,7 @@ use serde_json::Value;
 use crate::api::{Account, Api};
 use crate::stats::round;
 
+pub use ceiling::{http_rate, sqlite_inserts};
 pub use delivery::{e2e, fanout};
 pub use history::history;
 pub use idle::idle;

@@ -7,18 +7,7 @@ use serde_json::json;
 
 use super::{Report, pairs, rate};
 use crate::api::{Account, Api};
-use crate::stats::{Samples, round};
-
-/// The people's line of a send scenario.
-fn send_line(label: &str, samples: &Samples, per_second: f64) -> String {
-    format!(
-        "{label}: {} sent, {} errors, {per_second} msg/s, p50 {} ms, p99 {} ms",
-        samples.count(),
-        samples.errors,
-        round(samples.quantile_ms(0.5)),
-        round(samples.quantile_ms(0.99))
-    )
-}
+use crate::stats::Samples;
 
 /// Sends `messages` one after another and times each.
 async fn send_many(api: &Api, me: &Account, conversation: &str, messages: usize) -> Samples {
@@ -43,7 +32,7 @@ pub async fn send_seq(api: &Api, messages: usize) -> anyhow::Result<Report> {
     let elapsed = started.elapsed();
     let per_second = rate(samples.count(), elapsed);
     Ok(Report {
-        human: send_line("send-seq", &samples, per_second),
+        human: samples.line("send-seq", per_second, "msg"),
         json: json!({"scenario": "send-seq", "messages": messages, "per_second": per_second, "latency": samples.summary()}),
     })
 }
@@ -65,11 +54,7 @@ pub async fn send_conc(api: &Api, senders: usize, messages: usize) -> anyhow::Re
     let elapsed = started.elapsed();
     let per_second = rate(samples.count(), elapsed);
     Ok(Report {
-        human: send_line(
-            &format!("send-conc ({senders} senders)"),
-            &samples,
-            per_second,
-        ),
+        human: samples.line(&format!("send-conc ({senders} senders)"), per_second, "msg"),
         json: json!({"scenario": "send-conc", "senders": senders, "messages_per_sender": messages, "per_second": per_second, "latency": samples.summary()}),
     })
 }

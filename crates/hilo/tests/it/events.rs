@@ -313,21 +313,13 @@ async fn a_slow_reader_is_cut_off_and_resumes_from_its_cursor() {
     );
 
     // The server gives up on the stalled socket: its stream count drops to the fast one.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (_, metrics) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
-        if metrics
-            .as_str()
-            .is_some_and(|m| m.contains("hilo_event_streams_open 1\n"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stalled stream was never closed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    server
+        .wait_for_streams(
+            1,
+            std::time::Duration::from_secs(60),
+            "the stalled stream was never closed",
+        )
+        .await;
     // Drain what reached the slow socket before it was closed, then resume.
     let mut seqs = Vec::new();
     let mut cursor = None;

@@ -6,6 +6,7 @@
 mod accounts;
 mod bad_input;
 mod conversations;
+mod crash;
 mod events;
 mod messages;
 mod multinode;

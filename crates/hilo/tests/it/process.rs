@@ -243,18 +243,9 @@ async fn sigterm_closes_streams_with_a_close_frame_and_exits_zero() {
                 .map(|r| r.status())
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, metrics) = server.raw("GET", "/metrics", None, None, Vec::new()).await;
-        if metrics
-            .as_str()
-            .is_some_and(|m| m.contains("hilo_event_streams_open 2\n"))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the long poll never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server
+        .wait_for_streams(2, Duration::from_secs(10), "the long poll never started")
+        .await;
     let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &process.child.id().to_string()])

@@ -496,6 +496,21 @@ impl TestServer {
         socket
     }
 
+    /// Waits (up to `within`) until this node reports `count` open event streams; panics
+    /// with `what` otherwise.
+    pub async fn wait_for_streams(&self, count: usize, within: Duration, what: &str) {
+        let deadline = std::time::Instant::now() + within;
+        let line = format!("hilo_event_streams_open {count}\n");
+        loop {
+            let (_, metrics) = self.raw("GET", "/metrics", None, None, Vec::new()).await;
+            if metrics.as_str().is_some_and(|m| m.contains(&line)) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Number of rows in a table, read straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         self.db.count(table).await

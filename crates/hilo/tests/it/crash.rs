@@ -1,0 +1,739 @@
+//! The crash and resume suite (shared/TESTING.md T1, T2, T5), bounded to a few minutes:
+//! - `kill -9` at random moments during concurrent sends retried with their idempotency
+//!   keys: nothing acknowledged is lost, nothing is stored twice, `seq` has no gaps, each
+//!   sender's order holds, and SQLite's own checks pass after every crash;
+//! - 1,000 event-stream connections broken by a fault proxy (reset, cut mid-frame, stalled),
+//!   each client resuming from its last cursor: what every client saw equals the server's
+//!   log for it, exactly once and in order;
+//! - a client that never reads while others are sent 100 MB: the server's memory stays
+//!   bounded, the stalled stream is closed and resumes complete, the others are not slowed.
+//!
+//! Randomness comes from one seed per test, printed on stderr; `HILO_TEST_SEED` replays it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::support::*;
+
+fn seed(test: &str) -> u64 {
+    let seed = std::env::var("HILO_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{test}: seed {seed} (HILO_TEST_SEED={seed} replays it)");
+    seed
+}
+
+/// Every message of a conversation, read forwards in pages of 200.
+async fn all_messages(server: &TestServer, user: &User, conversation: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let after = out.last().and_then(|m| m["seq"].as_i64()).unwrap_or(0);
+        let page = server
+            .history(user, conversation, &format!("?after={after}&limit=200"))
+            .await;
+        let messages = page["messages"].as_array().expect("messages").clone();
+        let more = page["has_more"] == true;
+        out.extend(messages);
+        if !more {
+            return out;
+        }
+    }
+}
+
+/// SQLite's integrity_check and foreign_key_check on the data dir of a stopped server.
+async fn assert_sqlite_intact(db: &TestDb, after: &str) {
+    if db.backend() != Backend::Sqlite {
+        return;
+    }
+    let path = db.data_dir().join("hilo.db");
+    let store = hilo_store_sqlite::SqliteStore::open(
+        &path,
+        hilo_store_sqlite::SqliteOptions::default(),
+        None,
+    )
+    .await
+    .expect("the database opens after a crash");
+    let problems = hilo_store_sqlite::integrity_problems(&store)
+        .await
+        .expect("checks run");
+    hilo_store::AdminStore::close(&store).await;
+    assert!(problems.is_empty(), "after {after}: {problems:?}");
+}
+
+/// One acknowledged send: (client_txn_id, message id, seq).
+type Ack = (String, String, i64);
+
+/// T1: senders retry each message with its key until acknowledged, whatever happens to the
+/// server; the server is killed (SIGKILL) and restarted again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_kill_9_during_retried_sends_loses_and_duplicates_nothing() {
+    const KILLS: usize = 8;
+    let mut rng = StdRng::seed_from_u64(seed("kill -9 suite"));
+    let db = TestDb::new().await;
+    let mut process = ProcessServer::start(&db);
+    let setup = process.client();
+    let mut people = Vec::new();
+    for n in 0..12 {
+        people.push(setup.register(&format!("user{n}")).await);
+    }
+    // Four one-to-one conversations and four groups of five; two senders in each.
+    let mut conversations: Vec<(String, [User; 2])> = Vec::new();
+    for n in 0..4 {
+        let (a, b) = (&people[2 * n], &people[2 * n + 1]);
+        conversations.push((setup.direct(a, b).await, [a.clone(), b.clone()]));
+    }
+    for n in 0..4 {
+        let members: Vec<&User> = (1..5).map(|k| &people[(n + k) % 12]).collect();
+        let id = setup.group(&people[n], &format!("g{n}"), &members).await;
+        conversations.push((id, [people[n].clone(), members[0].clone()]));
+    }
+
+    let base = Arc::new(RwLock::new(process.base.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut tasks = Vec::new();
+    for (c, (id, senders)) in conversations.iter().enumerate() {
+        for (s, sender) in senders.iter().enumerate() {
+            let (base, stop, http) = (base.clone(), stop.clone(), http.clone());
+            let (id, sender) = (id.clone(), sender.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut acked: Vec<Ack> = Vec::new();
+                let mut attempts = 0u64;
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let txn = format!("c{c}s{s}-{n}");
+                    loop {
+                        attempts += 1;
+                        let url = format!(
+                            "{}/api/v1/conversations/{id}/messages",
+                            base.read().expect("lock")
+                        );
+                        let sent = http
+                            .post(url)
+                            .bearer_auth(&sender.token)
+                            .json(&json!({"client_txn_id": txn, "text": txn}))
+                            .send()
+                            .await;
+                        let status = sent.as_ref().map(|r| r.status()).ok();
+                        match status {
+                            Some(StatusCode::CREATED | StatusCode::OK) => {
+                                let body: Value =
+                                    sent.expect("response").json().await.unwrap_or(Value::Null);
+                                // A body lost to the crash is no acknowledgement: retry.
+                                if let (Some(m), Some(seq)) =
+                                    (body["id"].as_str(), body["seq"].as_i64())
+                                {
+                                    acked.push((txn.clone(), m.to_owned(), seq));
+                                    break;
+                                }
+                            }
+                            Some(status) if status.is_client_error() => {
+                                panic!("{txn}: refused with {status}")
+                            }
+                            _ => {}
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                (acked, attempts)
+            }));
+        }
+    }
+
+    for kill in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+        process.kill9();
+        assert_sqlite_intact(&db, &format!("kill {}", kill + 1)).await;
+        process = ProcessServer::start(&db);
+        *base.write().expect("lock") = process.base.clone();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked_by_task = Vec::new();
+    let mut attempts = 0;
+    for task in tasks {
+        let (acked, tries) = task.await.expect("sender");
+        attempts += tries;
+        acked_by_task.push(acked);
+    }
+    let total: usize = acked_by_task.iter().map(Vec::len).sum();
+    eprintln!("{KILLS} kills, {total} messages acknowledged, {attempts} attempts");
+    assert!(total >= 200, "the load ran: {total} acknowledged");
+
+    let server = process.client();
+    let mut stored: HashMap<String, (String, i64)> = HashMap::new();
+    for (id, senders) in &conversations {
+        let messages = all_messages(&server, &senders[0], id).await;
+        let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
+        assert_eq!(
+            seqs,
+            (1..=messages.len() as i64).collect::<Vec<_>>(),
+            "seq is gap-free in {id}"
+        );
+        for message in &messages {
+            let text = message["text"].as_str().expect("text").to_owned();
+            let stored_as = (
+                message["id"].as_str().expect("id").to_owned(),
+                message["seq"].as_i64().expect("seq"),
+            );
+            assert!(
+                stored.insert(text.clone(), stored_as).is_none(),
+                "{text} is stored twice"
+            );
+        }
+    }
+    for acked in &acked_by_task {
+        for (txn, message, seq) in acked {
+            assert_eq!(
+                stored.get(txn),
+                Some(&(message.clone(), *seq)),
+                "acknowledged {txn} is stored as acknowledged"
+            );
+        }
+        let order: Vec<i64> = acked.iter().map(|(_, _, seq)| *seq).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "a sender's messages keep its order: {order:?}"
+        );
+    }
+    // A retry after the crashes answers with the original message.
+    let slots = conversations
+        .iter()
+        .flat_map(|(id, senders)| senders.iter().map(move |sender| (id, sender)));
+    for ((id, sender), acked) in slots.zip(&acked_by_task) {
+        let Some((txn, message, _)) = acked.first() else {
+            continue;
+        };
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/conversations/{id}/messages"),
+                sender,
+                json!({"client_txn_id": txn, "text": txn}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"].as_str(), Some(message.as_str()));
+    }
+    drop(process);
+    assert_sqlite_intact(&db, "the last stop").await;
+}
+
+/// How the proxy breaks a connection.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// A TCP reset.
+    Reset,
+    /// The server's bytes stop in the middle of a chunk (usually mid-frame), then FIN.
+    Cut,
+    /// Nothing more is forwarded; the client has to notice.
+    Stall,
+}
+
+/// A TCP proxy to `target` that breaks every connection 20–200 ms after it opens, while
+/// `enabled`; counts the faults it injected.
+async fn fault_proxy(
+    target: SocketAddr,
+    seed: u64,
+    enabled: Arc<AtomicBool>,
+    faults: Arc<AtomicUsize>,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
+    let address = listener.local_addr().expect("address");
+    let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (after, fault) = {
+                let mut rng = rng.lock().expect("lock");
+                let fault = [Fault::Reset, Fault::Cut, Fault::Stall][rng.random_range(0..3)];
+                (Duration::from_millis(rng.random_range(20..200)), fault)
+            };
+            let (enabled, faults) = (enabled.clone(), faults.clone());
+            tokio::spawn(relay(client, upstream, after, fault, enabled, faults));
+        }
+    });
+    address
+}
+
+async fn relay(
+    mut client: TcpStream,
+    mut upstream: TcpStream,
+    after: Duration,
+    fault: Fault,
+    enabled: Arc<AtomicBool>,
+    faults: Arc<AtomicUsize>,
+) {
+    let deadline = tokio::time::Instant::now() + after;
+    let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let mut armed = false;
+    loop {
+        tokio::select! {
+            read = client.read(&mut up) => {
+                let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                if upstream.write_all(&up[..n]).await.is_err() {
+                    return;
+                }
+            }
+            read = upstream.read(&mut down) => {
+                let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                if armed && n > 1 {
+                    // Cut: half the chunk, then a clean close.
+                    let _ = client.write_all(&down[..n / 2]).await;
+                    faults.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                if client.write_all(&down[..n]).await.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if !armed && enabled.load(Ordering::Relaxed) => {
+                match fault {
+                    Fault::Cut => armed = true,
+                    Fault::Reset => {
+                        faults.fetch_add(1, Ordering::Relaxed);
+                        // Closing with a zero linger sends RST instead of FIN.
+                        let _ = client.set_zero_linger();
+                        return;
+                    }
+                    Fault::Stall => {
+                        faults.fetch_add(1, Ordering::Relaxed);
+                        // Hold the connection silent until the client gives up on it.
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One event as a client saw it: (cursor, type, message id).
+type Seen = (String, String, String);
+
+fn seen(event: &Value) -> Option<Seen> {
+    Some((
+        event["cursor"].as_str()?.to_owned(),
+        event["type"].as_str().unwrap_or_default().to_owned(),
+        event["message"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+/// A client that reads its event stream through `url`, reconnecting from its last cursor
+/// whenever the connection breaks or goes silent for 300 ms, until `done`. Sends its first
+/// cursor on `started`; records every stored event it receives in `log`.
+async fn resuming_reader(
+    url: String,
+    token: String,
+    done: Arc<AtomicBool>,
+    started: tokio::sync::oneshot::Sender<String>,
+    log: Arc<Mutex<Vec<Seen>>>,
+) -> usize {
+    let mut started = Some(started);
+    let mut cursor: Option<String> = None;
+    let mut connections = 0;
+    while !done.load(Ordering::Relaxed) {
+        let mut target = url.clone();
+        if let Some(cursor) = &cursor {
+            target.push_str(&format!("?since={cursor}"));
+        }
+        let mut request = target.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let connected = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(request),
+        )
+        .await;
+        let Ok(Ok((mut socket, _))) = connected else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        connections += 1;
+        loop {
+            match tokio::time::timeout(Duration::from_millis(300), socket.next()).await {
+                Ok(Some(Ok(WsMessage::Text(text)))) => {
+                    let event: Value =
+                        serde_json::from_str(&text).expect("only whole frames are delivered");
+                    match event["type"].as_str() {
+                        Some("ready") => {
+                            if cursor.is_none() {
+                                cursor = event["cursor"].as_str().map(str::to_owned);
+                                if let (Some(tx), Some(c)) = (started.take(), &cursor) {
+                                    let _ = tx.send(c.clone());
+                                }
+                            }
+                        }
+                        Some("resync_required") => panic!("a held cursor was refused"),
+                        _ => {
+                            if let Some(entry) = seen(&event) {
+                                cursor = Some(entry.0.clone());
+                                log.lock().expect("lock").push(entry);
+                            }
+                        }
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+                // An error, the end, or silence: reconnect.
+                _ => break,
+            }
+        }
+    }
+    connections
+}
+
+/// Everything the server holds for `user` after `since`, by long polling.
+async fn server_log(server: &TestServer, user: &User, since: &str) -> Vec<Seen> {
+    let mut log = Vec::new();
+    let mut cursor = since.to_owned();
+    loop {
+        let (status, body) = server
+            .get(&format!("/api/v1/events?since={cursor}&timeout=0"), user)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let events = body["events"].as_array().expect("events");
+        if events.is_empty() {
+            return log;
+        }
+        log.extend(events.iter().filter_map(seen));
+        cursor = body["cursor"].as_str().expect("cursor").to_owned();
+    }
+}
+
+/// T2: eight readers behind a proxy that breaks their connections (1,000 times in all)
+/// while four senders write to a group and to direct conversations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_broken_connections_resume_exactly_once() {
+    const FAULTS: usize = 1000;
+    let seed = seed("fault proxy");
+    let server = Arc::new(TestServer::start().await);
+    let mut senders = Vec::new();
+    for n in 0..4 {
+        senders.push(server.register(&format!("sender{n}")).await);
+    }
+    let mut readers = Vec::new();
+    for n in 0..8 {
+        readers.push(server.register(&format!("reader{n}")).await);
+    }
+    let members: Vec<&User> = senders[1..].iter().chain(&readers).collect();
+    let group = server.group(&senders[0], "everyone", &members).await;
+    let mut directs = Vec::new();
+    for reader in &readers {
+        directs.push(server.direct(&senders[0], reader).await);
+    }
+
+    let target: SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let (enabled, faults) = (Arc::new(AtomicBool::new(true)), Arc::default());
+    let proxy = fault_proxy(target, seed, enabled.clone(), Arc::clone(&faults)).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let mut firsts = Vec::new();
+    let mut logs = Vec::new();
+    for reader in &readers {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        tasks.push(tokio::spawn(resuming_reader(
+            format!("ws://{proxy}/api/v1/events"),
+            reader.token.clone(),
+            done.clone(),
+            tx,
+            log.clone(),
+        )));
+        firsts.push(rx.await.expect("the reader connected once"));
+        logs.push(log);
+    }
+
+    // Senders at about 100 messages a second in all, until the proxy has done its work;
+    // sender0 alternates between the group and each reader's direct conversation.
+    let sending: Vec<_> = senders
+        .iter()
+        .enumerate()
+        .map(|(k, sender)| {
+            let (server, sender, group, directs) = (
+                server.clone(),
+                sender.clone(),
+                group.clone(),
+                directs.clone(),
+            );
+            let faults = Arc::clone(&faults);
+            tokio::spawn(async move {
+                let mut n = 0;
+                while faults.load(Ordering::Relaxed) < FAULTS {
+                    let to = if k == 0 && n % 2 == 1 {
+                        &directs[(n / 2) % directs.len()]
+                    } else {
+                        &group
+                    };
+                    server
+                        .send(&sender, to, &format!("k{k}n{n}"), &format!("{k}/{n}"))
+                        .await;
+                    n += 1;
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    for task in sending {
+        sent += task.await.expect("sender");
+    }
+    enabled.store(false, Ordering::Relaxed);
+
+    // Every reader catches up with the server's log for it, then stops.
+    let mut expected = Vec::new();
+    for (reader, first) in readers.iter().zip(&firsts) {
+        expected.push(server_log(&server, reader, first).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while logs
+        .iter()
+        .zip(&expected)
+        .any(|(log, expected)| log.lock().expect("lock").len() < expected.len())
+    {
+        assert!(Instant::now() < deadline, "readers never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let mut connections = 0;
+    for task in tasks {
+        connections += task.await.expect("reader");
+    }
+    let injected = faults.load(Ordering::Relaxed);
+    eprintln!("{sent} messages, {injected} faults, {connections} connections");
+    assert!(injected >= FAULTS, "{injected} faults injected");
+    for ((reader, log), expected) in readers.iter().zip(&logs).zip(&expected) {
+        let log = log.lock().expect("lock");
+        let messages = expected.iter().filter(|e| e.1 == "message.created").count();
+        assert!(messages > 0, "{} got messages", reader.username);
+        let unique: std::collections::HashSet<&Seen> = log.iter().collect();
+        let first_difference = log.iter().zip(expected).position(|(a, b)| a != b);
+        assert!(
+            *log == *expected,
+            "{} saw exactly the server's log, once, in order ({} seen, {} of them distinct, {} expected; first difference at {first_difference:?}: {:?} vs {:?})",
+            reader.username,
+            log.len(),
+            unique.len(),
+            expected.len(),
+            first_difference.map(|i| &log[i]),
+            first_difference.map(|i| &expected[i]),
+        );
+    }
+}
+
+/// The resident set size of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+/// Sends `count` messages of ~10 KB numbered from `first`, 16 at a time; returns when each
+/// send started, by number.
+async fn blast(
+    server: &Arc<TestServer>,
+    user: &User,
+    conversation: &str,
+    first: usize,
+    count: usize,
+) -> HashMap<usize, Instant> {
+    let big = "x".repeat(9_900);
+    futures::stream::iter(first..first + count)
+        .map(|n| {
+            let (server, user, conversation, big) = (
+                server.clone(),
+                user.clone(),
+                conversation.to_owned(),
+                big.clone(),
+            );
+            async move {
+                let at = Instant::now();
+                server
+                    .send(
+                        &user,
+                        &conversation,
+                        &format!("b{n}"),
+                        &format!("{n} {big}"),
+                    )
+                    .await;
+                (n, at)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+/// p99 of delivery latency (send start → arrival) for messages `numbers` in `arrivals`.
+fn p99(sent: &HashMap<usize, Instant>, arrivals: &BTreeMap<usize, Instant>) -> Duration {
+    let mut latencies: Vec<Duration> = sent
+        .iter()
+        .map(|(n, at)| arrivals.get(n).expect("delivered").duration_since(*at))
+        .collect();
+    latencies.sort_unstable();
+    latencies[(latencies.len() * 99).div_ceil(100) - 1]
+}
+
+/// T5: a client that never reads while the server writes 100 MB at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
+    const BASELINE: usize = 1_000;
+    const FLOOD: usize = 10_000;
+    let db = TestDb::new().await;
+    let process = ProcessServer::start(&db);
+    let server = Arc::new(process.client());
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+
+    // Two readers that keep up, timing every arrival.
+    let arrivals: Arc<Mutex<BTreeMap<usize, Instant>>> = Arc::default();
+    for _ in 0..2 {
+        let mut socket = server.ws(&bob, None).await;
+        next_json(&mut socket).await;
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = socket.next().await {
+                if let WsMessage::Text(text) = frame {
+                    let event: Value = serde_json::from_str(&text).expect("json");
+                    let n = event["message"]["text"]
+                        .as_str()
+                        .and_then(|t| t.split(' ').next())
+                        .and_then(|n| n.parse().ok());
+                    if let Some(n) = n {
+                        arrivals
+                            .lock()
+                            .expect("lock")
+                            .entry(n)
+                            .or_insert_with(Instant::now);
+                    }
+                }
+            }
+        });
+    }
+    let wait_for = |count: usize| {
+        let arrivals = arrivals.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while arrivals.lock().expect("lock").len() < count {
+                assert!(Instant::now() < deadline, "fast readers fell behind");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let baseline_sent = blast(&server, &ana, &id, 0, BASELINE).await;
+    wait_for(BASELINE).await;
+    let baseline = p99(&baseline_sent, &arrivals.lock().expect("lock"));
+
+    // The stalled client: a small receive buffer, the ready frame read, then nothing.
+    let pid = process.child.id();
+    let before = rss(pid);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer");
+    let address: SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let stream = socket.connect(address).await.expect("connect");
+    let mut request = format!("ws://{address}/api/v1/events")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", bob.token).parse().expect("header"),
+    );
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("handshake");
+    let ready = next_json(&mut stalled).await;
+    let resume_from = ready["cursor"].as_str().expect("cursor").to_owned();
+
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let flood_sent = blast(&server, &ana, &id, BASELINE, FLOOD).await;
+    wait_for(BASELINE + FLOOD).await;
+    let flooded = {
+        let arrivals = arrivals.lock().expect("lock");
+        p99(&flood_sent, &arrivals)
+    };
+
+    // The server gives up on the stalled stream.
+    server
+        .wait_for_streams(
+            2,
+            Duration::from_secs(60),
+            "the stalled stream was never closed",
+        )
+        .await;
+    sampling.abort();
+    let growth = peak.load(Ordering::Relaxed).saturating_sub(before);
+    eprintln!(
+        "server RSS grew {} MiB while ~{} MB went to a stalled reader; others' p99 {:?} (baseline {:?})",
+        growth >> 20,
+        FLOOD * 10_000 / 1_000_000,
+        flooded,
+        baseline
+    );
+    assert!(growth <= 64 << 20, "server RSS grew {} MiB", growth >> 20);
+    assert!(
+        flooded <= baseline * 2 + Duration::from_millis(250),
+        "the others' p99 went from {baseline:?} to {flooded:?}"
+    );
+    drop(stalled);
+
+    // Resuming from where it stopped replays everything it never read, once and in order.
+    let mut resumed = server.ws(&bob, Some(&resume_from)).await;
+    next_json(&mut resumed).await;
+    let mut seqs = Vec::new();
+    while seqs.len() < FLOOD {
+        let event = next_json(&mut resumed).await;
+        if event["type"] == "message.created" {
+            seqs.push(event["message"]["seq"].as_i64().expect("seq"));
+        }
+    }
+    let first = BASELINE as i64 + 1;
+    assert_eq!(seqs, (first..first + FLOOD as i64).collect::<Vec<_>>());
+    assert_quiet(&mut resumed, 300).await;
+}
