@@ -427,11 +427,14 @@ impl Events {
                 if let Some(delivery) = pending.pop_front() {
                     return Ok(delivery);
                 }
+                // Synapse cuts a room's timeline to 10 events per sync by default (and
+                // marks it `limited`); a client that keeps up asks for more.
+                let filter = encode(r#"{"room":{"timeline":{"limit":1000}}}"#);
                 let body = api
                     .call(
                         reqwest::Method::GET,
                         &format!(
-                            "/_matrix/client/v3/sync?timeout=30000&since={}",
+                            "/_matrix/client/v3/sync?timeout=30000&filter={filter}&since={}",
                             encode(since)
                         ),
                         Some(&me.token),
