@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::support::*;
 
@@ -34,23 +33,6 @@ fn seed(test: &str) -> u64 {
         .unwrap_or_else(rand::random);
     eprintln!("{test}: seed {seed} (HILO_TEST_SEED={seed} replays it)");
     seed
-}
-
-/// Every message of a conversation, read forwards in pages of 200.
-async fn all_messages(server: &TestServer, user: &User, conversation: &str) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    loop {
-        let after = out.last().and_then(|m| m["seq"].as_i64()).unwrap_or(0);
-        let page = server
-            .history(user, conversation, &format!("?after={after}&limit=200"))
-            .await;
-        let messages = page["messages"].as_array().expect("messages").clone();
-        let more = page["has_more"] == true;
-        out.extend(messages);
-        if !more {
-            return out;
-        }
-    }
 }
 
 /// SQLite's integrity_check and foreign_key_check on the data dir of a stopped server.
@@ -181,7 +163,7 @@ async fn random_kill_9_during_retried_sends_loses_and_duplicates_nothing() {
     let server = process.client();
     let mut stored: HashMap<String, (String, i64)> = HashMap::new();
     for (id, senders) in &conversations {
-        let messages = all_messages(&server, &senders[0], id).await;
+        let messages = server.all_messages(&senders[0], id).await;
         let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
         assert_eq!(
             seqs,
@@ -341,11 +323,11 @@ fn seen(event: &Value) -> Option<Seen> {
     ))
 }
 
-/// A client that reads its event stream through `url`, reconnecting from its last cursor
+/// A client that reads its event stream from `base`, reconnecting from its last cursor
 /// whenever the connection breaks or goes silent for 300 ms, until `done`. Sends its first
 /// cursor on `started`; records every stored event it receives in `log`.
 async fn resuming_reader(
-    url: String,
+    base: String,
     token: String,
     done: Arc<AtomicBool>,
     started: tokio::sync::oneshot::Sender<String>,
@@ -355,15 +337,7 @@ async fn resuming_reader(
     let mut cursor: Option<String> = None;
     let mut connections = 0;
     while !done.load(Ordering::Relaxed) {
-        let mut target = url.clone();
-        if let Some(cursor) = &cursor {
-            target.push_str(&format!("?since={cursor}"));
-        }
-        let mut request = target.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
+        let request = events_request(&base, &token, cursor.as_deref());
         let connected = tokio::time::timeout(
             Duration::from_secs(2),
             tokio_tungstenite::connect_async(request),
@@ -461,7 +435,7 @@ async fn a_thousand_broken_connections_resume_exactly_once() {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let log = Arc::new(Mutex::new(Vec::new()));
         tasks.push(tokio::spawn(resuming_reader(
-            format!("ws://{proxy}/api/v1/events"),
+            format!("http://{proxy}"),
             reader.token.clone(),
             done.clone(),
             tx,
@@ -668,13 +642,7 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
         .parse()
         .expect("address");
     let stream = socket.connect(address).await.expect("connect");
-    let mut request = format!("ws://{address}/api/v1/events")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", bob.token).parse().expect("header"),
-    );
+    let request = events_request(&server.base, &bob.token, None);
     let (mut stalled, _) =
         tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await

@@ -328,23 +328,14 @@ async fn a_node_killed_mid_sends_loses_nothing_acknowledged() {
     let acked = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 80, "the load ran: {} acked", acked.len());
     let mut stored: BTreeMap<String, i64> = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let page = b
-            .history(&bob, &id, &format!("?after={after}&limit=200"))
-            .await;
-        let messages = page["messages"].as_array().expect("messages");
-        let Some(newest) = messages.last() else { break };
-        after = newest["seq"].as_i64().expect("seq");
-        for m in messages {
-            let txn = m["client_txn_id"].as_str().unwrap_or("").to_owned();
-            assert!(
-                stored
-                    .insert(txn, m["seq"].as_i64().unwrap_or(-1))
-                    .is_none(),
-                "one message per client_txn_id"
-            );
-        }
+    for m in b.all_messages(&bob, &id).await {
+        let txn = m["client_txn_id"].as_str().unwrap_or("").to_owned();
+        assert!(
+            stored
+                .insert(txn, m["seq"].as_i64().unwrap_or(-1))
+                .is_none(),
+            "one message per client_txn_id"
+        );
     }
     for (txn, seq) in &acked {
         assert_eq!(

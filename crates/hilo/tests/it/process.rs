@@ -160,24 +160,14 @@ async fn kill_9_after_acknowledged_sends_loses_nothing() {
     );
     // Every acknowledged message is there with its seq; seqs are 1..=N with no gap.
     let mut stored = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let page = server
-            .history(&bob, &id, &format!("?after={after}&limit=200"))
-            .await;
-        for message in page["messages"].as_array().expect("messages") {
-            stored.insert(
-                message["seq"].as_i64().unwrap_or(-1),
-                (
-                    message["id"].as_str().unwrap_or("").to_owned(),
-                    message["client_txn_id"].as_str().unwrap_or("").to_owned(),
-                ),
-            );
-            after = message["seq"].as_i64().unwrap_or(after);
-        }
-        if !page["has_more"].as_bool().unwrap_or(false) {
-            break;
-        }
+    for message in server.all_messages(&bob, &id).await {
+        stored.insert(
+            message["seq"].as_i64().unwrap_or(-1),
+            (
+                message["id"].as_str().unwrap_or("").to_owned(),
+                message["client_txn_id"].as_str().unwrap_or("").to_owned(),
+            ),
+        );
     }
     let seqs: Vec<i64> = stored.keys().copied().collect();
     assert_eq!(

@@ -466,17 +466,30 @@ impl TestServer {
         body
     }
 
+    /// Every message of a conversation as `user` reads it, oldest first (pages of 200).
+    pub async fn all_messages(&self, user: &User, conversation: &str) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        loop {
+            let after = out.last().and_then(|m| m["seq"].as_i64()).unwrap_or(0);
+            let page = self
+                .history(user, conversation, &format!("?after={after}&limit=200"))
+                .await;
+            out.extend(
+                page["messages"]
+                    .as_array()
+                    .expect("messages")
+                    .iter()
+                    .cloned(),
+            );
+            if page["has_more"] != true {
+                return out;
+            }
+        }
+    }
+
     /// A WebSocket on the events stream, authenticated by header.
     pub async fn ws(&self, user: &User, since: Option<&str>) -> Ws {
-        let mut url = format!("{}/api/v1/events", self.base.replace("http://", "ws://"));
-        if let Some(since) = since {
-            url.push_str(&format!("?since={since}"));
-        }
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", user.token).parse().expect("header"),
-        );
+        let request = events_request(&self.base, &user.token, since);
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("websocket connects");
@@ -557,6 +570,25 @@ pub fn user_from(body: &Value) -> User {
         token: body["token"].as_str().expect("token").to_owned(),
         session_id: body["session_id"].as_str().expect("session_id").to_owned(),
     }
+}
+
+/// The WebSocket upgrade request for the event stream of the server at `base`
+/// (`http://host:port`), authenticated by header, resuming after `since`.
+pub fn events_request(
+    base: &str,
+    token: &str,
+    since: Option<&str>,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut url = format!("{}/api/v1/events", base.replacen("http://", "ws://", 1));
+    if let Some(since) = since {
+        url.push_str(&format!("?since={since}"));
+    }
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
 }
 
 /// Next JSON text frame (skipping pings), within 10 s.
