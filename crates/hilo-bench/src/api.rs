@@ -29,6 +29,8 @@ pub struct Api {
     base: String,
     protocol: Protocol,
     http: reqwest::Client,
+    /// Which processes' CPU time a measured window counts.
+    cpu: crate::cpu::CpuProbe,
 }
 
 /// A registered account.
@@ -82,7 +84,19 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             protocol,
             http: reqwest::Client::new(),
+            cpu: crate::cpu::CpuProbe::default(),
         }
+    }
+
+    /// The same client, with the server's CPU measured by `probe`.
+    pub fn with_cpu(mut self, probe: crate::cpu::CpuProbe) -> Api {
+        self.cpu = probe;
+        self
+    }
+
+    /// Starts a measured window of the server's CPU time.
+    pub fn cpu_window(&self) -> crate::cpu::CpuWindow {
+        self.cpu.start()
     }
 
     async fn call(
@@ -305,6 +319,35 @@ impl Api {
         }
     }
 
+    /// hilo only: an authenticated request; the answer's body, or an error for a non-2xx
+    /// status (the `users` scenario drives the API directly, action by action).
+    pub async fn hilo_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        me: &Account,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        anyhow::ensure!(
+            self.protocol == Protocol::Hilo,
+            "this scenario drives hilo's own API"
+        );
+        self.call(method, path, Some(&me.token), body).await
+    }
+
+    /// The API paths the server's OpenAPI document lists (`/api/v1/openapi.json`).
+    pub async fn api_paths(&self) -> anyhow::Result<Vec<String>> {
+        let body = self
+            .call(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+            .await?;
+        Ok(body["paths"]
+            .as_object()
+            .context("paths")?
+            .keys()
+            .cloned()
+            .collect())
+    }
+
     /// One page of history older than `older` (the newest page without it).
     pub async fn history(
         &self,
@@ -374,7 +417,13 @@ impl Api {
                 request
                     .headers_mut()
                     .insert("authorization", format!("Bearer {}", me.token).parse()?);
-                let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+                // Small buffers: the idle scenario holds 10,000 of these in one process.
+                let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                    .read_buffer_size(8 * 1024)
+                    .write_buffer_size(0);
+                let (mut socket, _) =
+                    tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                        .await?;
                 let ready = next_frame(&mut socket).await?;
                 if ready["type"] != "ready" {
                     bail!("expected a ready frame, got {ready}");
@@ -469,7 +518,7 @@ impl Events {
 }
 
 /// The next JSON frame of a hilo WebSocket (pings skipped); an error when it closes.
-async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
+pub(crate) async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
     loop {
         match socket.next().await {
             Some(Ok(Frame::Text(text))) => return Ok(serde_json::from_str(&text)?),

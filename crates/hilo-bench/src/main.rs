@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod cpu;
 mod scenarios;
 mod stats;
 
@@ -22,6 +23,13 @@ struct Cli {
     /// The API the server speaks.
     #[arg(long, value_enum, default_value_t = api::Protocol::Hilo)]
     protocol: api::Protocol,
+    /// The server's process id(s): report the server CPU time spent in each measured window
+    /// (read from /proc, so the server must run on this machine).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// Count the CPU time of every `postgres` process as the server's too.
+    #[arg(long)]
+    postgres_cpu: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -102,6 +110,31 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         settle: u64,
     },
+    /// Simulated people with a client open, added in steps until the p99 of any action
+    /// passes the limit or more than 0.1 % of actions fail: the supported users.
+    Users {
+        /// Users in the first step.
+        #[arg(long, default_value_t = 500)]
+        start: usize,
+        /// Users added per step.
+        #[arg(long, default_value_t = 500)]
+        step: usize,
+        /// Most users to ramp to.
+        #[arg(long, default_value_t = 20_000)]
+        max: usize,
+        /// Measured seconds per step.
+        #[arg(long, default_value_t = 30)]
+        step_seconds: u64,
+        /// Mean seconds between one user's actions.
+        #[arg(long, default_value_t = 5.0)]
+        think: f64,
+        /// Users per team (one group per team, direct conversations between teammates).
+        #[arg(long, default_value_t = 10)]
+        team: usize,
+        /// A step fails when the p99 of any action exceeds this many milliseconds.
+        #[arg(long, default_value_t = 200.0)]
+        p99_limit_ms: f64,
+    },
     /// The machine's ceiling: requests per second of a trivial endpoint.
     HttpRate {
         /// The path to GET.
@@ -132,7 +165,8 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let api = api::Api::new(&cli.server, cli.protocol);
+    let api = api::Api::new(&cli.server, cli.protocol)
+        .with_cpu(cpu::CpuProbe::new(cli.server_pids, cli.postgres_cpu));
     let seconds = std::time::Duration::from_secs;
     let result = match cli.scenario {
         Scenario::SendSeq { messages } => scenarios::send_seq(&api, messages).await,
@@ -162,6 +196,26 @@ async fn main() -> std::process::ExitCode {
             accounts,
             settle,
         } => scenarios::idle(&api, pid, connections, accounts, seconds(settle)).await,
+        Scenario::Users {
+            start,
+            step,
+            max,
+            step_seconds,
+            think,
+            team,
+            p99_limit_ms,
+        } => {
+            let ramp = scenarios::Ramp {
+                start,
+                step,
+                max,
+                step_seconds,
+                think_seconds: think,
+                team,
+                p99_limit_ms,
+            };
+            scenarios::users(&api, ramp).await
+        }
         Scenario::HttpRate {
             path,
             connections,

@@ -183,3 +183,133 @@ async fn ceilings_measure_http_and_durable_inserts() {
     // Group commit: concurrent writers share commits.
     assert!(commits < rows, "{inserts}");
 }
+
+#[tokio::test]
+async fn server_cpu_is_measured_over_the_window() {
+    let (base, _dir) = server().await;
+    // The server runs in this test's process.
+    let pid = std::process::id().to_string();
+    let report = bench(
+        &base,
+        &["--server-pid", &pid, "send-seq", "--messages", "200"],
+    )
+    .await;
+    let cpu = &report["server_cpu"];
+    assert!(
+        cpu["seconds"].as_f64().is_some_and(|s| s >= 0.0),
+        "{report}"
+    );
+    assert!(cpu["ms_per_unit"].as_f64().is_some(), "{report}");
+    assert!(cpu["cores_busy"].as_f64().is_some(), "{report}");
+    // Without a pid there is nothing to measure, and the report says so.
+    let report = bench(&base, &["send-seq", "--messages", "5"]).await;
+    assert!(report["server_cpu"].is_null(), "{report}");
+}
+
+/// The actions the server's OpenAPI document does not offer yet, as `users` must report.
+async fn missing_actions(base: &str) -> Vec<Value> {
+    let spec: Value = reqwest::get(format!("{base}/api/v1/openapi.json"))
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut missing = Vec::new();
+    if !paths.keys().any(|p| p.contains("/reactions/")) {
+        missing.push(Value::from("react"));
+    }
+    if !paths.contains_key("/api/v1/search/messages") {
+        missing.push(Value::from("search"));
+    }
+    missing
+}
+
+#[tokio::test]
+async fn users_ramps_in_steps_and_measures_every_action() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &[
+            "users",
+            "--start",
+            "4",
+            "--step",
+            "4",
+            "--max",
+            "8",
+            "--team",
+            "4",
+            "--step-seconds",
+            "3",
+            "--think",
+            "0.05",
+            // A generous limit: this test checks the ramp, not the machine's speed.
+            "--p99-limit-ms",
+            "60000",
+        ],
+    )
+    .await;
+    assert_eq!(report["supported_users"], 8, "{report}");
+    assert!(report["stopped_by"].is_null(), "{report}");
+    assert_eq!(
+        report["unavailable_actions"],
+        Value::from(missing_actions(&base).await),
+        "{report}"
+    );
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "{report}");
+    for (step, users) in steps.iter().zip([4, 8]) {
+        assert_eq!(step["users"], users, "{step}");
+        assert_eq!(step["errors"], 0, "{step}");
+        for action in [
+            "list_conversations",
+            "open_conversation",
+            "page_history",
+            "send",
+            "mark_read",
+            "delivery",
+        ] {
+            let count = step["actions"][action]["count"].as_u64().unwrap_or(0);
+            assert!(count > 0, "no {action} in {step}");
+        }
+        // Each step's new users connect inside its window.
+        assert_eq!(step["actions"]["connect"]["count"], 4, "{step}");
+    }
+    assert!(report["messages_sent"].as_u64().is_some_and(|n| n > 0));
+}
+
+#[tokio::test]
+async fn users_stops_at_the_first_step_over_the_limit() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &[
+            "users",
+            "--start",
+            "2",
+            "--step",
+            "2",
+            "--max",
+            "6",
+            "--team",
+            "2",
+            "--step-seconds",
+            "1",
+            "--think",
+            "0.05",
+            // No request answers in a microsecond: the first step fails.
+            "--p99-limit-ms",
+            "0.001",
+        ],
+    )
+    .await;
+    assert_eq!(report["supported_users"], 0, "{report}");
+    assert_eq!(
+        report["steps"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    let reason = report["stopped_by"].as_str().unwrap_or("");
+    assert!(reason.contains("p99"), "{report}");
+}

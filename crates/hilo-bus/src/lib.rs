@@ -37,7 +37,8 @@ pub struct Envelope {
 }
 
 /// How many envelopes a subscriber may fall behind before it is told it lagged. This is the
-/// bounded per-connection queue: past it the connection closes and resumes from its cursor.
+/// bounded per-connection queue: past it the envelopes are dropped and the stream reads what
+/// it missed from the store, so a slow reader costs a queue's worth of memory at most.
 pub const SUBSCRIBER_QUEUE: usize = 256;
 
 /// A live subscription to one user's events.

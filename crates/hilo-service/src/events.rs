@@ -209,6 +209,7 @@ impl Hilo {
             known_head: head,
             delivered: last,
             pending: VecDeque::new(),
+            lagged: false,
             resync,
             revoked: false,
             _presence: self.inner.presence.enter(&caller.user.id),
@@ -258,8 +259,6 @@ pub enum StreamItem {
     ResyncRequired,
     /// This stream's session was revoked; the `session.revoked` frame was delivered first.
     Revoked,
-    /// The client fell too far behind; reconnect from the last cursor received.
-    Overflow,
     /// The server is shutting down.
     Closed,
 }
@@ -276,6 +275,9 @@ pub struct EventStream {
     /// events wait in `pending`.
     delivered: i64,
     pending: VecDeque<(i64, String)>,
+    /// The bus dropped envelopes for this stream (it fell more than a queue behind): the
+    /// store's head must be re-read before the stream can call itself caught up.
+    lagged: bool,
     resync: bool,
     revoked: bool,
     _presence: PresenceGuard,
@@ -342,6 +344,11 @@ impl EventStream {
             if self.revoked {
                 return Ok(Some(StreamItem::Revoked));
             }
+            if self.lagged {
+                // Cleared only once the head is known: a cancelled read retries.
+                self.refresh_head().await?;
+                self.lagged = false;
+            }
             if self.last >= self.known_head {
                 return Ok(None);
             }
@@ -350,7 +357,11 @@ impl EventStream {
     }
 
     /// Applies one bus delivery: the next event is handed out, a duplicate is dropped, a gap
-    /// raises the known head so the next call reads the store.
+    /// raises the known head so the next call reads the store. A lag (the bus dropped
+    /// envelopes because this stream fell a whole queue behind) is a gap of unknown size:
+    /// the next call re-reads the head and catches up from the store, so a reader that is
+    /// merely slower than a burst keeps its connection and loses nothing. A reader that
+    /// stops reading altogether is cut off by the transport's send timeout instead.
     fn accept(&mut self, received: Received) -> Option<StreamItem> {
         match received {
             Received::Envelope(envelope) => match envelope.cursor {
@@ -370,7 +381,10 @@ impl EventStream {
                     None
                 }
             },
-            Received::Lagged => Some(StreamItem::Overflow),
+            Received::Lagged => {
+                self.lagged = true;
+                None
+            }
             Received::Closed => Some(StreamItem::Closed),
         }
     }

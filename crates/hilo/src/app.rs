@@ -150,6 +150,14 @@ pub async fn serve(app: App, listener: TcpListener) -> anyhow::Result<()> {
     }
     let router = app.router();
     let shutdown = app.shutdown.clone();
+    // Event frames are small and written one at a time: with Nagle's algorithm on, a frame
+    // written while the previous one is unacknowledged waits for that ACK (up to the
+    // client's delayed-ACK timer), which shows up as tens of milliseconds of latency.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -25,11 +25,13 @@ struct Outcome {
     broken_streams: usize,
     /// Per-delivery latency; `errors` holds the failed sends.
     latency: Samples,
+    /// Server CPU from the first send to the last delivery (or the drain deadline).
+    cpu: serde_json::Value,
 }
 
 impl Outcome {
     fn json(&self) -> serde_json::Value {
-        json!({"achieved_per_second": self.achieved, "sent": self.sent, "lost": self.lost, "duplicated": self.duplicated, "broken_streams": self.broken_streams, "latency": self.latency.summary()})
+        json!({"achieved_per_second": self.achieved, "sent": self.sent, "lost": self.lost, "duplicated": self.duplicated, "broken_streams": self.broken_streams, "latency": self.latency.summary(), "server_cpu": self.cpu})
     }
 
     fn human(&self, label: &str, offered: u32) -> String {
@@ -98,6 +100,7 @@ async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let run = run_id();
     let mut sends = Vec::with_capacity(total);
+    let cpu = api.cpu_window();
     let started = Instant::now();
     for n in 0..total {
         ticker.tick().await;
@@ -134,6 +137,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.cancel();
+    let cpu = cpu.finish(sent.len(), started.elapsed());
 
     let mut outcome = Outcome {
         sent: sent.len(),
@@ -142,6 +146,7 @@ async fn run(
         duplicated: 0,
         broken_streams: 0,
         latency: Samples::default(),
+        cpu,
     };
     outcome.latency.errors = send_errors.load(Ordering::Relaxed) as u64;
     for (conversation, task) in tasks {

@@ -45,6 +45,8 @@ pub async fn history(
 
     let mut samples = Samples::default();
     let mut short_passes = 0;
+    let cpu = api.cpu_window();
+    let started = Instant::now();
     for _ in 0..passes.max(1) {
         let (mut older, mut seen) = (None::<String>, 0);
         loop {
@@ -68,6 +70,7 @@ pub async fn history(
         short_passes += usize::from(seen != messages);
     }
     samples.errors += short_passes as u64;
+    let cpu = cpu.finish(samples.count(), started.elapsed());
     Ok(Report {
         human: format!(
             "history ({messages} messages, {page} per page): {} pages, {} errors, p50 {} ms, p95 {} ms, p99 {} ms",
@@ -77,6 +80,6 @@ pub async fn history(
             round(samples.quantile_ms(0.95)),
             round(samples.quantile_ms(0.99))
         ),
-        json: json!({"scenario": "history", "messages": messages, "page": page, "passes": passes, "incomplete_passes": short_passes, "fill_seconds": round(fill_seconds), "latency": samples.summary()}),
+        json: json!({"scenario": "history", "messages": messages, "page": page, "passes": passes, "incomplete_passes": short_passes, "fill_seconds": round(fill_seconds), "latency": samples.summary(), "server_cpu": cpu}),
     })
 }

@@ -5,6 +5,7 @@ mod delivery;
 mod history;
 mod idle;
 mod send;
+mod users;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub use delivery::{e2e, fanout};
 pub use history::history;
 pub use idle::idle;
 pub use send::{send_conc, send_seq};
+pub use users::{Ramp, users};
 
 /// What a scenario prints.
 pub struct Report {

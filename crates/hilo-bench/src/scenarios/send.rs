@@ -27,18 +27,21 @@ async fn send_many(api: &Api, me: &Account, conversation: &str, messages: usize)
 
 pub async fn send_seq(api: &Api, messages: usize) -> anyhow::Result<Report> {
     let (sender, _, id) = pairs(api, 1).await?.remove(0);
+    let cpu = api.cpu_window();
     let started = Instant::now();
     let samples = send_many(api, &sender, &id, messages).await;
     let elapsed = started.elapsed();
+    let cpu = cpu.finish(samples.count(), elapsed);
     let per_second = rate(samples.count(), elapsed);
     Ok(Report {
         human: samples.line("send-seq", per_second, "msg"),
-        json: json!({"scenario": "send-seq", "messages": messages, "per_second": per_second, "latency": samples.summary()}),
+        json: json!({"scenario": "send-seq", "messages": messages, "per_second": per_second, "latency": samples.summary(), "server_cpu": cpu}),
     })
 }
 
 pub async fn send_conc(api: &Api, senders: usize, messages: usize) -> anyhow::Result<Report> {
     let pairs = pairs(api, senders).await?;
+    let cpu = api.cpu_window();
     let started = Instant::now();
     let tasks: Vec<_> = pairs
         .into_iter()
@@ -52,9 +55,10 @@ pub async fn send_conc(api: &Api, senders: usize, messages: usize) -> anyhow::Re
         samples.merge(task.await?);
     }
     let elapsed = started.elapsed();
+    let cpu = cpu.finish(samples.count(), elapsed);
     let per_second = rate(samples.count(), elapsed);
     Ok(Report {
         human: samples.line(&format!("send-conc ({senders} senders)"), per_second, "msg"),
-        json: json!({"scenario": "send-conc", "senders": senders, "messages_per_sender": messages, "per_second": per_second, "latency": samples.summary()}),
+        json: json!({"scenario": "send-conc", "senders": senders, "messages_per_sender": messages, "per_second": per_second, "latency": samples.summary(), "server_cpu": cpu}),
     })
 }

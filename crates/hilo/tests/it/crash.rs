@@ -634,19 +634,7 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     // The stalled client: a small receive buffer, the ready frame read, then nothing.
     let pid = process.child.id();
     let before = rss(pid);
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer");
-    let address: SocketAddr = server
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .expect("address");
-    let stream = socket.connect(address).await.expect("connect");
-    let request = events_request(&server.base, &bob.token, None);
-    let (mut stalled, _) =
-        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .expect("handshake");
+    let mut stalled = small_buffer_ws(&server.base, &bob.token).await;
     let ready = next_json(&mut stalled).await;
     let resume_from = ready["cursor"].as_str().expect("cursor").to_owned();
 

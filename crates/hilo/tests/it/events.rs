@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::support::{StatusCode, TestServer, close_code, next_json};
+use super::support::{StatusCode, TestServer, close_code, next_json, small_buffer_ws};
 
 #[tokio::test]
 async fn a_websocket_gets_ready_then_events_in_order() {
@@ -265,6 +265,33 @@ async fn long_polling_returns_the_same_stream() {
     }
 }
 
+/// Sends `total` messages of ~10 kB (texts `"<n> xxx…"`) from four concurrent senders.
+fn send_big_messages(
+    server: &std::sync::Arc<TestServer>,
+    from: &super::support::User,
+    conversation: &str,
+    total: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let big = "x".repeat(9_990);
+    (0..4)
+        .map(|sender| {
+            let (server, from, id, big) = (
+                server.clone(),
+                from.clone(),
+                conversation.to_owned(),
+                big.clone(),
+            );
+            tokio::spawn(async move {
+                for n in (sender..total).step_by(4) {
+                    server
+                        .send(&from, &id, &format!("t{n}"), &format!("{n} {big}"))
+                        .await;
+                }
+            })
+        })
+        .collect()
+}
+
 /// A client that stops reading is cut off (it cannot hold the server's memory or slow
 /// anyone down), a fast client on the same account gets everything, and the slow one
 /// resumes from its last cursor without loss or duplicates (T5, scaled down).
@@ -277,25 +304,13 @@ async fn a_slow_reader_is_cut_off_and_resumes_from_its_cursor() {
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let id = server.direct(&ana, &bob).await;
-    let mut slow = server.ws(&bob, None).await;
+    let mut slow = small_buffer_ws(&server.base, &bob.token).await;
     next_json(&mut slow).await;
     let mut fast = server.ws(&bob, None).await;
     next_json(&mut fast).await;
 
     let total = 600;
-    let big = "x".repeat(9_990);
-    let senders: Vec<_> = (0..4)
-        .map(|sender| {
-            let (server, ana, id, big) = (server.clone(), ana.clone(), id.clone(), big.clone());
-            tokio::spawn(async move {
-                for n in (sender..total).step_by(4) {
-                    server
-                        .send(&ana, &id, &format!("t{n}"), &format!("{n} {big}"))
-                        .await;
-                }
-            })
-        })
-        .collect();
+    let senders = send_big_messages(&server, &ana, &id, total);
     let mut fast_seqs = Vec::new();
     while fast_seqs.len() < total {
         let event = next_json(&mut fast).await;
@@ -415,4 +430,50 @@ async fn long_polls_over_a_large_backlog_lose_nothing() {
     }
     assert!(polls >= 3, "the backlog took several answers ({polls})");
     assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
+}
+
+/// A reader slower than a burst (it reads, just not as fast as the messages come) falls
+/// more than the bus's queue behind; it keeps its connection and gets every event once, in
+/// order, the missed ones read from the store. Cutting it off instead would make every
+/// burst disconnect every slow phone.
+#[tokio::test]
+async fn a_reader_slower_than_a_burst_keeps_its_connection_and_gets_everything() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let id = server.direct(&ana, &bob).await;
+    let mut slow = small_buffer_ws(&server.base, &bob.token).await;
+    next_json(&mut slow).await;
+
+    // Far more than the bus queue (256 envelopes), and too big to sit in socket buffers.
+    let total = 1_200;
+    let senders = send_big_messages(&server, &ana, &id, total);
+    let mut seqs = Vec::new();
+    while seqs.len() < total {
+        let event = next_json(&mut slow).await;
+        assert_ne!(event["type"], "resync_required", "{event}");
+        if event["type"] == "message.created" {
+            seqs.push(event["message"]["seq"].as_i64().unwrap_or(-1));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
+    // Still the same connection: it answers, and it is the one open stream.
+    server
+        .wait_for_streams(
+            1,
+            std::time::Duration::from_secs(5),
+            "the slow reader's stream is gone",
+        )
+        .await;
+    futures::SinkExt::send(
+        &mut slow,
+        tokio_tungstenite::tungstenite::Message::Text(r#"{"type":"ping"}"#.into()),
+    )
+    .await
+    .expect("ping");
+    assert_eq!(next_json(&mut slow).await["type"], "pong");
 }

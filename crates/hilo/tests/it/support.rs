@@ -591,6 +591,24 @@ pub fn events_request(
     request
 }
 
+/// An event stream over a socket with a 4 KiB receive buffer, so that a client which stops
+/// reading fills the server's send buffer within a few megabytes (a default buffer grows to
+/// several megabytes and could swallow a whole test's traffic).
+pub async fn small_buffer_ws(base: &str, token: &str) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer");
+    let address: std::net::SocketAddr =
+        base.trim_start_matches("http://").parse().expect("address");
+    let stream = socket.connect(address).await.expect("connect");
+    let (socket, _) = tokio_tungstenite::client_async(
+        events_request(base, token, None),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .expect("handshake");
+    socket
+}
+
 /// Next JSON text frame (skipping pings), within 10 s.
 pub async fn next_json(socket: &mut Ws) -> Value {
     loop {
