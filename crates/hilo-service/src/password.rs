@@ -27,9 +27,9 @@ pub struct PasswordHasher {
     dummy: Arc<String>,
 }
 
-/// Runs Argon2 in `memory` (grown if these parameters need more) and returns the PHC hash.
+/// Runs Argon2id with `params` in `memory` (grown if they need more) and returns the PHC
+/// hash.
 fn hash_in<'a>(
-    argon: &Argon2<'_>,
     params: &Params,
     password: &[u8],
     salt: Salt<'a>,
@@ -41,6 +41,7 @@ fn hash_in<'a>(
         memory.resize(params.block_count(), Block::default());
     }
     let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let output = Output::init_with(output_len, |out| {
         argon
             .hash_password_into_with_memory(password, raw_salt, out, &mut memory[..])
@@ -72,8 +73,7 @@ fn verify_in(password: &[u8], stored: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(params) = Params::try_from(&parsed) else {
         return false;
     };
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    hash_in(&argon, &params, password, salt, memory)
+    hash_in(&params, password, salt, memory)
         .is_ok_and(|computed| computed.hash.is_some_and(|output| output == expected))
 }
 
@@ -94,11 +94,9 @@ impl PasswordHasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let salt = SaltString::generate(&mut OsRng);
         let mut memory = Vec::new();
         let dummy = hash_in(
-            &argon,
             &params,
             uuid::Uuid::now_v7().to_string().as_bytes(),
             salt.as_salt(),
@@ -144,9 +142,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, String> {
         let (params, password) = (self.params.clone(), password.to_owned());
         self.run(move |memory| {
-            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
             let salt = SaltString::generate(&mut OsRng);
-            hash_in(&argon, &params, password.as_bytes(), salt.as_salt(), memory)
+            hash_in(&params, password.as_bytes(), salt.as_salt(), memory)
                 .map(|h| h.to_string())
                 .map_err(|e| e.to_string())
         })
@@ -207,7 +204,7 @@ mod tests {
         let mut memory = Vec::new();
         assert!(verify_in(b"pa55word", &theirs, &mut memory));
         assert!(!verify_in(b"pa55worc", &theirs, &mut memory));
-        let ours = hash_in(&argon, &params, b"pa55word", salt.as_salt(), &mut memory)
+        let ours = hash_in(&params, b"pa55word", salt.as_salt(), &mut memory)
             .expect("hash")
             .to_string();
         assert_eq!(ours, theirs, "same salt and parameters, same PHC string");
