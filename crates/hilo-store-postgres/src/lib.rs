@@ -25,9 +25,6 @@
 //! nodes may start at once.
 #![forbid(unsafe_code)]
 
-/// The driver the shared SQL modules (`rows`, `reads`) are compiled against.
-type Db = sqlx::Postgres;
-
 /// The column that keeps a conversation's members in join order.
 macro_rules! member_order {
     () => {
@@ -59,13 +56,12 @@ macro_rules! in_transaction {
 
 mod accounts;
 mod conversations;
+mod decode;
 mod events;
 mod messages;
-#[path = "../../hilo-store/shared/reads.rs"]
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
-#[path = "../../hilo-store/shared/tx.rs"]
 mod tx;
 
 use std::time::Duration;

@@ -12,7 +12,7 @@ use crate::{SqliteStore, reads, tx};
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn count_users(&self) -> StoreResult<i64> {
-        reads::count_users(&self.read).await
+        in_reader!(self, (), conn => reads::count_users(conn))
     }
 
     async fn create_user(&self, new: NewUser) -> StoreResult<CreateUserOutcome> {
@@ -20,19 +20,19 @@ impl AccountStore for SqliteStore {
     }
 
     async fn credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
-        reads::credentials(&self.read, username).await
+        in_reader!(self, (username), conn => reads::credentials(conn, &username))
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        reads::user(&self.read, id).await
+        in_reader!(self, (id), conn => reads::user(conn, &id))
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        reads::user_by_username(&self.read, username).await
+        in_reader!(self, (username), conn => reads::user_by_username(conn, &username))
     }
 
     async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>> {
-        reads::search_users(&self.read, query, limit).await
+        in_reader!(self, (query), conn => reads::search_users(conn, &query, limit))
     }
 
     async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
@@ -55,14 +55,14 @@ impl AccountStore for SqliteStore {
     }
 
     async fn create_session(&self, new: NewSession) -> StoreResult<Session> {
-        in_writer!(self, (), conn => async {
-            tx::insert_session(conn, &new).await?;
+        in_writer!(self, (), conn => {
+            tx::insert_session(conn, &new)?;
             Ok(new.into_session())
         })
     }
 
     async fn session_by_token(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
-        reads::session_by_token(&self.read, token_hash).await
+        in_reader!(self, (token_hash), conn => reads::session_by_token(conn, &token_hash))
     }
 
     async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()> {
@@ -70,7 +70,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn sessions(&self, user: &UserId) -> StoreResult<Vec<Session>> {
-        reads::sessions(&self.read, user).await
+        in_reader!(self, (user), conn => reads::sessions(conn, &user))
     }
 
     async fn revoke_session(

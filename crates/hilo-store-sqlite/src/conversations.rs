@@ -24,14 +24,14 @@ impl ConversationStore for SqliteStore {
     }
 
     async fn create_group(&self, group: NewGroup) -> StoreResult<(ConversationId, Vec<Delivery>)> {
-        in_writer!(self, (), conn => async {
-            let deliveries = tx::create_group(conn, &group).await?;
+        in_writer!(self, (), conn => {
+            let deliveries = tx::create_group(conn, &group)?;
             Ok((group.id, deliveries))
         })
     }
 
     async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        reads::conversation(&self.read, id).await
+        in_reader!(self, (id), conn => reads::conversation(conn, &id))
     }
 
     async fn conversation_view(
@@ -39,7 +39,7 @@ impl ConversationStore for SqliteStore {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<ConversationView>> {
-        reads::conversation_view(&self.read, id, user).await
+        in_reader!(self, (id, user), conn => reads::conversation_view(conn, &id, &user))
     }
 
     async fn list_conversations(
@@ -49,7 +49,7 @@ impl ConversationStore for SqliteStore {
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage> {
-        reads::list_conversations(&self.read, user, folder, after, limit).await
+        in_reader!(self, (user), conn => reads::list_conversations(conn, &user, folder, after, limit))
     }
 
     async fn rename_group(

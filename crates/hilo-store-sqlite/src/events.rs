@@ -3,15 +3,10 @@
 use async_trait::async_trait;
 use hilo_core::{EventRecord, Timestamp, UserId};
 use hilo_store::{Delivery, EventStore, StoreResult};
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
-use crate::{SqliteStore, db_error, reads};
-
-/// Nothing to lock: the single writer already runs one write at a time. (PostgreSQL
-/// locks the users' rows here.)
-pub(crate) async fn lock_users(_conn: &mut SqliteConnection, _users: &[UserId]) -> StoreResult<()> {
-    Ok(())
-}
+use crate::db::error;
+use crate::{SqliteStore, reads};
 
 /// Appends `record` to each user's stream, giving it the next cursor of that stream.
 /// Runs inside the caller's write transaction, so the cursor bump and the row commit (or
@@ -19,10 +14,10 @@ pub(crate) async fn lock_users(_conn: &mut SqliteConnection, _users: &[UserId]) 
 ///
 /// Two statements whatever the number of recipients: one `UPDATE … RETURNING` bumps every
 /// recipient's head (the new head is the event's cursor), one `INSERT … SELECT` writes the
-/// rows from those heads. A message to a group of 500 costs the same two round trips as
+/// rows from those heads. A message to a group of 500 costs the same two statements as
 /// one to a pair.
-pub(crate) async fn append(
-    conn: &mut SqliteConnection,
+pub(crate) fn append(
+    conn: &Connection,
     users: &[UserId],
     record: &EventRecord,
     now: Timestamp,
@@ -31,34 +26,38 @@ pub(crate) async fn append(
         return Ok(Vec::new());
     }
     let ids = id_list(users);
-    let heads: Vec<(String, i64)> = sqlx::query_as(
-        "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, event_head",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    sqlx::query(
-        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(record.kind.as_str())
-    .bind(record.conversation_id.as_ref().map(|id| id.as_str()))
-    .bind(record.message_id.as_ref().map(|id| id.as_str()))
-    .bind(record.subject_user_id.as_ref().map(|id| id.as_str()))
-    .bind(record.session_id.as_ref().map(|id| id.as_str()))
-    .bind(record.number)
-    .bind(now.millis())
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
-    Ok(heads
-        .into_iter()
-        .map(|(user, cursor)| Delivery {
-            user_id: UserId::new(user),
-            cursor,
+    let mut bump = conn
+        .prepare_cached(
+            "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, event_head",
+        )
+        .map_err(error)?;
+    let deliveries = bump
+        .query_map([&ids], |row| {
+            Ok(Delivery {
+                user_id: UserId::new(row.get::<_, String>(0)?),
+                cursor: row.get(1)?,
+            })
         })
-        .collect())
+        .map_err(error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(error)?;
+    conn.prepare_cached(
+        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE id IN (SELECT value FROM json_each(?8))",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            record.kind.as_str(),
+            record.conversation_id.as_ref().map(|id| id.as_str()),
+            record.message_id.as_ref().map(|id| id.as_str()),
+            record.subject_user_id.as_ref().map(|id| id.as_str()),
+            record.session_id.as_ref().map(|id| id.as_str()),
+            record.number,
+            now.millis(),
+            ids
+        ])
+    })
+    .map_err(error)?;
+    Ok(deliveries)
 }
 
 /// A JSON array of ids for `json_each`, so a whole recipient list binds as one parameter.
@@ -76,11 +75,11 @@ impl EventStore for SqliteStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<hilo_core::StoredEvent>> {
-        reads::events_after(&self.read, user, after, limit).await
+        in_reader!(self, (user), conn => reads::events_after(conn, &user, after, limit))
     }
 
     async fn event_bounds(&self, user: &UserId) -> StoreResult<(i64, i64)> {
-        reads::event_bounds(&self.read, user).await
+        in_reader!(self, (user), conn => reads::event_bounds(conn, &user))
     }
 }
 

@@ -1,22 +1,21 @@
 //! hilo's embedded store: one SQLite file in WAL mode.
 //!
-//! Key design decision: **one writer task, group commit.** Every write is a job sent to a
-//! single task that owns the only write connection. The task drains whatever jobs are
-//! queued, runs each inside its own `SAVEPOINT` (so one failing job rolls back alone), and
-//! commits them all with one `COMMIT`. With `synchronous=FULL` that commit is one fsync of
+//! Key design decision: **one writer thread, group commit.** Every write is a job sent to a
+//! single OS thread that owns the only write connection (rusqlite, so a job's statements
+//! run on that thread without a hand-off each; see `db`). The thread drains whatever jobs
+//! are queued, runs each inside its own `SAVEPOINT` (so one failing job rolls back alone),
+//! and commits them all with one `COMMIT`. With `synchronous=FULL` that commit is one fsync of
 //! the WAL for the whole batch, so a burst of 200 sends costs one fsync, not 200, and every
 //! caller gets its answer only after the batch is on disk. A single writer also means
 //! SQLite never sees two write transactions race for the lock (no `SQLITE_BUSY` upgrade
 //! deadlocks) and makes per-conversation `seq` and per-user cursors trivially gap-free.
 //!
-//! Reads go to a small pool of separate connections, which WAL lets proceed while the
-//! writer commits.
+//! Reads go to a few reader threads, each with its own connection, which WAL lets proceed
+//! while the writer commits (`reader`). sqlx is used here only to run the migrations,
+//! with the same runner as PostgreSQL.
 //!
 //! Not here: authorisation (the service), rendering (proto), anything PostgreSQL.
 #![forbid(unsafe_code)]
-
-/// The driver the shared SQL modules (`rows`, `reads`) are compiled against.
-type Db = sqlx::Sqlite;
 
 /// The column that keeps a conversation's members in join order.
 macro_rules! member_order {
@@ -25,39 +24,36 @@ macro_rules! member_order {
     };
 }
 
-/// The suffix of a `SELECT` that locks what it reads: nothing here, the single writer
-/// already runs one write at a time.
-macro_rules! row_lock {
-    () => {
-        ""
-    };
-    ($table:ident) => {
-        ""
-    };
-}
-
-/// Runs `$body` (a future using the connection `$conn`) as a job on the single writer and
-/// returns its result once the batch is committed. The borrowed arguments named in the
-/// parentheses are copied into the job, which outlives this call's borrows.
+/// Runs `$body` (an expression using the write connection `$conn`, returning a
+/// `StoreResult`) as a job on the single writer and returns its result once the batch is
+/// committed. The borrowed arguments named in the parentheses are copied into the job,
+/// which outlives this call's borrows.
 macro_rules! in_writer {
     ($store:expr, ($($owned:ident),*), $conn:ident => $body:expr) => {{
         $(let $owned = $owned.to_owned();)*
-        $store
-            .writer
-            .write(move |$conn| Box::pin(async move { $body.await }))
-            .await
+        $store.writer.write(move |$conn| $body).await
+    }};
+}
+
+/// Runs `$body` (an expression using a reader connection `$conn`, returning a
+/// `StoreResult`) on a reader thread. The borrowed arguments named in the parentheses are
+/// copied into the job.
+macro_rules! in_reader {
+    ($store:expr, ($($owned:ident),*), $conn:ident => $body:expr) => {{
+        $(let $owned = $owned.to_owned();)*
+        $store.readers.read(move |$conn| $body).await
     }};
 }
 
 mod accounts;
 mod conversations;
+mod db;
 mod events;
 mod messages;
-#[path = "../../hilo-store/shared/reads.rs"]
+mod reader;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
-#[path = "../../hilo-store/shared/tx.rs"]
 mod tx;
 mod writer;
 
@@ -66,9 +62,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hilo_store::sql::Columns as _;
 use hilo_store::{AdminStore, CommitObserver, StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection};
 
 /// How to open the database.
 #[derive(Debug, Clone)]
@@ -78,7 +75,7 @@ pub struct SqliteOptions {
     pub synchronous_full: bool,
     /// Most jobs committed together.
     pub max_batch: usize,
-    /// Reader connections.
+    /// Reader threads, each with its own connection.
     pub readers: u32,
 }
 
@@ -95,7 +92,7 @@ impl Default for SqliteOptions {
 /// The SQLite implementation of [`hilo_store::Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    read: SqlitePool,
+    readers: reader::Readers,
     writer: writer::Writer,
     path: Arc<PathBuf>,
 }
@@ -114,7 +111,7 @@ const MIGRATIONS: &[(i64, &str, &str)] =
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, applies pending migrations
-    /// and starts the writer task.
+    /// and starts the writer and reader threads.
     pub async fn open(
         path: &Path,
         options: SqliteOptions,
@@ -130,26 +127,29 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory")
-            .statement_cache_capacity(256);
-
-        let mut write_conn = connect.connect().await.map_err(unavailable)?;
+            .busy_timeout(Duration::from_secs(10));
+        let mut migrate = connect.connect().await.map_err(unavailable)?;
         rows::migrator(MIGRATIONS)
-            .run(&mut write_conn)
+            .run(&mut migrate)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;
+        migrate.close().await.map_err(unavailable)?;
 
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.readers.max(1))
-            .min_connections(1)
-            .connect_with(connect.clone())
-            .await
-            .map_err(unavailable)?;
-
-        let writer = writer::Writer::start(write_conn, options.max_batch.max(1), observer);
+        let writer = writer::Writer::start(
+            path,
+            options.synchronous_full,
+            options.max_batch.max(1),
+            observer,
+        )
+        .await?;
+        let readers = reader::Readers::start(
+            path,
+            options.synchronous_full,
+            options.readers.max(1) as usize,
+        )
+        .await?;
         Ok(SqliteStore {
-            read,
+            readers,
             writer,
             path: Arc::new(path.to_owned()),
         })
@@ -161,77 +161,49 @@ impl SqliteStore {
     }
 }
 
-/// Account creation needs no lock of its own: the single writer runs one at a time.
-pub(crate) async fn lock_account_creation(_conn: &mut SqliteConnection) -> StoreResult<()> {
-    Ok(())
-}
-
-pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {
+fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(Box::new(error))
-}
-
-/// Maps driver errors onto the store's vocabulary; a unique violation is a `Conflict`.
-pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("unique"),
-        sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(Box::new(error))
-        }
-        _ => StoreError::Other(Box::new(error)),
-    }
 }
 
 #[async_trait]
 impl AdminStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.read)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        in_reader!(self, (), conn => conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(db::error))
     }
 
     async fn backup(&self, path: &str) -> StoreResult<()> {
         // VACUUM INTO reads one consistent snapshot and writes a compact copy, while the
         // writer keeps committing.
-        sqlx::query("VACUUM INTO ?")
-            .bind(path)
-            .execute(&self.read)
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        in_reader!(self, (path), conn => conn
+            .execute("VACUUM INTO ?1", [&path])
+            .map(|_| ())
+            .map_err(db::error))
     }
 
     async fn close(&self) {
         self.writer.close().await;
-        self.read.close().await;
+        self.readers.close();
     }
 }
 
 /// Runs SQLite's own consistency checks; returns the problems found (empty when healthy).
 pub async fn integrity_problems(store: &SqliteStore) -> StoreResult<Vec<String>> {
-    use sqlx::Row;
-    let mut problems = Vec::new();
-    for row in sqlx::query("PRAGMA integrity_check")
-        .fetch_all(&store.read)
-        .await
-        .map_err(db_error)?
-    {
-        let line: String = row.try_get(0).map_err(db_error)?;
-        if line != "ok" {
-            problems.push(line);
-        }
-    }
-    for row in sqlx::query("PRAGMA foreign_key_check")
-        .fetch_all(&store.read)
-        .await
-        .map_err(db_error)?
-    {
-        let table: String = row.try_get(0).map_err(db_error)?;
-        problems.push(format!("foreign key violation in {table}"));
-    }
-    Ok(problems)
+    in_reader!(store, (), conn => {
+        let mut problems: Vec<String> =
+            db::all(conn, "PRAGMA integrity_check", [], |row| row.text("integrity_check"))?
+                .into_iter()
+                .filter(|line| line != "ok")
+                .collect();
+        let tables = db::all(conn, "PRAGMA foreign_key_check", [], |row| row.text("table"))?;
+        problems.extend(
+            tables
+                .into_iter()
+                .map(|table| format!("foreign key violation in {table}")),
+        );
+        Ok(problems)
+    })
 }
 
 #[cfg(test)]

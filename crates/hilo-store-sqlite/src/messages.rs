@@ -17,7 +17,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        reads::message(&self.read, id).await
+        in_reader!(self, (id), conn => reads::message(conn, &id))
     }
 
     async fn messages(
@@ -27,6 +27,6 @@ impl MessageStore for SqliteStore {
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<MessagePage> {
-        reads::messages(&self.read, conversation, before, after, limit).await
+        in_reader!(self, (conversation), conn => reads::messages(conn, &conversation, before, after, limit))
     }
 }

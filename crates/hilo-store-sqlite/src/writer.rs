@@ -1,25 +1,27 @@
-//! The single writer task and its group commit (see the crate docs for why).
+//! The single writer thread and its group commit (see the crate docs for why).
+//!
+//! The writer is an OS thread that owns the only write connection and runs each job's
+//! statements directly on it: a job costs one hand-off to the thread and one answer back,
+//! however many statements it runs.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use hilo_store::{CommitObserver, StoreError, StoreResult};
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
 enum Command {
     Run(Job),
     Close(oneshot::Sender<()>),
 }
 
-/// A handle to the writer task.
+/// A handle to the writer thread.
 #[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Command>,
@@ -29,14 +31,30 @@ pub(crate) struct Writer {
 const QUEUE_CAPACITY: usize = 4096;
 
 impl Writer {
-    pub(crate) fn start(
-        conn: SqliteConnection,
+    /// Opens the write connection on a new thread and starts committing there.
+    pub(crate) async fn start(
+        path: &Path,
+        synchronous_full: bool,
         max_batch: usize,
         observer: Option<Arc<dyn CommitObserver>>,
-    ) -> Writer {
+    ) -> StoreResult<Writer> {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(conn, receiver, max_batch, observer));
-        Writer { jobs }
+        let (opened, open_result) = oneshot::channel();
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("hilo-sqlite-writer".into())
+            .spawn(move || match crate::db::open(&path, synchronous_full) {
+                Ok(conn) => {
+                    let _ = opened.send(Ok(()));
+                    run(conn, receiver, max_batch, observer);
+                }
+                Err(error) => {
+                    let _ = opened.send(Err(error));
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        open_result.await.map_err(|_| closed())??;
+        Ok(Writer { jobs })
     }
 
     /// Runs `work` inside the next batch's transaction and returns its result once the
@@ -44,23 +62,19 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (sender, receiver) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = work(conn).await;
-                let ok = result.is_ok();
-                let completion: Completion = Box::new(move |commit| {
-                    let _ = sender.send(match commit {
-                        Ok(()) => result,
-                        Err(reason) => Err(StoreError::Unavailable(reason.into())),
-                    });
+            let result = work(conn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit| {
+                let _ = sender.send(match commit {
+                    Ok(()) => result,
+                    Err(reason) => Err(StoreError::Unavailable(reason.into())),
                 });
-                (ok, completion)
-            })
+            });
+            (ok, completion)
         });
         self.jobs
             .send(Command::Run(job))
@@ -69,7 +83,7 @@ impl Writer {
         receiver.await.map_err(|_| closed())?
     }
 
-    /// Finishes queued jobs, then stops the task and closes its connection.
+    /// Finishes queued jobs, then stops the thread and closes its connection.
     pub(crate) async fn close(&self) {
         let (sender, receiver) = oneshot::channel();
         if self.jobs.send(Command::Close(sender)).await.is_ok() {
@@ -82,15 +96,15 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".into())
 }
 
-async fn run(
-    mut conn: SqliteConnection,
+fn run(
+    conn: Connection,
     mut receiver: mpsc::Receiver<Command>,
     max_batch: usize,
     observer: Option<Arc<dyn CommitObserver>>,
 ) {
     let mut close_ack = None;
     while close_ack.is_none() {
-        let Some(first) = receiver.recv().await else {
+        let Some(first) = receiver.blocking_recv() else {
             break;
         };
         let mut batch = Vec::new();
@@ -110,7 +124,7 @@ async fn run(
         }
         let started = Instant::now();
         let n_jobs = batch.len();
-        commit_batch(&mut conn, batch).await;
+        commit_batch(&conn, batch);
         if let Some(observer) = &observer {
             observer.on_commit(n_jobs, receiver.len(), started.elapsed());
         }
@@ -119,8 +133,7 @@ async fn run(
     // Jobs that raced with Close still get an answer: they are dropped, which their callers
     // see as `Unavailable`.
     while receiver.try_recv().is_ok() {}
-    use sqlx::Connection;
-    if let Err(error) = conn.close().await {
+    if let Err((_, error)) = conn.close() {
         tracing::warn!(%error, "closing the SQLite write connection failed");
     }
     if let Some(ack) = close_ack {
@@ -128,42 +141,40 @@ async fn run(
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
-    sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
+fn exec(conn: &Connection, sql: &'static str) -> Result<(), String> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
-    if let Err(first) = exec(conn, "BEGIN IMMEDIATE").await {
+fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+    if let Err(first) = exec(conn, "BEGIN IMMEDIATE") {
         // A connection left inside a transaction (a COMMIT and its ROLLBACK both failed)
         // would refuse every batch from now on: roll back what is left and try once more.
         tracing::warn!(reason = %first, "could not begin a write transaction; rolling back and retrying");
-        let _ = exec(conn, "ROLLBACK").await;
-        if let Err(reason) = exec(conn, "BEGIN IMMEDIATE").await {
+        let _ = exec(conn, "ROLLBACK");
+        if let Err(reason) = exec(conn, "BEGIN IMMEDIATE") {
             tracing::error!(%reason, "could not begin a write transaction");
             // Dropping a job drops its reply channel: the caller sees `Unavailable`.
             drop(batch);
             return;
         }
     }
-    run_batch(conn, batch).await;
+    run_batch(conn, batch);
 }
 
 /// Runs a batch inside the transaction the caller began, then commits it.
-async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
+fn run_batch(conn: &Connection, batch: Vec<Job>) {
     let mut completions = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let mut broken = None;
     for job in jobs.by_ref() {
-        if let Err(reason) = exec(conn, "SAVEPOINT job").await {
+        if let Err(reason) = exec(conn, "SAVEPOINT job") {
             broken = Some((reason, Some(job)));
             break;
         }
-        let outcome = AssertUnwindSafe(job(&mut *conn)).catch_unwind().await;
-        let ok = match outcome {
+        let ok = match std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))) {
             Ok((ok, completion)) => {
                 completions.push(completion);
                 ok
@@ -174,9 +185,9 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
             }
         };
         let end = if ok {
-            exec(conn, "RELEASE job").await
+            exec(conn, "RELEASE job")
         } else {
-            rollback_to(conn).await
+            rollback_to(conn)
         };
         if let Err(reason) = end {
             broken = Some((reason, None));
@@ -187,7 +198,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
         // The transaction is no longer trustworthy: roll everything back and fail every job
         // of the batch, including those that had succeeded (their changes are gone).
         tracing::error!(%reason, "write batch aborted");
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
         for completion in completions {
             completion(Err(reason.clone()));
         }
@@ -195,17 +206,17 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
         drop(jobs);
         return;
     }
-    let commit = exec(conn, "COMMIT").await;
+    let commit = exec(conn, "COMMIT");
     if let Err(reason) = &commit {
         tracing::error!(%reason, "commit failed");
-        let _ = exec(conn, "ROLLBACK").await;
+        let _ = exec(conn, "ROLLBACK");
     }
     for completion in completions {
         completion(commit.clone());
     }
 }
 
-async fn rollback_to(conn: &mut SqliteConnection) -> Result<(), String> {
-    exec(conn, "ROLLBACK TO job").await?;
-    exec(conn, "RELEASE job").await
+fn rollback_to(conn: &Connection) -> Result<(), String> {
+    exec(conn, "ROLLBACK TO job")?;
+    exec(conn, "RELEASE job")
 }

@@ -1,21 +1,10 @@
-//! Schema-level code that each SQL backend compiles against its own driver: the migration
-//! runner, the column lists, and row decoding through `hilo_store::sql`.
+//! Schema-level code both SQL backends share: the migration runner and the column lists
+//! and queries whose rows `hilo_store::sql` decodes.
 //!
 //! This file is not part of `hilo-store` (which has no driver): `hilo-store-sqlite` and
 //! `hilo-store-postgres` each mount it with `#[path] mod rows;` and provide, in their
-//! `lib.rs`, the type `Db` (their `sqlx::Database`), the macro `member_order!()` (the
-//! column that keeps members in join order) and `db_error`. The SQL here is the subset
-//! both dialects accept, with `$N` placeholders.
-
-use hilo_core::{ConversationKind, Member, MemberView, Message, Session, StoredEvent, User};
-use hilo_store::StoreResult;
-use hilo_store::sql::{self, Columns};
-use sqlx::Row as _;
-
-use crate::db_error;
-
-/// A row of this backend.
-pub(crate) type Row = <crate::Db as sqlx::Database>::Row;
+//! `lib.rs`, the macro `member_order!()` (the column that keeps members in join order).
+//! The SQL here is the subset both dialects accept, with `$N` placeholders.
 
 /// The migrator for `files`: `(version, name, SQL)` for each file of the backend's
 /// `migrations/` directory, which the backends keep under the same names.
@@ -70,44 +59,4 @@ pub(crate) const USER_BY_ID: &str =
 pub(crate) const MEMBER_QUERY: &str = concat!(
     "SELECT m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
-);
-
-/// A row as seen by the shared decoders.
-struct Cols<'r>(&'r Row);
-
-impl Columns for Cols<'_> {
-    fn text(&self, column: &str) -> StoreResult<String> {
-        self.0.try_get(column).map_err(db_error)
-    }
-    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
-        self.0.try_get(column).map_err(db_error)
-    }
-    fn int(&self, column: &str) -> StoreResult<i64> {
-        self.0.try_get(column).map_err(db_error)
-    }
-    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
-        self.0.try_get(column).map_err(db_error)
-    }
-    fn flag(&self, column: &str) -> StoreResult<bool> {
-        self.0.try_get(column).map_err(db_error)
-    }
-}
-
-/// `pub(crate) fn name(&Row)` for each shared decoder.
-macro_rules! decoders {
-    ($($name:ident -> $ty:ty),* $(,)?) => {
-        $(pub(crate) fn $name(row: &Row) -> StoreResult<$ty> {
-            sql::$name(&Cols(row))
-        })*
-    };
-}
-
-decoders!(
-    user -> User,
-    session -> Session,
-    member -> Member,
-    message -> Message,
-    conversation_kind -> ConversationKind,
-    member_view -> MemberView,
-    event -> StoredEvent,
 );

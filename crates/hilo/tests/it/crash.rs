@@ -534,8 +534,17 @@ fn rss(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// Sends `count` messages of ~10 KB numbered from `first`, 16 at a time; returns when each
-/// send started, by number.
+/// How fast [`blast`] sends: within what a debug build on SQLite delivers, so latency
+/// measures delivery rather than a queue of messages the readers cannot keep up with.
+const BLAST_RATE: u32 = 300;
+/// Most sends [`blast`] has in flight: a server slower than the rate (PostgreSQL, whose
+/// sends to one conversation take its row lock in turn) slows the sender down instead of
+/// queueing requests until its pool times out. More than this starves PostgreSQL's
+/// readers of pool connections while the sends wait on the row lock.
+const BLAST_IN_FLIGHT: usize = 16;
+
+/// Sends `count` messages of ~10 KB numbered from `first`, [`BLAST_RATE`] a second with at
+/// most [`BLAST_IN_FLIGHT`] at once; returns when each send started, by number.
 async fn blast(
     server: &Arc<TestServer>,
     user: &User,
@@ -544,30 +553,35 @@ async fn blast(
     count: usize,
 ) -> HashMap<usize, Instant> {
     let big = "x".repeat(9_900);
-    futures::stream::iter(first..first + count)
-        .map(|n| {
-            let (server, user, conversation, big) = (
-                server.clone(),
-                user.clone(),
-                conversation.to_owned(),
-                big.clone(),
-            );
-            async move {
-                let at = Instant::now();
-                server
-                    .send(
-                        &user,
-                        &conversation,
-                        &format!("b{n}"),
-                        &format!("{n} {big}"),
-                    )
-                    .await;
-                (n, at)
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await
+    let start = Instant::now();
+    let period = Duration::from_secs(1) / BLAST_RATE;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(BLAST_IN_FLIGHT));
+    let mut sends = Vec::with_capacity(count);
+    for (i, n) in (first..first + count).enumerate() {
+        let due = start + period * u32::try_from(i).expect("count fits u32");
+        tokio::time::sleep_until(due.into()).await;
+        let permit = in_flight.clone().acquire_owned().await.expect("semaphore");
+        let (server, user, conversation, text) = (
+            server.clone(),
+            user.clone(),
+            conversation.to_owned(),
+            format!("{n} {big}"),
+        );
+        let at = Instant::now();
+        sends.push(tokio::spawn(async move {
+            server
+                .send(&user, &conversation, &format!("b{n}"), &text)
+                .await;
+            drop(permit);
+            (n, at)
+        }));
+    }
+    let mut started = HashMap::with_capacity(count);
+    for send in sends {
+        let (n, at) = send.await.expect("send");
+        started.insert(n, at);
+    }
+    started
 }
 
 /// p99 of delivery latency (send start → arrival) for messages `numbers` in `arrivals`.
@@ -581,6 +595,11 @@ fn p99(sent: &HashMap<usize, Instant>, arrivals: &BTreeMap<usize, Instant>) -> D
 }
 
 /// T5: a client that never reads while the server writes 100 MB at it.
+///
+/// The others' latency is compared within the same window (this machine runs other tests
+/// at the same time, so two windows see different loads): bob's other device against
+/// carol, who gets the same messages and has no stalled device, and both against the
+/// server's send timeout, which anyone waiting on the stalled socket would pay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     const BASELINE: usize = 1_000;
@@ -590,14 +609,16 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     let server = Arc::new(process.client());
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
-    let id = server.direct(&ana, &bob).await;
+    let carol = server.register("carol").await;
+    let id = server.group(&ana, "flood", &[&bob, &carol]).await;
 
-    // Two readers that keep up, timing every arrival.
-    let arrivals: Arc<Mutex<BTreeMap<usize, Instant>>> = Arc::default();
-    for _ in 0..2 {
-        let mut socket = server.ws(&bob, None).await;
+    // A reader that keeps up for bob and one for carol, timing every arrival.
+    let mut arrivals = Vec::new();
+    for user in [&bob, &carol] {
+        let seen: Arc<Mutex<BTreeMap<usize, Instant>>> = Arc::default();
+        let mut socket = server.ws(user, None).await;
         next_json(&mut socket).await;
-        let arrivals = arrivals.clone();
+        let timing = seen.clone();
         tokio::spawn(async move {
             while let Some(Ok(frame)) = socket.next().await {
                 if let WsMessage::Text(text) = frame {
@@ -607,7 +628,7 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
                         .and_then(|t| t.split(' ').next())
                         .and_then(|n| n.parse().ok());
                     if let Some(n) = n {
-                        arrivals
+                        timing
                             .lock()
                             .expect("lock")
                             .entry(n)
@@ -616,20 +637,30 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
                 }
             }
         });
+        arrivals.push(seen);
     }
     let wait_for = |count: usize| {
         let arrivals = arrivals.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(120);
-            while arrivals.lock().expect("lock").len() < count {
+            while arrivals
+                .iter()
+                .any(|seen| seen.lock().expect("lock").len() < count)
+            {
                 assert!(Instant::now() < deadline, "fast readers fell behind");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     };
+    let p99s = |sent: &HashMap<usize, Instant>| -> Vec<Duration> {
+        arrivals
+            .iter()
+            .map(|seen| p99(sent, &seen.lock().expect("lock")))
+            .collect()
+    };
     let baseline_sent = blast(&server, &ana, &id, 0, BASELINE).await;
     wait_for(BASELINE).await;
-    let baseline = p99(&baseline_sent, &arrivals.lock().expect("lock"));
+    let baseline = p99s(&baseline_sent);
 
     // The stalled client: a small receive buffer, the ready frame read, then nothing.
     let pid = process.child.id();
@@ -650,10 +681,7 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     };
     let flood_sent = blast(&server, &ana, &id, BASELINE, FLOOD).await;
     wait_for(BASELINE + FLOOD).await;
-    let flooded = {
-        let arrivals = arrivals.lock().expect("lock");
-        p99(&flood_sent, &arrivals)
-    };
+    let flooded = p99s(&flood_sent);
 
     // The server gives up on the stalled stream.
     server
@@ -665,18 +693,28 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
         .await;
     sampling.abort();
     let growth = peak.load(Ordering::Relaxed).saturating_sub(before);
+    let (bob_p99, carol_p99) = (flooded[0], flooded[1]);
     eprintln!(
-        "server RSS grew {} MiB while ~{} MB went to a stalled reader; others' p99 {:?} (baseline {:?})",
+        "server RSS grew {} MiB while ~{} MB went to a stalled reader; p99 during it: bob's other device {bob_p99:?}, carol {carol_p99:?} (before it: {:?}, {:?})",
         growth >> 20,
         FLOOD * 10_000 / 1_000_000,
-        flooded,
-        baseline
+        baseline[0],
+        baseline[1],
     );
     assert!(growth <= 64 << 20, "server RSS grew {} MiB", growth >> 20);
     assert!(
-        flooded <= baseline * 2 + Duration::from_millis(250),
-        "the others' p99 went from {baseline:?} to {flooded:?}"
+        bob_p99 <= carol_p99 * 2 + Duration::from_millis(250),
+        "bob's other device waited on his stalled one: p99 {bob_p99:?}, carol's {carol_p99:?}"
     );
+    // Waiting on the stalled socket costs the 10 s send timeout, for every delivery queued
+    // behind it meanwhile (at this rate, a third of the flood); half of it is above what
+    // this load shows otherwise, even with the rest of the suite running beside it.
+    for p99 in flooded {
+        assert!(
+            p99 < Duration::from_secs(5),
+            "deliveries waited on the stalled reader: p99 {p99:?}"
+        );
+    }
     drop(stalled);
 
     // Resuming from where it stopped replays everything it never read, once and in order.

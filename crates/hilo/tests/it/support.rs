@@ -686,10 +686,17 @@ impl ProcessServer {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && let Some(address) = value["fields"]["address"].as_str()
-                {
+                let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                    // Not a log line: a panic message, say. Shown with a failing test.
+                    eprintln!("server: {line}");
+                    continue;
+                };
+                if let Some(address) = value["fields"]["address"].as_str() {
                     let _ = sender.send(address.to_owned());
+                }
+                // The server's warnings and errors are shown with a failing test's output.
+                if matches!(value["level"].as_str(), Some("WARN" | "ERROR")) {
+                    eprintln!("server: {line}");
                 }
             }
         });

@@ -1,19 +1,17 @@
-//! Every write, written once: the body of each write transaction, in SQL both dialects run
-//! the same way. Each backend only says how a transaction is run (SQLite: a job on the
-//! single writer, inside the batch's transaction; PostgreSQL: a pooled `READ COMMITTED`
-//! transaction) and how rows are locked:
+//! The body of each PostgreSQL write transaction (a pooled `READ COMMITTED` transaction,
+//! see `in_transaction!`), and how rows are locked:
 //!
 //! - `row_lock!()` / `row_lock!(alias)` is the suffix of a `SELECT` that locks what it
-//!   reads (`FOR NO KEY UPDATE [OF alias]` on PostgreSQL, nothing on SQLite, whose single
-//!   writer already runs one write at a time);
+//!   reads (`FOR NO KEY UPDATE [OF alias]`);
 //! - `events::lock_users` and `events::append` lock and bump the recipients' streams;
 //! - `lock_account_creation` serialises account creation across nodes.
 //!
-//! The lock order every body follows (see `hilo-store-postgres`): the conversation row
-//! first, then member and session rows, then the recipients' `users` rows in one sorted
-//! batch, last.
+//! The lock order every body follows: the conversation row first, then member and session
+//! rows, then the recipients' `users` rows in one sorted batch, last.
 //!
-//! Mounted by each backend with `#[path] mod tx;`, like `rows.rs` beside it.
+//! SQLite's bodies (`hilo-store-sqlite/src/tx.rs`) make the same changes in the same order
+//! on its single writer thread, without locks; the integration suite runs against both
+//! backends and holds them to the same behaviour.
 
 use hilo_core::{
     ConversationId, EventKind, EventRecord, Message, SessionId, Timestamp, User, UserId,
@@ -23,10 +21,10 @@ use hilo_store::{
     NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
 
-use crate::{db_error, events, lock_account_creation, rows};
+use crate::{db_error, decode, events, lock_account_creation, rows};
 
 /// The backend's connection, inside a transaction.
-pub(crate) type Conn = <crate::Db as sqlx::Database>::Connection;
+pub(crate) type Conn = sqlx::PgConnection;
 
 /// An event about a conversation.
 fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
@@ -41,7 +39,7 @@ async fn user_in(conn: &mut Conn, id: &UserId) -> StoreResult<User> {
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
-    rows::user(&row)
+    decode::user(&row)
 }
 
 pub(crate) async fn insert_session(conn: &mut Conn, new: &NewSession) -> StoreResult<()> {
@@ -151,7 +149,7 @@ async fn message_in(conn: &mut Conn, id: &str) -> StoreResult<Message> {
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
-    rows::message(&row)
+    decode::message(&row)
 }
 
 /// Appends a message: returns the original for a repeated `client_txn_id`, refuses a

@@ -1,8 +1,4 @@
-//! The read side of the SQL backends, written once: every query here is plain SQL both
-//! dialects run the same way, against the backend's reader pool. Writes differ (one writer
-//! with group commit on SQLite, row locks on PostgreSQL) and stay in each backend.
-//!
-//! Mounted by each backend with `#[path] mod reads;`, like `rows.rs` beside it.
+//! The read side of the PostgreSQL backend, against its pool.
 
 use hilo_core::{
     Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Session,
@@ -11,10 +7,10 @@ use hilo_core::{
 use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
 use sqlx::Row as _;
 
-use crate::{db_error, rows};
+use crate::{db_error, decode, rows};
 
 /// The backend's reader pool.
-pub(crate) type Pool = sqlx::Pool<crate::Db>;
+pub(crate) type Pool = sqlx::PgPool;
 
 pub(crate) async fn count_users(pool: &Pool) -> StoreResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
@@ -40,7 +36,7 @@ pub(crate) async fn credentials(
         None => Ok(None),
         Some(row) => {
             let hash: String = row.try_get("password_hash").map_err(db_error)?;
-            Ok(Some((rows::user(&row)?, hash)))
+            Ok(Some((decode::user(&row)?, hash)))
         }
     }
 }
@@ -51,7 +47,7 @@ pub(crate) async fn user(pool: &Pool, id: &UserId) -> StoreResult<Option<User>> 
         .fetch_optional(pool)
         .await
         .map_err(db_error)?;
-    row.as_ref().map(rows::user).transpose()
+    row.as_ref().map(decode::user).transpose()
 }
 
 pub(crate) async fn user_by_username(pool: &Pool, username: &str) -> StoreResult<Option<User>> {
@@ -64,7 +60,7 @@ pub(crate) async fn user_by_username(pool: &Pool, username: &str) -> StoreResult
     .fetch_optional(pool)
     .await
     .map_err(db_error)?;
-    row.as_ref().map(rows::user).transpose()
+    row.as_ref().map(decode::user).transpose()
 }
 
 /// Usernames are stored lower case and display names compared lower-cased, so `LIKE`
@@ -84,7 +80,7 @@ pub(crate) async fn search_users(pool: &Pool, query: &str, limit: i64) -> StoreR
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    rows.iter().map(rows::user).collect()
+    rows.iter().map(decode::user).collect()
 }
 
 pub(crate) async fn session_by_token(
@@ -104,7 +100,7 @@ pub(crate) async fn session_by_token(
     .map_err(db_error)?;
     match row {
         None => Ok(None),
-        Some(row) => Ok(Some((rows::session(&row)?, rows::user(&row)?))),
+        Some(row) => Ok(Some((decode::session(&row)?, decode::user(&row)?))),
     }
 }
 
@@ -118,7 +114,7 @@ pub(crate) async fn sessions(pool: &Pool, user: &UserId) -> StoreResult<Vec<Sess
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    rows.iter().map(rows::session).collect()
+    rows.iter().map(decode::session).collect()
 }
 
 pub(crate) async fn conversation(
@@ -142,11 +138,11 @@ pub(crate) async fn conversation(
         .map_err(db_error)?;
     Ok(Some(Conversation {
         id: id.clone(),
-        kind: rows::conversation_kind(&row)?,
+        kind: decode::conversation_kind(&row)?,
         name: row.try_get("name").map_err(db_error)?,
         members: members
             .iter()
-            .map(rows::member)
+            .map(decode::member)
             .collect::<StoreResult<_>>()?,
         last_seq: row.try_get("last_seq").map_err(db_error)?,
         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
@@ -173,7 +169,7 @@ pub(crate) async fn conversation_view(
     else {
         return Ok(None);
     };
-    let me = rows::member_view(&row)?;
+    let me = decode::member_view(&row)?;
     let unread_count: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> $3)",
     )
@@ -193,7 +189,7 @@ pub(crate) async fn conversation_view(
         .fetch_optional(pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(rows::message).transpose()?
+        row.as_ref().map(decode::message).transpose()?
     } else {
         None
     };
@@ -243,7 +239,7 @@ pub(crate) async fn message(pool: &Pool, id: &MessageId) -> StoreResult<Option<M
         .fetch_optional(pool)
         .await
         .map_err(db_error)?;
-    row.as_ref().map(rows::message).transpose()
+    row.as_ref().map(decode::message).transpose()
 }
 
 /// Messages with `after < seq < before`; see `MessageStore::messages`.
@@ -281,7 +277,7 @@ pub(crate) async fn messages(
     .map_err(db_error)?;
     let messages = rows
         .iter()
-        .map(rows::message)
+        .map(decode::message)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(hilo_store::sql::message_page(
         messages,
@@ -305,7 +301,7 @@ pub(crate) async fn events_after(
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    rows.iter().map(rows::event).collect()
+    rows.iter().map(decode::event).collect()
 }
 
 pub(crate) async fn event_bounds(pool: &Pool, user: &UserId) -> StoreResult<(i64, i64)> {

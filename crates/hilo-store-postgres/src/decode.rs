@@ -1,0 +1,52 @@
+//! Row decoding for sqlx's PostgreSQL rows through the shared decoders of
+//! `hilo_store::sql`.
+
+use hilo_core::{ConversationKind, Member, MemberView, Message, Session, StoredEvent, User};
+use hilo_store::StoreResult;
+use hilo_store::sql::{self, Columns};
+use sqlx::Row as _;
+
+use crate::db_error;
+
+/// A row of this backend.
+pub(crate) type Row = sqlx::postgres::PgRow;
+
+/// A row as seen by the shared decoders.
+struct Cols<'r>(&'r Row);
+
+impl Columns for Cols<'_> {
+    fn text(&self, column: &str) -> StoreResult<String> {
+        self.0.try_get(column).map_err(db_error)
+    }
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.0.try_get(column).map_err(db_error)
+    }
+    fn int(&self, column: &str) -> StoreResult<i64> {
+        self.0.try_get(column).map_err(db_error)
+    }
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.0.try_get(column).map_err(db_error)
+    }
+    fn flag(&self, column: &str) -> StoreResult<bool> {
+        self.0.try_get(column).map_err(db_error)
+    }
+}
+
+/// `pub(crate) fn name(&Row)` for each shared decoder.
+macro_rules! decoders {
+    ($($name:ident -> $ty:ty),* $(,)?) => {
+        $(pub(crate) fn $name(row: &Row) -> StoreResult<$ty> {
+            sql::$name(&Cols(row))
+        })*
+    };
+}
+
+decoders!(
+    user -> User,
+    session -> Session,
+    member -> Member,
+    message -> Message,
+    conversation_kind -> ConversationKind,
+    member_view -> MemberView,
+    event -> StoredEvent,
+);

@@ -1,0 +1,288 @@
+//! Every read, run whole on a reader thread (see `reader`) against its connection. The
+//! columns and decoders are the ones PostgreSQL's reads use (`rows`, `hilo_store::sql`).
+
+use hilo_core::{
+    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Session,
+    StoredEvent, Timestamp, User, UserId,
+};
+use hilo_store::sql::{self, Columns};
+use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::db::{all, error, one};
+use crate::rows;
+
+pub(crate) fn count_users(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM users")
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map_err(error)
+}
+
+pub(crate) fn credentials(
+    conn: &Connection,
+    username: &str,
+) -> StoreResult<Option<(User, String)>> {
+    one(
+        conn,
+        concat!(
+            "SELECT ",
+            rows::user_columns!(),
+            ", users.password_hash FROM users WHERE username = ?1"
+        ),
+        [username],
+        |row| Ok((sql::user(row)?, row.text("password_hash")?)),
+    )
+}
+
+pub(crate) fn user(conn: &Connection, id: &UserId) -> StoreResult<Option<User>> {
+    one(conn, rows::USER_BY_ID, [id.as_str()], |row| sql::user(row))
+}
+
+pub(crate) fn user_by_username(conn: &Connection, username: &str) -> StoreResult<Option<User>> {
+    one(
+        conn,
+        concat!(
+            "SELECT ",
+            rows::user_columns!(),
+            " FROM users WHERE username = ?1"
+        ),
+        [username],
+        |row| sql::user(row),
+    )
+}
+
+/// Usernames are stored lower case and display names compared lower-cased, as on
+/// PostgreSQL, whose `LIKE` is case-sensitive.
+pub(crate) fn search_users(conn: &Connection, query: &str, limit: i64) -> StoreResult<Vec<User>> {
+    let escaped = sql::like_escape(&query.to_lowercase());
+    let contains = format!("%{escaped}%");
+    let prefix = format!("{escaped}%");
+    all(
+        conn,
+        concat!(
+            "SELECT ",
+            rows::user_columns!(),
+            " FROM users WHERE NOT suspended AND (username LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\') ORDER BY (username LIKE ?2 ESCAPE '\\') DESC, username LIMIT ?3"
+        ),
+        params![contains, prefix, limit],
+        |row| sql::user(row),
+    )
+}
+
+pub(crate) fn session_by_token(
+    conn: &Connection,
+    token_hash: &str,
+) -> StoreResult<Option<(Session, User)>> {
+    one(
+        conn,
+        concat!(
+            "SELECT ",
+            rows::session_columns!(),
+            ", ",
+            rows::user_columns!(),
+            " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.token_hash = ?1 AND sessions.revoked_at IS NULL"
+        ),
+        [token_hash],
+        |row| Ok((sql::session(row)?, sql::user(row)?)),
+    )
+}
+
+pub(crate) fn sessions(conn: &Connection, user: &UserId) -> StoreResult<Vec<Session>> {
+    all(
+        conn,
+        concat!(
+            "SELECT ",
+            rows::session_columns!(),
+            " FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC"
+        ),
+        [user.as_str()],
+        |row| sql::session(row),
+    )
+}
+
+pub(crate) fn conversation(
+    conn: &Connection,
+    id: &ConversationId,
+) -> StoreResult<Option<Conversation>> {
+    let Some(mut conversation) = one(
+        conn,
+        "SELECT id, kind, name, last_seq, created_at, updated_at FROM conversations WHERE id = ?1",
+        [id.as_str()],
+        |row| {
+            Ok(Conversation {
+                id: id.clone(),
+                kind: sql::conversation_kind(row)?,
+                name: row.opt_text("name")?,
+                members: Vec::new(),
+                last_seq: row.int("last_seq")?,
+                created_at: Timestamp(row.int("created_at")?),
+                updated_at: Timestamp(row.int("updated_at")?),
+            })
+        },
+    )?
+    else {
+        return Ok(None);
+    };
+    conversation.members = all(conn, rows::MEMBER_QUERY, [id.as_str()], |row| {
+        sql::member(row)
+    })?;
+    Ok(Some(conversation))
+}
+
+pub(crate) fn conversation_view(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+) -> StoreResult<Option<ConversationView>> {
+    let Some(conversation) = conversation(conn, id)? else {
+        return Ok(None);
+    };
+    let Some(me) = one(
+        conn,
+        "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+        [id.as_str(), user.as_str()],
+        |row| sql::member_view(row),
+    )?
+    else {
+        return Ok(None);
+    };
+    let unread_count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> ?3)",
+        )
+        .and_then(|mut statement| {
+            statement.query_row(params![id.as_str(), me.last_read_seq, user.as_str()], |row| {
+                row.get(0)
+            })
+        })
+        .map_err(error)?;
+    let last_message = if conversation.last_seq > 0 {
+        one(
+            conn,
+            concat!(
+                rows::message_select!(),
+                " WHERE m.conversation_id = ?1 AND m.seq = ?2"
+            ),
+            params![id.as_str(), conversation.last_seq],
+            |row| sql::message(row),
+        )?
+    } else {
+        None
+    };
+    Ok(Some(ConversationView {
+        conversation,
+        me,
+        unread_count,
+        last_message,
+    }))
+}
+
+pub(crate) fn list_conversations(
+    conn: &Connection,
+    user: &UserId,
+    folder: Folder,
+    after: Option<(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    let (after_time, after_id) = match &after {
+        Some((time, id)) => (Some(time.millis()), Some(id.as_str())),
+        None => (None, None),
+    };
+    let rows: Vec<(String, i64)> = {
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+            )
+            .map_err(error)?;
+        statement
+            .query_map(
+                params![
+                    user.as_str(),
+                    folder.as_str(),
+                    after_time,
+                    after_id,
+                    limit + 1
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(error)?
+            .collect::<Result<_, _>>()
+            .map_err(error)?
+    };
+    let (ids, next) = sql::conversation_page(rows, limit);
+    let mut views = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(view) = conversation_view(conn, &id, user)? {
+            views.push(view);
+        }
+    }
+    Ok(ConversationPage { views, next })
+}
+
+pub(crate) fn message(conn: &Connection, id: &MessageId) -> StoreResult<Option<Message>> {
+    one(
+        conn,
+        concat!(rows::message_select!(), " WHERE m.id = ?1"),
+        [id.as_str()],
+        |row| sql::message(row),
+    )
+}
+
+/// Messages with `after < seq < before`; see `MessageStore::messages`.
+pub(crate) fn messages(
+    conn: &Connection,
+    conversation: &ConversationId,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> StoreResult<MessagePage> {
+    let upper = before.unwrap_or(i64::MAX);
+    // One extra row tells whether more exist beyond the page.
+    let messages = if let Some(after) = after {
+        all(
+            conn,
+            concat!(
+                rows::message_select!(),
+                " WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4"
+            ),
+            params![conversation.as_str(), after, upper, limit + 1],
+            |row| sql::message(row),
+        )?
+    } else {
+        all(
+            conn,
+            concat!(
+                rows::message_select!(),
+                " WHERE m.conversation_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+            ),
+            params![conversation.as_str(), upper, limit + 1],
+            |row| sql::message(row),
+        )?
+    };
+    Ok(sql::message_page(messages, limit, after.is_some()))
+}
+
+pub(crate) fn events_after(
+    conn: &Connection,
+    user: &UserId,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredEvent>> {
+    all(
+        conn,
+        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+        params![user.as_str(), after, limit],
+        |row| sql::event(row),
+    )
+}
+
+pub(crate) fn event_bounds(conn: &Connection, user: &UserId) -> StoreResult<(i64, i64)> {
+    conn.prepare_cached("SELECT event_floor, event_head FROM users WHERE id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([user.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(error)?
+        .ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,623 @@
+//! The body of every write, run by a job on the writer thread inside the batch's
+//! transaction (see `writer`). Nothing here locks: the single writer runs one write at a
+//! time, so what a body reads still holds when it writes.
+//!
+//! PostgreSQL's bodies (`hilo-store-postgres/src/tx.rs`) do the same writes in the same
+//! order with row locks; the integration suite runs against both backends and holds them
+//! to the same behaviour.
+
+use hilo_core::{
+    ConversationId, EventKind, EventRecord, Message, SessionId, Timestamp, User, UserId,
+};
+use hilo_store::{
+    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
+    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::db::{Cols, error};
+use crate::{events, rows};
+
+/// An event about a conversation.
+fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
+    let mut record = EventRecord::new(kind);
+    record.conversation_id = Some(id.clone());
+    record
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(error)
+}
+
+/// The first column of the first row, if there is a row.
+fn scalar<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, |row| row.get(0)).optional())
+        .map_err(error)
+}
+
+/// The first column of every row.
+fn column<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(error)?;
+    let rows = statement
+        .query_map(params, |row| row.get(0))
+        .map_err(error)?;
+    rows.collect::<Result<_, _>>().map_err(error)
+}
+
+fn user_in(conn: &Connection, id: &UserId) -> StoreResult<User> {
+    let mut statement = conn.prepare_cached(rows::USER_BY_ID).map_err(error)?;
+    let mut found = statement.query([id.as_str()]).map_err(error)?;
+    let row = found.next().map_err(error)?.ok_or(StoreError::NotFound)?;
+    hilo_store::sql::user(&Cols(row))
+}
+
+fn message_in(conn: &Connection, id: &str) -> StoreResult<Message> {
+    let mut statement = conn
+        .prepare_cached(concat!(rows::message_select!(), " WHERE m.id = ?1"))
+        .map_err(error)?;
+    let mut found = statement.query([id]).map_err(error)?;
+    let row = found.next().map_err(error)?.ok_or(StoreError::NotFound)?;
+    hilo_store::sql::message(&Cols(row))
+}
+
+pub(crate) fn insert_session(conn: &Connection, new: &NewSession) -> StoreResult<()> {
+    execute(
+        conn,
+        "INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            new.id.as_str(),
+            new.user_id.as_str(),
+            new.token_hash,
+            new.device_name,
+            new.ip,
+            new.now.millis()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Current member accounts of a conversation, in join order.
+fn member_users(conn: &Connection, id: &ConversationId) -> StoreResult<Vec<UserId>> {
+    let ids: Vec<String> = column(
+        conn,
+        "SELECT user_id FROM members WHERE conversation_id = ?1 AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, rowid",
+        [id.as_str()],
+    )?;
+    Ok(ids.into_iter().map(UserId::new).collect())
+}
+
+fn insert_member(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+    role: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    execute(
+        conn,
+        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id.as_str(), user.as_str(), role, now.millis()],
+    )?;
+    Ok(())
+}
+
+/// The actor's role if they are a current member of an existing conversation; `NotFound`
+/// otherwise. A permission the service checked still holds when the write runs.
+fn require_member(conn: &Connection, id: &ConversationId, actor: &UserId) -> StoreResult<String> {
+    let role: Option<String> = scalar(
+        conn,
+        "SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+        [id.as_str(), actor.as_str()],
+    )?;
+    role.ok_or(StoreError::NotFound)
+}
+
+/// Moves the conversation's activity time forward (never back) to `now`.
+fn touch(conn: &Connection, id: &ConversationId, now: Timestamp) -> StoreResult<()> {
+    execute(
+        conn,
+        "UPDATE conversations SET updated_at = max(updated_at, ?1) WHERE id = ?2",
+        params![now.millis(), id.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Appends a message: returns the original for a repeated `client_txn_id`, refuses a
+/// sender who is not a member, otherwise takes the next `seq`, stores the message, moves
+/// the sender's read marker to it and appends `message.created` to every member's stream.
+/// The single writer makes this atomic and serialises it with every other write.
+pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult<AppendOutcome> {
+    let repeated: Option<String> = scalar(
+        conn,
+        "SELECT id FROM messages WHERE conversation_id = ?1 AND sender_user_id = ?2 AND client_txn_id = ?3",
+        [
+            new.conversation_id.as_str(),
+            new.sender.as_str(),
+            new.client_txn_id.as_str(),
+        ],
+    )?;
+    if let Some(id) = repeated {
+        return Ok(AppendOutcome::Repeated(message_in(conn, &id)?));
+    }
+    // No such conversation and no such member read the same: no members, or not among them.
+    let members = member_users(conn, &new.conversation_id)?;
+    if !members.contains(&new.sender) {
+        return Ok(AppendOutcome::NotMember);
+    }
+    let seq: i64 = scalar(
+        conn,
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = max(updated_at, ?1) WHERE id = ?2 RETURNING last_seq",
+        params![new.now.millis(), new.conversation_id.as_str()],
+    )?
+    .ok_or(StoreError::NotFound)?;
+    execute(
+        conn,
+        "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at) VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7)",
+        params![
+            new.id.as_str(),
+            new.conversation_id.as_str(),
+            seq,
+            new.sender.as_str(),
+            new.text,
+            new.client_txn_id,
+            new.now.millis()
+        ],
+    )?;
+    // Sending means having read everything up to one's own message.
+    execute(
+        conn,
+        "UPDATE members SET last_read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
+        params![seq, new.conversation_id.as_str(), new.sender.as_str()],
+    )?;
+    let mut record = record(EventKind::MessageCreated, &new.conversation_id);
+    record.message_id = Some(new.id.clone());
+    let deliveries = events::append(conn, &members, &record, new.now)?;
+    let message = message_in(conn, new.id.as_str())?;
+    Ok(AppendOutcome::Created(message, deliveries))
+}
+
+/// Revokes the given live sessions of `user` and appends `session.revoked` for each.
+fn revoke_sessions(
+    conn: &Connection,
+    user: &UserId,
+    sessions: Vec<String>,
+    now: Timestamp,
+) -> StoreResult<Vec<(SessionId, Delivery)>> {
+    let mut out = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        execute(
+            conn,
+            "UPDATE sessions SET revoked_at = ?1 WHERE id = ?2",
+            params![now.millis(), session],
+        )?;
+        let session = SessionId::new(session);
+        let mut record = EventRecord::new(EventKind::SessionRevoked);
+        record.session_id = Some(session.clone());
+        let mut deliveries = events::append(conn, std::slice::from_ref(user), &record, now)?;
+        if let Some(delivery) = deliveries.pop() {
+            out.push((session, delivery));
+        }
+    }
+    Ok(out)
+}
+
+/// Creates an account with the first-is-admin rule and invite redemption.
+pub(crate) fn create_user(conn: &Connection, new: &NewUser) -> StoreResult<CreateUserOutcome> {
+    let first: bool =
+        scalar(conn, "SELECT NOT EXISTS (SELECT 1 FROM users)", [])?.ok_or(StoreError::NotFound)?;
+    // The very first account bootstraps the server, so it needs no invite. The invite is
+    // judged before the username, so a made-up code cannot be used to learn which
+    // usernames exist.
+    let redeem = new.invite_required && !first;
+    let invite = new.invite_hash.as_deref().unwrap_or("");
+    if redeem {
+        let valid: bool = scalar(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM invites WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2)",
+            params![invite, new.now.millis()],
+        )?
+        .unwrap_or(false);
+        if !valid {
+            return Ok(CreateUserOutcome::InviteInvalid);
+        }
+    }
+    let inserted = execute(
+        conn,
+        "INSERT INTO users (id, username, display_name, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (username) DO NOTHING",
+        params![
+            new.id.as_str(),
+            new.username,
+            new.display_name,
+            new.password_hash,
+            first || new.force_admin,
+            new.now.millis()
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(CreateUserOutcome::UsernameTaken);
+    }
+    if redeem {
+        // Account creation is serialised: the code checked above is still unused here.
+        execute(
+            conn,
+            "UPDATE invites SET used_by = ?1, used_at = ?2 WHERE code_hash = ?3",
+            params![new.id.as_str(), new.now.millis(), invite],
+        )?;
+    }
+    if let Some(session) = &new.session {
+        insert_session(conn, session)?;
+    }
+    Ok(CreateUserOutcome::Created(user_in(conn, &new.id)?))
+}
+
+pub(crate) fn update_profile(
+    conn: &Connection,
+    id: &UserId,
+    patch: &ProfilePatch,
+) -> StoreResult<User> {
+    let settings = patch.settings.as_ref();
+    let done = execute(
+        conn,
+        "UPDATE users SET display_name = coalesce(?2, display_name), who_can_message = coalesce(?3, who_can_message), last_seen_visibility = coalesce(?4, last_seen_visibility), read_receipts = coalesce(?5, read_receipts) WHERE id = ?1",
+        params![
+            id.as_str(),
+            patch.display_name,
+            settings.map(|s| s.who_can_message.as_str()),
+            settings.map(|s| s.last_seen_visibility.as_str()),
+            settings.map(|s| s.read_receipts)
+        ],
+    )?;
+    if done == 0 {
+        return Err(StoreError::NotFound);
+    }
+    user_in(conn, id)
+}
+
+pub(crate) fn set_admin(conn: &Connection, id: &UserId, is_admin: bool) -> StoreResult<()> {
+    let done = execute(
+        conn,
+        "UPDATE users SET is_admin = ?1 WHERE id = ?2",
+        params![is_admin, id.as_str()],
+    )?;
+    if done == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Replaces the password hash and revokes every live session but `keep`.
+pub(crate) fn set_password(
+    conn: &Connection,
+    id: &UserId,
+    password_hash: &str,
+    keep: Option<&SessionId>,
+    now: Timestamp,
+) -> StoreResult<Vec<(SessionId, Delivery)>> {
+    let sessions: Vec<String> = column(
+        conn,
+        "SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2 ORDER BY id",
+        params![id.as_str(), keep.map(|k| k.as_str())],
+    )?;
+    let done = execute(
+        conn,
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![password_hash, id.as_str()],
+    )?;
+    if done == 0 {
+        return Err(StoreError::NotFound);
+    }
+    revoke_sessions(conn, id, sessions, now)
+}
+
+pub(crate) fn touch_session(conn: &Connection, id: &SessionId, now: Timestamp) -> StoreResult<()> {
+    execute(
+        conn,
+        "UPDATE sessions SET last_seen_at = ?1 WHERE id = ?2 AND last_seen_at < ?1",
+        params![now.millis(), id.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Revokes one live session of `user`; `None` when there is no such session.
+pub(crate) fn revoke_session(
+    conn: &Connection,
+    user: &UserId,
+    session: &SessionId,
+    now: Timestamp,
+) -> StoreResult<Option<Delivery>> {
+    let live: Option<String> = scalar(
+        conn,
+        "SELECT id FROM sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        [session.as_str(), user.as_str()],
+    )?;
+    let Some(live) = live else { return Ok(None) };
+    let mut revoked = revoke_sessions(conn, user, vec![live], now)?;
+    Ok(revoked.pop().map(|(_, delivery)| delivery))
+}
+
+pub(crate) fn create_invite(
+    conn: &Connection,
+    code_hash: &str,
+    created_by: Option<&UserId>,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> StoreResult<()> {
+    execute(
+        conn,
+        "INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            code_hash,
+            created_by.map(|b| b.as_str()),
+            now.millis(),
+            expires_at.millis()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The direct conversation of the pair (`low`, `high`, in sorted order), created with
+/// `id` if there is none; whether this call created it, and the events it appended.
+pub(crate) fn find_or_create_direct(
+    conn: &Connection,
+    id: &ConversationId,
+    low: &UserId,
+    high: &UserId,
+    now: Timestamp,
+) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+    let key = hilo_store::sql::direct_key(low, high);
+    let created: Option<String> = scalar(
+        conn,
+        "INSERT INTO conversations (id, kind, direct_key, created_at, updated_at) VALUES (?1, 'direct', ?2, ?3, ?3) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+        params![id.as_str(), key, now.millis()],
+    )?;
+    if created.is_none() {
+        let existing: String = scalar(
+            conn,
+            "SELECT id FROM conversations WHERE direct_key = ?1",
+            [key.as_str()],
+        )?
+        .ok_or(StoreError::NotFound)?;
+        return Ok((ConversationId::new(existing), false, Vec::new()));
+    }
+    let mut members = vec![low.clone()];
+    if high != low {
+        members.push(high.clone());
+    }
+    for user in &members {
+        insert_member(conn, id, user, "member", now)?;
+    }
+    let deliveries = events::append(
+        conn,
+        &members,
+        &record(EventKind::ConversationCreated, id),
+        now,
+    )?;
+    Ok((id.clone(), true, deliveries))
+}
+
+pub(crate) fn create_group(conn: &Connection, group: &NewGroup) -> StoreResult<Vec<Delivery>> {
+    execute(
+        conn,
+        "INSERT INTO conversations (id, kind, name, created_at, updated_at) VALUES (?1, 'group', ?2, ?3, ?3)",
+        params![group.id.as_str(), group.name, group.now.millis()],
+    )?;
+    insert_member(conn, &group.id, &group.creator, "admin", group.now)?;
+    for user in group.members.iter().filter(|u| **u != group.creator) {
+        insert_member(conn, &group.id, user, "member", group.now)?;
+    }
+    let members = member_users(conn, &group.id)?;
+    events::append(
+        conn,
+        &members,
+        &record(EventKind::ConversationCreated, &group.id),
+        group.now,
+    )
+}
+
+pub(crate) fn rename_group(
+    conn: &Connection,
+    id: &ConversationId,
+    actor: &UserId,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    require_member(conn, id, actor)?;
+    let done = execute(
+        conn,
+        "UPDATE conversations SET name = ?1 WHERE id = ?2 AND kind = 'group'",
+        params![name, id.as_str()],
+    )?;
+    if done == 0 {
+        return Err(StoreError::NotFound);
+    }
+    touch(conn, id, now)?;
+    let members = member_users(conn, id)?;
+    events::append(
+        conn,
+        &members,
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )
+}
+
+pub(crate) fn add_members(
+    conn: &Connection,
+    id: &ConversationId,
+    actor: &UserId,
+    users: &[UserId],
+    max_members: usize,
+    now: Timestamp,
+) -> StoreResult<MembershipChange> {
+    require_member(conn, id, actor)?;
+    let before = member_users(conn, id)?;
+    let mut added: Vec<UserId> = Vec::new();
+    for user in users {
+        if !before.contains(user) && !added.contains(user) {
+            added.push(user.clone());
+        }
+    }
+    if before.len() + added.len() > max_members {
+        return Err(StoreError::Conflict("too_many_members"));
+    }
+    if added.is_empty() {
+        return Ok(MembershipChange::default());
+    }
+    for user in &added {
+        // A former member rejoins through their old row (keeping their read marker);
+        // anyone else gets a new one.
+        let rejoined = execute(
+            conn,
+            "UPDATE members SET left_at = NULL, joined_at = ?1, role = 'member', folder = 'inbox' WHERE conversation_id = ?2 AND user_id = ?3 AND left_at IS NOT NULL",
+            params![now.millis(), id.as_str(), user.as_str()],
+        )?;
+        if rejoined == 0 {
+            insert_member(conn, id, user, "member", now)?;
+        }
+    }
+    touch(conn, id, now)?;
+    let mut deliveries = events::append(
+        conn,
+        &added,
+        &record(EventKind::ConversationCreated, id),
+        now,
+    )?;
+    deliveries.extend(events::append(
+        conn,
+        &before,
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )?);
+    Ok(MembershipChange {
+        changed: added,
+        deliveries,
+    })
+}
+
+pub(crate) fn remove_member(
+    conn: &Connection,
+    id: &ConversationId,
+    actor: &UserId,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<MembershipChange> {
+    let actor_role = require_member(conn, id, actor)?;
+    if actor != user && actor_role != "admin" {
+        return Err(StoreError::Conflict("not_group_admin"));
+    }
+    let role: Option<String> = scalar(
+        conn,
+        "UPDATE members SET left_at = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND left_at IS NULL RETURNING role",
+        params![now.millis(), id.as_str(), user.as_str()],
+    )?;
+    let Some(role) = role else {
+        return Ok(MembershipChange::default());
+    };
+    if role == "admin" {
+        // A group is never left without an admin: the longest-standing member takes over
+        // when the last one goes.
+        execute(
+            conn,
+            "UPDATE members SET role = 'admin' WHERE rowid = (SELECT rowid FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND user_id IS NOT NULL ORDER BY joined_at, rowid LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')",
+            [id.as_str()],
+        )?;
+    }
+    touch(conn, id, now)?;
+    let mut affected = member_users(conn, id)?;
+    affected.push(user.clone());
+    let mut event = record(EventKind::ConversationUpdated, id);
+    event.subject_user_id = Some(user.clone());
+    let deliveries = events::append(conn, &affected, &event, now)?;
+    Ok(MembershipChange {
+        changed: vec![user.clone()],
+        deliveries,
+    })
+}
+
+pub(crate) fn update_member_settings(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+    patch: &MemberSettingsPatch,
+    now: Timestamp,
+) -> StoreResult<Option<Delivery>> {
+    let done = execute(
+        conn,
+        "UPDATE members SET folder = coalesce(?1, folder), notify = coalesce(?2, notify), muted_until = CASE WHEN ?3 THEN ?4 ELSE muted_until END WHERE conversation_id = ?5 AND user_id = ?6 AND left_at IS NULL",
+        params![
+            patch.folder.map(|f| f.as_str()),
+            patch.notify.map(|n| n.as_str()),
+            patch.muted_until.is_some(),
+            patch.muted_until.flatten().map(|t| t.millis()),
+            id.as_str(),
+            user.as_str()
+        ],
+    )?;
+    if done == 0 {
+        return Ok(None);
+    }
+    let mut deliveries = events::append(
+        conn,
+        std::slice::from_ref(user),
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )?;
+    Ok(deliveries.pop())
+}
+
+/// Moves the reader's marker forward to `seq` (clamped to the newest message).
+pub(crate) fn mark_read(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+    seq: i64,
+    share: bool,
+    now: Timestamp,
+) -> StoreResult<(i64, Vec<Delivery>)> {
+    let current: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT m.last_read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND m.left_at IS NULL",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([id.as_str(), user.as_str()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .map_err(error)?;
+    let Some((last_read, last_seq)) = current else {
+        return Err(StoreError::NotFound);
+    };
+    let target = seq.min(last_seq);
+    if target <= last_read {
+        return Ok((last_read, Vec::new()));
+    }
+    execute(
+        conn,
+        "UPDATE members SET last_read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3",
+        params![target, id.as_str(), user.as_str()],
+    )?;
+    let recipients = if share {
+        member_users(conn, id)?
+    } else {
+        vec![user.clone()]
+    };
+    let mut event = record(EventKind::Read, id);
+    event.subject_user_id = Some(user.clone());
+    event.number = Some(target);
+    let deliveries = events::append(conn, &recipients, &event, now)?;
+    Ok((target, deliveries))
+}
