@@ -58,14 +58,11 @@ pub(crate) async fn insert_session(conn: &mut Conn, new: &NewSession) -> StoreRe
 
 /// Current member accounts of a conversation, in join order.
 async fn member_users(conn: &mut Conn, id: &ConversationId) -> StoreResult<Vec<UserId>> {
-    let ids: Vec<String> = sqlx::query_scalar(concat!(
-        "SELECT user_id FROM members WHERE conversation_id = $1 AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, ",
-        member_order!()
-    ))
-    .bind(id.as_str())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let ids: Vec<String> = sqlx::query_scalar(rows::MEMBER_USERS)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(ids.into_iter().map(UserId::new).collect())
 }
 

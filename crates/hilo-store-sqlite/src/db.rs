@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use hilo_store::sql::Columns;
 use hilo_store::{StoreError, StoreResult};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-/// Opens a read-write connection with the same settings as the store's sqlx connections
-/// (WAL, `synchronous`, foreign keys, busy timeout, in-memory temp store).
+/// Opens a read-write connection: WAL, `synchronous` FULL or NORMAL, foreign keys, a busy
+/// timeout, an in-memory temp store (the migration connection in `lib.rs` uses the same
+/// journal, `synchronous` and foreign-key settings).
 pub(crate) fn open(path: &Path, synchronous_full: bool) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -36,6 +37,38 @@ pub(crate) fn open(path: &Path, synchronous_full: bool) -> StoreResult<Connectio
         .map_err(error)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
+}
+
+/// The answer to a caller whose job can no longer run: the store was closed (or the job's
+/// thread is gone).
+pub(crate) fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
+}
+
+/// Starts a thread named `name` that opens a connection to `path` and hands it to `run`;
+/// returns once the connection is open (or with the error that kept it from opening).
+pub(crate) async fn spawn_with_connection(
+    name: String,
+    path: &Path,
+    synchronous_full: bool,
+    run: impl FnOnce(Connection) + Send + 'static,
+) -> StoreResult<std::thread::JoinHandle<()>> {
+    let (opened, open_result) = tokio::sync::oneshot::channel();
+    let path = path.to_owned();
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || match open(&path, synchronous_full) {
+            Ok(conn) => {
+                let _ = opened.send(Ok(()));
+                run(conn);
+            }
+            Err(error) => {
+                let _ = opened.send(Err(error));
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+    open_result.await.map_err(|_| closed())??;
+    Ok(thread)
 }
 
 /// Maps driver errors onto the store's vocabulary, as `db_error` does for sqlx's: a unique
@@ -82,6 +115,37 @@ impl Columns for Cols<'_, '_> {
     fn flag(&self, column: &str) -> StoreResult<bool> {
         self.0.get(column).map_err(error)
     }
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+pub(crate) fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(error)
+}
+
+/// The first column of the first row, if there is a row.
+pub(crate) fn scalar<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<T>> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, |row| row.get(0)).optional())
+        .map_err(error)
+}
+
+/// The first column of every row.
+pub(crate) fn column<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    all(conn, sql, params, |row| row.0.get(0).map_err(error))
 }
 
 /// The first row of `sql` with `params`, decoded by `decode`, if there is one.

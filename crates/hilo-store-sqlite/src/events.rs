@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use hilo_core::{EventRecord, Timestamp, UserId};
+use hilo_store::sql::Columns as _;
 use hilo_store::{Delivery, EventStore, StoreResult};
 use rusqlite::{Connection, params};
 
-use crate::db::error;
+use crate::db::{all, execute};
 use crate::{SqliteStore, reads};
 
 /// Appends `record` to each user's stream, giving it the next cursor of that stream.
@@ -26,26 +27,21 @@ pub(crate) fn append(
         return Ok(Vec::new());
     }
     let ids = id_list(users);
-    let mut bump = conn
-        .prepare_cached(
-            "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, event_head",
-        )
-        .map_err(error)?;
-    let deliveries = bump
-        .query_map([&ids], |row| {
+    let deliveries = all(
+        conn,
+        "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, event_head",
+        [&ids],
+        |row| {
             Ok(Delivery {
-                user_id: UserId::new(row.get::<_, String>(0)?),
-                cursor: row.get(1)?,
+                user_id: UserId::new(row.text("id")?),
+                cursor: row.int("event_head")?,
             })
-        })
-        .map_err(error)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(error)?;
-    conn.prepare_cached(
+        },
+    )?;
+    execute(
+        conn,
         "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE id IN (SELECT value FROM json_each(?8))",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
+        params![
             record.kind.as_str(),
             record.conversation_id.as_ref().map(|id| id.as_str()),
             record.message_id.as_ref().map(|id| id.as_str()),
@@ -54,9 +50,8 @@ pub(crate) fn append(
             record.number,
             now.millis(),
             ids
-        ])
-    })
-    .map_err(error)?;
+        ],
+    )?;
     Ok(deliveries)
 }
 

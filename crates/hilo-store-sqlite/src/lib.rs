@@ -184,7 +184,7 @@ impl AdminStore for SqliteStore {
 
     async fn close(&self) {
         self.writer.close().await;
-        self.readers.close();
+        self.readers.close().await;
     }
 }
 

@@ -5,17 +5,26 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
-use hilo_store::{StoreError, StoreResult};
+use hilo_store::StoreResult;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use crate::db::closed;
+
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
-/// A handle to the reader threads; they stop when every handle is gone or on `close`.
+/// The channel to the threads (`None` once closed) and the threads themselves.
+struct Shared {
+    jobs: Option<mpsc::Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A handle to the reader threads.
 #[derive(Clone)]
 pub(crate) struct Readers {
-    jobs: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl Readers {
@@ -27,25 +36,24 @@ impl Readers {
     ) -> StoreResult<Readers> {
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let mut threads = Vec::new();
         for n in 0..count.max(1) {
-            let (opened, open_result) = oneshot::channel();
-            let (path, receiver) = (path.to_owned(), receiver.clone());
-            std::thread::Builder::new()
-                .name(format!("hilo-sqlite-read-{n}"))
-                .spawn(move || match crate::db::open(&path, synchronous_full) {
-                    Ok(conn) => {
-                        let _ = opened.send(Ok(()));
-                        serve(&conn, &receiver);
-                    }
-                    Err(error) => {
-                        let _ = opened.send(Err(error));
-                    }
-                })
-                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-            open_result.await.map_err(|_| closed())??;
+            let receiver = receiver.clone();
+            threads.push(
+                crate::db::spawn_with_connection(
+                    format!("hilo-sqlite-read-{n}"),
+                    path,
+                    synchronous_full,
+                    move |conn| serve(&conn, &receiver),
+                )
+                .await?,
+            );
         }
         Ok(Readers {
-            jobs: Arc::new(Mutex::new(Some(jobs))),
+            shared: Arc::new(Mutex::new(Shared {
+                jobs: Some(jobs),
+                threads,
+            })),
         })
     }
 
@@ -60,8 +68,10 @@ impl Readers {
             let _ = sender.send(work(conn));
         });
         {
-            let jobs = self.jobs.lock().map_err(|_| closed())?;
-            jobs.as_ref()
+            let shared = self.shared.lock().map_err(|_| closed())?;
+            shared
+                .jobs
+                .as_ref()
                 .ok_or_else(closed)?
                 .send(job)
                 .map_err(|_| closed())?;
@@ -69,17 +79,23 @@ impl Readers {
         receiver.await.map_err(|_| closed())?
     }
 
-    /// Stops taking jobs; each thread finishes what is queued, closes its connection and
-    /// exits.
-    pub(crate) fn close(&self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.take();
-        }
+    /// Stops taking jobs and waits until each thread has finished what was queued (a
+    /// backup, say) and closed its connection.
+    pub(crate) async fn close(&self) {
+        let threads = match self.shared.lock() {
+            Ok(mut shared) => {
+                shared.jobs.take();
+                std::mem::take(&mut shared.threads)
+            }
+            Err(_) => return,
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
     }
-}
-
-fn closed() -> StoreError {
-    StoreError::Unavailable("the store is closed".into())
 }
 
 /// Runs jobs until the channel closes. A panicking job loses only its own answer (its

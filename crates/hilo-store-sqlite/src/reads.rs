@@ -7,15 +7,13 @@ use hilo_core::{
 };
 use hilo_store::sql::{self, Columns};
 use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use crate::db::{all, error, one};
+use crate::db::{all, one, scalar};
 use crate::rows;
 
 pub(crate) fn count_users(conn: &Connection) -> StoreResult<i64> {
-    conn.prepare_cached("SELECT COUNT(*) FROM users")
-        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
-        .map_err(error)
+    Ok(scalar(conn, "SELECT COUNT(*) FROM users", [])?.unwrap_or(0))
 }
 
 pub(crate) fn credentials(
@@ -146,16 +144,12 @@ pub(crate) fn conversation_view(
     else {
         return Ok(None);
     };
-    let unread_count: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> ?3)",
-        )
-        .and_then(|mut statement| {
-            statement.query_row(params![id.as_str(), me.last_read_seq, user.as_str()], |row| {
-                row.get(0)
-            })
-        })
-        .map_err(error)?;
+    let unread_count: i64 = scalar(
+        conn,
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> ?3)",
+        params![id.as_str(), me.last_read_seq, user.as_str()],
+    )?
+    .unwrap_or(0);
     let last_message = if conversation.last_seq > 0 {
         one(
             conn,
@@ -188,27 +182,18 @@ pub(crate) fn list_conversations(
         Some((time, id)) => (Some(time.millis()), Some(id.as_str())),
         None => (None, None),
     };
-    let rows: Vec<(String, i64)> = {
-        let mut statement = conn
-            .prepare_cached(
-                "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
-            )
-            .map_err(error)?;
-        statement
-            .query_map(
-                params![
-                    user.as_str(),
-                    folder.as_str(),
-                    after_time,
-                    after_id,
-                    limit + 1
-                ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(error)?
-            .collect::<Result<_, _>>()
-            .map_err(error)?
-    };
+    let rows = all(
+        conn,
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        params![
+            user.as_str(),
+            folder.as_str(),
+            after_time,
+            after_id,
+            limit + 1
+        ],
+        |row| Ok((row.text("id")?, row.int("updated_at")?)),
+    )?;
     let (ids, next) = sql::conversation_page(rows, limit);
     let mut views = Vec::with_capacity(ids.len());
     for id in ids {
@@ -277,12 +262,11 @@ pub(crate) fn events_after(
 }
 
 pub(crate) fn event_bounds(conn: &Connection, user: &UserId) -> StoreResult<(i64, i64)> {
-    conn.prepare_cached("SELECT event_floor, event_head FROM users WHERE id = ?1")
-        .and_then(|mut statement| {
-            statement
-                .query_row([user.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        })
-        .map_err(error)?
-        .ok_or(StoreError::NotFound)
+    one(
+        conn,
+        "SELECT event_floor, event_head FROM users WHERE id = ?1",
+        [user.as_str()],
+        |row| Ok((row.int("event_floor")?, row.int("event_head")?)),
+    )?
+    .ok_or(StoreError::NotFound)
 }

@@ -33,21 +33,7 @@ async fn open(dir: &tempfile::TempDir, batches: Arc<Batches>) -> SqliteStore {
 }
 
 async fn user(store: &SqliteStore, name: &str) -> UserId {
-    let outcome = store
-        .create_user(NewUser {
-            id: UserId::new(format!("id-{name}")),
-            username: name.into(),
-            display_name: name.into(),
-            password_hash: "x".into(),
-            force_admin: false,
-            invite_hash: None,
-            invite_required: false,
-            session: None,
-            now: Timestamp(1),
-        })
-        .await
-        .expect("stored");
-    match outcome {
+    match user_result(store, name).await.expect("stored") {
         CreateUserOutcome::Created(user) => user.id,
         other => panic!("unexpected {other:?}"),
     }
@@ -147,4 +133,45 @@ async fn a_failing_write_rolls_back_alone() {
         Vec::<String>::new()
     );
     store.close().await;
+}
+
+/// Closing waits for the writer and every reader: once it returns, no connection is open,
+/// so SQLite has checkpointed and removed the WAL, and later calls are refused.
+#[tokio::test]
+async fn close_leaves_no_connection_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir, Arc::new(Batches::default())).await;
+    let ana = user(&store, "ana").await;
+    assert!(store.user(&ana).await.expect("read").is_some());
+    let wal = dir.path().join("test.db-wal");
+    assert!(wal.exists(), "the WAL is in use while the store is open");
+    store.close().await;
+    assert!(!wal.exists(), "a connection was still open after close");
+    assert!(matches!(
+        store.user(&ana).await,
+        Err(hilo_store::StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        user_result(&store, "bob").await,
+        Err(hilo_store::StoreError::Unavailable(_))
+    ));
+}
+
+async fn user_result(
+    store: &SqliteStore,
+    name: &str,
+) -> hilo_store::StoreResult<CreateUserOutcome> {
+    store
+        .create_user(NewUser {
+            id: UserId::new(format!("id-{name}")),
+            username: name.into(),
+            display_name: name.into(),
+            password_hash: "x".into(),
+            force_admin: false,
+            invite_hash: None,
+            invite_required: false,
+            session: None,
+            now: Timestamp(1),
+        })
+        .await
 }

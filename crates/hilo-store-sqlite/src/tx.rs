@@ -7,16 +7,17 @@
 //! to the same behaviour.
 
 use hilo_core::{
-    ConversationId, EventKind, EventRecord, Message, SessionId, Timestamp, User, UserId,
+    ConversationId, EventKind, EventRecord, Message, MessageId, SessionId, Timestamp, User, UserId,
 };
+use hilo_store::sql::Columns as _;
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
     NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use crate::db::{Cols, error};
-use crate::{events, rows};
+use crate::db::{column, execute, one, scalar};
+use crate::{events, reads, rows};
 
 /// An event about a conversation.
 fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
@@ -25,51 +26,12 @@ fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
     record
 }
 
-/// Runs a statement that returns no rows; how many rows it changed.
-fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.execute(params))
-        .map_err(error)
-}
-
-/// The first column of the first row, if there is a row.
-fn scalar<T: rusqlite::types::FromSql>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Option<T>> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.query_row(params, |row| row.get(0)).optional())
-        .map_err(error)
-}
-
-/// The first column of every row.
-fn column<T: rusqlite::types::FromSql>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Vec<T>> {
-    let mut statement = conn.prepare_cached(sql).map_err(error)?;
-    let rows = statement
-        .query_map(params, |row| row.get(0))
-        .map_err(error)?;
-    rows.collect::<Result<_, _>>().map_err(error)
-}
-
 fn user_in(conn: &Connection, id: &UserId) -> StoreResult<User> {
-    let mut statement = conn.prepare_cached(rows::USER_BY_ID).map_err(error)?;
-    let mut found = statement.query([id.as_str()]).map_err(error)?;
-    let row = found.next().map_err(error)?.ok_or(StoreError::NotFound)?;
-    hilo_store::sql::user(&Cols(row))
+    reads::user(conn, id)?.ok_or(StoreError::NotFound)
 }
 
-fn message_in(conn: &Connection, id: &str) -> StoreResult<Message> {
-    let mut statement = conn
-        .prepare_cached(concat!(rows::message_select!(), " WHERE m.id = ?1"))
-        .map_err(error)?;
-    let mut found = statement.query([id]).map_err(error)?;
-    let row = found.next().map_err(error)?.ok_or(StoreError::NotFound)?;
-    hilo_store::sql::message(&Cols(row))
+fn message_in(conn: &Connection, id: &MessageId) -> StoreResult<Message> {
+    reads::message(conn, id)?.ok_or(StoreError::NotFound)
 }
 
 pub(crate) fn insert_session(conn: &Connection, new: &NewSession) -> StoreResult<()> {
@@ -90,11 +52,7 @@ pub(crate) fn insert_session(conn: &Connection, new: &NewSession) -> StoreResult
 
 /// Current member accounts of a conversation, in join order.
 fn member_users(conn: &Connection, id: &ConversationId) -> StoreResult<Vec<UserId>> {
-    let ids: Vec<String> = column(
-        conn,
-        "SELECT user_id FROM members WHERE conversation_id = ?1 AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, rowid",
-        [id.as_str()],
-    )?;
+    let ids: Vec<String> = column(conn, rows::MEMBER_USERS, [id.as_str()])?;
     Ok(ids.into_iter().map(UserId::new).collect())
 }
 
@@ -149,7 +107,10 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
         ],
     )?;
     if let Some(id) = repeated {
-        return Ok(AppendOutcome::Repeated(message_in(conn, &id)?));
+        return Ok(AppendOutcome::Repeated(message_in(
+            conn,
+            &MessageId::new(id),
+        )?));
     }
     // No such conversation and no such member read the same: no members, or not among them.
     let members = member_users(conn, &new.conversation_id)?;
@@ -184,7 +145,7 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
     record.message_id = Some(new.id.clone());
     let deliveries = events::append(conn, &members, &record, new.now)?;
-    let message = message_in(conn, new.id.as_str())?;
+    let message = message_in(conn, &new.id)?;
     Ok(AppendOutcome::Created(message, deliveries))
 }
 
@@ -530,7 +491,15 @@ pub(crate) fn remove_member(
         // when the last one goes.
         execute(
             conn,
-            "UPDATE members SET role = 'admin' WHERE rowid = (SELECT rowid FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND user_id IS NOT NULL ORDER BY joined_at, rowid LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')",
+            concat!(
+                "UPDATE members SET role = 'admin' WHERE ",
+                member_order!(),
+                " = (SELECT ",
+                member_order!(),
+                " FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND user_id IS NOT NULL ORDER BY joined_at, ",
+                member_order!(),
+                " LIMIT 1) AND NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = ?1 AND left_at IS NULL AND role = 'admin')"
+            ),
             [id.as_str()],
         )?;
     }
@@ -586,18 +555,12 @@ pub(crate) fn mark_read(
     share: bool,
     now: Timestamp,
 ) -> StoreResult<(i64, Vec<Delivery>)> {
-    let current: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT m.last_read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND m.left_at IS NULL",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row([id.as_str(), user.as_str()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-        })
-        .map_err(error)?;
+    let current = one(
+        conn,
+        "SELECT m.last_read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND m.left_at IS NULL",
+        [id.as_str(), user.as_str()],
+        |row| Ok((row.int("last_read_seq")?, row.int("last_seq")?)),
+    )?;
     let Some((last_read, last_seq)) = current else {
         return Err(StoreError::NotFound);
     };

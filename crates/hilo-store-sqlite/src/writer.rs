@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hilo_store::{CommitObserver, StoreError, StoreResult};
+
+use crate::db::closed;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,21 +41,13 @@ impl Writer {
         observer: Option<Arc<dyn CommitObserver>>,
     ) -> StoreResult<Writer> {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let (opened, open_result) = oneshot::channel();
-        let path = path.to_owned();
-        std::thread::Builder::new()
-            .name("hilo-sqlite-writer".into())
-            .spawn(move || match crate::db::open(&path, synchronous_full) {
-                Ok(conn) => {
-                    let _ = opened.send(Ok(()));
-                    run(conn, receiver, max_batch, observer);
-                }
-                Err(error) => {
-                    let _ = opened.send(Err(error));
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-        open_result.await.map_err(|_| closed())??;
+        crate::db::spawn_with_connection(
+            "hilo-sqlite-writer".into(),
+            path,
+            synchronous_full,
+            move |conn| run(conn, receiver, max_batch, observer),
+        )
+        .await?;
         Ok(Writer { jobs })
     }
 
@@ -90,10 +84,6 @@ impl Writer {
             let _ = receiver.await;
         }
     }
-}
-
-fn closed() -> StoreError {
-    StoreError::Unavailable("the store is closed".into())
 }
 
 fn run(
@@ -141,9 +131,9 @@ fn run(
     }
 }
 
+/// A transaction-control statement; its error as text, the form completions carry.
 fn exec(conn: &Connection, sql: &'static str) -> Result<(), String> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.execute([]))
+    crate::db::execute(conn, sql, [])
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -4,7 +4,10 @@
 //! This file is not part of `hilo-store` (which has no driver): `hilo-store-sqlite` and
 //! `hilo-store-postgres` each mount it with `#[path] mod rows;` and provide, in their
 //! `lib.rs`, the macro `member_order!()` (the column that keeps members in join order).
-//! The SQL here is the subset both dialects accept, with `$N` placeholders.
+//! The SQL here is the subset both dialects accept, with `$N` placeholders. SQLite reads
+//! `$N` as a *named* parameter numbered by first appearance, so every query here must use
+//! its placeholders first in increasing order (`$1` before `$2`); a query binding `$2`
+//! first would take the wrong values on SQLite without an error.
 
 /// The migrator for `files`: `(version, name, SQL)` for each file of the backend's
 /// `migrations/` directory, which the backends keep under the same names.
@@ -54,6 +57,12 @@ pub(crate) use message_select;
 /// An account by id.
 pub(crate) const USER_BY_ID: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+
+/// The ids of a conversation's current member accounts, in join order.
+pub(crate) const MEMBER_USERS: &str = concat!(
+    "SELECT user_id FROM members WHERE conversation_id = $1 AND user_id IS NOT NULL AND left_at IS NULL ORDER BY joined_at, ",
+    member_order!()
+);
 
 /// A conversation's current members, in join order.
 pub(crate) const MEMBER_QUERY: &str = concat!(

@@ -1,7 +1,8 @@
 //! The machine's ceiling, measured with the same client as every other scenario: the HTTP
 //! request rate of a trivial endpoint, and the durable insert rate of SQLite with group
 //! commit (one writer, WAL, `synchronous=FULL`, every waiting insert in one transaction),
-//! the way hilo's own writer commits. Each hilo figure then reads as a fraction of these.
+//! as hilo's own writer commits (hilo runs its writer on an OS thread with rusqlite; this
+//! ceiling goes through sqlx, so it is, if anything, a little low). Each hilo figure then reads as a fraction of these.
 //! PostgreSQL's own ceiling is measured with `pgbench` (see docs/benchmarks.md).
 
 use std::time::{Duration, Instant};
