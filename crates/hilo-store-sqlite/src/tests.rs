@@ -175,3 +175,22 @@ async fn user_result(
         })
         .await
 }
+
+/// The bundled SQLite is compiled as `.cargo/config.toml` says: without global memory
+/// statistics and without the page cache shared across connections, either of which makes
+/// every allocation or page fetch on the writer thread take a process-wide mutex
+/// (docs/benchmarks.md, fourth session). A build that lost the flags fails here.
+#[test]
+fn sqlite_is_built_without_process_wide_allocation_locks() {
+    let conn = rusqlite::Connection::open_in_memory().expect("opens");
+    let options: Vec<String> =
+        crate::db::column(&conn, "PRAGMA compile_options", []).expect("reads");
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "{options:?}"
+    );
+}
