@@ -182,6 +182,12 @@ async fn ceilings_measure_http_and_durable_inserts() {
     assert!(rows > 0 && commits > 0, "{inserts}");
     // Group commit: concurrent writers share commits.
     assert!(commits < rows, "{inserts}");
+    // Every acknowledged row is in the file.
+    let stored: i64 = rusqlite::Connection::open(&path)
+        .expect("opens")
+        .query_row("SELECT count(*) FROM rows", [], |row| row.get(0))
+        .expect("counts");
+    assert_eq!(u64::try_from(stored).ok(), Some(rows), "{inserts}");
 }
 
 #[tokio::test]

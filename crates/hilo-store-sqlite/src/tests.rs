@@ -84,6 +84,80 @@ async fn concurrent_writes_share_commits_and_keep_seq_gap_free() {
     store.close().await;
 }
 
+/// A failing write alone in its batch answers with its own error, leaves nothing behind
+/// and leaves the writer ready for the next batch.
+#[tokio::test]
+async fn a_lone_failing_write_leaves_nothing_and_answers_its_own_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir, Arc::default()).await;
+    let ana = user(&store, "ana").await;
+    let broken = store
+        .create_group(NewGroup {
+            id: ConversationId::new("g"),
+            name: "broken".into(),
+            creator: ana.clone(),
+            members: vec![UserId::new("no-such-user")],
+            now: Timestamp(3),
+        })
+        .await;
+    match broken {
+        Err(hilo_store::StoreError::Unavailable(reason)) => {
+            panic!("the job's own error was replaced: {reason}")
+        }
+        Err(_) => {}
+        Ok(_) => panic!("a group with an unknown member was created"),
+    }
+    assert!(
+        store
+            .conversation(&ConversationId::new("g"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let bob = user(&store, "bob").await;
+    assert!(store.user(&bob).await.expect("read").is_some());
+    store.close().await;
+}
+
+/// A send's answer is built from what it wrote, not read back: it must be exactly what a
+/// later read returns, and a repeat must return the same message.
+#[tokio::test]
+async fn the_answer_to_a_send_is_what_a_read_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir, Arc::default()).await;
+    let (ana, bob) = (user(&store, "ana").await, user(&store, "bob").await);
+    let (conversation, _, _) = store
+        .find_or_create_direct(ConversationId::new("c"), &ana, &bob, Timestamp(1))
+        .await
+        .expect("direct");
+    let sent = match store
+        .append_message(message(&conversation, &ana, 7))
+        .await
+        .expect("stored")
+    {
+        AppendOutcome::Created(message, _) => message,
+        other => panic!("unexpected {other:?}"),
+    };
+    let read = store
+        .message(&sent.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(sent, read);
+    assert!(
+        matches!(&sent.sender, Some(hilo_core::Party::User { username, .. }) if username == "ana")
+    );
+    match store
+        .append_message(message(&conversation, &ana, 7))
+        .await
+        .expect("repeat")
+    {
+        AppendOutcome::Repeated(original) => assert_eq!(original, read),
+        other => panic!("unexpected {other:?}"),
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_failing_write_rolls_back_alone() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -7,7 +7,8 @@
 //! to the same behaviour.
 
 use hilo_core::{
-    ConversationId, EventKind, EventRecord, Message, MessageId, SessionId, Timestamp, User, UserId,
+    Channel, ConversationId, EventKind, EventRecord, Message, MessageId, Party, SessionId,
+    Timestamp, User, UserId,
 };
 use hilo_store::sql::Columns as _;
 use hilo_store::{
@@ -145,7 +146,31 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
     record.message_id = Some(new.id.clone());
     let deliveries = events::append(conn, &members, &record, new.now)?;
-    let message = message_in(conn, &new.id)?;
+    // The answer is built from what was just written rather than read back: only the
+    // sender's names come from the store.
+    let (username, display_name) = one(
+        conn,
+        "SELECT username, display_name FROM users WHERE id = ?1",
+        [new.sender.as_str()],
+        |row| Ok((row.text("username")?, row.text("display_name")?)),
+    )?
+    .ok_or(StoreError::NotFound)?;
+    let message = Message {
+        id: new.id.clone(),
+        conversation_id: new.conversation_id.clone(),
+        seq,
+        sender: Some(Party::User {
+            id: new.sender.clone(),
+            username,
+            display_name,
+        }),
+        channel: Channel::Chat,
+        text: Some(new.text.clone()),
+        client_txn_id: Some(new.client_txn_id.clone()),
+        edited_at: None,
+        deleted: false,
+        created_at: new.now,
+    };
     Ok(AppendOutcome::Created(message, deliveries))
 }
 

@@ -1,14 +1,13 @@
 //! The machine's ceiling, measured with the same client as every other scenario: the HTTP
 //! request rate of a trivial endpoint, and the durable insert rate of SQLite with group
 //! commit (one writer, WAL, `synchronous=FULL`, every waiting insert in one transaction),
-//! as hilo's own writer commits (hilo runs its writer on an OS thread with rusqlite; this
-//! ceiling goes through sqlx, so it is, if anything, a little low). Each hilo figure then reads as a fraction of these.
+//! as hilo's own writer commits: an OS thread owning a rusqlite connection, built from the same
+//! bundled SQLite with the same flags. Each hilo figure then reads as a fraction of these.
 //! PostgreSQL's own ceiling is measured with `pgbench` (see docs/benchmarks.md).
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sqlx::ConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Report, rate};
@@ -59,35 +58,32 @@ pub async fn sqlite_inserts(
     seconds: u64,
 ) -> anyhow::Result<Report> {
     anyhow::ensure!(!path.exists(), "{} exists: give a new file", path.display());
-    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-        .connect()
-        .await?;
-    sqlx::query("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(&mut connection)
-        .await?;
+    let connection = rusqlite::Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute(
+        "CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+        [],
+    )?;
     let (tx, mut rx) = mpsc::channel::<(String, oneshot::Sender<bool>)>(4096);
-    let writer = tokio::spawn(async move {
+    let writer = std::thread::spawn(move || {
         let mut commits = 0u64;
-        while let Some(first) = rx.recv().await {
+        while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
-            let result: sqlx::Result<()> = async {
-                let mut transaction = sqlx::Connection::begin(&mut connection).await?;
-                for (body, _) in &batch {
-                    sqlx::query("INSERT INTO rows (body) VALUES (?)")
-                        .bind(body)
-                        .execute(&mut *transaction)
-                        .await?;
+            let result = (|| -> rusqlite::Result<()> {
+                let transaction = connection.unchecked_transaction()?;
+                {
+                    let mut insert =
+                        transaction.prepare_cached("INSERT INTO rows (body) VALUES (?1)")?;
+                    for (body, _) in &batch {
+                        insert.execute([body])?;
+                    }
                 }
-                transaction.commit().await
-            }
-            .await;
+                transaction.commit()
+            })();
             commits += 1;
             for (_, done) in batch {
                 let _ = done.send(result.is_ok());
@@ -124,7 +120,9 @@ pub async fn sqlite_inserts(
         samples.merge(task.await?);
     }
     let elapsed = started.elapsed();
-    let commits = writer.await?;
+    let commits = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
     let per_second = rate(samples.count(), elapsed);
     Ok(Report {
         human: format!(

@@ -493,7 +493,30 @@ async fn a_thousand_broken_connections_resume_exactly_once() {
         .zip(&expected)
         .any(|(log, expected)| log.lock().expect("lock").len() < expected.len())
     {
-        assert!(Instant::now() < deadline, "readers never caught up");
+        if Instant::now() >= deadline {
+            // Tell a slow reader (its log a prefix of the server's) from a lost event (a
+            // difference before its end, which no reconnect repairs).
+            let behind: Vec<String> = readers
+                .iter()
+                .zip(&logs)
+                .zip(&expected)
+                .filter_map(|((reader, log), expected)| {
+                    let log = log.lock().expect("lock");
+                    (log.len() < expected.len()).then(|| {
+                        let differs = log.iter().zip(expected).position(|(a, b)| a != b);
+                        format!(
+                            "{}: {} of {} seen, first difference at {differs:?}, last seen {:?}, next expected {:?}",
+                            reader.username,
+                            log.len(),
+                            expected.len(),
+                            log.last(),
+                            expected.get(log.len()),
+                        )
+                    })
+                })
+                .collect();
+            panic!("readers never caught up: {behind:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     done.store(true, Ordering::Relaxed);
