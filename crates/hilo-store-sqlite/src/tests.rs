@@ -50,6 +50,17 @@ fn message(conversation: &ConversationId, sender: &UserId, n: usize) -> NewMessa
     }
 }
 
+/// A group "g" whose insert succeeds and whose unknown member then violates a foreign key.
+fn broken_group(creator: &UserId) -> NewGroup {
+    NewGroup {
+        id: ConversationId::new("g"),
+        name: "broken".into(),
+        creator: creator.clone(),
+        members: vec![UserId::new("no-such-user")],
+        now: Timestamp(3),
+    }
+}
+
 #[tokio::test]
 async fn concurrent_writes_share_commits_and_keep_seq_gap_free() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -91,15 +102,7 @@ async fn a_lone_failing_write_leaves_nothing_and_answers_its_own_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir, Arc::default()).await;
     let ana = user(&store, "ana").await;
-    let broken = store
-        .create_group(NewGroup {
-            id: ConversationId::new("g"),
-            name: "broken".into(),
-            creator: ana.clone(),
-            members: vec![UserId::new("no-such-user")],
-            now: Timestamp(3),
-        })
-        .await;
+    let broken = store.create_group(broken_group(&ana)).await;
     match broken {
         Err(hilo_store::StoreError::Unavailable(reason)) => {
             panic!("the job's own error was replaced: {reason}")
@@ -169,13 +172,7 @@ async fn a_failing_write_rolls_back_alone() {
         .expect("direct");
     // The group insert succeeds, then its unknown member violates a foreign key: that job
     // must leave no conversation behind, while the sends batched with it commit.
-    let broken = store.create_group(NewGroup {
-        id: ConversationId::new("g"),
-        name: "broken".into(),
-        creator: ana.clone(),
-        members: vec![UserId::new("no-such-user")],
-        now: Timestamp(3),
-    });
+    let broken = store.create_group(broken_group(&ana));
     let sends = futures::future::join_all(
         (0..20).map(|n| store.append_message(message(&conversation, &bob, n))),
     );
