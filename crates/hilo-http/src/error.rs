@@ -4,7 +4,7 @@
 //! the log once, inside the request's span, by the middleware in `lib.rs`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hilo_proto::{ErrorBody, ErrorDetail};
@@ -36,6 +36,24 @@ impl ApiError {
     }
 
     /// 400 with a code.
+    /// 415: a body that is not declared as JSON.
+    pub fn unsupported_media_type() -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        )
+    }
+
+    /// 413: a body over [`crate::BODY_LIMIT`].
+    pub fn payload_too_large() -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body exceeds 1 MiB",
+        )
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -134,11 +152,7 @@ impl From<Error> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match &rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be JSON, sent with Content-Type: application/json",
-            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(),
             JsonRejection::JsonDataError(_) => {
                 ApiError::bad_request("invalid_body", rejection.body_text())
             }
@@ -148,13 +162,19 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(_)
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body exceeds 1 MiB",
-                )
+                ApiError::payload_too_large()
             }
             _ => ApiError::new(rejection.status(), "invalid_body", rejection.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::new(rejection.status(), "invalid_body", rejection.body_text())
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use serde_json::json;
 
-use super::support::{StatusCode, TestServer};
+use serde_json::Value;
+
+use super::authz;
+use super::support::{StatusCode, TestServer, User};
 
 #[tokio::test]
 async fn malformed_bodies_get_the_contract_error_shape() {
@@ -98,9 +101,10 @@ async fn malformed_bodies_get_the_contract_error_shape() {
             "text_too_long",
         ),
         (
+            // Refused before any field is read: no string anywhere may carry a NUL.
             "NUL in text",
             json!({"client_txn_id": "a", "text": "a\u{0}b"}),
-            "invalid_text",
+            "nul_character",
         ),
         (
             "empty txn id",
@@ -322,3 +326,415 @@ async fn strangers_get_404_and_write_nothing_on_every_conversation_route() {
         (Some("private"), Some(2))
     );
 }
+
+/// The structural bad-input table, over every route that takes a body (the authorization
+/// matrix lists them all, each with a body its rightful caller would send, so a new route
+/// is covered as soon as it is listed there): each case is a 4xx in the contract's error
+/// shape and changes nothing in the database.
+#[tokio::test]
+async fn every_body_refuses_broken_json_and_writes_nothing() {
+    let w = authz::world().await;
+    let (_, doc) = w
+        .server
+        .call("GET", "/api/v1/openapi.json", None, None)
+        .await;
+    let mut failures = Vec::new();
+    let mut covered = 0;
+    for (route, access, body) in authz::matrix() {
+        let (method, template) = route.split_once(' ').expect("METHOD path");
+        let documented = !doc["paths"][template][method.to_lowercase()]["requestBody"].is_null();
+        if documented != body.is_some() {
+            failures.push(format!(
+                "{route}: the matrix says body {}, the OpenAPI document says {documented}",
+                body.is_some()
+            ));
+        }
+        let Some(body) = body else { continue };
+        covered += 1;
+        let path = authz::fill(route, access, &w);
+        let token = authz::rightful(access, &w).map(|u| u.token.as_str());
+        let valid = body.to_string();
+        let json = Some("application/json");
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        let mut cases: Vec<RawCase> = vec![
+            ("malformed JSON", json, b"{\"a\": ".to_vec(), &[400]),
+            (
+                "trailing garbage",
+                json,
+                format!("{valid} x").into_bytes(),
+                &[400],
+            ),
+            ("an array", json, b"[]".to_vec(), &[400]),
+            ("null", json, b"null".to_vec(), &[400]),
+            (
+                "text/plain",
+                Some("text/plain"),
+                valid.clone().into_bytes(),
+                &[415],
+            ),
+            ("no content type", None, valid.clone().into_bytes(), &[415]),
+            (
+                "invalid UTF-8",
+                json,
+                b"{\"x\":\"\xff\xfe\"}".to_vec(),
+                &[400],
+            ),
+            (
+                "nesting 33 deep in an extra field",
+                json,
+                with_field(&valid, &format!("\"extra\":{deep}")).into_bytes(),
+                &[400],
+            ),
+            (
+                "over 1 MiB",
+                json,
+                with_field(&valid, &format!("\"extra\":\"{}\"", "x".repeat(1 << 20))).into_bytes(),
+                &[413],
+            ),
+        ];
+        if let Some((key, value)) = body.as_object().and_then(|o| o.iter().next()) {
+            cases.push((
+                "a duplicate key",
+                json,
+                with_field(&valid, &format!("{}:{value}", Value::from(key.as_str()))).into_bytes(),
+                &[400],
+            ));
+        }
+        for (case, content_type, bytes, allowed) in cases {
+            let before = w.server.db.text(authz::FINGERPRINT).await;
+            let (status, answer) = w
+                .server
+                .raw(method, &path, token, content_type, bytes)
+                .await;
+            let after = w.server.db.text(authz::FINGERPRINT).await;
+            if !allowed.contains(&status.as_u16()) || answer["error"]["code"].as_str().is_none() {
+                failures.push(format!("{route}, {case}: {status} {answer}"));
+            }
+            if before != after {
+                failures.push(format!("{route}, {case}: wrote ({before} -> {after})"));
+            }
+        }
+    }
+    assert!(covered >= 10, "only {covered} routes with a body");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `valid` (a JSON object) with one more member written first.
+fn with_field(valid: &str, member: &str) -> String {
+    let rest = valid.trim_start_matches('{');
+    if rest.trim() == "}" {
+        format!("{{{member}}}")
+    } else {
+        format!("{{{member},{rest}")
+    }
+}
+
+/// The field-level bad-input table: odd names, unknown enum values, impossible numbers and
+/// times, malformed ids and queries. Each is a 4xx with a machine code and writes nothing.
+#[tokio::test]
+async fn odd_values_are_refused_with_a_code_and_write_nothing() {
+    let w = authz::world().await;
+    let g = w.group.as_str();
+    let pw = "correct horse battery";
+    let long = format!("\"{}\"", "n".repeat(10_000));
+    // JSON literals, written out so a lone surrogate can be sent at all.
+    let names = [
+        ("NUL", r#""a\u0000b""#),
+        ("a lone surrogate", r#""a\ud800b""#),
+        ("a bidi override", r#""evil\u202egnp""#),
+        ("a zero-width space only", r#""\u200b""#),
+        ("empty", r#""""#),
+        ("over-long", long.as_str()),
+    ];
+    // (what, method, path, caller, body with {V} for the odd value)
+    let name_fields: [(&str, &str, String, Option<&User>, String); 6] = [
+        (
+            "username",
+            "POST",
+            "/api/v1/accounts".into(),
+            None,
+            format!(r#"{{"username":{{V}},"password":"{pw}"}}"#),
+        ),
+        (
+            "display name at sign-up",
+            "POST",
+            "/api/v1/accounts".into(),
+            None,
+            format!(r#"{{"username":"newbie","password":"{pw}","display_name":{{V}}}}"#),
+        ),
+        (
+            "display name",
+            "PATCH",
+            "/api/v1/me".into(),
+            Some(&w.ana),
+            r#"{"display_name":{V}}"#.into(),
+        ),
+        (
+            "device name",
+            "POST",
+            "/api/v1/sessions".into(),
+            None,
+            format!(r#"{{"username":"ana","password":"{pw}","device_name":{{V}}}}"#),
+        ),
+        (
+            "group name",
+            "POST",
+            "/api/v1/conversations".into(),
+            Some(&w.ana),
+            r#"{"kind":"group","name":{V},"members":[]}"#.into(),
+        ),
+        (
+            "new group name",
+            "PATCH",
+            format!("/api/v1/conversations/{g}"),
+            Some(&w.ana),
+            r#"{"name":{V}}"#.into(),
+        ),
+    ];
+    let mut cases: Vec<Case> = Vec::new();
+    for (field, method, path, caller, template) in &name_fields {
+        for (what, literal) in &names {
+            cases.push((
+                format!("{field}: {what}"),
+                method,
+                path.clone(),
+                *caller,
+                Some(template.replace("{V}", literal)),
+                &[400],
+            ));
+        }
+    }
+    let too_many = too_many_usernames();
+    let bodies: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "unknown conversation kind",
+            "POST",
+            "/api/v1/conversations".into(),
+            r#"{"kind":"channel","name":"x"}"#,
+        ),
+        (
+            "unknown folder",
+            "PATCH",
+            format!("/api/v1/conversations/{g}/settings"),
+            r#"{"folder":"trash"}"#,
+        ),
+        (
+            "unknown notify level",
+            "PATCH",
+            format!("/api/v1/conversations/{g}/settings"),
+            r#"{"notify":"sometimes"}"#,
+        ),
+        (
+            "a time past year 9999",
+            "PATCH",
+            format!("/api/v1/conversations/{g}/settings"),
+            r#"{"muted_until":"+275760-09-13T00:00:00Z"}"#,
+        ),
+        (
+            "a time that is no time",
+            "PATCH",
+            format!("/api/v1/conversations/{g}/settings"),
+            r#"{"muted_until":"tomorrow"}"#,
+        ),
+        (
+            "a negative read position",
+            "POST",
+            format!("/api/v1/conversations/{g}/read"),
+            r#"{"seq":-1}"#,
+        ),
+        (
+            "a read position past i64",
+            "POST",
+            format!("/api/v1/conversations/{g}/read"),
+            r#"{"seq":99999999999999999999}"#,
+        ),
+        (
+            "a fractional read position",
+            "POST",
+            format!("/api/v1/conversations/{g}/read"),
+            r#"{"seq":1.5}"#,
+        ),
+        (
+            "typing as a string",
+            "POST",
+            format!("/api/v1/conversations/{g}/typing"),
+            r#"{"typing":"yes"}"#,
+        ),
+        (
+            "a NUL in a username to add",
+            "POST",
+            format!("/api/v1/conversations/{g}/members"),
+            r#"{"usernames":["gu\u0000s"]}"#,
+        ),
+        (
+            "a NUL in the other party's username",
+            "POST",
+            "/api/v1/conversations".into(),
+            r#"{"kind":"direct","with":"b\u0000ob"}"#,
+        ),
+        (
+            "a NUL in a login's username",
+            "POST",
+            "/api/v1/sessions".into(),
+            r#"{"username":"a\u0000na","password":"correct horse battery"}"#,
+        ),
+        (
+            "usernames not a list",
+            "POST",
+            format!("/api/v1/conversations/{g}/members"),
+            r#"{"usernames":"gus"}"#,
+        ),
+        (
+            "too many usernames",
+            "POST",
+            format!("/api/v1/conversations/{g}/members"),
+            &too_many,
+        ),
+    ];
+    for (what, method, path, body) in bodies {
+        cases.push((
+            what.into(),
+            method,
+            path,
+            Some(&w.ana),
+            Some(body.into()),
+            &[400],
+        ));
+    }
+    let long_id = "i".repeat(10_000);
+    let queries: Vec<(&str, String, &[u16])> = vec![
+        (
+            "a negative limit",
+            format!("/api/v1/conversations/{g}/messages?limit=-1"),
+            &[400],
+        ),
+        (
+            "a zero limit",
+            format!("/api/v1/conversations/{g}/messages?limit=0"),
+            &[400],
+        ),
+        (
+            "a huge limit",
+            format!("/api/v1/conversations/{g}/messages?limit=99999999999999999999"),
+            &[400],
+        ),
+        (
+            "a limit that is no number",
+            format!("/api/v1/conversations/{g}/messages?limit=ten"),
+            &[400],
+        ),
+        (
+            "a negative before",
+            format!("/api/v1/conversations/{g}/messages?before=-5"),
+            &[400],
+        ),
+        ("a NUL in a search", "/api/v1/users?q=a%00n".into(), &[400]),
+        ("an empty search", "/api/v1/users?q=".into(), &[400]),
+        (
+            "an over-long search",
+            format!("/api/v1/users?q={}", "q".repeat(1_000)),
+            &[400],
+        ),
+        (
+            "a cursor that is no cursor",
+            "/api/v1/events?since=abc&timeout=0".into(),
+            &[400],
+        ),
+        (
+            "a negative long-poll timeout",
+            "/api/v1/events?timeout=-1".into(),
+            &[400],
+        ),
+        (
+            "an unknown conversation id",
+            "/api/v1/conversations/nope".into(),
+            &[404],
+        ),
+        (
+            "an over-long conversation id",
+            format!("/api/v1/conversations/{long_id}"),
+            &[400, 404, 414],
+        ),
+        (
+            "a NUL in an id",
+            "/api/v1/conversations/a%00b/messages".into(),
+            &[400, 404],
+        ),
+        (
+            "a path in an id",
+            "/api/v1/messages/..%2F..%2Fetc".into(),
+            &[400, 404],
+        ),
+        (
+            "an unknown user",
+            "/api/v1/users/no%20such%20user".into(),
+            &[400, 404],
+        ),
+    ];
+    for (what, path, allowed) in queries {
+        cases.push((what.into(), "GET", path, Some(&w.ana), None, allowed));
+    }
+    cases.push((
+        "revoking an unknown session".into(),
+        "DELETE",
+        "/api/v1/sessions/nope".into(),
+        Some(&w.ana),
+        None,
+        &[404],
+    ));
+
+    let mut failures = Vec::new();
+    for (what, method, path, caller, body, allowed) in cases {
+        let before = w.server.db.text(authz::FINGERPRINT).await;
+        let token = caller.map(|u| u.token.as_str());
+        let (status, answer) = match body {
+            Some(body) => {
+                w.server
+                    .raw(
+                        method,
+                        &path,
+                        token,
+                        Some("application/json"),
+                        body.into_bytes(),
+                    )
+                    .await
+            }
+            None => w.server.call(method, &path, token, None).await,
+        };
+        let after = w.server.db.text(authz::FINGERPRINT).await;
+        if !allowed.contains(&status.as_u16()) || answer["error"]["code"].as_str().is_none() {
+            failures.push(format!(
+                "{what} ({method} {}): {status} {answer}",
+                shorten(&path)
+            ));
+        }
+        if before != after {
+            failures.push(format!("{what}: wrote ({before} -> {after})"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+fn too_many_usernames() -> String {
+    let names: Vec<String> = (0..1_000).map(|n| format!("user{n}")).collect();
+    serde_json::json!({ "usernames": names }).to_string()
+}
+
+fn shorten(path: &str) -> String {
+    path.chars().take(80).collect()
+}
+
+/// A raw-body case: its name, the content type, the bytes, the statuses that count as a
+/// refusal.
+type RawCase<'a> = (&'a str, Option<&'a str>, Vec<u8>, &'static [u16]);
+
+/// A request case: what it tries, method, path, caller, raw JSON body, the statuses that
+/// count as a refusal.
+type Case<'a> = (
+    String,
+    &'a str,
+    String,
+    Option<&'a User>,
+    Option<String>,
+    &'static [u16],
+);

@@ -4,6 +4,7 @@
 //! `tests/sqlite.rs` and `tests/postgres.rs`, one per store backend: one suite, run twice.
 
 mod accounts;
+mod authz;
 mod bad_input;
 mod conversations;
 mod crash;

@@ -128,6 +128,33 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement straight on the database (SQL both dialects accept): for state no
+    /// API sets yet.
+    pub async fn execute(&self, sql: &'static str) {
+        match &self.postgres {
+            None => {
+                use sqlx::ConnectOptions;
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.data_dir().join("hilo.db"))
+                    .busy_timeout(std::time::Duration::from_secs(10))
+                    .connect()
+                    .await
+                    .expect("the database opens");
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("statement");
+            }
+            Some(pg) => {
+                let mut conn = pg.connect().await;
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("statement");
+            }
+        }
+    }
+
     /// One text value read straight from the database (SQL both dialects accept).
     pub async fn text(&self, sql: &'static str) -> String {
         match &self.postgres {
