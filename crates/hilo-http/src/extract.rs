@@ -6,18 +6,15 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
+use hilo_proto::{check_body, has_encoded_nul};
 use hilo_service::Caller;
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, error::ApiError};
 
 /// A JSON object body whose rejection is an [`ApiError`] (400, 413 or 415, never axum's
-/// text). Invalid UTF-8 anywhere, a body that is not an object, and nesting deeper than [`MAX_NESTING`] is refused before parsing: no request needs it, and
-/// a field the request type ignores would otherwise be walked to serde_json's own limit.
+/// text). [`check_body`] runs before the request type reads it.
 pub struct AppJson<T>(pub T);
-
-/// The deepest nesting of arrays and objects a request body may have.
-pub const MAX_NESTING: usize = 32;
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
@@ -27,35 +24,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
             return Err(ApiError::unsupported_media_type());
         }
         let bytes = Bytes::from_request(request, state).await?;
-        // JSON is UTF-8 throughout (RFC 8259), also inside fields the request type ignores,
-        // which serde_json skips without checking.
-        if std::str::from_utf8(&bytes).is_err() {
-            return Err(ApiError::bad_request(
-                "malformed_json",
-                "the body is not valid UTF-8",
-            ));
-        }
-        // Every request body is an object; serde would also fill a struct from an array.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                "the body must be a JSON object",
-            ));
-        }
-        match refused_shape(&bytes, MAX_NESTING) {
-            Some(Refused::TooDeep) => {
-                return Err(ApiError::bad_request(
-                    "too_deeply_nested",
-                    format!("JSON bodies nest at most {MAX_NESTING} arrays or objects deep"),
-                ));
-            }
-            Some(Refused::Nul) => {
-                return Err(ApiError::bad_request(
-                    "nul_character",
-                    "strings may not contain NUL characters",
-                ));
-            }
-            None => {}
+        if let Err(problem) = check_body(&bytes) {
+            let (code, message) = problem.code_and_message();
+            return Err(ApiError::bad_request(code, message));
         }
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(AppJson(value))
@@ -82,51 +53,6 @@ fn json_content_type(request: &Request) -> bool {
         || essence
             .strip_prefix("application/")
             .is_some_and(|sub| sub.ends_with("+json"))
-}
-
-/// What serde_json would accept but hilo refuses in a body.
-#[derive(Debug, PartialEq, Eq)]
-enum Refused {
-    /// Arrays and objects nested deeper than allowed.
-    TooDeep,
-    /// A NUL character in a string: PostgreSQL cannot store one and no field needs it.
-    Nul,
-}
-
-/// Scans a JSON body for nesting deeper than `max` (brackets inside strings do not count)
-/// and for a NUL in any string (`\u0000`, the only way JSON can carry one). Malformed
-/// input is left to the parser.
-fn refused_shape(json: &[u8], max: usize) -> Option<Refused> {
-    let (mut depth, mut in_string, mut i) = (0usize, false, 0);
-    while i < json.len() {
-        match (in_string, json[i]) {
-            (true, b'\\') => {
-                if json[i + 1..].starts_with(b"u0000") {
-                    return Some(Refused::Nul);
-                }
-                // The escaped character is never the end of the string.
-                i += 1;
-            }
-            (true, b'"') => in_string = false,
-            (true, _) => {}
-            (false, b'"') => in_string = true,
-            (false, b'[' | b'{') => {
-                depth += 1;
-                if depth > max {
-                    return Some(Refused::TooDeep);
-                }
-            }
-            (false, b']' | b'}') => depth = depth.saturating_sub(1),
-            (false, _) => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Whether a raw path or query carries a percent-encoded NUL, refused like one in a body.
-fn has_encoded_nul(raw: &str) -> bool {
-    raw.contains("%00")
 }
 
 /// A query string whose rejection is an [`ApiError`].
@@ -207,44 +133,5 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|info| info.0.ip().to_string()),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Refused, has_encoded_nul, refused_shape};
-
-    fn too_deep(json: &[u8], max: usize) -> bool {
-        refused_shape(json, max) == Some(Refused::TooDeep)
-    }
-
-    #[test]
-    fn nesting_counts_arrays_and_objects_but_not_strings() {
-        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(!too_deep(deep(32).as_bytes(), 32));
-        assert!(too_deep(deep(33).as_bytes(), 32));
-        let object = format!(r#"{{"a":{}}}"#, deep(31));
-        assert!(!too_deep(object.as_bytes(), 32));
-        let object = format!(r#"{{"a":{}}}"#, deep(32));
-        assert!(too_deep(object.as_bytes(), 32));
-        let in_string = format!(r#"{{"a":"{}\"{}"}}"#, "[".repeat(100), "{".repeat(100));
-        assert_eq!(refused_shape(in_string.as_bytes(), 32), None);
-        // An escaped quote does not end a string; an escaped backslash before a quote does.
-        assert_eq!(refused_shape(br#"{"a":"\"[[[[","b":1}"#, 3), None);
-        assert!(too_deep(br#"{"a":"\\","b":[[[[1]]]]}"#, 3));
-    }
-
-    #[test]
-    fn a_nul_escape_is_found_in_values_and_keys_but_not_when_its_backslash_is_escaped() {
-        assert_eq!(
-            refused_shape(br#"{"a":"x\u0000y"}"#, 32),
-            Some(Refused::Nul)
-        );
-        assert_eq!(refused_shape(br#"{"\u0000":1}"#, 32), Some(Refused::Nul));
-        // A backslash followed by the text u0000, as someone writing about JSON would send.
-        assert_eq!(refused_shape(br#"{"a":"\\u0000"}"#, 32), None);
-        assert_eq!(refused_shape(br#"{"a":"\u0001"}"#, 32), None);
-        assert!(has_encoded_nul("/api/v1/conversations/a%00b"));
-        assert!(!has_encoded_nul("/api/v1/conversations/a%2500b"));
     }
 }

@@ -77,9 +77,10 @@ pub enum Event {
     },
 }
 
-/// Inserts `"cursor"` into a serialised event object.
+/// Inserts `"cursor"` into a serialised event object (leading whitespace allowed; the
+/// `events` fuzz target holds it to any JSON object).
 pub fn with_cursor(body: &str, cursor: Option<i64>) -> String {
-    match (cursor, body.strip_prefix('{')) {
+    match (cursor, body.trim_start().strip_prefix('{')) {
         (Some(cursor), Some(rest)) => {
             let separator = if rest.trim_start().starts_with('}') {
                 ""
@@ -158,6 +159,8 @@ mod tests {
         assert_eq!(framed["type"], "session.revoked");
         assert_eq!(framed["session_id"], "s");
         assert_eq!(with_cursor("{}", Some(1)), "{\"cursor\":\"1\"}");
+        // Found by the `events` fuzz target: leading whitespace used to lose the cursor.
+        assert_eq!(with_cursor(" \n{}", Some(2)), "{\"cursor\":\"2\"}");
         assert_eq!(with_cursor(&body, None), body);
     }
 }

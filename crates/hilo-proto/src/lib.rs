@@ -9,11 +9,15 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod body;
 mod conversation;
+mod decode;
 mod event;
 
 pub use account::*;
+pub use body::{BodyProblem, MAX_NESTING, check_body, has_encoded_nul};
 pub use conversation::*;
+pub use decode::{REQUEST_TYPES, decode_every_request};
 pub use event::*;
 
 use serde::{Deserialize, Serialize};

@@ -274,7 +274,9 @@ pub struct EventStream {
     /// Cursor of the last event handed out; `last` may be ahead of it while read-ahead
     /// events wait in `pending`.
     delivered: i64,
-    pending: VecDeque<(i64, String)>,
+    /// Stored events read ahead, rendered one at a time as they are handed out: a client
+    /// catching up gets its first frame after one read, not after a whole batch's.
+    pending: VecDeque<StoredEvent>,
     /// The bus dropped envelopes for this stream (it fell more than a queue behind): the
     /// store's head must be re-read before the stream can call itself caught up.
     lagged: bool,
@@ -337,9 +339,20 @@ impl EventStream {
                 self.resync = false;
                 return Ok(Some(StreamItem::ResyncRequired));
             }
-            if let Some((cursor, frame)) = self.pending.pop_front() {
+            if let Some(stored) = self.pending.front() {
+                // Render first, then pop: if this future is dropped during the await, the
+                // event stays first in line and the next call renders it again.
+                let rendered = self.hilo.render(stored).await?;
+                let cursor = stored.cursor;
+                self.pending.pop_front();
+                // Nothing to show for an event whose subject is gone: the client's position
+                // still moves past it.
                 self.delivered = cursor;
-                return Ok(Some(StreamItem::Frame(frame)));
+                if let Some(event) = rendered {
+                    let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
+                    return Ok(Some(StreamItem::Frame(with_cursor(&body, Some(cursor)))));
+                }
+                continue;
             }
             if self.revoked {
                 return Ok(Some(StreamItem::Revoked));
@@ -414,19 +427,8 @@ impl EventStream {
         for stored in events {
             let revokes_me = stored.record.kind == EventKind::SessionRevoked
                 && stored.record.session_id.as_ref() == Some(&self.session);
-            // Render first, then advance: if this future is dropped during the await,
-            // `last` still points before the event and the next call renders it again.
-            let rendered = self.hilo.render(&stored).await?;
-            if let Some(event) = rendered {
-                let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
-                self.pending
-                    .push_back((stored.cursor, with_cursor(&body, Some(stored.cursor))));
-            } else if self.pending.is_empty() {
-                // Nothing to show for it (what it referred to is gone), and nothing queued
-                // before it: the client's position moves past it.
-                self.delivered = stored.cursor;
-            }
             self.last = stored.cursor;
+            self.pending.push_back(stored);
             if revokes_me {
                 self.revoked = true;
                 break;

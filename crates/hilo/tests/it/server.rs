@@ -106,3 +106,28 @@ async fn metrics_count_requests_messages_and_commits() {
     );
     assert!(text.contains("hilo_store_write_queue_depth"), "{text}");
 }
+
+/// Every request body type of the OpenAPI document is decoded by the `request_bodies` fuzz
+/// target (`hilo_proto::decode_every_request`): a new one fails here until it is added.
+#[tokio::test]
+async fn every_request_body_type_is_fuzzed() {
+    let server = TestServer::start().await;
+    let (_, doc) = server.call("GET", "/api/v1/openapi.json", None, None).await;
+    let mut bodies = BTreeSet::new();
+    for item in doc["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("path item").values() {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if let Some(reference) = schema["$ref"].as_str() {
+                let name = reference.rsplit('/').next().expect("a name");
+                bodies.insert(name.to_owned());
+            } else {
+                assert!(schema.is_null(), "an inline request schema: {operation}");
+            }
+        }
+    }
+    let fuzzed: BTreeSet<String> = hilo_proto::REQUEST_TYPES
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    assert_eq!(bodies, fuzzed);
+}

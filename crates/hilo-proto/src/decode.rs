@@ -1,0 +1,106 @@
+//! Every request body the API accepts, decoded the way the server decodes it: the entry
+//! point of the `request_bodies` fuzz target (`fuzz/`), kept here so that it is compiled and
+//! tested with the types it covers. [`REQUEST_TYPES`] names them; an integration test holds
+//! the list equal to the request schemas of the OpenAPI document, so a new request type
+//! cannot miss the fuzzer.
+
+use hilo_core::validate;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    AddMembersRequest, ConversationSettingsRequest, CreateAccountRequest,
+    CreateConversationRequest, LoginRequest, ReadRequest, RenameConversationRequest,
+    SendMessageRequest, TypingRequest, UpdateMeRequest, check_body,
+};
+
+/// The request types [`decode_every_request`] covers, by schema name.
+pub const REQUEST_TYPES: &[&str] = &[
+    "AddMembersRequest",
+    "ConversationSettingsRequest",
+    "CreateAccountRequest",
+    "CreateConversationRequest",
+    "LoginRequest",
+    "ReadRequest",
+    "RenameConversationRequest",
+    "SendMessageRequest",
+    "TypingRequest",
+    "UpdateMeRequest",
+];
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    serde_json::from_slice(body).ok()
+}
+
+/// Checks `body` as the HTTP layer does, decodes it as every request type and runs the
+/// field validation each would get. Returns how many types accepted it. Never panics on
+/// any input (that is what the fuzz target checks).
+pub fn decode_every_request(body: &[u8]) -> usize {
+    if check_body(body).is_err() {
+        return 0;
+    }
+    let mut accepted = 0;
+    let names = |value: &Option<String>, check: fn(&str) -> Result<String, _>| {
+        value.as_deref().map(check).map(|r| r.is_ok())
+    };
+    if let Some(r) = decode::<CreateAccountRequest>(body) {
+        accepted += 1;
+        let _ = validate::username(&r.username);
+        let _ = validate::password(&r.password);
+        let _ = names(&r.display_name, validate::display_name);
+        let _ = names(&r.device_name, validate::device_name);
+    }
+    if let Some(r) = decode::<LoginRequest>(body) {
+        accepted += 1;
+        let _ = validate::username(&r.username);
+        let _ = names(&r.device_name, validate::device_name);
+    }
+    if let Some(r) = decode::<UpdateMeRequest>(body) {
+        accepted += 1;
+        let _ = names(&r.display_name, validate::display_name);
+    }
+    if let Some(r) = decode::<CreateConversationRequest>(body) {
+        accepted += 1;
+        let _ = names(&r.name, validate::group_name);
+        let _ = names(&r.with, validate::username);
+    }
+    if let Some(r) = decode::<RenameConversationRequest>(body) {
+        accepted += 1;
+        let _ = validate::group_name(&r.name);
+    }
+    if let Some(r) = decode::<AddMembersRequest>(body) {
+        accepted += 1;
+        for name in &r.usernames {
+            let _ = validate::username(name);
+        }
+    }
+    if let Some(r) = decode::<ConversationSettingsRequest>(body) {
+        accepted += 1;
+        if let Some(Some(time)) = &r.muted_until {
+            let _ = crate::parse_rfc3339(time);
+        }
+    }
+    if let Some(r) = decode::<SendMessageRequest>(body) {
+        accepted += 1;
+        let _ = validate::client_txn_id(&r.client_txn_id);
+        let _ = validate::message_text(r.text.as_deref().unwrap_or(""));
+    }
+    accepted += usize::from(decode::<ReadRequest>(body).is_some());
+    accepted += usize::from(decode::<TypingRequest>(body).is_some());
+    accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_every_request;
+
+    #[test]
+    fn valid_bodies_are_accepted_by_their_types() {
+        assert!(decode_every_request(br#"{"username":"ana","password":"correct horse"}"#) >= 2);
+        assert_eq!(
+            decode_every_request(br#"{"seq":3}"#),
+            3,
+            "read, and the two all-optional patches"
+        );
+        assert_eq!(decode_every_request(b"[]"), 0);
+    }
+}
