@@ -133,13 +133,7 @@ impl TestDb {
     pub async fn execute(&self, sql: &'static str) {
         match &self.postgres {
             None => {
-                use sqlx::ConnectOptions;
-                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(self.data_dir().join("hilo.db"))
-                    .busy_timeout(std::time::Duration::from_secs(10))
-                    .connect()
-                    .await
-                    .expect("the database opens");
+                let mut conn = sqlite_connection(&self.data_dir().join("hilo.db"), false).await;
                 sqlx::query(sql)
                     .execute(&mut conn)
                     .await
@@ -557,13 +551,22 @@ impl TestServer {
     }
 }
 
+/// A connection straight to a SQLite database file, beside the server's own (it waits for
+/// the server's writer rather than failing while that holds the write lock).
+async fn sqlite_connection(db: &Path, read_only: bool) -> sqlx::SqliteConnection {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(read_only)
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("the database opens")
+}
+
 /// Number of rows in a table of a SQLite database file.
 pub async fn count_rows(db: &Path, table: &str) -> i64 {
-    use sqlx::ConnectOptions;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db)
-        .read_only(true);
-    let mut conn = options.connect().await.expect("the database opens");
+    let mut conn = sqlite_connection(db, true).await;
     let sql = format!("SELECT COUNT(*) FROM {table}");
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(&mut conn)
@@ -576,11 +579,7 @@ pub async fn scalar<T>(db: &Path, sql: &'static str) -> T
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
 {
-    use sqlx::ConnectOptions;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(db)
-        .read_only(true);
-    let mut conn = options.connect().await.expect("the database opens");
+    let mut conn = sqlite_connection(db, true).await;
     sqlx::query_scalar(sql)
         .fetch_one(&mut conn)
         .await
