@@ -67,6 +67,10 @@ pub enum LastSeenVisibility {
 macro_rules! str_enum {
     ($ty:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every name [`Self::parse`] accepts, in declaration order (the OpenAPI
+            /// document's enumerations are checked against it).
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The stable lower-case name used on the wire and in storage.
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),+ }

@@ -70,7 +70,7 @@ pub fn username(input: &str) -> Result<String, ValidationError> {
     Ok(lowered)
 }
 
-/// Checks a display name: trimmed, 1–64 characters, no control or invisible formatting
+/// Checks a display name: at most 64 characters as sent, trimmed, not empty, no control or invisible formatting
 /// characters (which allow spoofing another name).
 pub fn display_name(input: &str) -> Result<String, ValidationError> {
     single_line_name(
@@ -81,12 +81,13 @@ pub fn display_name(input: &str) -> Result<String, ValidationError> {
     )
 }
 
-/// Checks a group name: trimmed, 1–100 characters, single line.
+/// Checks a group name: at most 100 characters as sent, trimmed, not empty, single line.
 pub fn group_name(input: &str) -> Result<String, ValidationError> {
     single_line_name(input, GROUP_NAME_MAX, "invalid_group_name", "a group name")
 }
 
-/// Checks a device name given at login: trimmed, 1–100 characters, single line.
+/// Checks a device name given at login: at most 100 characters as sent, trimmed, not
+/// empty, single line.
 pub fn device_name(input: &str) -> Result<String, ValidationError> {
     single_line_name(
         input,
@@ -102,9 +103,10 @@ fn single_line_name(
     code: &'static str,
     what: &str,
 ) -> Result<String, ValidationError> {
+    // The maximum holds for the input as sent, so the limit a client reads in the API
+    // document is the one applied; surrounding whitespace is then trimmed.
     let trimmed = input.trim();
-    let n_chars = trimmed.chars().count();
-    if n_chars == 0 || n_chars > max {
+    if trimmed.is_empty() || input.chars().count() > max {
         return Err(ValidationError::new(
             code,
             format!("{what} has 1 to {max} characters"),
@@ -233,6 +235,11 @@ mod tests {
             Ok(&format!("{:?}", "é".repeat(64))),
         );
         check(display_name(&"é".repeat(65)), Err("invalid_display_name"));
+        // The maximum counts what was sent, before trimming (the API document's maxLength).
+        check(
+            display_name(&format!(" {} ", "é".repeat(63))),
+            Err("invalid_display_name"),
+        );
         check(display_name("evil\u{202E}gnp"), Err("invalid_display_name"));
         check(display_name("two\nlines"), Err("invalid_display_name"));
         check(

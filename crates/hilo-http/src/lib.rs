@@ -70,7 +70,8 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .routes(utoipa_axum::routes!(metrics_text));
-    let (api, openapi) = handlers::routes(routes).split_for_parts();
+    let (api, mut openapi) = handlers::routes(routes).split_for_parts();
+    document_shared_answers(&mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
     let state = AppState {
         hilo,
@@ -83,6 +84,64 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Adds to every operation the error answers it shares with the others, so the document
+/// lists every status a route can give (schemathesis checks that it does) without each
+/// handler repeating them: what the body extractor refuses (400, 413, 415), what the
+/// query and path extractors refuse (400), a missing or dead token (401), and the store
+/// being unreachable (503). An answer a handler documents itself keeps its description.
+fn document_shared_answers(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let uses_store = path.starts_with("/api/v1/") && path != "/api/v1/openapi.json";
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let mut shared: Vec<(&str, &str)> = Vec::new();
+            if operation.request_body.is_some() {
+                shared.push((
+                    "400",
+                    "the body is not a JSON object of the documented shape, or breaks a rule",
+                ));
+                shared.push(("413", "the body is larger than 1 MiB"));
+                shared.push(("415", "the body is not sent as application/json"));
+            }
+            if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                shared.push(("400", "a path or query parameter is not valid"));
+            }
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                shared.push((
+                    "401",
+                    "no bearer token, or one that is not (or no longer) valid",
+                ));
+            }
+            if uses_store {
+                shared.push(("503", "the store is unreachable for now; retry shortly"));
+            }
+            for (status, description) in shared {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
 }
 
 /// GET /api/v1/openapi.json

@@ -10,17 +10,21 @@ use crate::rfc3339;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateAccountRequest {
     /// 3–32 of `a-z 0-9 . _`, case-insensitive.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9._]+$")]
     pub username: String,
     /// 8–128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// Defaults to the username.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
     /// Required when registration is by invite.
     #[serde(default)]
     pub invite_code: Option<String>,
     /// A name for this device's session.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub device_name: Option<String>,
 }
 
@@ -36,6 +40,7 @@ pub struct LoginRequest {
     pub totp_code: Option<String>,
     /// A name for this device's session.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub device_name: Option<String>,
 }
 
@@ -54,8 +59,10 @@ pub struct AuthResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SettingsDto {
     /// `everyone`, `friends_of_friends` or `friends`.
+    #[schema(value_type = crate::vocab::WhoCanMessage)]
     pub who_can_message: String,
     /// `everyone`, `friends` or `nobody`.
+    #[schema(value_type = crate::vocab::LastSeenVisibility)]
     pub last_seen_visibility: String,
     /// Whether others see when this user has read their messages.
     pub read_receipts: bool,
@@ -76,9 +83,11 @@ impl From<&Settings> for SettingsDto {
 pub struct SettingsPatch {
     /// `everyone`, `friends_of_friends` or `friends`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::vocab::WhoCanMessage>)]
     pub who_can_message: Option<String>,
     /// `everyone`, `friends` or `nobody`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::vocab::LastSeenVisibility>)]
     pub last_seen_visibility: Option<String>,
     /// Send read receipts.
     #[serde(default)]
@@ -118,6 +127,7 @@ pub struct MeDto {
     /// Privacy settings.
     pub settings: SettingsDto,
     /// Account creation time.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -141,9 +151,10 @@ impl MeDto {
 pub struct UpdateMeRequest {
     /// New display name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
     /// Settings to change.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::optional_object")]
     pub settings: Option<SettingsPatch>,
 }
 
@@ -157,12 +168,14 @@ pub struct UserDto {
     /// Display name.
     pub display_name: String,
     /// `self`, `friend`, `request_sent`, `request_received`, `blocked` or `none`.
+    #[schema(value_type = crate::vocab::Relationship)]
     pub relationship: String,
     /// Present only where the user's `last_seen_visibility` allows the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
     /// Present only where the user's `last_seen_visibility` allows the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub last_seen_at: Option<String>,
 }
 
@@ -181,8 +194,10 @@ pub struct SessionDto {
     /// Device name given at login.
     pub device_name: Option<String>,
     /// Login time.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Last activity.
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
     /// Address the login came from.
     pub ip: Option<String>,
@@ -203,5 +218,6 @@ pub struct InviteResponse {
     /// Single-use code, valid for 7 days.
     pub code: String,
     /// When it expires.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }

@@ -13,6 +13,7 @@ pub struct PartyDto {
     /// Account or contact id.
     pub id: String,
     /// `user` or `contact`.
+    #[schema(value_type = crate::vocab::PartyKind)]
     pub kind: String,
     /// Username, for accounts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,28 +60,37 @@ pub struct ConversationDto {
     /// Conversation id.
     pub id: String,
     /// `direct` or `group`.
+    #[schema(value_type = crate::vocab::ConversationKind)]
     pub kind: String,
     /// Group name; null for direct conversations.
     pub name: Option<String>,
     /// Current members.
     pub members: Vec<PartyDto>,
     /// The caller's folder: `inbox`, `requests`, `archived` or `spam`.
+    #[schema(value_type = crate::vocab::Folder)]
     pub folder: String,
     /// Messages from others after the caller's read marker.
+    #[schema(minimum = 0)]
     pub unread_count: i64,
     /// The caller's read marker.
+    #[schema(minimum = 0)]
     pub last_read_seq: i64,
     /// The `seq` of the newest message.
+    #[schema(minimum = 0)]
     pub last_seq: i64,
     /// The newest message.
     pub last_message: Option<MessageDto>,
     /// The caller muted notifications until then.
+    #[schema(format = DateTime)]
     pub muted_until: Option<String>,
     /// The caller's notification level: `all`, `mentions` or `none`.
+    #[schema(value_type = crate::vocab::Notify)]
     pub notify: String,
     /// Creation time.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Last activity.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -113,15 +123,19 @@ impl From<&ConversationView> for ConversationDto {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateConversationRequest {
     /// `direct` or `group`.
+    #[schema(value_type = crate::vocab::ConversationKind)]
     pub kind: String,
     /// Direct: the other person's username.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub with: Option<String>,
     /// Group: its name.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Group: usernames of the other members.
     #[serde(default)]
+    #[schema(max_items = 999)]
     pub members: Option<Vec<String>>,
 }
 
@@ -138,6 +152,7 @@ pub struct ConversationsResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RenameConversationRequest {
     /// New group name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -145,6 +160,7 @@ pub struct RenameConversationRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddMembersRequest {
     /// Usernames to add.
+    #[schema(min_items = 1, max_items = 200)]
     pub usernames: Vec<String>,
 }
 
@@ -153,13 +169,15 @@ pub struct AddMembersRequest {
 pub struct ConversationSettingsRequest {
     /// `inbox` or `archived`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::vocab::MovableFolder>)]
     pub folder: Option<String>,
     /// RFC 3339 time, or null to unmute. Absent: unchanged.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub muted_until: Option<Option<String>>,
     /// `all`, `mentions` or `none`.
     #[serde(default)]
+    #[schema(value_type = Option<crate::vocab::Notify>)]
     pub notify: Option<String>,
 }
 
@@ -178,10 +196,12 @@ pub struct MessageDto {
     /// Its conversation.
     pub conversation_id: String,
     /// Position in the conversation: 1, 2, 3, … with no gaps.
+    #[schema(minimum = 1)]
     pub seq: i64,
     /// Who sent it; null for system messages.
     pub sender: Option<PartyDto>,
     /// `chat`, `email`, `sms`, `widget` or `system`.
+    #[schema(value_type = crate::vocab::Channel)]
     pub channel: String,
     /// Text; null once deleted.
     pub text: Option<String>,
@@ -202,10 +222,12 @@ pub struct MessageDto {
     #[schema(value_type = Option<Object>)]
     pub location: Option<serde_json::Value>,
     /// Last edit time.
+    #[schema(format = DateTime)]
     pub edited_at: Option<String>,
     /// Deleted for everyone.
     pub deleted: bool,
     /// When the server stored it.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -236,9 +258,11 @@ impl From<&Message> for MessageDto {
 pub struct SendMessageRequest {
     /// 1–64 characters, unique per sender and conversation; repeating it returns the
     /// original message instead of sending a second copy.
+    #[schema(min_length = 1, max_length = 64)]
     pub client_txn_id: String,
     /// 1–10,000 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10000)]
     pub text: Option<String>,
 }
 
@@ -255,6 +279,7 @@ pub struct MessagesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReadRequest {
     /// Everything up to this `seq` has been read.
+    #[schema(minimum = 0)]
     pub seq: i64,
 }
 
@@ -264,8 +289,10 @@ pub struct ReadResponse {
     /// The conversation.
     pub conversation_id: String,
     /// The read marker now (it never moves backwards).
+    #[schema(minimum = 0)]
     pub last_read_seq: i64,
     /// Messages from others after it.
+    #[schema(minimum = 0)]
     pub unread_count: i64,
 }
 

@@ -13,6 +13,7 @@ mod body;
 mod conversation;
 mod decode;
 mod event;
+pub mod vocab;
 
 pub use account::*;
 pub use body::{BodyProblem, MAX_NESTING, check_body, has_encoded_nul};
@@ -32,6 +33,23 @@ pub fn rfc3339(timestamp: hilo_core::Timestamp) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     time.format(&format).unwrap_or_default()
+}
+
+/// Reads an optional nested object. A derived `Deserialize` struct also accepts a JSON array
+/// (its fields by position), which the wire format does not: objects only.
+pub(crate) fn optional_object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let Some(map) =
+        Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)?
+    else {
+        return Ok(None);
+    };
+    T::deserialize(serde_json::Value::Object(map))
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Parses an RFC 3339 timestamp into milliseconds since the epoch.

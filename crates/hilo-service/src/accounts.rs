@@ -16,6 +16,8 @@ const TOUCH_INTERVAL_MS: i64 = 60_000;
 const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Most results of a people search.
 const SEARCH_LIMIT: i64 = 50;
+/// Longest people-search query, in characters as sent.
+pub const SEARCH_QUERY_MAX: usize = 64;
 
 /// A new account request.
 #[derive(Debug, Clone, Default)]
@@ -347,14 +349,14 @@ impl Hilo {
 
     /// People search by username or display name.
     pub async fn search_users(&self, caller: &Caller, query: &str) -> Result<Vec<UserProfile>> {
-        let query = query.trim();
-        if query.is_empty() || query.chars().count() > 64 {
+        if query.trim().is_empty() || query.chars().count() > SEARCH_QUERY_MAX {
             return Err(Error::bad_request(
                 "invalid_query",
                 "q must have 1 to 64 characters",
             ));
         }
         let mut profiles = Vec::new();
+        let query = query.trim();
         for user in self.inner.store.search_users(query, SEARCH_LIMIT).await? {
             profiles.push(self.profile(caller, user).await?);
         }

@@ -90,12 +90,15 @@ async fn create_conversation(
 
 /// The conversation list query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// `inbox` (default), `requests`, `archived` or `spam`.
+    #[param(value_type = Option<hilo_proto::vocab::Folder>)]
     folder: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

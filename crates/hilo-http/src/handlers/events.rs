@@ -56,10 +56,12 @@ const MAX_POLL_EVENTS: usize = 500;
 
 /// Stream parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// Resume after this cursor.
     since: Option<String>,
     /// Long poll: seconds to wait for an event (0–120, default 30).
+    #[param(minimum = 0, maximum = 120)]
     timeout: Option<u64>,
 }
 

@@ -59,12 +59,16 @@ async fn send_message(
 
 /// The history query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     /// Only messages with a smaller `seq`.
+    #[param(minimum = 0)]
     before: Option<i64>,
     /// Only messages with a greater `seq` (the page starts right after it).
+    #[param(minimum = 0)]
     after: Option<i64>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

@@ -81,9 +81,11 @@ async fn get_user(
 
 /// The people-search query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQuery {
-    /// Part of a username or display name.
-    q: Option<String>,
+    /// Part of a username or display name: 1–64 characters, not only spaces.
+    #[param(min_length = 1, max_length = 64)]
+    q: String,
 }
 
 /// GET /api/v1/users?q=
@@ -94,10 +96,7 @@ async fn search_users(
     Auth(caller): Auth,
     AppQuery(query): AppQuery<SearchQuery>,
 ) -> Result<Json<UsersResponse>, ApiError> {
-    let profiles = state
-        .hilo
-        .search_users(&caller, query.q.as_deref().unwrap_or(""))
-        .await?;
+    let profiles = state.hilo.search_users(&caller, &query.q).await?;
     Ok(Json(UsersResponse {
         users: profiles.iter().map(user_dto).collect(),
     }))

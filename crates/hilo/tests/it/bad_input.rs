@@ -579,6 +579,24 @@ async fn odd_values_are_refused_with_a_code_and_write_nothing() {
             r#"{"username":"a\u0000na","password":"correct horse battery"}"#,
         ),
         (
+            "settings as a list (fields by position)",
+            "PATCH",
+            "/api/v1/me".into(),
+            r#"{"settings":[null,null]}"#,
+        ),
+        (
+            "settings as a list of values",
+            "PATCH",
+            "/api/v1/me".into(),
+            r#"{"settings":["nobody","nobody",false]}"#,
+        ),
+        (
+            "a display name padded past 64 characters",
+            "PATCH",
+            "/api/v1/me".into(),
+            r#"{"display_name":"  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  "}"#,
+        ),
+        (
             "usernames not a list",
             "POST",
             format!("/api/v1/conversations/{g}/members"),
@@ -630,6 +648,11 @@ async fn odd_values_are_refused_with_a_code_and_write_nothing() {
         ),
         ("a NUL in a search", "/api/v1/users?q=a%00n".into(), &[400]),
         ("an empty search", "/api/v1/users?q=".into(), &[400]),
+        (
+            "a search padded past 64 characters",
+            format!("/api/v1/users?q=%20{}%20", "q".repeat(63)),
+            &[400],
+        ),
         (
             "an over-long search",
             format!("/api/v1/users?q={}", "q".repeat(1_000)),

@@ -131,3 +131,71 @@ async fn every_request_body_type_is_fuzzed() {
         .collect();
     assert_eq!(bodies, fuzzed);
 }
+
+/// The document is exact enough for schemathesis (`fuzz/openapi/run`) to hold the server to
+/// it: parameters sit where the server reads them, and every operation lists the answers
+/// its shared extractors give, each with the error shape.
+#[tokio::test]
+async fn openapi_parameters_and_shared_answers_are_what_the_server_does() {
+    let server = TestServer::start().await;
+    let (_, doc) = server.call("GET", "/api/v1/openapi.json", None, None).await;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let at = format!("{} {path}", method.to_uppercase());
+            let params = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for param in &params {
+                let name = param["name"].as_str().expect("a name");
+                let place = if path.contains(&format!("{{{name}}}")) {
+                    "path"
+                } else {
+                    "query"
+                };
+                assert_eq!(param["in"], place, "{at}: parameter {name}");
+            }
+            let answers = &operation["responses"];
+            let mut shared = Vec::new();
+            if operation["requestBody"].is_object() {
+                shared.extend(["400", "413", "415"]);
+            }
+            if !params.is_empty() {
+                shared.push("400");
+            }
+            if operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+            {
+                shared.push("401");
+            }
+            if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+                shared.push("503");
+            }
+            for status in shared {
+                assert_eq!(
+                    answers[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{at} answers {status} with the error shape"
+                );
+            }
+            for (status, answer) in answers.as_object().expect("responses") {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        answer["content"]["application/json"].is_object(),
+                        "{at}: {status} has a JSON body"
+                    );
+                }
+            }
+        }
+    }
+    let limit = &doc["paths"]["/api/v1/conversations"]["get"]["parameters"][2];
+    assert_eq!(
+        (
+            &limit["name"],
+            &limit["schema"]["minimum"],
+            &limit["schema"]["maximum"]
+        ),
+        (&Value::from("limit"), &Value::from(1), &Value::from(200))
+    );
+}
