@@ -12,6 +12,7 @@ mod events;
 mod messages;
 mod multinode;
 mod process;
+mod properties;
 mod server;
 pub mod support;
 mod tidy;

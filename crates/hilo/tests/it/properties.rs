@@ -1,0 +1,816 @@
+//! Property tests (TESTING.md T3, T4) with proptest, against the real server: random
+//! interleavings of sends, retries, restarts and reconnects keep sends exactly-once;
+//! history read backwards and then forwards equals the live order; applying the event
+//! stream to a snapshot equals a fresh snapshot, whatever the mutations.
+//!
+//! Each property runs `HILO_PROPTEST_CASES` cases (defaults below, sized for CI's 2 cores);
+//! a failure is shrunk and printed as the smallest sequence of operations that fails.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+
+use super::support::{StatusCode, TestDb, TestServer, User, Ws, next_json};
+
+/// The runtime a property's server and cases run on: proptest drives the cases
+/// synchronously, and each case blocks on its async body.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Runs `property` over `strategy`, shrinking a failure to its smallest case.
+fn check<S>(name: &str, default_cases: u32, strategy: S, property: impl Fn(S::Value))
+where
+    S: Strategy,
+    S::Value: Debug,
+{
+    let cases = std::env::var("HILO_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    // While shrinking, every failing attempt panics; print only the final verdict.
+    let _quiet = QuietPanics::on_this_thread();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 200,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |value| {
+        property(value);
+        Ok(())
+    });
+    drop(_quiet);
+    if let Err(failure) = result {
+        panic!("{name}: {failure}");
+    }
+}
+
+/// Silences the panic messages (and backtraces) of the current thread while it lives; other
+/// threads' panics print as usual.
+struct QuietPanics(std::thread::ThreadId);
+
+fn quiet_threads() -> &'static std::sync::Mutex<HashSet<std::thread::ThreadId>> {
+    static QUIET: std::sync::OnceLock<std::sync::Mutex<HashSet<std::thread::ThreadId>>> =
+        std::sync::OnceLock::new();
+    QUIET.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let quiet = quiet_threads()
+                .lock()
+                .map(|set| set.contains(&std::thread::current().id()))
+                .unwrap_or(false);
+            if !quiet {
+                previous(info);
+            }
+        }));
+        std::sync::Mutex::new(HashSet::new())
+    })
+}
+
+impl QuietPanics {
+    fn on_this_thread() -> QuietPanics {
+        let id = std::thread::current().id();
+        quiet_threads().lock().expect("lock").insert(id);
+        QuietPanics(id)
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        if let Ok(mut set) = quiet_threads().lock() {
+            set.remove(&self.0);
+        }
+    }
+}
+
+/// Usernames unique within the test binary, so cases can share a server.
+fn fresh(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// An event stream that remembers the last cursor it saw, to resume from it.
+struct Stream {
+    ws: Option<Ws>,
+    cursor: Option<String>,
+}
+
+impl Stream {
+    async fn open(server: &TestServer, user: &User) -> Stream {
+        let mut stream = Stream {
+            ws: None,
+            cursor: None,
+        };
+        stream.reconnect(server, user).await;
+        stream
+    }
+
+    /// Drops the socket and opens a new one after the last cursor seen.
+    async fn reconnect(&mut self, server: &TestServer, user: &User) {
+        self.ws = None;
+        let mut ws = server.ws(user, self.cursor.as_deref()).await;
+        let ready = next_json(&mut ws).await;
+        assert_eq!(ready["type"], "ready", "{ready}");
+        if self.cursor.is_none() {
+            self.cursor = ready["cursor"].as_str().map(str::to_owned);
+        }
+        self.ws = Some(ws);
+    }
+
+    /// The next durable event (typing is ephemeral and skipped).
+    async fn next(&mut self) -> Value {
+        let ws = self.ws.as_mut().expect("connected");
+        loop {
+            let event = next_json(ws).await;
+            assert_ne!(event["type"], "resync_required", "the cursor was lost");
+            if event["type"] == "typing" {
+                continue;
+            }
+            if let Some(cursor) = event["cursor"].as_str() {
+                self.cursor = Some(cursor.to_owned());
+            }
+            return event;
+        }
+    }
+}
+
+// --- T4: backward then forward pagination equals the live order -----------------------
+
+#[test]
+fn history_read_backwards_then_forwards_is_the_live_order() {
+    let runtime = runtime();
+    let mut server = runtime.block_on(TestServer::start());
+    // Batches of (who sends: a or b, how many at once), then the two page sizes.
+    let strategy = (
+        prop::collection::vec((any::<bool>(), 1..5usize), 1..16),
+        1..12i64,
+        1..12i64,
+    );
+    check("pagination", 32, strategy, |(batches, back, forward)| {
+        runtime.block_on(pagination_case(&server, &batches, back, forward));
+    });
+    runtime.block_on(server.stop());
+}
+
+async fn pagination_case(server: &TestServer, batches: &[(bool, usize)], back: i64, forward: i64) {
+    let a = server.register(&fresh("pa")).await;
+    let b = server.register(&fresh("pb")).await;
+    let conversation = server.direct(&a, &b).await;
+    let mut live = Stream::open(server, &b).await;
+    let mut sent = 0usize;
+    for (batch, &(from_a, size)) in batches.iter().enumerate() {
+        let sender = if from_a { &a } else { &b };
+        let texts: Vec<(String, String)> = (0..size)
+            .map(|i| (format!("t{batch}-{i}"), format!("message {batch}.{i}")))
+            .collect();
+        let sends = texts
+            .iter()
+            .map(|(txn, text)| server.send(sender, &conversation, txn, text));
+        sent += futures::future::join_all(sends).await.len();
+    }
+    // The live order: message.created as the stream delivers them.
+    let mut live_order: Vec<Value> = Vec::new();
+    while live_order.len() < sent {
+        let event = live.next().await;
+        if event["type"] == "message.created" {
+            live_order.push(event["message"].clone());
+        }
+    }
+    let seqs: Vec<i64> = live_order
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("a number"))
+        .collect();
+    let expected: Vec<i64> = (1..=sent as i64).collect();
+    assert_eq!(seqs, expected, "the stream delivers seq 1..n in order");
+
+    // Backwards from the newest, `back` at a time.
+    let mut pages: Vec<Vec<Value>> = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let query = match before {
+            None => format!("?limit={back}"),
+            Some(seq) => format!("?before={seq}&limit={back}"),
+        };
+        let page = server.history(&b, &conversation, &query).await;
+        let messages = page["messages"].as_array().expect("messages").clone();
+        let more = page["has_more"] == true;
+        before = messages.first().and_then(|m| m["seq"].as_i64());
+        let remaining = before.unwrap_or(1) - 1;
+        assert_eq!(more, remaining > 0, "has_more going back: {page}");
+        pages.push(messages);
+        if !more {
+            break;
+        }
+    }
+    let backwards: Vec<Value> = pages.into_iter().rev().flatten().collect();
+    assert_eq!(backwards, live_order, "backward pages, reversed");
+
+    // Then forwards from the start, `forward` at a time.
+    let mut forwards: Vec<Value> = Vec::new();
+    loop {
+        let after = forwards.last().and_then(|m| m["seq"].as_i64()).unwrap_or(0);
+        let page = server
+            .history(
+                &b,
+                &conversation,
+                &format!("?after={after}&limit={forward}"),
+            )
+            .await;
+        let messages = page["messages"].as_array().expect("messages");
+        forwards.extend(messages.iter().cloned());
+        let more = page["has_more"] == true;
+        assert_eq!(
+            more,
+            forwards.len() < sent,
+            "has_more going forward: {page}"
+        );
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(forwards, live_order, "forward pages");
+}
+
+// --- T3: idempotent sends under retries, restarts and reconnects -----------------------
+
+#[derive(Debug, Clone)]
+enum SendOp {
+    /// Send with this client_txn_id (a retry if it was used before); `twice` sends two
+    /// copies at the same time.
+    Send { txn: u8, twice: bool },
+    /// Stop the server and start it again on the same database.
+    Restart,
+    /// Drop the event stream and resume it from the last cursor.
+    Reconnect,
+}
+
+fn send_op() -> impl Strategy<Value = SendOp> {
+    prop_oneof![
+        6 => (0..6u8, any::<bool>()).prop_map(|(txn, twice)| SendOp::Send { txn, twice }),
+        1 => Just(SendOp::Restart),
+        2 => Just(SendOp::Reconnect),
+    ]
+}
+
+#[test]
+fn sends_stay_exactly_once_under_retries_restarts_and_reconnects() {
+    let runtime = runtime();
+    check(
+        "idempotent sends",
+        24,
+        prop::collection::vec(send_op(), 1..24),
+        |ops| runtime.block_on(idempotence_case(&ops)),
+    );
+}
+
+async fn idempotence_case(ops: &[SendOp]) {
+    let db = TestDb::new().await;
+    let mut server = TestServer::start_on(&db, |_| {}).await;
+    let a = server.register("ana").await;
+    let b = server.register("bob").await;
+    let conversation = server.direct(&a, &b).await;
+    let mut stream = Stream::open(&server, &b).await;
+    // txn -> the message first answered for it; and the first answers in send order.
+    let mut answers: HashMap<u8, Value> = HashMap::new();
+    let mut order: Vec<Value> = Vec::new();
+    let mut attempt = 0u32;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    for op in ops {
+        match op {
+            SendOp::Send { txn, twice } => {
+                let copies = if *twice { 2 } else { 1 };
+                let sends = (0..copies).map(|_| {
+                    attempt += 1;
+                    let body = json!({
+                        "client_txn_id": format!("txn-{txn}"),
+                        // A retry may carry another text; the first one stands.
+                        "text": format!("attempt {attempt}"),
+                    });
+                    server.post(&path, &a, body)
+                });
+                let results = futures::future::join_all(sends).await;
+                let created = results
+                    .iter()
+                    .filter(|(status, _)| *status == StatusCode::CREATED)
+                    .count();
+                for (status, message) in &results {
+                    assert!(
+                        *status == StatusCode::CREATED || *status == StatusCode::OK,
+                        "{status} {message}"
+                    );
+                }
+                match answers.get(txn) {
+                    Some(first) => {
+                        assert_eq!(created, 0, "a retry created a second message");
+                        for (_, message) in &results {
+                            assert_eq!(message, first, "a retry answers the original");
+                        }
+                    }
+                    None => {
+                        assert_eq!(created, 1, "exactly one copy is created: {results:?}");
+                        let first = results[0].1.clone();
+                        for (_, message) in &results {
+                            assert_eq!(message, &first, "simultaneous copies agree");
+                        }
+                        answers.insert(*txn, first.clone());
+                        order.push(first);
+                    }
+                }
+            }
+            SendOp::Restart => {
+                stream.ws = None;
+                server.stop().await;
+                server = TestServer::start_on(&db, |_| {}).await;
+                stream.reconnect(&server, &b).await;
+            }
+            SendOp::Reconnect => stream.reconnect(&server, &b).await,
+        }
+    }
+    // The stream, across every reconnect, delivered each message once and in order.
+    let mut delivered: Vec<Value> = Vec::new();
+    let mut seen = HashSet::new();
+    while delivered.len() < order.len() {
+        let event = stream.next().await;
+        if event["type"] == "message.created" {
+            let id = event["message"]["id"]
+                .as_str()
+                .expect("a string")
+                .to_owned();
+            assert!(seen.insert(id), "delivered twice: {event}");
+            delivered.push(event["message"].clone());
+        }
+    }
+    assert_eq!(
+        delivered, order,
+        "the stream has each first answer, in order"
+    );
+    let history = server.all_messages(&b, &conversation).await;
+    assert_eq!(history, order, "history has each first answer, in order");
+    let seqs: Vec<i64> = history
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("a number"))
+        .collect();
+    assert_eq!(seqs, (1..=order.len() as i64).collect::<Vec<_>>());
+    server.stop().await;
+}
+
+// --- events applied to a snapshot equal a fresh snapshot -------------------------------
+
+/// One mutation, by one of four people: 0 is the observer whose view is checked.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Send {
+        actor: u8,
+        conversation: u8,
+    },
+    Read {
+        conversation: u8,
+        back: u8,
+    },
+    /// The observer's own settings: one of [`SETTINGS`].
+    Settings {
+        conversation: u8,
+        change: u8,
+    },
+    Rename {
+        actor: u8,
+        conversation: u8,
+    },
+    Add {
+        actor: u8,
+        conversation: u8,
+        target: u8,
+    },
+    Remove {
+        actor: u8,
+        conversation: u8,
+        target: u8,
+    },
+    NewGroup {
+        actor: u8,
+        with_observer: bool,
+    },
+    NewDirect {
+        actor: u8,
+    },
+    Typing {
+        actor: u8,
+        conversation: u8,
+    },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let person = 0..4u8;
+    let conversation = 0..8u8;
+    prop_oneof![
+        6 => (person.clone(), conversation.clone())
+            .prop_map(|(actor, conversation)| Mutation::Send { actor, conversation }),
+        2 => (conversation.clone(), 0..4u8)
+            .prop_map(|(conversation, back)| Mutation::Read { conversation, back }),
+        3 => (conversation.clone(), 0..SETTINGS.len() as u8)
+            .prop_map(|(conversation, change)| Mutation::Settings { conversation, change }),
+        1 => (person.clone(), conversation.clone())
+            .prop_map(|(actor, conversation)| Mutation::Rename { actor, conversation }),
+        2 => (person.clone(), conversation.clone(), person.clone())
+            .prop_map(|(actor, conversation, target)| Mutation::Add { actor, conversation, target }),
+        2 => (person.clone(), conversation.clone(), person.clone())
+            .prop_map(|(actor, conversation, target)| Mutation::Remove { actor, conversation, target }),
+        // Leaving: removing oneself.
+        1 => (person.clone(), conversation.clone())
+            .prop_map(|(actor, conversation)| Mutation::Remove { actor, conversation, target: actor }),
+        1 => (person.clone(), any::<bool>())
+            .prop_map(|(actor, with_observer)| Mutation::NewGroup { actor, with_observer }),
+        1 => person.clone().prop_map(|actor| Mutation::NewDirect { actor }),
+        1 => (person, conversation)
+            .prop_map(|(actor, conversation)| Mutation::Typing { actor, conversation }),
+    ]
+}
+
+/// The changes a member makes to their own view of a conversation.
+const SETTINGS: [&str; 7] = [
+    r#"{"folder":"archived"}"#,
+    r#"{"folder":"inbox"}"#,
+    r#"{"notify":"all"}"#,
+    r#"{"notify":"mentions"}"#,
+    r#"{"notify":"none"}"#,
+    r#"{"muted_until":"2099-01-01T00:00:00.000Z"}"#,
+    r#"{"muted_until":null}"#,
+];
+
+/// What a client holds: its conversations (in every folder) with their messages, and its
+/// own account.
+#[derive(Debug, Clone, PartialEq)]
+struct Snapshot {
+    conversations: BTreeMap<String, Value>,
+    messages: BTreeMap<String, BTreeMap<i64, Value>>,
+    me: Value,
+}
+
+async fn snapshot(server: &TestServer, user: &User) -> Snapshot {
+    let mut conversations = BTreeMap::new();
+    for folder in ["inbox", "requests", "archived", "spam"] {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/conversations?folder={folder}&limit=200");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, page) = server.get(&path, user).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for conversation in page["conversations"].as_array().expect("list") {
+                let id = conversation["id"].as_str().expect("a string").to_owned();
+                conversations.insert(id, conversation.clone());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+    }
+    let mut messages = BTreeMap::new();
+    for id in conversations.keys() {
+        messages.insert(id.clone(), history(server, user, id).await);
+    }
+    let (_, me) = server.get("/api/v1/me", user).await;
+    Snapshot {
+        conversations,
+        messages,
+        me,
+    }
+}
+
+async fn history(server: &TestServer, user: &User, id: &str) -> BTreeMap<i64, Value> {
+    server
+        .all_messages(user, id)
+        .await
+        .into_iter()
+        .map(|m| (m["seq"].as_i64().expect("a number"), m))
+        .collect()
+}
+
+/// A client's reducer: what it does with each event.
+fn apply(model: &mut Snapshot, me: &str, event: &Value) {
+    let id = event["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    match event["type"].as_str().unwrap_or_default() {
+        "conversation.created" | "conversation.updated" => {
+            if event["conversation"].is_null() {
+                model.conversations.remove(&id);
+                model.messages.remove(&id);
+            } else {
+                let mut conversation = event["conversation"].clone();
+                if let Some(known) = model.conversations.get(&id) {
+                    // The marker never moves back; a rendering may predate a read event.
+                    let marker = known["last_read_seq"]
+                        .as_i64()
+                        .max(conversation["last_read_seq"].as_i64());
+                    conversation["last_read_seq"] = json!(marker);
+                }
+                model.conversations.insert(id.clone(), conversation);
+                model.messages.entry(id).or_default();
+            }
+        }
+        "message.created" | "message.updated" => {
+            let message = &event["message"];
+            let seq = message["seq"].as_i64().expect("a number");
+            let conversation = model
+                .conversations
+                .get_mut(&id)
+                .unwrap_or_else(|| panic!("a message for an unknown conversation: {event}"));
+            if message["sender"]["id"] == me {
+                let marker = conversation["last_read_seq"]
+                    .as_i64()
+                    .expect("a number")
+                    .max(seq);
+                conversation["last_read_seq"] = json!(marker);
+            }
+            let at = message["created_at"].as_str().expect("a string");
+            if conversation["updated_at"].as_str().expect("a string") < at {
+                conversation["updated_at"] = json!(at);
+            }
+            model
+                .messages
+                .entry(id)
+                .or_default()
+                .insert(seq, message.clone());
+        }
+        "read" => {
+            if event["user_id"] == me
+                && let Some(conversation) = model.conversations.get_mut(&id)
+            {
+                let marker = conversation["last_read_seq"]
+                    .as_i64()
+                    .expect("a number")
+                    .max(event["seq"].as_i64().expect("a number"));
+                conversation["last_read_seq"] = json!(marker);
+            }
+        }
+        "session.revoked" => {}
+        other => panic!("an event kind the reducer does not know: {other} ({event})"),
+    }
+}
+
+/// What the client derives from its messages: the newest one and how many are unread.
+fn derive(model: &mut Snapshot, me: &str) {
+    for (id, conversation) in model.conversations.iter_mut() {
+        let messages = model.messages.get(id).cloned().unwrap_or_default();
+        let marker = conversation["last_read_seq"].as_i64().expect("a number");
+        if let Some((seq, newest)) = messages.last_key_value() {
+            conversation["last_seq"] = json!(seq);
+            conversation["last_message"] = newest.clone();
+        }
+        let unread = messages
+            .iter()
+            .filter(|(seq, m)| **seq > marker && m["sender"]["id"] != me)
+            .count();
+        conversation["unread_count"] = json!(unread);
+    }
+}
+
+#[test]
+fn events_applied_to_a_snapshot_equal_a_fresh_snapshot() {
+    let runtime = runtime();
+    let mut server = runtime.block_on(TestServer::start());
+    check(
+        "snapshot plus events",
+        64,
+        prop::collection::vec(mutation(), 1..20),
+        |mutations| runtime.block_on(snapshot_case(&server, &mutations)),
+    );
+    runtime.block_on(server.stop());
+}
+
+async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
+    let mut people = Vec::new();
+    for prefix in ["so", "sb", "sc", "sd"] {
+        people.push(server.register(&fresh(prefix)).await);
+    }
+    let observer = people[0].clone();
+    let me = observer.id.clone();
+    let mut conversations = vec![
+        server.direct(&people[0], &people[1]).await,
+        server
+            .group(&people[0], "group", &[&people[1], &people[2]])
+            .await,
+    ];
+    // The stream is open at the snapshot's moment: events after it are what changed.
+    let mut stream = Stream::open(server, &observer).await;
+    let mut model = snapshot(server, &observer).await;
+    let mut txn = 0u32;
+    for mutation in mutations {
+        let (status, body) = match mutation {
+            Mutation::Send {
+                actor,
+                conversation,
+            } => {
+                txn += 1;
+                server
+                    .post(
+                        &format!(
+                            "/api/v1/conversations/{}/messages",
+                            pick(&conversations, *conversation)
+                        ),
+                        &people[*actor as usize],
+                        json!({"client_txn_id": format!("m{txn}"), "text": format!("text {txn}")}),
+                    )
+                    .await
+            }
+            Mutation::Read { conversation, back } => {
+                let id = pick(&conversations, *conversation);
+                let (_, view) = server
+                    .get(&format!("/api/v1/conversations/{id}"), &observer)
+                    .await;
+                let seq = (view["last_seq"].as_i64().unwrap_or(0) - i64::from(*back)).max(0);
+                server
+                    .post(
+                        &format!("/api/v1/conversations/{id}/read"),
+                        &observer,
+                        json!({ "seq": seq }),
+                    )
+                    .await
+            }
+            Mutation::Settings {
+                conversation,
+                change,
+            } => {
+                server
+                    .call(
+                        "PATCH",
+                        &format!(
+                            "/api/v1/conversations/{}/settings",
+                            pick(&conversations, *conversation)
+                        ),
+                        Some(&observer.token),
+                        Some(serde_json::from_str(SETTINGS[*change as usize]).expect("JSON")),
+                    )
+                    .await
+            }
+            Mutation::Rename {
+                actor,
+                conversation,
+            } => {
+                txn += 1;
+                server
+                    .call(
+                        "PATCH",
+                        &format!(
+                            "/api/v1/conversations/{}",
+                            pick(&conversations, *conversation)
+                        ),
+                        Some(&people[*actor as usize].token),
+                        Some(json!({ "name": format!("name {txn}") })),
+                    )
+                    .await
+            }
+            Mutation::Add {
+                actor,
+                conversation,
+                target,
+            } => {
+                server
+                    .post(
+                        &format!(
+                            "/api/v1/conversations/{}/members",
+                            pick(&conversations, *conversation)
+                        ),
+                        &people[*actor as usize],
+                        json!({ "usernames": [people[*target as usize].username] }),
+                    )
+                    .await
+            }
+            Mutation::Remove {
+                actor,
+                conversation,
+                target,
+            } => {
+                server
+                    .call(
+                        "DELETE",
+                        &format!(
+                            "/api/v1/conversations/{}/members/{}",
+                            pick(&conversations, *conversation),
+                            people[*target as usize].username
+                        ),
+                        Some(&people[*actor as usize].token),
+                        None,
+                    )
+                    .await
+            }
+            Mutation::NewGroup {
+                actor,
+                with_observer,
+            } => {
+                let others: Vec<&str> = people
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| (*i != 0 || *with_observer) && *i != *actor as usize)
+                    .map(|(_, p)| p.username.as_str())
+                    .collect();
+                let answer = server
+                    .post(
+                        "/api/v1/conversations",
+                        &people[*actor as usize],
+                        json!({"kind": "group", "name": "new group", "members": others}),
+                    )
+                    .await;
+                if let Some(id) = answer.1["id"].as_str() {
+                    conversations.push(id.to_owned());
+                }
+                answer
+            }
+            Mutation::NewDirect { actor } => {
+                let answer = server
+                    .post(
+                        "/api/v1/conversations",
+                        &people[*actor as usize],
+                        json!({"kind": "direct", "with": people[0].username}),
+                    )
+                    .await;
+                if let Some(id) = answer.1["id"].as_str()
+                    && !conversations.iter().any(|c| c == id)
+                {
+                    conversations.push(id.to_owned());
+                }
+                answer
+            }
+            Mutation::Typing {
+                actor,
+                conversation,
+            } => {
+                server
+                    .post(
+                        &format!(
+                            "/api/v1/conversations/{}/typing",
+                            pick(&conversations, *conversation)
+                        ),
+                        &people[*actor as usize],
+                        json!({ "typing": true }),
+                    )
+                    .await
+            }
+        };
+        // Refusals (not a member, not an admin, a direct conversation) are fine; a server
+        // error is not.
+        assert!(
+            status.is_success()
+                || [
+                    StatusCode::BAD_REQUEST,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::NOT_FOUND
+                ]
+                .contains(&status),
+            "{mutation:?}: {status} {body}"
+        );
+    }
+    // A last message of the observer's own marks the end of the stream to read.
+    let sentinel = server
+        .send(&observer, &conversations[0], "sentinel", "the end")
+        .await;
+    loop {
+        let event = stream.next().await;
+        apply(&mut model, &me, &event);
+        if event["type"] == "message.created" && event["message"]["id"] == sentinel["id"] {
+            break;
+        }
+    }
+    // A client fetches the history of a conversation it learned of from an event when it
+    // opens it; do that for every such conversation, merging with what events brought.
+    for id in model.conversations.keys().cloned().collect::<Vec<_>>() {
+        let fetched = history(server, &observer, &id).await;
+        let known = model.messages.entry(id).or_default();
+        for (seq, message) in fetched {
+            known.entry(seq).or_insert(message);
+        }
+    }
+    derive(&mut model, &me);
+    let fresh = snapshot(server, &observer).await;
+    for id in fresh.conversations.keys().chain(model.conversations.keys()) {
+        assert_eq!(
+            model.conversations.get(id),
+            fresh.conversations.get(id),
+            "conversation {id} after {mutations:?}"
+        );
+        assert_eq!(
+            model.messages.get(id),
+            fresh.messages.get(id),
+            "messages of {id} after {mutations:?}"
+        );
+    }
+    assert_eq!(model.me, fresh.me);
+}
+
+/// The conversation a mutation's index names, among those made so far.
+fn pick(conversations: &[String], index: u8) -> String {
+    conversations[index as usize % conversations.len()].clone()
+}
