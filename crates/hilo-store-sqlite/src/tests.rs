@@ -39,6 +39,16 @@ async fn user(store: &SqliteStore, name: &str) -> UserId {
     }
 }
 
+/// Users ana and bob and their direct conversation.
+async fn ana_and_bob(store: &SqliteStore) -> (UserId, UserId, ConversationId) {
+    let (ana, bob) = (user(store, "ana").await, user(store, "bob").await);
+    let (conversation, _, _) = store
+        .find_or_create_direct(ConversationId::new("c"), &ana, &bob, Timestamp(1))
+        .await
+        .expect("direct");
+    (ana, bob, conversation)
+}
+
 fn message(conversation: &ConversationId, sender: &UserId, n: usize) -> NewMessage {
     NewMessage {
         id: MessageId::new(format!("m{n}")),
@@ -66,11 +76,7 @@ async fn concurrent_writes_share_commits_and_keep_seq_gap_free() {
     let dir = tempfile::tempdir().expect("tempdir");
     let batches = Arc::new(Batches::default());
     let store = open(&dir, batches.clone()).await;
-    let (ana, bob) = (user(&store, "ana").await, user(&store, "bob").await);
-    let (conversation, _, _) = store
-        .find_or_create_direct(ConversationId::new("c"), &ana, &bob, Timestamp(1))
-        .await
-        .expect("direct");
+    let (ana, _, conversation) = ana_and_bob(&store).await;
     let commits_before = batches.commits.load(Ordering::SeqCst);
     let sends = (0..200).map(|n| store.append_message(message(&conversation, &ana, n)));
     let outcomes = futures::future::join_all(sends).await;
@@ -128,11 +134,7 @@ async fn a_lone_failing_write_leaves_nothing_and_answers_its_own_error() {
 async fn the_answer_to_a_send_is_what_a_read_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir, Arc::default()).await;
-    let (ana, bob) = (user(&store, "ana").await, user(&store, "bob").await);
-    let (conversation, _, _) = store
-        .find_or_create_direct(ConversationId::new("c"), &ana, &bob, Timestamp(1))
-        .await
-        .expect("direct");
+    let (ana, _, conversation) = ana_and_bob(&store).await;
     let sent = match store
         .append_message(message(&conversation, &ana, 7))
         .await
@@ -165,11 +167,7 @@ async fn the_answer_to_a_send_is_what_a_read_returns() {
 async fn a_failing_write_rolls_back_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir, Arc::default()).await;
-    let (ana, bob) = (user(&store, "ana").await, user(&store, "bob").await);
-    let (conversation, _, _) = store
-        .find_or_create_direct(ConversationId::new("c"), &ana, &bob, Timestamp(1))
-        .await
-        .expect("direct");
+    let (ana, bob, conversation) = ana_and_bob(&store).await;
     // The group insert succeeds, then its unknown member violates a foreign key: that job
     // must leave no conversation behind, while the sends batched with it commit.
     let broken = store.create_group(broken_group(&ana));
