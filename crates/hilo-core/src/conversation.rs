@@ -48,6 +48,14 @@ impl Party {
             Party::Contact { .. } => None,
         }
     }
+
+    /// The party's id (an account's or a contact's).
+    pub fn id(&self) -> &str {
+        match self {
+            Party::User { id, .. } => id.as_str(),
+            Party::Contact { id, .. } => id.as_str(),
+        }
+    }
 }
 
 /// A member's role in a group.

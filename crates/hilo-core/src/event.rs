@@ -23,6 +23,13 @@ pub enum EventKind {
     Read,
     /// One of the user's sessions was revoked.
     SessionRevoked,
+    /// The user deleted a message for themselves only (on another device, perhaps).
+    MessageHidden,
+    /// Messages the user sent reached some device of another member (up to a `seq`).
+    Delivered,
+    /// An account the user shares a conversation with (or the user's own) changed its
+    /// display name, or the user changed their own settings.
+    UserUpdated,
 }
 str_enum!(EventKind {
     MessageCreated = "message.created",
@@ -31,6 +38,9 @@ str_enum!(EventKind {
     ConversationUpdated = "conversation.updated",
     Read = "read",
     SessionRevoked = "session.revoked",
+    MessageHidden = "message.hidden",
+    Delivered = "delivered",
+    UserUpdated = "user.updated",
 });
 
 /// The content of an event before it gets a cursor.

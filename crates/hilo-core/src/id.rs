@@ -48,3 +48,7 @@ id_type!(
     /// Identifies an external contact: someone known only by an email address or phone number.
     ContactId
 );
+id_type!(
+    /// Identifies an uploaded file.
+    AttachmentId
+);

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod attachment;
 pub mod conversation;
 pub mod event;
 pub mod id;
@@ -20,13 +21,14 @@ pub mod message;
 pub mod validate;
 
 pub use account::{LastSeenVisibility, Session, Settings, User, WhoCanMessage};
+pub use attachment::Attachment;
 pub use conversation::{
     Conversation, ConversationKind, ConversationView, Folder, Member, MemberView, Notify, Party,
     Role,
 };
 pub use event::{EventKind, EventRecord, StoredEvent};
-pub use id::{ContactId, ConversationId, MessageId, SessionId, UserId};
-pub use message::{Channel, Message};
+pub use id::{AttachmentId, ContactId, ConversationId, MessageId, SessionId, UserId};
+pub use message::{Channel, DeleteScope, LinkEntity, Location, Message, Reaction, ReplyRef};
 pub use validate::ValidationError;
 
 /// A point in time as milliseconds since the Unix epoch, UTC.

@@ -126,7 +126,7 @@ fn single_line_name(
 
 /// Bidirectional overrides and zero-width characters: legitimate inside running text, but
 /// in a name they let one user impersonate another.
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
@@ -181,6 +181,67 @@ pub fn message_text(input: &str) -> Result<String, ValidationError> {
     Ok(input.to_owned())
 }
 
+/// Longest location label, in characters.
+pub const LOCATION_LABEL_MAX: usize = 200;
+
+/// Checks a reaction: exactly one emoji (one grapheme of the Unicode emoji list, skin
+/// tones, flags and ZWJ sequences included), returned in its fully-qualified form so "❤"
+/// and "❤️" count as the same reaction. Text, two emoji or an emoji with text is refused.
+pub fn reaction_emoji(input: &str) -> Result<String, ValidationError> {
+    let refuse = || {
+        ValidationError::new(
+            "invalid_emoji",
+            "a reaction is exactly one emoji (for example 👍)",
+        )
+    };
+    // The longest emoji (a family or a flag of a subdivision) is well under 64 bytes.
+    if input.is_empty() || input.len() > 64 {
+        return Err(refuse());
+    }
+    if let Some(emoji) = emojis::get(input) {
+        return Ok(emoji.as_str().to_owned());
+    }
+    // A symbol sent without its emoji presentation selector ("❤" for "❤️") is that emoji;
+    // but "1" is not "1️⃣", though the list knows "1" + U+FE0F as a short form of it.
+    let qualified = format!("{input}\u{FE0F}");
+    match emojis::get(&qualified) {
+        Some(emoji) if emoji.as_str() == qualified => Ok(qualified),
+        _ => Err(refuse()),
+    }
+}
+
+/// Checks a shared location: finite latitude in −90..=90, longitude in −180..=180, and an
+/// optional single-line label of at most 200 characters.
+pub fn location(
+    lat: f64,
+    lon: f64,
+    label: Option<&str>,
+) -> Result<crate::Location, ValidationError> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(ValidationError::new(
+            "invalid_location",
+            "latitude is a number from -90 to 90",
+        ));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(ValidationError::new(
+            "invalid_location",
+            "longitude is a number from -180 to 180",
+        ));
+    }
+    let label = label
+        .map(|l| {
+            single_line_name(
+                l,
+                LOCATION_LABEL_MAX,
+                "invalid_location",
+                "a location label",
+            )
+        })
+        .transpose()?;
+    Ok(crate::Location { lat, lon, label })
+}
+
 /// Checks a client transaction id: 1–64 printable characters.
 pub fn client_txn_id(input: &str) -> Result<String, ValidationError> {
     let n_chars = input.chars().count();
@@ -209,6 +270,39 @@ mod tests {
             (Err(error), Err(code)) => assert_eq!(error.code, code),
             (got, want) => panic!("got {got:?}, want {want:?}"),
         }
+    }
+
+    #[test]
+    fn reactions_are_one_emoji() {
+        for ok in ["👍", "👍🏽", "❤️", "🇪🇸", "👨‍👩‍👧", "🏳️‍🌈", "1️⃣"]
+        {
+            assert!(reaction_emoji(ok).is_ok(), "{ok} refused");
+        }
+        assert_eq!(reaction_emoji("❤").ok().as_deref(), Some("❤️"));
+        for bad in [
+            "", "a", "ok", "1", "👍👍", "👍 ", " 👍", "👍a", ":+1:", "\u{FE0F}",
+        ] {
+            check(reaction_emoji(bad), Err("invalid_emoji"));
+        }
+    }
+
+    #[test]
+    fn locations_are_on_earth() {
+        assert!(location(40.4168, -3.7038, Some("Sol")).is_ok());
+        assert!(location(-90.0, 180.0, None).is_ok());
+        for (lat, lon) in [
+            (123.0, 0.0),
+            (0.0, 181.0),
+            (f64::NAN, 0.0),
+            (0.0, f64::INFINITY),
+        ] {
+            check(location(lat, lon, None), Err("invalid_location"));
+        }
+        check(location(0.0, 0.0, Some("")), Err("invalid_location"));
+        check(
+            location(0.0, 0.0, Some(&"x".repeat(201))),
+            Err("invalid_location"),
+        );
     }
 
     #[test]

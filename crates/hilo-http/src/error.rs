@@ -131,11 +131,18 @@ impl From<Error> for ApiError {
                     "message" => "message_not_found",
                     "session" => "session_not_found",
                     "member" => "member_not_found",
+                    "attachment" => "attachment_not_found",
+                    "thumbnail" => "thumbnail_not_found",
                     _ => "not_found",
                 },
                 error.to_string(),
             ),
             Error::Forbidden { code, message } => ApiError::new(S::FORBIDDEN, code, message),
+            Error::Conflict { code, message } => ApiError::new(S::CONFLICT, code, message),
+            Error::TooLarge { code, message } => ApiError::new(S::PAYLOAD_TOO_LARGE, code, message),
+            Error::UnsupportedMedia { code, message } => {
+                ApiError::new(S::UNSUPPORTED_MEDIA_TYPE, code, message)
+            }
             Error::Store(hilo_store::StoreError::Unavailable(cause)) => ApiError {
                 status: S::SERVICE_UNAVAILABLE,
                 code: "unavailable",

@@ -48,8 +48,10 @@ pub struct AppState {
 #[openapi(
     info(title = "hilo", description = "hilo HTTP API v1: accounts, conversations, messages and real-time events."),
     modifiers(&BearerAuth),
-    components(schemas(hilo_proto::Event, hilo_proto::ClientFrame, hilo_proto::ReadyFrame)),
-    tags((name = "server"), (name = "accounts"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "events"), (name = "admin"))
+    // Schemas no body refers to (a query parameter's vocabulary names its schema only by
+    // reference, so it must be registered here).
+    components(schemas(hilo_proto::Event, hilo_proto::ClientFrame, hilo_proto::ReadyFrame, hilo_proto::vocab::DeleteScope)),
+    tags((name = "server"), (name = "accounts"), (name = "users"), (name = "conversations"), (name = "messages"), (name = "attachments"), (name = "events"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -70,7 +72,8 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
     let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(openapi_json))
         .routes(utoipa_axum::routes!(metrics_text));
-    let (api, mut openapi) = handlers::routes(routes).split_for_parts();
+    let upload_max = hilo.config().attachment_max_bytes;
+    let (api, mut openapi) = handlers::routes(routes, upload_max).split_for_parts();
     document_shared_answers(&mut openapi);
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
     let state = AppState {

@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the pure functions on every message's path, so a regression shows
-//! without a server: `cargo bench -p hilo-proto`. Mention parsing and social-inbox routing
-//! join this set when they exist (issues 6 and 7).
+//! without a server: `cargo bench -p hilo-proto`. Social-inbox routing joins this set when
+//! it exists (issue 7).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hilo_core::validate;
@@ -27,6 +27,8 @@ fn message(text: &str) -> MessageDto {
         mentions: Vec::new(),
         reactions: Vec::new(),
         location: None,
+        entities: Vec::new(),
+        forwarded: false,
         edited_at: None,
         deleted: false,
         created_at: "2026-11-21T10:00:00.123Z".into(),
@@ -72,6 +74,24 @@ fn validation(c: &mut Criterion) {
     });
     c.bench_function("validate username", |b| {
         b.iter(|| validate::username(black_box("Ana_Maria-42")))
+    });
+    // Every send looks for mentions; every rendering of a message finds its links.
+    let chatty =
+        "@ana ¿viste https://hilo.chat/notas? Dile a @bob.smith que escriba a ana@example.com";
+    c.bench_function("find mentions", |b| {
+        b.iter(|| hilo_core::message::mentioned_usernames(black_box(chatty)))
+    });
+    c.bench_function("find mentions in 10,000 chars", |b| {
+        b.iter(|| hilo_core::message::mentioned_usernames(black_box(&long)))
+    });
+    c.bench_function("find links", |b| {
+        b.iter(|| hilo_core::message::links(black_box(chatty)))
+    });
+    c.bench_function("find links in 10,000 chars", |b| {
+        b.iter(|| hilo_core::message::links(black_box(&long)))
+    });
+    c.bench_function("validate reaction", |b| {
+        b.iter(|| validate::reaction_emoji(black_box("👍🏽")))
     });
 }
 

@@ -1,10 +1,20 @@
 //! Conversations and messages.
 
-use hilo_core::{ConversationView, Message, Party};
+use hilo_core::{ConversationView, Party};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::rfc3339;
+use crate::{MessageDto, rfc3339};
+
+impl From<&hilo_core::User> for PartyDto {
+    fn from(user: &hilo_core::User) -> Self {
+        PartyDto::from(&Party::User {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+        })
+    }
+}
 
 /// A member of a conversation or the sender of a message: an account (`kind: "user"`) or an
 /// external contact known by an email address or phone number (`kind: "contact"`).
@@ -127,7 +137,7 @@ pub struct CreateConversationRequest {
     pub kind: String,
     /// Direct: the other person's username.
     #[serde(default)]
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 32)]
     pub with: Option<String>,
     /// Group: its name.
     #[serde(default)]
@@ -188,93 +198,6 @@ fn present<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-/// A message.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MessageDto {
-    /// Message id.
-    pub id: String,
-    /// Its conversation.
-    pub conversation_id: String,
-    /// Position in the conversation: 1, 2, 3, … with no gaps.
-    #[schema(minimum = 1)]
-    pub seq: i64,
-    /// Who sent it; null for system messages.
-    pub sender: Option<PartyDto>,
-    /// `chat`, `email`, `sms`, `widget` or `system`.
-    #[schema(value_type = crate::vocab::Channel)]
-    pub channel: String,
-    /// Text; null once deleted.
-    pub text: Option<String>,
-    /// The sender's idempotency key (shown to everyone; it carries no secret).
-    pub client_txn_id: Option<String>,
-    /// Attached files.
-    #[schema(value_type = Vec<Object>)]
-    pub attachments: Vec<serde_json::Value>,
-    /// The quoted message.
-    #[schema(value_type = Option<Object>)]
-    pub reply_to: Option<serde_json::Value>,
-    /// Mentioned account ids.
-    pub mentions: Vec<String>,
-    /// Reactions.
-    #[schema(value_type = Vec<Object>)]
-    pub reactions: Vec<serde_json::Value>,
-    /// A shared location.
-    #[schema(value_type = Option<Object>)]
-    pub location: Option<serde_json::Value>,
-    /// Last edit time.
-    #[schema(format = DateTime)]
-    pub edited_at: Option<String>,
-    /// Deleted for everyone.
-    pub deleted: bool,
-    /// When the server stored it.
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-impl From<&Message> for MessageDto {
-    fn from(message: &Message) -> Self {
-        MessageDto {
-            id: message.id.to_string(),
-            conversation_id: message.conversation_id.to_string(),
-            seq: message.seq,
-            sender: message.sender.as_ref().map(PartyDto::from),
-            channel: message.channel.as_str().to_owned(),
-            text: message.text.clone(),
-            client_txn_id: message.client_txn_id.clone(),
-            attachments: Vec::new(),
-            reply_to: None,
-            mentions: Vec::new(),
-            reactions: Vec::new(),
-            location: None,
-            edited_at: message.edited_at.map(rfc3339),
-            deleted: message.deleted,
-            created_at: rfc3339(message.created_at),
-        }
-    }
-}
-
-/// `POST /api/v1/conversations/{id}/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SendMessageRequest {
-    /// 1–64 characters, unique per sender and conversation; repeating it returns the
-    /// original message instead of sending a second copy.
-    #[schema(min_length = 1, max_length = 64)]
-    pub client_txn_id: String,
-    /// 1–10,000 characters.
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 10000)]
-    pub text: Option<String>,
-}
-
-/// `GET /api/v1/conversations/{id}/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MessagesResponse {
-    /// Ascending `seq`.
-    pub messages: Vec<MessageDto>,
-    /// More messages exist beyond this page in the direction read.
-    pub has_more: bool,
-}
-
 /// `POST /api/v1/conversations/{id}/read`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReadRequest {
@@ -294,6 +217,27 @@ pub struct ReadResponse {
     /// Messages from others after it.
     #[schema(minimum = 0)]
     pub unread_count: i64,
+}
+
+/// One member's receipt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptDto {
+    /// The member.
+    pub user_id: String,
+    /// Some device of theirs received the messages up to this `seq`.
+    #[schema(minimum = 0)]
+    pub delivered_seq: i64,
+    /// They have read up to this `seq`; null unless both they and the caller share read
+    /// receipts (receipts off works both ways).
+    #[schema(minimum = 0)]
+    pub last_read_seq: Option<i64>,
+}
+
+/// `GET /api/v1/conversations/{id}/receipts`: the other members' receipts, in join order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiptsResponse {
+    /// One per other current member account.
+    pub receipts: Vec<ReceiptDto>,
 }
 
 /// `POST /api/v1/conversations/{id}/typing`.

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AddMembersRequest, ConversationSettingsRequest, CreateAccountRequest,
-    CreateConversationRequest, LoginRequest, ReadRequest, RenameConversationRequest,
-    SendMessageRequest, TypingRequest, UpdateMeRequest, check_body,
+    CreateConversationRequest, EditMessageRequest, ForwardMessageRequest, LoginRequest,
+    ReadRequest, RenameConversationRequest, SendMessageRequest, TypingRequest, UpdateMeRequest,
+    check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
@@ -19,6 +20,8 @@ pub const REQUEST_TYPES: &[&str] = &[
     "ConversationSettingsRequest",
     "CreateAccountRequest",
     "CreateConversationRequest",
+    "EditMessageRequest",
+    "ForwardMessageRequest",
     "LoginRequest",
     "ReadRequest",
     "RenameConversationRequest",
@@ -83,6 +86,19 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         accepted += 1;
         let _ = validate::client_txn_id(&r.client_txn_id);
         let _ = validate::message_text(r.text.as_deref().unwrap_or(""));
+        if let Some(place) = &r.location {
+            let _ = validate::location(place.lat, place.lon, place.label.as_deref());
+        }
+    }
+    if let Some(r) = decode::<EditMessageRequest>(body) {
+        accepted += 1;
+        let _ = validate::message_text(&r.text);
+        let _ = hilo_core::message::mentioned_usernames(&r.text);
+        let _ = hilo_core::message::links(&r.text);
+    }
+    if let Some(r) = decode::<ForwardMessageRequest>(body) {
+        accepted += 1;
+        let _ = validate::client_txn_id(&r.client_txn_id);
     }
     accepted += usize::from(decode::<ReadRequest>(body).is_some());
     accepted += usize::from(decode::<TypingRequest>(body).is_some());

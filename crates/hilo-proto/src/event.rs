@@ -30,6 +30,14 @@ pub enum Event {
         /// The message as it is now.
         message: MessageDto,
     },
+    /// The recipient deleted a message for themselves (on some device): hide it.
+    #[serde(rename = "message.hidden")]
+    MessageHidden {
+        /// Its conversation.
+        conversation_id: String,
+        /// The message.
+        message_id: String,
+    },
     /// The recipient joined a conversation (created it, or was added).
     #[serde(rename = "conversation.created")]
     ConversationCreated {
@@ -59,6 +67,27 @@ pub enum Event {
         /// Read up to here.
         seq: i64,
     },
+    /// Messages of the recipient's reached some device of member `user_id`, up to `seq`.
+    #[serde(rename = "delivered")]
+    Delivered {
+        /// The conversation.
+        conversation_id: String,
+        /// The member whose device received them.
+        user_id: String,
+        /// Delivered up to here.
+        seq: i64,
+    },
+    /// An account changed its display name (sent to everyone who shares a conversation
+    /// with it), or the recipient changed their own profile or settings (on another
+    /// device, perhaps).
+    #[serde(rename = "user.updated")]
+    UserUpdated {
+        /// The account as members see it (as in member lists and senders).
+        user: crate::PartyDto,
+        /// The recipient's own account, when it is theirs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        me: Option<crate::MeDto>,
+    },
     /// A member started or stopped typing. Ephemeral: never replayed.
     #[serde(rename = "typing")]
     Typing {
@@ -68,6 +97,19 @@ pub enum Event {
         user_id: String,
         /// Started (true) or stopped (false).
         typing: bool,
+    },
+    /// Someone who shares a conversation with the recipient came online (their first
+    /// stream opened) or went offline (their last one closed). Ephemeral: never replayed;
+    /// sent only where the person's `last_seen_visibility` allows the recipient.
+    #[serde(rename = "presence")]
+    Presence {
+        /// Who.
+        user_id: String,
+        /// Online now.
+        online: bool,
+        /// When they were last seen (set when they go offline).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen_at: Option<String>,
     },
     /// One of the recipient's sessions was revoked; a stream of that session closes next.
     #[serde(rename = "session.revoked")]

@@ -13,6 +13,7 @@ mod body;
 mod conversation;
 mod decode;
 mod event;
+mod message;
 pub mod vocab;
 
 pub use account::*;
@@ -20,6 +21,7 @@ pub use body::{BodyProblem, MAX_NESTING, check_body, has_encoded_nul};
 pub use conversation::*;
 pub use decode::{REQUEST_TYPES, decode_every_request};
 pub use event::*;
+pub use message::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -42,6 +42,14 @@ pub enum Notify {
     None,
 }
 
+/// Who a message is deleted for.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DeleteScope {
+    Everyone,
+    Me,
+}
+
 /// How a message arrived.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -114,6 +122,7 @@ mod tests {
         assert_eq!(names::<Folder>(), core::Folder::NAMES);
         assert_eq!(names::<Notify>(), core::Notify::NAMES);
         assert_eq!(names::<Channel>(), core::Channel::NAMES);
+        assert_eq!(names::<DeleteScope>(), core::DeleteScope::NAMES);
         assert_eq!(names::<WhoCanMessage>(), core::WhoCanMessage::NAMES);
         assert_eq!(
             names::<LastSeenVisibility>(),

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use hilo_core::{Session, SessionId, Timestamp, User, UserId, validate};
-use hilo_proto::{Event, SettingsPatch};
+use hilo_proto::{Event, MeDto, PartyDto, SettingsPatch};
 use hilo_store::{CreateUserOutcome, NewSession, NewUser, ProfilePatch};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -308,11 +308,32 @@ impl Hilo {
             })?;
             patch.settings = Some(merged);
         }
-        Ok(self
+        let (user, deliveries) = self
             .inner
             .store
-            .update_profile(&caller.user.id, patch)
-            .await?)
+            .update_profile(&caller.user.id, patch, self.inner.clock.now())
+            .await?;
+        self.publish_user_updated(&user, &deliveries).await;
+        Ok(user)
+    }
+
+    /// Publishes `user.updated`: the owner's streams get their whole account, the others
+    /// what anyone may see of it.
+    async fn publish_user_updated(&self, user: &User, deliveries: &[hilo_store::Delivery]) {
+        let (own, others): (Vec<_>, Vec<_>) = deliveries
+            .iter()
+            .cloned()
+            .partition(|d| d.user_id == user.id);
+        let public = Event::UserUpdated {
+            user: PartyDto::from(user),
+            me: None,
+        };
+        self.publish(&others, &public).await;
+        let private = Event::UserUpdated {
+            user: PartyDto::from(user),
+            me: Some(MeDto::new(user, &self.inner.config.mail_domain)),
+        };
+        self.publish(&own, &private).await;
     }
 
     /// Another user's profile as the caller may see it.
@@ -333,7 +354,14 @@ impl Hilo {
         let (online, last_seen_at) = if visible {
             let sessions = self.inner.store.sessions(&user.id).await?;
             (
-                Some(self.inner.presence.is_online(&user.id)),
+                Some(
+                    self.inner.presence.is_online(&user.id)
+                        || self
+                            .inner
+                            .store
+                            .has_stream(&user.id, self.inner.clock.now())
+                            .await?,
+                ),
                 sessions.iter().map(|s| s.last_seen_at).max(),
             )
         } else {

@@ -52,11 +52,29 @@ impl Hilo {
         caller: &Caller,
         id: &ConversationId,
     ) -> Result<ConversationView> {
-        self.inner
-            .store
-            .conversation_view(id, &caller.user.id)
+        self.view(id, &caller.user.id)
             .await?
             .ok_or(Error::NotFound("conversation"))
+    }
+
+    /// `user`'s view of a conversation as it is now: a mute whose time has come is over.
+    pub(crate) async fn view(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> Result<Option<ConversationView>> {
+        let view = self.inner.store.conversation_view(id, user).await?;
+        Ok(view.map(|view| self.unmuted_if_due(view)))
+    }
+
+    /// Clears a mute whose end has passed, so "mute until T" ends by itself at T without a
+    /// write: the stored time stays, and every rendering compares it with the clock.
+    fn unmuted_if_due(&self, mut view: ConversationView) -> ConversationView {
+        let now = self.inner.clock.now();
+        if view.me.muted_until.is_some_and(|until| until <= now) {
+            view.me.muted_until = None;
+        }
+        view
     }
 
     /// Opens (or returns) the one direct conversation between the caller and `username`.
@@ -143,10 +161,15 @@ impl Hilo {
             .store
             .list_conversations(&caller.user.id, folder, after, limit)
             .await?;
+        let views = page
+            .views
+            .into_iter()
+            .map(|view| self.unmuted_if_due(view))
+            .collect();
         let next = page
             .next
             .map(|(updated_at, id)| format!("{}.{}", updated_at.millis(), id));
-        Ok((page.views, next))
+        Ok((views, next))
     }
 
     async fn group_as_member(
@@ -351,6 +374,30 @@ impl Hilo {
         Ok((marker, unread))
     }
 
+    /// The other members' receipts: what was delivered to each, and their read marker
+    /// where both they and the caller share read receipts (receipts off works both
+    /// ways: `None` otherwise).
+    pub async fn receipts(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<Vec<(UserId, i64, Option<i64>)>> {
+        self.member_conversation(caller, id).await?;
+        let sees_reads = caller.user.settings.read_receipts;
+        Ok(self
+            .inner
+            .store
+            .receipts(id)
+            .await?
+            .into_iter()
+            .filter(|receipt| receipt.user != caller.user.id)
+            .map(|r| {
+                let read = (sees_reads && r.shares_reads).then_some(r.last_read_seq);
+                (r.user, r.delivered_seq, read)
+            })
+            .collect())
+    }
+
     /// Tells the other members' connected devices that the caller is (not) typing.
     pub async fn typing(&self, caller: &Caller, id: &ConversationId, typing: bool) -> Result<()> {
         let conversation = self.member_conversation(caller, id).await?;
@@ -365,7 +412,36 @@ impl Hilo {
             typing,
         };
         self.publish_ephemeral(&others, &event).await;
+        if typing {
+            // Ends by itself unless refreshed: a client that vanishes mid-sentence does not
+            // leave the others watching "typing…" forever.
+            let generation = self.inner.typing.start(id, &caller.user.id);
+            let (hilo, id, typist) = (self.clone(), id.clone(), caller.user.id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(crate::TYPING_TTL).await;
+                if hilo.inner.typing.stop(&id, &typist, Some(generation)) {
+                    hilo.stopped_typing(&id, &typist, &others).await;
+                }
+            });
+        } else {
+            self.inner.typing.stop(id, &caller.user.id, None);
+        }
         Ok(())
+    }
+
+    /// Tells `others` that `typist` stopped typing in `id`.
+    pub(crate) async fn stopped_typing(
+        &self,
+        id: &ConversationId,
+        typist: &UserId,
+        others: &[UserId],
+    ) {
+        let event = Event::Typing {
+            conversation_id: id.to_string(),
+            user_id: typist.to_string(),
+            typing: false,
+        };
+        self.publish_ephemeral(others, &event).await;
     }
 }
 

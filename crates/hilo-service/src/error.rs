@@ -47,6 +47,30 @@ pub enum Error {
         /// Explanation.
         message: String,
     },
+    /// The request carries more than a limit allows (an upload past its size).
+    #[error("{message}")]
+    TooLarge {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The request carries a kind of content that is refused.
+    #[error("{message}")]
+    UnsupportedMedia {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The request conflicts with the thing's current state (a deleted message).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// The store failed; details are for logs only.
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -61,6 +85,13 @@ impl From<ValidationError> for Error {
 impl Error {
     pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Error::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
             code,
             message: message.into(),
         }

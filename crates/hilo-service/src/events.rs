@@ -25,6 +25,17 @@ fn body(event: &Event) -> Arc<str> {
     Arc::from(serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()))
 }
 
+/// How long a node's word that a user has a stream open holds without renewal (a node
+/// that dies takes its users offline after this long).
+pub const PRESENCE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a person's last stream may be gone before they count as offline.
+pub const OFFLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often a node renews it.
+const PRESENCE_RENEW: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How often the messages handed to streams are recorded as delivered.
+pub const DELIVERY_FLUSH: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Hilo {
     /// Publishes one event, rendered once, to every delivery's user.
     pub(crate) async fn publish(&self, deliveries: &[Delivery], event: &Event) {
@@ -74,12 +85,7 @@ impl Hilo {
     ) {
         let mut envelopes = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let view = match self
-                .inner
-                .store
-                .conversation_view(conversation, &delivery.user_id)
-                .await
-            {
+            let view = match self.view(conversation, &delivery.user_id).await {
                 Ok(view) => view,
                 Err(error) => {
                     // The stored event is still there: the client gets it on catch-up.
@@ -128,7 +134,7 @@ impl Hilo {
                 let Some(id) = &record.message_id else {
                     return Ok(None);
                 };
-                let Some(message) = self.inner.store.message(id).await? else {
+                let Some(message) = self.inner.store.message(id, None).await? else {
                     return Ok(None);
                 };
                 let (conversation_id, message) = (
@@ -151,11 +157,7 @@ impl Hilo {
                 let Some(conversation) = conversation_id else {
                     return Ok(None);
                 };
-                let view = self
-                    .inner
-                    .store
-                    .conversation_view(conversation, &stored.user_id)
-                    .await?;
+                let view = self.view(conversation, &stored.user_id).await?;
                 Some(conversation_event(
                     record.kind,
                     conversation,
@@ -171,12 +173,219 @@ impl Hilo {
                 }),
                 _ => None,
             },
+            EventKind::MessageHidden => match (conversation_id, &record.message_id) {
+                (Some(conversation), Some(message)) => Some(Event::MessageHidden {
+                    conversation_id: conversation.to_string(),
+                    message_id: message.to_string(),
+                }),
+                _ => None,
+            },
+            EventKind::UserUpdated => {
+                let Some(subject) = &record.subject_user_id else {
+                    return Ok(None);
+                };
+                let Some(user) = self.inner.store.user(subject).await? else {
+                    return Ok(None);
+                };
+                let me = (stored.user_id == user.id)
+                    .then(|| hilo_proto::MeDto::new(&user, &self.inner.config.mail_domain));
+                Some(Event::UserUpdated {
+                    user: hilo_proto::PartyDto::from(&user),
+                    me,
+                })
+            }
+            EventKind::Delivered => match (conversation_id, &record.subject_user_id, record.number)
+            {
+                (Some(conversation), Some(recipient), Some(seq)) => Some(Event::Delivered {
+                    conversation_id: conversation.to_string(),
+                    user_id: recipient.to_string(),
+                    seq,
+                }),
+                _ => None,
+            },
             EventKind::SessionRevoked => {
                 record.session_id.as_ref().map(|s| Event::SessionRevoked {
                     session_id: s.to_string(),
                 })
             }
         })
+    }
+
+    /// Turns presence transitions into `presence` events for the people who share a
+    /// conversation with the person and whom their `last_seen_visibility` allows, and
+    /// records when the last stream of a person closed (their last seen). Runs for as long
+    /// as the service does, when a tokio runtime is there to run it.
+    pub(crate) fn announce_presence(
+        &self,
+        mut transitions: tokio::sync::mpsc::UnboundedReceiver<crate::presence::Transition>,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = std::sync::Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            while let Some(transition) = transitions.recv().await {
+                let Some(inner) = inner.upgrade() else { return };
+                let hilo = Hilo { inner };
+                // The last stream out counts only if no new one comes within a grace
+                // period: a long poll between two polls, or a WebSocket reconnecting after
+                // a network blip, does not flap the person offline and online again.
+                tokio::spawn(async move {
+                    tokio::time::sleep(OFFLINE_GRACE).await;
+                    if let Err(error) = hilo.announce(&transition).await {
+                        tracing::warn!(%error, "could not announce a presence change");
+                    }
+                });
+            }
+        });
+    }
+
+    /// Renews, every [`PRESENCE_RENEW`], this node's word that its users have streams
+    /// open (see [`PRESENCE_TTL`]).
+    pub(crate) fn renew_presence(&self) {
+        let renew = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRESENCE_RENEW);
+            loop {
+                tick.tick().await;
+                let Some(inner) = renew.upgrade() else { return };
+                let now = inner.clock.now();
+                let users = inner.presence.online_users();
+                let until = now.plus_millis(PRESENCE_TTL.as_millis() as i64);
+                let forget = now.plus_millis(-(24 * 60 * 60 * 1000));
+                if let Err(error) = inner
+                    .store
+                    .streams_alive(&inner.node, &users, until, forget)
+                    .await
+                {
+                    tracing::warn!(%error, "could not renew this node's presence");
+                }
+            }
+        });
+    }
+
+    async fn announce(&self, transition: &crate::presence::Transition) -> Result<()> {
+        let now = self.inner.clock.now();
+        let store = &self.inner.store;
+        let node = &self.inner.node;
+        // The shared table says whether another node has a stream of theirs: only the
+        // first stream anywhere makes them online, only the last one anywhere offline.
+        let elsewhere = if transition.online {
+            let until = now.plus_millis(PRESENCE_TTL.as_millis() as i64);
+            store
+                .stream_opened(node, &transition.user, until, now)
+                .await?
+        } else {
+            store.touch_session(&transition.session, now).await?;
+            // Reconnected here since: still online, and the row stays.
+            if self.inner.presence.is_online(&transition.user) {
+                return Ok(());
+            }
+            store.stream_closed(node, &transition.user, now).await?
+        };
+        if elsewhere {
+            return Ok(());
+        }
+        let Some(user) = store.user(&transition.user).await? else {
+            return Ok(());
+        };
+        // Friendship arrives with the social inbox (issue 7); until then `friends` shares
+        // with nobody, like `nobody`.
+        if user.settings.last_seen_visibility != hilo_core::LastSeenVisibility::Everyone {
+            return Ok(());
+        }
+        let audience = store.co_members(&user.id).await?;
+        let event = Event::Presence {
+            user_id: user.id.to_string(),
+            online: transition.online,
+            last_seen_at: (!transition.online).then(|| hilo_proto::rfc3339(now)),
+        };
+        self.publish_ephemeral(&audience, &event).await;
+        Ok(())
+    }
+
+    /// Records, every [`DELIVERY_FLUSH`], the messages handed to streams since the last
+    /// time (one write per person and conversation, whatever the number of messages), and
+    /// tells their senders with `delivered` events.
+    pub(crate) fn record_deliveries(&self) {
+        let inner = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(DELIVERY_FLUSH);
+            loop {
+                tick.tick().await;
+                let Some(inner) = inner.upgrade() else { return };
+                let hilo = Hilo { inner };
+                for ((conversation, user), seq) in hilo.inner.deliveries.take() {
+                    let now = hilo.inner.clock.now();
+                    match hilo
+                        .inner
+                        .store
+                        .mark_delivered(&conversation, &user, seq, now)
+                        .await
+                    {
+                        Ok(deliveries) => {
+                            let event = Event::Delivered {
+                                conversation_id: conversation.to_string(),
+                                user_id: user.to_string(),
+                                seq,
+                            };
+                            hilo.publish(&deliveries, &event).await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not record a delivery");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Notes that a stream of `user` handed out `body` (an event frame): a message from
+    /// someone else has reached one of their devices.
+    fn note_delivery(&self, user: &UserId, body: &str) {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            message: ProbeMessage,
+        }
+        #[derive(serde::Deserialize)]
+        struct ProbeMessage {
+            conversation_id: String,
+            seq: i64,
+            sender: Option<ProbeSender>,
+        }
+        #[derive(serde::Deserialize)]
+        struct ProbeSender {
+            id: String,
+        }
+        if !body.contains("\"type\":\"message.created\"") {
+            return;
+        }
+        if let Ok(probe) = serde_json::from_str::<Probe>(body) {
+            let sender = probe.message.sender.map(|s| s.id);
+            self.note_delivered(
+                user,
+                probe.message.conversation_id,
+                probe.message.seq,
+                sender,
+            );
+        }
+    }
+
+    /// Notes that `user` received message `seq` of a conversation, unless they sent it.
+    fn note_delivered(
+        &self,
+        user: &UserId,
+        conversation: String,
+        seq: i64,
+        sender: Option<String>,
+    ) {
+        if sender.as_deref() != Some(user.as_str()) {
+            self.inner.deliveries.note(
+                hilo_core::ConversationId::new(conversation),
+                user.clone(),
+                seq,
+            );
+        }
     }
 
     /// Opens the caller's event stream, resuming after `since` when given.
@@ -194,6 +403,21 @@ impl Hilo {
         // Subscribe before reading the bounds: anything committed from here on is either
         // in the store read below or arrives on the subscription (or both; dedup by cursor).
         let subscription = self.inner.bus.subscribe(&caller.user.id);
+        let (presence, first_here) = self
+            .inner
+            .presence
+            .enter(&caller.user.id, &caller.session_id);
+        if first_here {
+            // Recorded before the stream starts: a close that follows is processed after it.
+            let transition = crate::presence::Transition {
+                user: caller.user.id.clone(),
+                session: caller.session_id.clone(),
+                online: true,
+            };
+            if let Err(error) = self.announce(&transition).await {
+                tracing::warn!(%error, "could not record a stream's presence");
+            }
+        }
         let (floor, head) = self.inner.store.event_bounds(&caller.user.id).await?;
         let (last, resync) = match since {
             None => (head, false),
@@ -212,7 +436,7 @@ impl Hilo {
             lagged: false,
             resync,
             revoked: false,
-            _presence: self.inner.presence.enter(&caller.user.id),
+            _presence: presence,
         })
     }
 
@@ -349,6 +573,16 @@ impl EventStream {
                 // still moves past it.
                 self.delivered = cursor;
                 if let Some(event) = rendered {
+                    if let Event::MessageCreated { message, .. } = &event {
+                        // Rendered here: no need to read the frame back.
+                        let sender = message.sender.as_ref().map(|s| s.id.clone());
+                        self.hilo.note_delivered(
+                            &self.user,
+                            message.conversation_id.clone(),
+                            message.seq,
+                            sender,
+                        );
+                    }
                     let body = serde_json::to_string(&event).unwrap_or_else(|_| "{}".to_owned());
                     return Ok(Some(StreamItem::Frame(with_cursor(&body, Some(cursor)))));
                 }
@@ -387,6 +621,7 @@ impl EventStream {
                     if envelope.revoked_session.as_ref() == Some(&self.session) {
                         self.revoked = true;
                     }
+                    self.hilo.note_delivery(&self.user, &envelope.body);
                     Some(StreamItem::Frame(with_cursor(&envelope.body, Some(cursor))))
                 }
                 Some(cursor) => {

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod attachments;
 mod conversations;
 mod error;
 mod events;
@@ -29,10 +30,12 @@ use hilo_core::{SessionId, User};
 use hilo_store::Store;
 
 pub use accounts::{Registration, UserProfile};
+pub use attachments::{Download, ORPHAN_TTL, THUMBNAIL_MAX, Wanted, sniff};
 pub use error::Error;
-pub use events::{EventStream, StreamItem};
+pub use events::{EventStream, OFFLINE_GRACE, StreamItem};
 pub use password::PasswordHasher;
 pub use ports::{Clock, IdGen, SystemClock, UuidV7};
+pub use presence::TYPING_TTL;
 
 /// Result alias for service calls.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -55,6 +58,8 @@ pub struct ServiceConfig {
     pub registration: RegistrationPolicy,
     /// Domain of every user's own address, `username@domain`.
     pub mail_domain: String,
+    /// Largest attachment, in bytes.
+    pub attachment_max_bytes: u64,
 }
 
 /// An authenticated caller: the account and the session its token belongs to.
@@ -74,11 +79,16 @@ pub struct Hilo {
 
 struct Inner {
     store: Arc<dyn Store>,
+    blobs: Arc<dyn object_store::ObjectStore>,
     bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     hasher: PasswordHasher,
     presence: presence::Presence,
+    typing: presence::Typing,
+    deliveries: presence::Deliveries,
+    /// This node's name in the shared presence table (a new one at every start).
+    node: String,
     config: ServiceConfig,
 }
 
@@ -86,23 +96,41 @@ impl Hilo {
     /// Wires the service to its ports.
     pub fn new(
         store: Arc<dyn Store>,
+        blobs: Arc<dyn object_store::ObjectStore>,
         bus: Arc<dyn Bus>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
         hasher: PasswordHasher,
         config: ServiceConfig,
     ) -> Hilo {
-        Hilo {
+        let (presence, transitions) = presence::Presence::new();
+        let node = ids.new_id();
+        let hilo = Hilo {
             inner: Arc::new(Inner {
                 store,
+                blobs,
                 bus,
                 clock,
                 ids,
                 hasher,
-                presence: presence::Presence::default(),
+                presence,
+                typing: presence::Typing::default(),
+                deliveries: presence::Deliveries::default(),
+                node,
                 config,
             }),
-        }
+        };
+        hilo.announce_presence(transitions);
+        hilo
+    }
+
+    /// Starts what a serving node runs in the background for as long as the service
+    /// lives: recording deliveries, renewing presence, sweeping attachments every
+    /// `attachment_sweep`. Operator commands that only open the store never call it.
+    pub fn run_background(&self, attachment_sweep: std::time::Duration) {
+        self.record_deliveries();
+        self.renew_presence();
+        self.sweep_attachments_every(attachment_sweep);
     }
 
     /// The service's configuration.

@@ -1,57 +1,157 @@
-//! Sending and reading messages.
+//! Sending, changing and reading messages: replies, mentions, locations, forwards,
+//! reactions, edits and deletes.
 
-use hilo_core::{ConversationId, Message, MessageId, validate};
-use hilo_proto::{Event, MessageDto};
-use hilo_store::{AppendOutcome, MessagePage, NewMessage};
+use std::future::Future;
+
+use hilo_core::message::mentioned_usernames;
+use hilo_core::{ConversationId, DeleteScope, Message, MessageId, UserId, validate};
+use hilo_proto::{Event, ForwardMessageRequest, MessageDto, SendMessageRequest};
+use hilo_store::{AppendOutcome, MessageChange, MessagePage, MessageVersion, NewMessage};
 
 use crate::{Caller, Error, Hilo, Result};
 
+/// Most different emoji one person may put on one message.
+pub const REACTIONS_PER_PERSON_MAX: usize = 20;
+
 impl Hilo {
-    /// Sends a text message. Returns the message and whether it was created now (false: the
+    /// Sends a message: text, a location, or both, optionally quoting another message of
+    /// the conversation. Returns the message and whether it was created now (false: the
     /// caller already sent this `client_txn_id` here and gets the original back, whatever
-    /// the new text says; Matrix's rule, which makes a blind retry always safe).
+    /// the new request says; Matrix's rule, which makes a blind retry always safe).
     pub async fn send_message(
         &self,
         caller: &Caller,
         conversation: &ConversationId,
-        client_txn_id: &str,
-        text: Option<&str>,
+        request: &SendMessageRequest,
     ) -> Result<(Message, bool)> {
-        let client_txn_id = validate::client_txn_id(client_txn_id)?;
-        let text = validate::message_text(text.unwrap_or(""))?;
-        let new = NewMessage {
+        let client_txn_id = validate::client_txn_id(&request.client_txn_id)?;
+        let location = request
+            .location
+            .as_ref()
+            .map(|l| validate::location(l.lat, l.lon, l.label.as_deref()))
+            .transpose()?;
+        let attachments = attachment_ids(request.attachment_ids.as_deref().unwrap_or_default())?;
+        let text = match (&request.text, &location, attachments.is_empty()) {
+            (None, Some(_), _) | (None, None, false) => None,
+            (text, _, _) => Some(validate::message_text(text.as_deref().unwrap_or(""))?),
+        };
+        let reply_to = request
+            .reply_to
+            .as_deref()
+            .map(|id| {
+                if id.is_empty() || id.len() > 64 {
+                    Err(invalid_reply())
+                } else {
+                    Ok(MessageId::new(id))
+                }
+            })
+            .transpose()?;
+        let mentions = match text.as_deref() {
+            Some(text) => self.mentions(caller, conversation, text).await?,
+            None => Vec::new(),
+        };
+        self.append(NewMessage {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: conversation.clone(),
             sender: caller.user.id.clone(),
             text,
             client_txn_id,
             now: self.inner.clock.now(),
-        };
-        // Commit and publish run in their own task: if the client goes away mid-request, the
-        // message is still stored (the writer finishes the job) *and* announced, so no
-        // connected device waits for the next event to learn of it.
-        let hilo = self.clone();
-        let outcome = tokio::spawn(async move {
-            let outcome = hilo.inner.store.append_message(new).await?;
-            if let AppendOutcome::Created(message, deliveries) = &outcome {
-                let event = Event::MessageCreated {
-                    conversation_id: message.conversation_id.to_string(),
-                    message: MessageDto::from(message),
-                };
-                hilo.publish(deliveries, &event).await;
-            }
-            Ok::<_, Error>(outcome)
+            reply_to,
+            mentions,
+            location,
+            forwarded: false,
+            attachments,
         })
         .await
-        .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))??;
+    }
+
+    /// Stores a message and announces it; see [`Hilo::send_message`].
+    async fn append(&self, new: NewMessage) -> Result<(Message, bool)> {
+        let hilo = self.clone();
+        let sender = new.sender.clone();
+        let outcome = self
+            .detached(async move {
+                let outcome = hilo.inner.store.append_message(new).await?;
+                if let AppendOutcome::Created(message, deliveries) = &outcome {
+                    let event = Event::MessageCreated {
+                        conversation_id: message.conversation_id.to_string(),
+                        message: MessageDto::from(message),
+                    };
+                    hilo.publish(deliveries, &event).await;
+                    // Sending ends the sender's typing indicator.
+                    if hilo
+                        .inner
+                        .typing
+                        .stop(&message.conversation_id, &sender, None)
+                    {
+                        let others: Vec<UserId> = deliveries
+                            .iter()
+                            .map(|d| d.user_id.clone())
+                            .filter(|u| *u != sender)
+                            .collect();
+                        hilo.stopped_typing(&message.conversation_id, &sender, &others)
+                            .await;
+                    }
+                }
+                Ok(outcome)
+            })
+            .await?;
         match outcome {
             AppendOutcome::Created(message, _) => Ok((message, true)),
             AppendOutcome::Repeated(message) => Ok((message, false)),
             AppendOutcome::NotMember => Err(Error::NotFound("conversation")),
+            AppendOutcome::InvalidReply => Err(invalid_reply()),
+            AppendOutcome::InvalidAttachment => Err(Error::bad_request(
+                "invalid_attachment",
+                "attachment_ids must be ids of your own uploads (or of files you can read)",
+            )),
         }
     }
 
-    /// A page of history: `after < seq < before`, ascending.
+    /// Runs a write and the publishing of its events in a task of their own: if the client
+    /// goes away mid-request, the change is still stored (the writer finishes the job)
+    /// *and* announced, so no connected device waits for the next event to learn of it.
+    async fn detached<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        tokio::spawn(work)
+            .await
+            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?
+    }
+
+    /// The member accounts `@mentioned` in `text`: a name that is not a current member of
+    /// the conversation mentions nobody.
+    async fn mentions(
+        &self,
+        caller: &Caller,
+        conversation: &ConversationId,
+        text: &str,
+    ) -> Result<Vec<UserId>> {
+        let names = mentioned_usernames(text);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conversation = self.member_conversation(caller, conversation).await?;
+        Ok(names
+            .iter()
+            .filter_map(|name| {
+                conversation
+                    .members
+                    .iter()
+                    .find_map(|member| match &member.party {
+                        hilo_core::Party::User { id, username, .. } if username == name => {
+                            Some(id.clone())
+                        }
+                        _ => None,
+                    })
+            })
+            .collect())
+    }
+
+    /// A page of history: `after < seq < before`, ascending, without the messages the
+    /// caller deleted for themselves.
     pub async fn messages(
         &self,
         caller: &Caller,
@@ -70,16 +170,17 @@ impl Hilo {
         Ok(self
             .inner
             .store
-            .messages(conversation, before, after, limit)
+            .messages(conversation, &caller.user.id, before, after, limit)
             .await?)
     }
 
-    /// One message, if the caller is a member of its conversation.
+    /// One message, if the caller is a member of its conversation and has not deleted it
+    /// for themselves.
     pub async fn message(&self, caller: &Caller, id: &MessageId) -> Result<Message> {
         let message = self
             .inner
             .store
-            .message(id)
+            .message(id, Some(&caller.user.id))
             .await?
             .ok_or(Error::NotFound("message"))?;
         match self
@@ -91,4 +192,217 @@ impl Hilo {
             Err(other) => Err(other),
         }
     }
+
+    /// Replaces the text of the caller's own message; the previous text is kept for them
+    /// ([`Hilo::message_versions`]) and every member sees `edited_at`.
+    pub async fn edit_message(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+        text: &str,
+    ) -> Result<Message> {
+        let text = validate::message_text(text)?;
+        let message = self.message(caller, id).await?;
+        let mentions = self
+            .mentions(caller, &message.conversation_id, &text)
+            .await?;
+        let (hilo, id, editor) = (self.clone(), id.clone(), caller.user.id.clone());
+        let now = self.inner.clock.now();
+        self.detached(async move {
+            let change = hilo
+                .inner
+                .store
+                .edit_message(&id, &editor, &text, &mentions, now)
+                .await?;
+            hilo.changed(change).await
+        })
+        .await
+    }
+
+    /// Deletes a message for everyone (its sender only; a tombstone remains) or for the
+    /// caller only (`me`, the default: the others keep it).
+    pub async fn delete_message(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+        scope: Option<&str>,
+    ) -> Result<()> {
+        let scope = match scope {
+            None => DeleteScope::Me,
+            Some(scope) => DeleteScope::parse(scope)
+                .ok_or_else(|| Error::bad_request("invalid_scope", "scope is everyone or me"))?,
+        };
+        let (hilo, id, actor) = (self.clone(), id.clone(), caller.user.id.clone());
+        let now = self.inner.clock.now();
+        match scope {
+            DeleteScope::Everyone => {
+                self.detached(async move {
+                    let change = hilo.inner.store.delete_message(&id, &actor, now).await?;
+                    let carried = matches!(&change, MessageChange::Changed(..));
+                    let message = hilo.changed(change).await?;
+                    if carried {
+                        // Its attachments are unreadable already; their bytes go now.
+                        hilo.sweep_soon();
+                    }
+                    Ok(message)
+                })
+                .await?;
+            }
+            DeleteScope::Me => {
+                self.detached(async move {
+                    let (message, delivery) = hilo
+                        .inner
+                        .store
+                        .hide_message(&id, &actor, now)
+                        .await?
+                        .ok_or(Error::NotFound("message"))?;
+                    if let Some(delivery) = delivery {
+                        let event = Event::MessageHidden {
+                            conversation_id: message.conversation_id.to_string(),
+                            message_id: message.id.to_string(),
+                        };
+                        hilo.publish(&[delivery], &event).await;
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds (or removes) the caller's reaction: exactly one emoji, at most one of each per
+    /// person per message.
+    pub async fn react(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Message> {
+        let emoji = validate::reaction_emoji(emoji)?;
+        // The caller must see the message (not hidden for them) to react to it.
+        self.message(caller, id).await?;
+        let (hilo, id, user) = (self.clone(), id.clone(), caller.user.id.clone());
+        let now = self.inner.clock.now();
+        self.detached(async move {
+            let change = hilo
+                .inner
+                .store
+                .react(&id, &user, &emoji, add, REACTIONS_PER_PERSON_MAX, now)
+                .await?;
+            hilo.changed(change).await
+        })
+        .await
+    }
+
+    /// Copies a message the caller can read into another conversation they are in, marked
+    /// as forwarded (a new message of theirs, idempotent by `client_txn_id` like a send).
+    pub async fn forward_message(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+        request: &ForwardMessageRequest,
+    ) -> Result<(Message, bool)> {
+        let client_txn_id = validate::client_txn_id(&request.client_txn_id)?;
+        let source = self.message(caller, id).await?;
+        if source.deleted {
+            return Err(deleted());
+        }
+        self.append(NewMessage {
+            id: MessageId::new(self.inner.ids.new_id()),
+            conversation_id: ConversationId::new(request.conversation_id.as_str()),
+            sender: caller.user.id.clone(),
+            text: source.text,
+            client_txn_id,
+            now: self.inner.clock.now(),
+            reply_to: None,
+            mentions: Vec::new(),
+            location: source.location,
+            forwarded: true,
+            attachments: source.attachments.into_iter().map(|a| a.id).collect(),
+        })
+        .await
+    }
+
+    /// The texts the caller's own message had before its edits, oldest first.
+    pub async fn message_versions(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+    ) -> Result<Vec<MessageVersion>> {
+        let message = self.message(caller, id).await?;
+        if message.sender_user() != Some(&caller.user.id) {
+            return Err(not_sender());
+        }
+        Ok(self.inner.store.message_versions(id).await?)
+    }
+
+    /// Announces a changed message and maps refusals to errors.
+    async fn changed(&self, change: MessageChange) -> Result<Message> {
+        match change {
+            MessageChange::Changed(message, deliveries) => {
+                let event = Event::MessageUpdated {
+                    conversation_id: message.conversation_id.to_string(),
+                    message: MessageDto::from(&message),
+                };
+                self.publish(&deliveries, &event).await;
+                Ok(message)
+            }
+            MessageChange::Unchanged(message) => Ok(message),
+            MessageChange::NotFound => Err(Error::NotFound("message")),
+            MessageChange::NotSender => Err(not_sender()),
+            MessageChange::Deleted => Err(deleted()),
+            MessageChange::TooManyReactions => Err(Error::bad_request(
+                "too_many_reactions",
+                format!(
+                    "one person puts at most {REACTIONS_PER_PERSON_MAX} different reactions on a message"
+                ),
+            )),
+        }
+    }
+}
+
+/// Most attachments on one message.
+pub const ATTACHMENTS_PER_MESSAGE_MAX: usize = 10;
+
+fn attachment_ids(ids: &[String]) -> Result<Vec<hilo_core::AttachmentId>> {
+    if ids.len() > ATTACHMENTS_PER_MESSAGE_MAX {
+        return Err(Error::bad_request(
+            "too_many_attachments",
+            format!("a message carries at most {ATTACHMENTS_PER_MESSAGE_MAX} attachments"),
+        ));
+    }
+    let mut out: Vec<hilo_core::AttachmentId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if id.is_empty() || id.len() > 64 {
+            return Err(Error::bad_request(
+                "invalid_attachment",
+                "attachment_ids must be ids of your own uploads (or of files you can read)",
+            ));
+        }
+        let id = hilo_core::AttachmentId::new(id.as_str());
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+fn invalid_reply() -> Error {
+    Error::bad_request(
+        "invalid_reply_to",
+        "reply_to must be a message of the same conversation that was not deleted",
+    )
+}
+
+fn not_sender() -> Error {
+    Error::forbidden(
+        "not_message_sender",
+        "only the sender can edit a message, see its earlier versions or delete it for everyone",
+    )
+}
+
+fn deleted() -> Error {
+    Error::conflict("message_deleted", "the message was deleted")
 }

@@ -35,8 +35,13 @@ impl AccountStore for PostgresStore {
         reads::search_users(&self.pool, query, limit).await
     }
 
-    async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
-        in_transaction!(self, conn => tx::update_profile(conn, id, &patch))
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        patch: ProfilePatch,
+        now: Timestamp,
+    ) -> StoreResult<(User, Vec<Delivery>)> {
+        in_transaction!(self, conn => tx::update_profile(conn, id, &patch, now))
     }
 
     async fn set_admin(&self, id: &UserId, is_admin: bool) -> StoreResult<()> {
@@ -87,5 +92,87 @@ impl AccountStore for PostgresStore {
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         in_transaction!(self, conn => tx::create_invite(conn, code_hash, created_by, now, expires_at))
+    }
+
+    async fn stream_opened(
+        &self,
+        node: &str,
+        user: &UserId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let already = self.has_stream(user, now).await?;
+        sqlx::query(crate::rows::STREAM_OPENED)
+            .bind(node)
+            .bind(user.as_str())
+            .bind(until.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        Ok(already)
+    }
+
+    async fn stream_closed(&self, node: &str, user: &UserId, now: Timestamp) -> StoreResult<bool> {
+        let removed = sqlx::query(crate::rows::STREAM_CLOSED)
+            .bind(node)
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(crate::db_error)?
+            .rows_affected();
+        if removed == 0 {
+            // Already closed (an earlier last-stream-out did it): nothing changes.
+            return Ok(true);
+        }
+        self.stream_elsewhere(node, user, now).await
+    }
+
+    async fn streams_alive(
+        &self,
+        node: &str,
+        users: &[UserId],
+        until: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+        sqlx::query("INSERT INTO presence (node_id, user_id, until_at) SELECT $2, id, $1 FROM users WHERE id = ANY($3) ON CONFLICT (node_id, user_id) DO UPDATE SET until_at = excluded.until_at")
+            .bind(until.millis())
+            .bind(node)
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        sqlx::query(crate::rows::STREAMS_EXPIRED)
+            .bind(forget_before.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        Ok(())
+    }
+
+    async fn has_stream(&self, user: &UserId, now: Timestamp) -> StoreResult<bool> {
+        sqlx::query_scalar(crate::rows::HAS_STREAM)
+            .bind(user.as_str())
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(crate::db_error)
+    }
+}
+
+impl PostgresStore {
+    async fn stream_elsewhere(
+        &self,
+        node: &str,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        sqlx::query_scalar(crate::rows::STREAM_ELSEWHERE)
+            .bind(user.as_str())
+            .bind(node)
+            .bind(now.millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(crate::db_error)
     }
 }

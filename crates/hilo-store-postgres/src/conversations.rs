@@ -91,6 +91,29 @@ impl ConversationStore for PostgresStore {
         in_transaction!(self, conn => tx::update_member_settings(conn, id, user, &patch, now))
     }
 
+    async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<String> = sqlx::query_scalar(crate::rows::CO_MEMBERS)
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        Ok(ids.into_iter().map(UserId::new).collect())
+    }
+
+    async fn receipts(&self, id: &ConversationId) -> StoreResult<Vec<hilo_store::Receipt>> {
+        reads::receipts(&self.pool, id).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        seq: i64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>> {
+        in_transaction!(self, conn => tx::mark_delivered(conn, id, user, seq, now))
+    }
+
     async fn mark_read(
         &self,
         id: &ConversationId,

@@ -30,6 +30,9 @@ impl Columns for Cols<'_> {
     fn flag(&self, column: &str) -> StoreResult<bool> {
         self.0.try_get(column).map_err(db_error)
     }
+    fn opt_float(&self, column: &str) -> StoreResult<Option<f64>> {
+        self.0.try_get(column).map_err(db_error)
+    }
 }
 
 /// `pub(crate) fn name(&Row)` for each shared decoder.
@@ -49,4 +52,7 @@ decoders!(
     conversation_kind -> ConversationKind,
     member_view -> MemberView,
     event -> StoredEvent,
+    reaction_row -> hilo_store::sql::ReactionRow,
+    attachment -> hilo_core::Attachment,
+    message_attachment -> (String, hilo_core::Attachment),
 );

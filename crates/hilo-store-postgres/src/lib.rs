@@ -55,6 +55,7 @@ macro_rules! in_transaction {
 }
 
 mod accounts;
+mod attachments;
 mod conversations;
 mod decode;
 mod events;
@@ -96,8 +97,29 @@ pub struct PostgresStore {
 }
 
 /// Every file of ../migrations, under the same names in both backends.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "rich_messages",
+        include_str!("../migrations/0002_rich_messages.sql"),
+    ),
+    (
+        3,
+        "attachments",
+        include_str!("../migrations/0003_attachments.sql"),
+    ),
+    (
+        4,
+        "delivered",
+        include_str!("../migrations/0004_delivered.sql"),
+    ),
+    (
+        5,
+        "presence",
+        include_str!("../migrations/0005_presence.sql"),
+    ),
+];
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL), checks that the server answers and applies

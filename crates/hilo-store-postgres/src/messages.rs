@@ -1,9 +1,12 @@
-//! Messages: the gap-free, idempotent append (the shared body in one transaction) and
-//! history pages.
+//! Messages: the gap-free, idempotent append (the shared body in one transaction),
+//! changes to existing messages, and history pages.
 
 use async_trait::async_trait;
-use hilo_core::{ConversationId, Message, MessageId};
-use hilo_store::{AppendOutcome, MessagePage, MessageStore, NewMessage, StoreResult};
+use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
+use hilo_store::{
+    AppendOutcome, Delivery, MessageChange, MessagePage, MessageStore, MessageVersion, NewMessage,
+    StoreResult,
+};
 
 use crate::{PostgresStore, reads, tx};
 
@@ -15,17 +18,67 @@ impl MessageStore for PostgresStore {
         in_transaction!(self, conn => tx::append_message(conn, &new))
     }
 
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        reads::message(&self.pool, id).await
+    async fn message(
+        &self,
+        id: &MessageId,
+        viewer: Option<&UserId>,
+    ) -> StoreResult<Option<Message>> {
+        reads::message(&self.pool, id, viewer).await
     }
 
     async fn messages(
         &self,
         conversation: &ConversationId,
+        viewer: &UserId,
         before: Option<i64>,
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<MessagePage> {
-        reads::messages(&self.pool, conversation, before, after, limit).await
+        reads::messages(&self.pool, conversation, viewer, before, after, limit).await
+    }
+
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        editor: &UserId,
+        text: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_transaction!(self, conn => tx::edit_message(conn, id, editor, text, mentions, now))
+    }
+
+    async fn delete_message(
+        &self,
+        id: &MessageId,
+        actor: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_transaction!(self, conn => tx::delete_message(conn, id, actor, now))
+    }
+
+    async fn react(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        max_per_user: usize,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_transaction!(self, conn => tx::react(conn, id, user, emoji, add, max_per_user, now))
+    }
+
+    async fn hide_message(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<(Message, Option<Delivery>)>> {
+        in_transaction!(self, conn => tx::hide_message(conn, id, user, now))
+    }
+
+    async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>> {
+        reads::message_versions(&self.pool, id).await
     }
 }

@@ -1,11 +1,12 @@
 //! The read side of the PostgreSQL backend, against its pool.
 
 use hilo_core::{
-    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Session,
-    StoredEvent, Timestamp, User, UserId,
+    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder, Message,
+    MessageId, Session, StoredEvent, Timestamp, User, UserId,
 };
-use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
-use sqlx::Row as _;
+use hilo_store::sql;
+use hilo_store::{ConversationPage, MessagePage, MessageVersion, StoreError, StoreResult};
+use sqlx::{PgConnection, Row as _};
 
 use crate::{db_error, decode, rows};
 
@@ -171,7 +172,7 @@ pub(crate) async fn conversation_view(
     };
     let me = decode::member_view(&row)?;
     let unread_count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> $3)",
+        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id)",
     )
     .bind(id.as_str())
     .bind(me.last_read_seq)
@@ -182,14 +183,20 @@ pub(crate) async fn conversation_view(
     let last_message = if conversation.last_seq > 0 {
         let row = sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND m.seq = $2"
+            " WHERE m.conversation_id = $1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1"
         ))
         .bind(id.as_str())
-        .bind(conversation.last_seq)
+        .bind(user.as_str())
         .fetch_optional(pool)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(decode::message).transpose()?
+        match row.as_ref().map(decode::message).transpose()? {
+            Some(message) => {
+                let mut conn = pool.acquire().await.map_err(db_error)?;
+                Some(decorated(&mut conn, message).await?)
+            }
+            None => None,
+        }
     } else {
         None
     };
@@ -233,19 +240,133 @@ pub(crate) async fn list_conversations(
     Ok(ConversationPage { views, next })
 }
 
-pub(crate) async fn message(pool: &Pool, id: &MessageId) -> StoreResult<Option<Message>> {
+/// A message with its reactions, unless `viewer` hid it for themselves.
+pub(crate) async fn message(
+    pool: &Pool,
+    id: &MessageId,
+    viewer: Option<&UserId>,
+) -> StoreResult<Option<Message>> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    message_on(&mut conn, id, viewer).await
+}
+
+/// [`message`] on a given connection (a write transaction's, or one from the pool).
+pub(crate) async fn message_on(
+    conn: &mut PgConnection,
+    id: &MessageId,
+    viewer: Option<&UserId>,
+) -> StoreResult<Option<Message>> {
+    if let Some(viewer) = viewer {
+        let hidden: bool = sqlx::query_scalar(rows::IS_HIDDEN)
+            .bind(viewer.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        if hidden {
+            return Ok(None);
+        }
+    }
+    match message_row_on(conn, id).await? {
+        Some(message) => Ok(Some(decorated(conn, message).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A message's own row (with its sender and quote), without reactions or attachments.
+pub(crate) async fn message_row_on(
+    conn: &mut PgConnection,
+    id: &MessageId,
+) -> StoreResult<Option<Message>> {
     let row = sqlx::query(concat!(rows::message_select!(), " WHERE m.id = $1"))
         .bind(id.as_str())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
     row.as_ref().map(decode::message).transpose()
+}
+
+/// A message's attachments, in order.
+pub(crate) async fn attachments_of(
+    conn: &mut PgConnection,
+    id: &MessageId,
+) -> StoreResult<Vec<(String, Attachment)>> {
+    sqlx::query(rows::ATTACHMENTS_OF_MESSAGE)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(decode::message_attachment)
+        .collect()
+}
+
+/// A message with its reactions and attachments.
+async fn decorated(conn: &mut PgConnection, mut message: Message) -> StoreResult<Message> {
+    let rows = sqlx::query(rows::REACTIONS_OF_MESSAGE)
+        .bind(message.id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(decode::reaction_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    sql::with_reactions(std::slice::from_mut(&mut message), rows);
+    let rows = attachments_of(conn, &message.id).await?;
+    sql::with_attachments(std::slice::from_mut(&mut message), rows);
+    Ok(message)
+}
+
+/// An attachment `viewer` may read.
+pub(crate) async fn attachment_for(
+    pool: &Pool,
+    id: &AttachmentId,
+    viewer: &UserId,
+) -> StoreResult<Option<Attachment>> {
+    let row = sqlx::query(rows::ATTACHMENT_FOR)
+        .bind(id.as_str())
+        .bind(viewer.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    row.as_ref().map(decode::attachment).transpose()
+}
+
+/// Attachments marked deleted.
+pub(crate) async fn doomed_attachments(pool: &Pool, limit: i64) -> StoreResult<Vec<AttachmentId>> {
+    let ids: Vec<String> = sqlx::query_scalar(rows::DOOMED)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    Ok(ids.into_iter().map(AttachmentId::new).collect())
+}
+
+/// The texts a message had before its edits, oldest first.
+pub(crate) async fn message_versions(
+    pool: &Pool,
+    id: &MessageId,
+) -> StoreResult<Vec<MessageVersion>> {
+    let rows = sqlx::query(rows::MESSAGE_VERSIONS)
+        .bind(id.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(MessageVersion {
+                text: row.try_get("text").map_err(db_error)?,
+                replaced_at: Timestamp(row.try_get("replaced_at").map_err(db_error)?),
+            })
+        })
+        .collect()
 }
 
 /// Messages with `after < seq < before`; see `MessageStore::messages`.
 pub(crate) async fn messages(
     pool: &Pool,
     conversation: &ConversationId,
+    viewer: &UserId,
     before: Option<i64>,
     after: Option<i64>,
     limit: i64,
@@ -255,21 +376,23 @@ pub(crate) async fn messages(
     let rows = if let Some(after) = after {
         sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ASC LIMIT $4"
+            " WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $4 AND h.message_id = m.id) ORDER BY m.seq ASC LIMIT $5"
         ))
         .bind(conversation.as_str())
         .bind(after)
         .bind(upper)
+        .bind(viewer.as_str())
         .bind(limit + 1)
         .fetch_all(pool)
         .await
     } else {
         sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+            " WHERE m.conversation_id = $1 AND m.seq < $2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT $4"
         ))
         .bind(conversation.as_str())
         .bind(upper)
+        .bind(viewer.as_str())
         .bind(limit + 1)
         .fetch_all(pool)
         .await
@@ -279,11 +402,35 @@ pub(crate) async fn messages(
         .iter()
         .map(decode::message)
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(hilo_store::sql::message_page(
-        messages,
-        limit,
-        after.is_some(),
-    ))
+    let mut page = sql::message_page(messages, limit, after.is_some());
+    if let (Some(first), Some(last)) = (
+        page.messages.first().map(|m| m.seq),
+        page.messages.last().map(|m| m.seq),
+    ) {
+        let rows = sqlx::query(rows::REACTIONS_IN_RANGE)
+            .bind(conversation.as_str())
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode::reaction_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        sql::with_reactions(&mut page.messages, rows);
+        let rows = sqlx::query(rows::ATTACHMENTS_IN_RANGE)
+            .bind(conversation.as_str())
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(decode::message_attachment)
+            .collect::<StoreResult<Vec<_>>>()?;
+        sql::with_attachments(&mut page.messages, rows);
+    }
+    Ok(page)
 }
 
 pub(crate) async fn events_after(
@@ -312,4 +459,27 @@ pub(crate) async fn event_bounds(pool: &Pool, user: &UserId) -> StoreResult<(i64
             .await
             .map_err(db_error)?;
     row.ok_or(StoreError::NotFound)
+}
+
+/// Every current member account's receipt.
+pub(crate) async fn receipts(
+    conn: impl sqlx::PgExecutor<'_>,
+    id: &ConversationId,
+) -> StoreResult<Vec<hilo_store::Receipt>> {
+    let rows: Vec<(String, i64, i64, bool)> = sqlx::query_as(rows::RECEIPTS)
+        .bind(id.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(user, delivered_seq, last_read_seq, shares_reads)| hilo_store::Receipt {
+                user: UserId::new(user),
+                delivered_seq,
+                last_read_seq,
+                shares_reads,
+            },
+        )
+        .collect())
 }

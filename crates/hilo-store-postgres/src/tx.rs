@@ -14,14 +14,17 @@
 //! backends and holds them to the same behaviour.
 
 use hilo_core::{
-    ConversationId, EventKind, EventRecord, Message, SessionId, Timestamp, User, UserId,
+    Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId,
+    SessionId, Timestamp, User, UserId,
 };
+use hilo_store::sql;
 use hilo_store::{
-    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
-    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
+    MessageChange, NewGroup, NewMessage, NewSession, NewUser, ProfilePatch, StoreError,
+    StoreResult,
 };
 
-use crate::{db_error, decode, events, lock_account_creation, rows};
+use crate::{db_error, decode, events, lock_account_creation, reads, rows};
 
 /// The backend's connection, inside a transaction.
 pub(crate) type Conn = sqlx::PgConnection;
@@ -140,13 +143,10 @@ async fn touch(conn: &mut Conn, id: &ConversationId, now: Timestamp) -> StoreRes
     Ok(())
 }
 
-async fn message_in(conn: &mut Conn, id: &str) -> StoreResult<Message> {
-    let row = sqlx::query(concat!(rows::message_select!(), " WHERE m.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    decode::message(&row)
+async fn message_in(conn: &mut Conn, id: &MessageId) -> StoreResult<Message> {
+    reads::message_on(conn, id, None)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Appends a message: returns the original for a repeated `client_txn_id`, refuses a
@@ -176,11 +176,49 @@ pub(crate) async fn append_message(
     .await
     .map_err(db_error)?;
     if let Some(id) = repeated {
-        return Ok(AppendOutcome::Repeated(message_in(conn, &id).await?));
+        return Ok(AppendOutcome::Repeated(
+            message_in(conn, &MessageId::new(id)).await?,
+        ));
     }
     let members = member_users(conn, &new.conversation_id).await?;
     if !members.contains(&new.sender) {
         return Ok(AppendOutcome::NotMember);
+    }
+    if let Some(quoted) = &new.reply_to {
+        let live: Option<bool> = sqlx::query_scalar(
+            "SELECT NOT deleted FROM messages WHERE id = $1 AND conversation_id = $2",
+        )
+        .bind(quoted.as_str())
+        .bind(new.conversation_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        if live != Some(true) {
+            return Ok(AppendOutcome::InvalidReply);
+        }
+    }
+    for attachment in &new.attachments {
+        let sendable: bool = sqlx::query_scalar(rows::ATTACHMENT_SENDABLE)
+            .bind(attachment.as_str())
+            .bind(new.sender.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        // The update locks the row and re-checks it: an orphan sweep that marked it
+        // deleted a moment ago wins, and this send is refused instead of pointing at
+        // bytes about to go.
+        let live = sqlx::query(
+            "UPDATE attachments SET sent_at = COALESCE(sent_at, $1) WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(new.now.millis())
+        .bind(attachment.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if !sendable || live == 0 {
+            return Ok(AppendOutcome::InvalidAttachment);
+        }
     }
     let seq: i64 = sqlx::query_scalar(
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = CASE WHEN updated_at < $1 THEN $1 ELSE updated_at END WHERE id = $2 RETURNING last_seq",
@@ -190,7 +228,7 @@ pub(crate) async fn append_message(
     .fetch_one(&mut *conn)
     .await
     .map_err(db_error)?;
-    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7)")
+    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7, $8, $9, $10, $11, $12, $13)")
         .bind(new.id.as_str())
         .bind(new.conversation_id.as_str())
         .bind(seq)
@@ -198,11 +236,28 @@ pub(crate) async fn append_message(
         .bind(&new.text)
         .bind(&new.client_txn_id)
         .bind(new.now.millis())
+        .bind(new.reply_to.as_ref().map(MessageId::as_str))
+        .bind(sql::join_ids(&new.mentions))
+        .bind(new.forwarded)
+        .bind(new.location.as_ref().map(|l| l.lat))
+        .bind(new.location.as_ref().map(|l| l.lon))
+        .bind(new.location.as_ref().and_then(|l| l.label.as_deref()))
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    for (position, attachment) in new.attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES ($1, $2, $3)",
+        )
+        .bind(new.id.as_str())
+        .bind(position as i64)
+        .bind(attachment.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
     // Sending means having read everything up to one's own message.
-    sqlx::query("UPDATE members SET last_read_seq = $1 WHERE conversation_id = $2 AND user_id = $3 AND last_read_seq < $1")
+    sqlx::query("UPDATE members SET last_read_seq = $1, delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation_id = $2 AND user_id = $3 AND last_read_seq < $1")
         .bind(seq)
         .bind(new.conversation_id.as_str())
         .bind(new.sender.as_str())
@@ -212,8 +267,222 @@ pub(crate) async fn append_message(
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
     record.message_id = Some(new.id.clone());
     let deliveries = events::append(conn, &members, &record, new.now).await?;
-    let message = message_in(conn, new.id.as_str()).await?;
+    // A new message has no reactions: one read for its row, one more only for files.
+    let mut message = reads::message_row_on(conn, &new.id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if !new.attachments.is_empty() {
+        let rows = reads::attachments_of(conn, &new.id).await?;
+        sql::with_attachments(std::slice::from_mut(&mut message), rows);
+    }
     Ok(AppendOutcome::Created(message, deliveries))
+}
+
+/// The message an actor wants to change, read under its conversation's lock, if it exists
+/// in a conversation the actor is a current member of; otherwise the answer to give.
+async fn target(
+    conn: &mut Conn,
+    id: &MessageId,
+    actor: &UserId,
+) -> StoreResult<Result<Message, MessageChange>> {
+    let conversation: Option<String> =
+        sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    let Some(conversation) = conversation.map(ConversationId::new) else {
+        return Ok(Err(MessageChange::NotFound));
+    };
+    match lock_as_member(conn, &conversation, actor).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Ok(Err(MessageChange::NotFound)),
+        Err(other) => return Err(other),
+    }
+    Ok(Ok(message_in(conn, id).await?))
+}
+
+/// A target only its sender may change.
+async fn own_target(
+    conn: &mut Conn,
+    id: &MessageId,
+    actor: &UserId,
+) -> StoreResult<Result<Message, MessageChange>> {
+    Ok(match target(conn, id, actor).await? {
+        Ok(message) if message.sender_user() != Some(actor) => Err(MessageChange::NotSender),
+        other => other,
+    })
+}
+
+/// Appends `message.updated` for a changed message to the stream of every current member
+/// who has not hidden it, and returns it as it is now.
+async fn updated(
+    conn: &mut Conn,
+    id: &MessageId,
+    conversation: &ConversationId,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let hidden: Vec<String> = sqlx::query_scalar(rows::HIDDEN_BY)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let mut members = member_users(conn, conversation).await?;
+    members.retain(|member| !hidden.iter().any(|h| h == member.as_str()));
+    let mut record = record(EventKind::MessageUpdated, conversation);
+    record.message_id = Some(id.clone());
+    let deliveries = events::append(conn, &members, &record, now).await?;
+    Ok(MessageChange::Changed(
+        message_in(conn, id).await?,
+        deliveries,
+    ))
+}
+
+pub(crate) async fn edit_message(
+    conn: &mut Conn,
+    id: &MessageId,
+    editor: &UserId,
+    text: &str,
+    mentions: &[UserId],
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match own_target(conn, id, editor).await? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Deleted),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    if message.text.as_deref() == Some(text) {
+        return Ok(MessageChange::Unchanged(message));
+    }
+    if let Some(previous) = &message.text {
+        sqlx::query("INSERT INTO message_versions (message_id, version, text, replaced_at) SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM message_versions WHERE message_id = $1")
+            .bind(id.as_str())
+            .bind(previous)
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    sqlx::query("UPDATE messages SET text = $1, mentions = $2, edited_at = $3 WHERE id = $4")
+        .bind(text)
+        .bind(sql::join_ids(mentions))
+        .bind(now.millis())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    updated(conn, id, &message.conversation_id, now).await
+}
+
+pub(crate) async fn delete_message(
+    conn: &mut Conn,
+    id: &MessageId,
+    actor: &UserId,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match own_target(conn, id, actor).await? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Unchanged(message)),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    sqlx::query(rows::DOOM_ATTACHMENTS_OF)
+        .bind(now.millis())
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for statement in [
+        "DELETE FROM message_attachments WHERE message_id = $1",
+        "UPDATE messages SET deleted = TRUE, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL WHERE id = $1",
+        "DELETE FROM reactions WHERE message_id = $1",
+        "DELETE FROM message_versions WHERE message_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    updated(conn, id, &message.conversation_id, now).await
+}
+
+pub(crate) async fn react(
+    conn: &mut Conn,
+    id: &MessageId,
+    user: &UserId,
+    emoji: &str,
+    add: bool,
+    max_per_user: usize,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match target(conn, id, user).await? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Deleted),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    let changed = if add {
+        let mine: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji <> $3",
+        )
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .bind(emoji)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        if usize::try_from(mine).unwrap_or(usize::MAX) >= max_per_user {
+            return Ok(MessageChange::TooManyReactions);
+        }
+        sqlx::query("INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .bind(emoji)
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+    } else {
+        sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .bind(emoji)
+            .execute(&mut *conn)
+            .await
+    }
+    .map_err(db_error)?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(MessageChange::Unchanged(message));
+    }
+    updated(conn, id, &message.conversation_id, now).await
+}
+
+pub(crate) async fn hide_message(
+    conn: &mut Conn,
+    id: &MessageId,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<Option<(Message, Option<Delivery>)>> {
+    let message = match target(conn, id, user).await? {
+        Ok(message) => message,
+        Err(_) => return Ok(None),
+    };
+    let hidden = sqlx::query("INSERT INTO hidden_messages (user_id, message_id, hidden_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(user.as_str())
+        .bind(id.as_str())
+        .bind(now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    if hidden == 0 {
+        return Ok(Some((message, None)));
+    }
+    let mut record = record(EventKind::MessageHidden, &message.conversation_id);
+    record.message_id = Some(id.clone());
+    let delivery = events::append(conn, std::slice::from_ref(user), &record, now)
+        .await?
+        .pop();
+    Ok(Some((message, delivery)))
 }
 
 /// Revokes the given live sessions of `user` and appends `session.revoked` for each.
@@ -299,7 +568,25 @@ pub(crate) async fn update_profile(
     conn: &mut Conn,
     id: &UserId,
     patch: &ProfilePatch,
-) -> StoreResult<User> {
+    now: Timestamp,
+) -> StoreResult<(User, Vec<Delivery>)> {
+    let before = user_in(conn, id).await?;
+    // Everyone who may hear of it, locked in id order before the user's own row is
+    // written: the one order every write locks `users` rows in.
+    let mut recipients = vec![id.clone()];
+    if patch
+        .display_name
+        .as_ref()
+        .is_some_and(|name| *name != before.display_name)
+    {
+        let others: Vec<String> = sqlx::query_scalar(rows::CO_MEMBERS)
+            .bind(id.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        recipients.extend(others.into_iter().map(UserId::new));
+    }
+    events::lock_users(conn, &recipients).await?;
     let settings = patch.settings.as_ref();
     let done = sqlx::query("UPDATE users SET display_name = coalesce($2, display_name), who_can_message = coalesce($3, who_can_message), last_seen_visibility = coalesce($4, last_seen_visibility), read_receipts = coalesce($5, read_receipts) WHERE id = $1")
         .bind(id.as_str())
@@ -313,7 +600,14 @@ pub(crate) async fn update_profile(
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    user_in(conn, id).await
+    let after = user_in(conn, id).await?;
+    if after == before {
+        return Ok((after, Vec::new()));
+    }
+    let mut event = EventRecord::new(EventKind::UserUpdated);
+    event.subject_user_id = Some(id.clone());
+    let deliveries = events::append(conn, &recipients, &event, now).await?;
+    Ok((after, deliveries))
 }
 
 pub(crate) async fn set_admin(conn: &mut Conn, id: &UserId, is_admin: bool) -> StoreResult<()> {
@@ -682,8 +976,9 @@ pub(crate) async fn mark_read(
     if target <= last_read {
         return Ok((last_read, Vec::new()));
     }
+    // Reading implies having received.
     sqlx::query(
-        "UPDATE members SET last_read_seq = $1 WHERE conversation_id = $2 AND user_id = $3",
+        "UPDATE members SET last_read_seq = $1, delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation_id = $2 AND user_id = $3",
     )
     .bind(target)
     .bind(id.as_str())
@@ -691,14 +986,113 @@ pub(crate) async fn mark_read(
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;
-    let recipients = if share {
-        member_users(conn, id).await?
-    } else {
-        vec![user.clone()]
-    };
+    // The reader's own devices always hear of it; the others only when the reader shares
+    // read receipts, and only those who share theirs (receipts off works both ways).
+    let mut recipients = vec![user.clone()];
+    if share {
+        let sharers = reads::receipts(&mut *conn, id).await?;
+        recipients.extend(
+            sharers
+                .into_iter()
+                .filter(|r| r.shares_reads && r.user != *user)
+                .map(|r| r.user),
+        );
+    }
     let mut event = record(EventKind::Read, id);
     event.subject_user_id = Some(user.clone());
     event.number = Some(target);
     let deliveries = events::append(conn, &recipients, &event, now).await?;
     Ok((target, deliveries))
+}
+
+pub(crate) async fn create_attachment(conn: &mut Conn, a: &Attachment) -> StoreResult<()> {
+    sqlx::query("INSERT INTO attachments (id, uploader_id, name, content_type, size, width, height, has_thumbnail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(a.id.as_str())
+        .bind(a.uploader.as_str())
+        .bind(&a.name)
+        .bind(&a.content_type)
+        .bind(a.size)
+        .bind(a.width)
+        .bind(a.height)
+        .bind(a.has_thumbnail)
+        .bind(a.created_at.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+pub(crate) async fn doom_orphans(
+    conn: &mut Conn,
+    cutoff: Timestamp,
+    now: Timestamp,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(rows::DOOM_ORPHANS)
+        .bind(now.millis())
+        .bind(cutoff.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .rows_affected())
+}
+
+pub(crate) async fn forget_attachment(conn: &mut Conn, id: &AttachmentId) -> StoreResult<()> {
+    sqlx::query("DELETE FROM attachments WHERE id = $1 AND deleted_at IS NOT NULL")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Moves a member's delivery marker forward and tells the senders of what it covers. The
+/// conversation's lock comes first, as for every write to it.
+pub(crate) async fn mark_delivered(
+    conn: &mut Conn,
+    id: &ConversationId,
+    user: &UserId,
+    seq: i64,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    if lock_conversation(conn, id).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let current: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT delivered_seq FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+        row_lock!()
+    ))
+    .bind(id.as_str())
+    .bind(user.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let Some(current) = current.filter(|current| *current < seq) else {
+        return Ok(Vec::new());
+    };
+    sqlx::query(
+        "UPDATE members SET delivered_seq = $1 WHERE conversation_id = $2 AND user_id = $3",
+    )
+    .bind(seq)
+    .bind(id.as_str())
+    .bind(user.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    let senders: Vec<String> = sqlx::query_scalar(rows::SENDERS_BETWEEN)
+        .bind(id.as_str())
+        .bind(current)
+        .bind(user.as_str())
+        .bind(seq)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let members = member_users(conn, id).await?;
+    let recipients: Vec<UserId> = members
+        .into_iter()
+        .filter(|m| senders.iter().any(|s| s == m.as_str()))
+        .collect();
+    let mut event = record(EventKind::Delivered, id);
+    event.subject_user_id = Some(user.clone());
+    event.number = Some(seq);
+    events::append(conn, &recipients, &event, now).await
 }

@@ -35,8 +35,13 @@ impl AccountStore for SqliteStore {
         in_reader!(self, (query), conn => reads::search_users(conn, &query, limit))
     }
 
-    async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User> {
-        in_writer!(self, (id), conn => tx::update_profile(conn, &id, &patch))
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        patch: ProfilePatch,
+        now: Timestamp,
+    ) -> StoreResult<(User, Vec<Delivery>)> {
+        in_writer!(self, (id), conn => tx::update_profile(conn, &id, &patch, now))
     }
 
     async fn set_admin(&self, id: &UserId, is_admin: bool) -> StoreResult<()> {
@@ -91,5 +96,35 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<()> {
         let created_by = created_by.cloned();
         in_writer!(self, (code_hash), conn => tx::create_invite(conn, &code_hash, created_by.as_ref(), now, expires_at))
+    }
+
+    async fn stream_opened(
+        &self,
+        node: &str,
+        user: &UserId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        in_writer!(self, (node, user), conn => tx::stream_opened(conn, &node, &user, until, now))
+    }
+
+    async fn stream_closed(&self, node: &str, user: &UserId, now: Timestamp) -> StoreResult<bool> {
+        in_writer!(self, (node, user), conn => tx::stream_closed(conn, &node, &user, now))
+    }
+
+    async fn streams_alive(
+        &self,
+        node: &str,
+        users: &[UserId],
+        until: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()> {
+        in_writer!(self, (node, users), conn => tx::streams_alive(conn, &node, &users, until, forget_before))
+    }
+
+    async fn has_stream(&self, user: &UserId, now: Timestamp) -> StoreResult<bool> {
+        in_reader!(self, (user), conn => {
+            Ok(crate::db::scalar::<bool>(conn, crate::rows::HAS_STREAM, rusqlite::params![user.as_str(), now.millis()])?.unwrap_or(false))
+        })
     }
 }

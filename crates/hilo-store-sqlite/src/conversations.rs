@@ -93,6 +93,27 @@ impl ConversationStore for SqliteStore {
         in_writer!(self, (id, user), conn => tx::update_member_settings(conn, &id, &user, &patch, now))
     }
 
+    async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
+        in_reader!(self, (user), conn => {
+            let ids: Vec<String> = crate::db::column(conn, crate::rows::CO_MEMBERS, [user.as_str()])?;
+            Ok(ids.into_iter().map(UserId::new).collect())
+        })
+    }
+
+    async fn receipts(&self, id: &ConversationId) -> StoreResult<Vec<hilo_store::Receipt>> {
+        in_reader!(self, (id), conn => reads::receipts(conn, &id))
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        seq: i64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>> {
+        in_writer!(self, (id, user), conn => tx::mark_delivered(conn, &id, &user, seq, now))
+    }
+
     async fn mark_read(
         &self,
         id: &ConversationId,

@@ -115,6 +115,9 @@ impl Columns for Cols<'_, '_> {
     fn flag(&self, column: &str) -> StoreResult<bool> {
         self.0.get(column).map_err(error)
     }
+    fn opt_float(&self, column: &str) -> StoreResult<Option<f64>> {
+        self.0.get(column).map_err(error)
+    }
 }
 
 /// Runs a statement that returns no rows; how many rows it changed.

@@ -46,6 +46,7 @@ macro_rules! in_reader {
 }
 
 mod accounts;
+mod attachments;
 mod conversations;
 mod db;
 mod events;
@@ -106,8 +107,29 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 /// Every file of ../migrations, under the same names in both backends.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "rich_messages",
+        include_str!("../migrations/0002_rich_messages.sql"),
+    ),
+    (
+        3,
+        "attachments",
+        include_str!("../migrations/0003_attachments.sql"),
+    ),
+    (
+        4,
+        "delivered",
+        include_str!("../migrations/0004_delivered.sql"),
+    ),
+    (
+        5,
+        "presence",
+        include_str!("../migrations/0005_presence.sql"),
+    ),
+];
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, applies pending migrations

@@ -1,9 +1,12 @@
-//! Messages: the gap-free, idempotent append (the shared body, on the single writer) and
-//! history pages.
+//! Messages: the gap-free, idempotent append (the shared body, on the single writer),
+//! changes to existing messages, and history pages.
 
 use async_trait::async_trait;
-use hilo_core::{ConversationId, Message, MessageId};
-use hilo_store::{AppendOutcome, MessagePage, MessageStore, NewMessage, StoreResult};
+use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
+use hilo_store::{
+    AppendOutcome, Delivery, MessageChange, MessagePage, MessageStore, MessageVersion, NewMessage,
+    StoreResult,
+};
 
 use crate::{SqliteStore, reads, tx};
 
@@ -16,17 +19,68 @@ impl MessageStore for SqliteStore {
         in_writer!(self, (), conn => tx::append_message(conn, &new))
     }
 
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
-        in_reader!(self, (id), conn => reads::message(conn, &id))
+    async fn message(
+        &self,
+        id: &MessageId,
+        viewer: Option<&UserId>,
+    ) -> StoreResult<Option<Message>> {
+        let viewer = viewer.cloned();
+        in_reader!(self, (id), conn => reads::message(conn, &id, viewer.as_ref()))
     }
 
     async fn messages(
         &self,
         conversation: &ConversationId,
+        viewer: &UserId,
         before: Option<i64>,
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<MessagePage> {
-        in_reader!(self, (conversation), conn => reads::messages(conn, &conversation, before, after, limit))
+        in_reader!(self, (conversation, viewer), conn => reads::messages(conn, &conversation, &viewer, before, after, limit))
+    }
+
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        editor: &UserId,
+        text: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_writer!(self, (id, editor, text, mentions), conn => tx::edit_message(conn, &id, &editor, &text, &mentions, now))
+    }
+
+    async fn delete_message(
+        &self,
+        id: &MessageId,
+        actor: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_writer!(self, (id, actor), conn => tx::delete_message(conn, &id, &actor, now))
+    }
+
+    async fn react(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        max_per_user: usize,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange> {
+        in_writer!(self, (id, user, emoji), conn => tx::react(conn, &id, &user, &emoji, add, max_per_user, now))
+    }
+
+    async fn hide_message(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<(Message, Option<Delivery>)>> {
+        in_writer!(self, (id, user), conn => tx::hide_message(conn, &id, &user, now))
+    }
+
+    async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>> {
+        in_reader!(self, (id), conn => reads::message_versions(conn, &id))
     }
 }

@@ -2,11 +2,11 @@
 //! columns and decoders are the ones PostgreSQL's reads use (`rows`, `hilo_store::sql`).
 
 use hilo_core::{
-    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Session,
-    StoredEvent, Timestamp, User, UserId,
+    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder, Message,
+    MessageId, Session, StoredEvent, Timestamp, User, UserId,
 };
 use hilo_store::sql::{self, Columns};
-use hilo_store::{ConversationPage, MessagePage, StoreError, StoreResult};
+use hilo_store::{ConversationPage, MessagePage, MessageVersion, StoreError, StoreResult};
 use rusqlite::{Connection, params};
 
 use crate::db::{all, one, scalar};
@@ -146,20 +146,21 @@ pub(crate) fn conversation_view(
     };
     let unread_count: i64 = scalar(
         conn,
-        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2 AND NOT deleted AND (sender_user_id IS NULL OR sender_user_id <> ?3)",
+        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> ?3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id)",
         params![id.as_str(), me.last_read_seq, user.as_str()],
     )?
     .unwrap_or(0);
     let last_message = if conversation.last_seq > 0 {
-        one(
+        let last = one(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND m.seq = ?2"
+                " WHERE m.conversation_id = ?1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1"
             ),
-            params![id.as_str(), conversation.last_seq],
+            params![id.as_str(), user.as_str()],
             |row| sql::message(row),
-        )?
+        )?;
+        last.map(|message| decorated(conn, message)).transpose()?
     } else {
         None
     };
@@ -204,19 +205,71 @@ pub(crate) fn list_conversations(
     Ok(ConversationPage { views, next })
 }
 
-pub(crate) fn message(conn: &Connection, id: &MessageId) -> StoreResult<Option<Message>> {
+/// A message with its reactions, unless `viewer` hid it for themselves.
+pub(crate) fn message(
+    conn: &Connection,
+    id: &MessageId,
+    viewer: Option<&UserId>,
+) -> StoreResult<Option<Message>> {
+    if let Some(viewer) = viewer
+        && scalar::<bool>(conn, rows::IS_HIDDEN, [viewer.as_str(), id.as_str()])?.unwrap_or(false)
+    {
+        return Ok(None);
+    }
     one(
         conn,
         concat!(rows::message_select!(), " WHERE m.id = ?1"),
         [id.as_str()],
         |row| sql::message(row),
+    )?
+    .map(|message| decorated(conn, message))
+    .transpose()
+}
+
+/// A message with its reactions and attachments.
+fn decorated(conn: &Connection, mut message: Message) -> StoreResult<Message> {
+    let rows = all(
+        conn,
+        rows::REACTIONS_OF_MESSAGE,
+        [message.id.as_str()],
+        |row| sql::reaction_row(row),
+    )?;
+    sql::with_reactions(std::slice::from_mut(&mut message), rows);
+    let rows = all(
+        conn,
+        rows::ATTACHMENTS_OF_MESSAGE,
+        [message.id.as_str()],
+        |row| sql::message_attachment(row),
+    )?;
+    sql::with_attachments(std::slice::from_mut(&mut message), rows);
+    Ok(message)
+}
+
+/// An attachment `viewer` may read.
+pub(crate) fn attachment_for(
+    conn: &Connection,
+    id: &AttachmentId,
+    viewer: &UserId,
+) -> StoreResult<Option<Attachment>> {
+    one(
+        conn,
+        rows::ATTACHMENT_FOR,
+        [id.as_str(), viewer.as_str()],
+        |row| sql::attachment(row),
     )
+}
+
+/// Attachments marked deleted.
+pub(crate) fn doomed_attachments(conn: &Connection, limit: i64) -> StoreResult<Vec<AttachmentId>> {
+    let ids: Vec<String> = crate::db::column(conn, rows::DOOMED, [limit])?;
+    Ok(ids.into_iter().map(AttachmentId::new).collect())
 }
 
 /// Messages with `after < seq < before`; see `MessageStore::messages`.
 pub(crate) fn messages(
     conn: &Connection,
     conversation: &ConversationId,
+    viewer: &UserId,
     before: Option<i64>,
     after: Option<i64>,
     limit: i64,
@@ -228,9 +281,15 @@ pub(crate) fn messages(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4"
+                " WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?4 AND h.message_id = m.id) ORDER BY m.seq ASC LIMIT ?5"
             ),
-            params![conversation.as_str(), after, upper, limit + 1],
+            params![
+                conversation.as_str(),
+                after,
+                upper,
+                viewer.as_str(),
+                limit + 1
+            ],
             |row| sql::message(row),
         )?
     } else {
@@ -238,13 +297,46 @@ pub(crate) fn messages(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3"
+                " WHERE m.conversation_id = ?1 AND m.seq < ?2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT ?4"
             ),
-            params![conversation.as_str(), upper, limit + 1],
+            params![conversation.as_str(), upper, viewer.as_str(), limit + 1],
             |row| sql::message(row),
         )?
     };
-    Ok(sql::message_page(messages, limit, after.is_some()))
+    let mut page = sql::message_page(messages, limit, after.is_some());
+    if let (Some(first), Some(last)) = (
+        page.messages.first().map(|m| m.seq),
+        page.messages.last().map(|m| m.seq),
+    ) {
+        let rows = all(
+            conn,
+            rows::REACTIONS_IN_RANGE,
+            params![conversation.as_str(), first, last],
+            |row| sql::reaction_row(row),
+        )?;
+        sql::with_reactions(&mut page.messages, rows);
+        let rows = all(
+            conn,
+            rows::ATTACHMENTS_IN_RANGE,
+            params![conversation.as_str(), first, last],
+            |row| sql::message_attachment(row),
+        )?;
+        sql::with_attachments(&mut page.messages, rows);
+    }
+    Ok(page)
+}
+
+/// The texts a message had before its edits, oldest first.
+pub(crate) fn message_versions(
+    conn: &Connection,
+    id: &MessageId,
+) -> StoreResult<Vec<MessageVersion>> {
+    all(conn, rows::MESSAGE_VERSIONS, [id.as_str()], |row| {
+        Ok(MessageVersion {
+            text: row.text("text")?,
+            replaced_at: Timestamp(row.int("replaced_at")?),
+        })
+    })
 }
 
 pub(crate) fn events_after(
@@ -269,4 +361,19 @@ pub(crate) fn event_bounds(conn: &Connection, user: &UserId) -> StoreResult<(i64
         |row| Ok((row.int("event_floor")?, row.int("event_head")?)),
     )?
     .ok_or(StoreError::NotFound)
+}
+
+/// Every current member account's receipt.
+pub(crate) fn receipts(
+    conn: &Connection,
+    id: &ConversationId,
+) -> StoreResult<Vec<hilo_store::Receipt>> {
+    all(conn, rows::RECEIPTS, [id.as_str()], |row| {
+        Ok(hilo_store::Receipt {
+            user: UserId::new(row.text("user_id")?),
+            delivered_seq: row.int("delivered_seq")?,
+            last_read_seq: row.int("last_read_seq")?,
+            shares_reads: row.flag("read_receipts")?,
+        })
+    })
 }

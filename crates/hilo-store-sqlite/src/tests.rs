@@ -50,14 +50,14 @@ async fn ana_and_bob(store: &SqliteStore) -> (UserId, UserId, ConversationId) {
 }
 
 fn message(conversation: &ConversationId, sender: &UserId, n: usize) -> NewMessage {
-    NewMessage {
-        id: MessageId::new(format!("m{n}")),
-        conversation_id: conversation.clone(),
-        sender: sender.clone(),
-        text: format!("message {n}"),
-        client_txn_id: format!("t{n}"),
-        now: Timestamp(2),
-    }
+    NewMessage::text(
+        MessageId::new(format!("m{n}")),
+        conversation.clone(),
+        sender.clone(),
+        format!("message {n}"),
+        format!("t{n}"),
+        Timestamp(2),
+    )
 }
 
 /// A group "g" whose insert succeeds and whose unknown member then violates a foreign key.
@@ -144,7 +144,7 @@ async fn the_answer_to_a_send_is_what_a_read_returns() {
         other => panic!("unexpected {other:?}"),
     };
     let read = store
-        .message(&sent.id)
+        .message(&sent.id, None)
         .await
         .expect("read")
         .expect("exists");

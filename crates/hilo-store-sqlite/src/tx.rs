@@ -6,18 +6,20 @@
 //! order with row locks; the integration suite runs against both backends and holds them
 //! to the same behaviour.
 
+use hilo_core::message::excerpt;
 use hilo_core::{
-    Channel, ConversationId, EventKind, EventRecord, Message, MessageId, Party, SessionId,
-    Timestamp, User, UserId,
+    Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId, Party,
+    ReplyRef, SessionId, Timestamp, User, UserId,
 };
-use hilo_store::sql::Columns as _;
+use hilo_store::sql::{self, Columns as _};
 use hilo_store::{
-    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
-    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
+    MessageChange, NewGroup, NewMessage, NewSession, NewUser, ProfilePatch, StoreError,
+    StoreResult,
 };
 use rusqlite::{Connection, params};
 
-use crate::db::{column, execute, one, scalar};
+use crate::db::{all, column, execute, one, scalar};
 use crate::{events, reads, rows};
 
 /// An event about a conversation.
@@ -32,7 +34,7 @@ fn user_in(conn: &Connection, id: &UserId) -> StoreResult<User> {
 }
 
 fn message_in(conn: &Connection, id: &MessageId) -> StoreResult<Message> {
-    reads::message(conn, id)?.ok_or(StoreError::NotFound)
+    reads::message(conn, id, None)?.ok_or(StoreError::NotFound)
 }
 
 pub(crate) fn insert_session(conn: &Connection, new: &NewSession) -> StoreResult<()> {
@@ -118,6 +120,38 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
     if !members.contains(&new.sender) {
         return Ok(AppendOutcome::NotMember);
     }
+    let reply_to = match &new.reply_to {
+        None => None,
+        Some(quoted) => match one(
+            conn,
+            concat!(
+                rows::message_select!(),
+                " WHERE m.id = ?1 AND m.conversation_id = ?2"
+            ),
+            [quoted.as_str(), new.conversation_id.as_str()],
+            |row| sql::message(row),
+        )? {
+            Some(quoted) if !quoted.deleted => Some(ReplyRef {
+                id: quoted.id,
+                seq: quoted.seq,
+                sender_id: quoted.sender.as_ref().map(|p| p.id().to_owned()),
+                excerpt: quoted.text.as_deref().map(excerpt),
+                deleted: false,
+            }),
+            _ => return Ok(AppendOutcome::InvalidReply),
+        },
+    };
+    for attachment in &new.attachments {
+        let sendable: bool = scalar(
+            conn,
+            rows::ATTACHMENT_SENDABLE,
+            [attachment.as_str(), new.sender.as_str()],
+        )?
+        .unwrap_or(false);
+        if !sendable {
+            return Ok(AppendOutcome::InvalidAttachment);
+        }
+    }
     let seq: i64 = scalar(
         conn,
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = max(updated_at, ?1) WHERE id = ?2 RETURNING last_seq",
@@ -126,7 +160,7 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
     .ok_or(StoreError::NotFound)?;
     execute(
         conn,
-        "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at) VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7)",
+        "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             new.id.as_str(),
             new.conversation_id.as_str(),
@@ -134,13 +168,31 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
             new.sender.as_str(),
             new.text,
             new.client_txn_id,
-            new.now.millis()
+            new.now.millis(),
+            new.reply_to.as_ref().map(MessageId::as_str),
+            sql::join_ids(&new.mentions),
+            new.forwarded,
+            new.location.as_ref().map(|l| l.lat),
+            new.location.as_ref().map(|l| l.lon),
+            new.location.as_ref().and_then(|l| l.label.as_deref()),
         ],
     )?;
+    for (position, attachment) in new.attachments.iter().enumerate() {
+        execute(
+            conn,
+            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES (?1, ?2, ?3)",
+            params![new.id.as_str(), position as i64, attachment.as_str()],
+        )?;
+        execute(
+            conn,
+            "UPDATE attachments SET sent_at = COALESCE(sent_at, ?1) WHERE id = ?2",
+            params![new.now.millis(), attachment.as_str()],
+        )?;
+    }
     // Sending means having read everything up to one's own message.
     execute(
         conn,
-        "UPDATE members SET last_read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
+        "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
         params![seq, new.conversation_id.as_str(), new.sender.as_str()],
     )?;
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
@@ -155,23 +207,213 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
         |row| Ok((row.text("username")?, row.text("display_name")?)),
     )?
     .ok_or(StoreError::NotFound)?;
-    let message = Message {
-        id: new.id.clone(),
-        conversation_id: new.conversation_id.clone(),
+    let mut message = Message::chat(
+        new.id.clone(),
+        new.conversation_id.clone(),
         seq,
-        sender: Some(Party::User {
+        Party::User {
             id: new.sender.clone(),
             username,
             display_name,
-        }),
-        channel: Channel::Chat,
-        text: Some(new.text.clone()),
-        client_txn_id: Some(new.client_txn_id.clone()),
-        edited_at: None,
-        deleted: false,
-        created_at: new.now,
-    };
+        },
+        new.text.clone(),
+        new.now,
+    );
+    message.client_txn_id = Some(new.client_txn_id.clone());
+    message.reply_to = reply_to;
+    message.mentions = new.mentions.clone();
+    message.location = new.location.clone();
+    message.forwarded = new.forwarded;
+    if !new.attachments.is_empty() {
+        message.attachments = all(
+            conn,
+            rows::ATTACHMENTS_OF_MESSAGE,
+            [new.id.as_str()],
+            |row| sql::message_attachment(row).map(|(_, a)| a),
+        )?;
+    }
     Ok(AppendOutcome::Created(message, deliveries))
+}
+
+/// The message an actor wants to change, if it exists in a conversation the actor is a
+/// current member of; otherwise the answer to give.
+fn target(
+    conn: &Connection,
+    id: &MessageId,
+    actor: &UserId,
+) -> StoreResult<Result<Message, MessageChange>> {
+    let Some(message) = reads::message(conn, id, None)? else {
+        return Ok(Err(MessageChange::NotFound));
+    };
+    if require_member(conn, &message.conversation_id, actor).is_err() {
+        return Ok(Err(MessageChange::NotFound));
+    }
+    Ok(Ok(message))
+}
+
+/// A target only its sender may change, and only while it is not deleted.
+fn own_live_target(
+    conn: &Connection,
+    id: &MessageId,
+    actor: &UserId,
+) -> StoreResult<Result<Message, MessageChange>> {
+    Ok(match target(conn, id, actor)? {
+        Ok(message) if message.sender_user() != Some(actor) => Err(MessageChange::NotSender),
+        other => other,
+    })
+}
+
+/// Appends `message.updated` for a changed message to the stream of every current member
+/// who has not hidden it, and returns it as it is now.
+fn updated(
+    conn: &Connection,
+    id: &MessageId,
+    conversation: &ConversationId,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let hidden: Vec<String> = column(conn, rows::HIDDEN_BY, [id.as_str()])?;
+    let mut members = member_users(conn, conversation)?;
+    members.retain(|member| !hidden.iter().any(|h| h == member.as_str()));
+    let mut record = record(EventKind::MessageUpdated, conversation);
+    record.message_id = Some(id.clone());
+    let deliveries = events::append(conn, &members, &record, now)?;
+    Ok(MessageChange::Changed(message_in(conn, id)?, deliveries))
+}
+
+pub(crate) fn edit_message(
+    conn: &Connection,
+    id: &MessageId,
+    editor: &UserId,
+    text: &str,
+    mentions: &[UserId],
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match own_live_target(conn, id, editor)? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Deleted),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    if message.text.as_deref() == Some(text) {
+        return Ok(MessageChange::Unchanged(message));
+    }
+    if let Some(previous) = &message.text {
+        execute(
+            conn,
+            "INSERT INTO message_versions (message_id, version, text, replaced_at) SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3 FROM message_versions WHERE message_id = ?1",
+            params![id.as_str(), previous, now.millis()],
+        )?;
+    }
+    execute(
+        conn,
+        "UPDATE messages SET text = ?1, mentions = ?2, edited_at = ?3 WHERE id = ?4",
+        params![text, sql::join_ids(mentions), now.millis(), id.as_str()],
+    )?;
+    updated(conn, id, &message.conversation_id, now)
+}
+
+pub(crate) fn delete_message(
+    conn: &Connection,
+    id: &MessageId,
+    actor: &UserId,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match own_live_target(conn, id, actor)? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Unchanged(message)),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    execute(
+        conn,
+        "UPDATE messages SET deleted = 1, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL WHERE id = ?1",
+        [id.as_str()],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM reactions WHERE message_id = ?1",
+        [id.as_str()],
+    )?;
+    execute(
+        conn,
+        rows::DOOM_ATTACHMENTS_OF,
+        params![now.millis(), id.as_str()],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM message_attachments WHERE message_id = ?1",
+        [id.as_str()],
+    )?;
+    execute(
+        conn,
+        "DELETE FROM message_versions WHERE message_id = ?1",
+        [id.as_str()],
+    )?;
+    updated(conn, id, &message.conversation_id, now)
+}
+
+pub(crate) fn react(
+    conn: &Connection,
+    id: &MessageId,
+    user: &UserId,
+    emoji: &str,
+    add: bool,
+    max_per_user: usize,
+    now: Timestamp,
+) -> StoreResult<MessageChange> {
+    let message = match target(conn, id, user)? {
+        Ok(message) if message.deleted => return Ok(MessageChange::Deleted),
+        Ok(message) => message,
+        Err(answer) => return Ok(answer),
+    };
+    let changed = if add {
+        let mine: i64 = scalar(
+            conn,
+            "SELECT COUNT(*) FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji <> ?3",
+            params![id.as_str(), user.as_str(), emoji],
+        )?
+        .unwrap_or(0);
+        if usize::try_from(mine).unwrap_or(usize::MAX) >= max_per_user {
+            return Ok(MessageChange::TooManyReactions);
+        }
+        execute(
+            conn,
+            "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![id.as_str(), user.as_str(), emoji, now.millis()],
+        )?
+    } else {
+        execute(
+            conn,
+            "DELETE FROM reactions WHERE message_id = ?1 AND user_id = ?2 AND emoji = ?3",
+            params![id.as_str(), user.as_str(), emoji],
+        )?
+    };
+    if changed == 0 {
+        return Ok(MessageChange::Unchanged(message));
+    }
+    updated(conn, id, &message.conversation_id, now)
+}
+
+pub(crate) fn hide_message(
+    conn: &Connection,
+    id: &MessageId,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<Option<(Message, Option<Delivery>)>> {
+    let message = match target(conn, id, user)? {
+        Ok(message) => message,
+        Err(_) => return Ok(None),
+    };
+    let hidden = execute(
+        conn,
+        "INSERT INTO hidden_messages (user_id, message_id, hidden_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![user.as_str(), id.as_str(), now.millis()],
+    )?;
+    if hidden == 0 {
+        return Ok(Some((message, None)));
+    }
+    let mut record = record(EventKind::MessageHidden, &message.conversation_id);
+    record.message_id = Some(id.clone());
+    let delivery = events::append(conn, std::slice::from_ref(user), &record, now)?.pop();
+    Ok(Some((message, delivery)))
 }
 
 /// Revokes the given live sessions of `user` and appends `session.revoked` for each.
@@ -252,7 +494,9 @@ pub(crate) fn update_profile(
     conn: &Connection,
     id: &UserId,
     patch: &ProfilePatch,
-) -> StoreResult<User> {
+    now: Timestamp,
+) -> StoreResult<(User, Vec<Delivery>)> {
+    let before = user_in(conn, id)?;
     let settings = patch.settings.as_ref();
     let done = execute(
         conn,
@@ -268,7 +512,19 @@ pub(crate) fn update_profile(
     if done == 0 {
         return Err(StoreError::NotFound);
     }
-    user_in(conn, id)
+    let after = user_in(conn, id)?;
+    let mut recipients = Vec::new();
+    if after.display_name != before.display_name {
+        let others: Vec<String> = column(conn, rows::CO_MEMBERS, [id.as_str()])?;
+        recipients.extend(others.into_iter().map(UserId::new));
+    }
+    if after != before {
+        recipients.push(id.clone());
+    }
+    let mut event = EventRecord::new(EventKind::UserUpdated);
+    event.subject_user_id = Some(id.clone());
+    let deliveries = events::append(conn, &recipients, &event, now)?;
+    Ok((after, deliveries))
 }
 
 pub(crate) fn set_admin(conn: &Connection, id: &UserId, is_admin: bool) -> StoreResult<()> {
@@ -593,19 +849,158 @@ pub(crate) fn mark_read(
     if target <= last_read {
         return Ok((last_read, Vec::new()));
     }
+    // Reading implies having received.
     execute(
         conn,
-        "UPDATE members SET last_read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3",
+        "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3",
         params![target, id.as_str(), user.as_str()],
     )?;
-    let recipients = if share {
-        member_users(conn, id)?
-    } else {
-        vec![user.clone()]
-    };
+    // The reader's own devices always hear of it; the others only when the reader shares
+    // read receipts, and only those who share theirs (receipts off works both ways).
+    let mut recipients = vec![user.clone()];
+    if share {
+        let sharers = reads::receipts(conn, id)?;
+        recipients.extend(
+            sharers
+                .into_iter()
+                .filter(|r| r.shares_reads && r.user != *user)
+                .map(|r| r.user),
+        );
+    }
     let mut event = record(EventKind::Read, id);
     event.subject_user_id = Some(user.clone());
     event.number = Some(target);
     let deliveries = events::append(conn, &recipients, &event, now)?;
     Ok((target, deliveries))
+}
+
+pub(crate) fn create_attachment(conn: &Connection, a: &Attachment) -> StoreResult<()> {
+    execute(
+        conn,
+        "INSERT INTO attachments (id, uploader_id, name, content_type, size, width, height, has_thumbnail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            a.id.as_str(),
+            a.uploader.as_str(),
+            a.name,
+            a.content_type,
+            a.size,
+            a.width,
+            a.height,
+            a.has_thumbnail,
+            a.created_at.millis()
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn doom_orphans(
+    conn: &Connection,
+    cutoff: Timestamp,
+    now: Timestamp,
+) -> StoreResult<u64> {
+    let n = execute(
+        conn,
+        rows::DOOM_ORPHANS,
+        params![now.millis(), cutoff.millis()],
+    )?;
+    Ok(n as u64)
+}
+
+pub(crate) fn forget_attachment(conn: &Connection, id: &AttachmentId) -> StoreResult<()> {
+    execute(
+        conn,
+        "DELETE FROM attachments WHERE id = ?1 AND deleted_at IS NOT NULL",
+        [id.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Moves a member's delivery marker forward and tells the senders of what it covers.
+pub(crate) fn mark_delivered(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+    seq: i64,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    let current: Option<i64> = scalar(
+        conn,
+        "SELECT delivered_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+        [id.as_str(), user.as_str()],
+    )?;
+    let Some(current) = current.filter(|current| *current < seq) else {
+        return Ok(Vec::new());
+    };
+    execute(
+        conn,
+        "UPDATE members SET delivered_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3",
+        params![seq, id.as_str(), user.as_str()],
+    )?;
+    let senders: Vec<String> = column(
+        conn,
+        rows::SENDERS_BETWEEN,
+        params![id.as_str(), current, user.as_str(), seq],
+    )?;
+    let members = member_users(conn, id)?;
+    let recipients: Vec<UserId> = members
+        .into_iter()
+        .filter(|m| senders.iter().any(|s| s == m.as_str()))
+        .collect();
+    let mut event = record(EventKind::Delivered, id);
+    event.subject_user_id = Some(user.clone());
+    event.number = Some(seq);
+    events::append(conn, &recipients, &event, now)
+}
+
+pub(crate) fn stream_opened(
+    conn: &Connection,
+    node: &str,
+    user: &UserId,
+    until: Timestamp,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let already: bool =
+        scalar(conn, rows::HAS_STREAM, params![user.as_str(), now.millis()])?.unwrap_or(false);
+    execute(
+        conn,
+        rows::STREAM_OPENED,
+        params![node, user.as_str(), until.millis()],
+    )?;
+    Ok(already)
+}
+
+pub(crate) fn stream_closed(
+    conn: &Connection,
+    node: &str,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    if execute(conn, rows::STREAM_CLOSED, params![node, user.as_str()])? == 0 {
+        // Already closed (an earlier last-stream-out did it): nothing changes.
+        return Ok(true);
+    }
+    Ok(scalar(
+        conn,
+        rows::STREAM_ELSEWHERE,
+        params![user.as_str(), node, now.millis()],
+    )?
+    .unwrap_or(false))
+}
+
+pub(crate) fn streams_alive(
+    conn: &Connection,
+    node: &str,
+    users: &[UserId],
+    until: Timestamp,
+    forget_before: Timestamp,
+) -> StoreResult<()> {
+    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Other(e.into()))?;
+    execute(
+        conn,
+        "INSERT INTO presence (node_id, user_id, until_at) SELECT ?2, id, ?1 FROM users WHERE id IN (SELECT value FROM json_each(?3)) ON CONFLICT (node_id, user_id) DO UPDATE SET until_at = excluded.until_at",
+        params![until.millis(), node, ids],
+    )?;
+    execute(conn, rows::STREAMS_EXPIRED, [forget_before.millis()])?;
+    Ok(())
 }

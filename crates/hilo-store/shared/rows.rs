@@ -46,10 +46,11 @@ macro_rules! session_columns {
 }
 pub(crate) use session_columns;
 
-/// `SELECT` of a message with its sender's names; append a `WHERE` with `concat!`.
+/// `SELECT` of a message with its sender's names and what it quotes; append a `WHERE` with
+/// `concat!`.
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id"
+        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id"
     };
 }
 pub(crate) use message_select;
@@ -69,3 +70,109 @@ pub(crate) const MEMBER_QUERY: &str = concat!(
     "SELECT m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
 );
+
+/// One message's reactions, in the order they were made.
+pub(crate) const REACTIONS_OF_MESSAGE: &str = "SELECT message_id, emoji, user_id FROM reactions WHERE message_id = $1 ORDER BY created_at, user_id, emoji";
+
+/// The reactions on a conversation's messages with `$2 <= seq <= $3` (one history page),
+/// in the order they were made.
+pub(crate) const REACTIONS_IN_RANGE: &str = "SELECT r.message_id, r.emoji, r.user_id FROM reactions r JOIN messages m ON m.id = r.message_id WHERE m.conversation_id = $1 AND m.seq >= $2 AND m.seq <= $3 ORDER BY r.created_at, r.user_id, r.emoji";
+
+/// Whether `$1` hid message `$2` for themselves.
+pub(crate) const IS_HIDDEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM hidden_messages WHERE user_id = $1 AND message_id = $2)";
+
+/// The texts a message had before its edits, oldest first.
+pub(crate) const MESSAGE_VERSIONS: &str =
+    "SELECT text, replaced_at FROM message_versions WHERE message_id = $1 ORDER BY version";
+
+/// Who hid message `$1` for themselves (they hear nothing more of it).
+pub(crate) const HIDDEN_BY: &str = "SELECT user_id FROM hidden_messages WHERE message_id = $1";
+
+/// Every current member account of conversation `$1`, in join order, with what a receipt
+/// shows of them: the newest message delivered to them, their read marker, and whether
+/// they share read receipts.
+pub(crate) const RECEIPTS: &str = concat!(
+    "SELECT m.user_id, m.delivered_seq, m.last_read_seq, u.read_receipts FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
+    member_order!()
+);
+
+/// The accounts other than `$3` that sent messages of conversation `$1` with `seq` in
+/// `($2, $4]`: who hears that `$3` received them.
+pub(crate) const SENDERS_BETWEEN: &str = "SELECT DISTINCT sender_user_id FROM messages WHERE conversation_id = $1 AND seq > $2 AND sender_user_id IS NOT NULL AND sender_user_id <> $3 AND seq <= $4 AND NOT deleted";
+
+/// The accounts sharing a current conversation with `$1` (not `$1` itself).
+pub(crate) const CO_MEMBERS: &str = "SELECT DISTINCT o.user_id FROM members me JOIN members o ON o.conversation_id = me.conversation_id WHERE me.user_id = $1 AND me.left_at IS NULL AND o.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $1";
+
+/// The attachment columns [`hilo_store::sql::attachment`] reads (table alias `a`).
+macro_rules! attachment_columns {
+    () => {
+        "a.id AS attachment_id, a.uploader_id, a.name AS attachment_name, a.content_type, a.size, a.width, a.height, a.has_thumbnail, a.created_at AS attachment_created_at"
+    };
+}
+
+/// Whether attachment `a` may be read by user `$2`: its uploader before it is sent, or a
+/// current member of a conversation where a live (not deleted) message carries it.
+macro_rules! attachment_readable {
+    () => {
+        "a.deleted_at IS NULL AND ((a.uploader_id = $2 AND a.sent_at IS NULL) OR EXISTS (SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id JOIN members mb ON mb.conversation_id = m.conversation_id WHERE ma.attachment_id = a.id AND NOT m.deleted AND mb.user_id = $2 AND mb.left_at IS NULL))"
+    };
+}
+
+/// Attachment `$1` if user `$2` may read it.
+pub(crate) const ATTACHMENT_FOR: &str = concat!(
+    "SELECT ",
+    attachment_columns!(),
+    " FROM attachments a WHERE a.id = $1 AND ",
+    attachment_readable!()
+);
+
+/// Whether user `$2` may put attachment `$1` on a message: they can read it, or it is
+/// their own and not deleted (sending it again).
+pub(crate) const ATTACHMENT_SENDABLE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM attachments a WHERE a.id = $1 AND (",
+    attachment_readable!(),
+    " OR (a.uploader_id = $2 AND a.deleted_at IS NULL)))"
+);
+
+/// One message's attachments, in order, each with `message_id`.
+pub(crate) const ATTACHMENTS_OF_MESSAGE: &str = concat!(
+    "SELECT ma.message_id, ",
+    attachment_columns!(),
+    " FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id WHERE ma.message_id = $1 ORDER BY ma.position"
+);
+
+/// The attachments of a conversation's messages with `$2 <= seq <= $3` (one history page).
+pub(crate) const ATTACHMENTS_IN_RANGE: &str = concat!(
+    "SELECT ma.message_id, ",
+    attachment_columns!(),
+    " FROM message_attachments ma JOIN messages m ON m.id = ma.message_id JOIN attachments a ON a.id = ma.attachment_id WHERE m.conversation_id = $1 AND m.seq >= $2 AND m.seq <= $3 ORDER BY m.seq, ma.position"
+);
+
+/// Marks deleted the attachments of message `$2` that no other live message carries
+/// (at time `$1`), before its links are removed: nobody may read them from now on.
+pub(crate) const DOOM_ATTACHMENTS_OF: &str = "UPDATE attachments SET deleted_at = $1 WHERE id IN (SELECT attachment_id FROM message_attachments WHERE message_id = $2) AND NOT EXISTS (SELECT 1 FROM message_attachments ma JOIN messages m ON m.id = ma.message_id WHERE ma.attachment_id = attachments.id AND ma.message_id <> $2 AND NOT m.deleted)";
+
+/// Marks deleted (at `$1`) the uploads never sent that were made before `$2`.
+pub(crate) const DOOM_ORPHANS: &str = "UPDATE attachments SET deleted_at = $1 WHERE sent_at IS NULL AND deleted_at IS NULL AND created_at < $2";
+
+/// Up to `$1` attachments marked deleted, whose bytes are to be removed.
+pub(crate) const DOOMED: &str =
+    "SELECT id FROM attachments WHERE deleted_at IS NOT NULL ORDER BY deleted_at LIMIT $1";
+
+/// Node `$1` has a stream of user `$2` open, current until `$3`.
+pub(crate) const STREAM_OPENED: &str = "INSERT INTO presence (node_id, user_id, until_at) VALUES ($1, $2, $3) ON CONFLICT (node_id, user_id) DO UPDATE SET until_at = excluded.until_at";
+
+/// Whether a node other than `$2` has a stream of user `$1` current at `$3`.
+pub(crate) const STREAM_ELSEWHERE: &str =
+    "SELECT EXISTS (SELECT 1 FROM presence WHERE user_id = $1 AND node_id <> $2 AND until_at > $3)";
+
+/// Node `$1` has no stream of user `$2` left.
+pub(crate) const STREAM_CLOSED: &str = "DELETE FROM presence WHERE node_id = $1 AND user_id = $2";
+
+/// Whether any node has a stream of user `$1` current at `$2`.
+pub(crate) const HAS_STREAM: &str =
+    "SELECT EXISTS (SELECT 1 FROM presence WHERE user_id = $1 AND until_at > $2)";
+
+/// Forgets the rows of nodes gone for a while (expired before `$1`).
+pub(crate) const STREAMS_EXPIRED: &str = "DELETE FROM presence WHERE until_at < $1";

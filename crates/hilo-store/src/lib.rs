@@ -15,8 +15,8 @@
 
 use async_trait::async_trait;
 use hilo_core::{
-    Conversation, ConversationId, ConversationView, Folder, Message, MessageId, Notify, Session,
-    SessionId, Settings, StoredEvent, Timestamp, User, UserId,
+    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder, Location,
+    Message, MessageId, Notify, Session, SessionId, Settings, StoredEvent, Timestamp, User, UserId,
 };
 
 pub mod sql;
@@ -142,8 +142,15 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     /// Accounts whose username or display name contains `query` (case-insensitive).
     async fn search_users(&self, query: &str, limit: i64) -> StoreResult<Vec<User>>;
-    /// Updates display name and/or settings; returns the new state.
-    async fn update_profile(&self, id: &UserId, patch: ProfilePatch) -> StoreResult<User>;
+    /// Updates display name and/or settings; returns the new state and the `user.updated`
+    /// events appended: to the user's own stream for any change, and to everyone sharing
+    /// a current conversation with them when the display name changed.
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        patch: ProfilePatch,
+        now: Timestamp,
+    ) -> StoreResult<(User, Vec<Delivery>)>;
     /// Grants or removes admin rights.
     async fn set_admin(&self, id: &UserId, is_admin: bool) -> StoreResult<()>;
     /// Replaces the password hash and revokes every session except `keep`; returns the
@@ -155,6 +162,31 @@ pub trait AccountStore: Send + Sync {
         keep: Option<&SessionId>,
         now: Timestamp,
     ) -> StoreResult<Vec<(SessionId, Delivery)>>;
+    /// Records that `user` has an event stream open on `node`, current until `until`;
+    /// whether some node (this one included, within its grace after a last stream
+    /// closed) already had a current one (at `now`).
+    async fn stream_opened(
+        &self,
+        node: &str,
+        user: &UserId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Records that `user` has no event stream left on `node`; whether they stay online
+    /// as far as this tells: another node still has a current stream, or this node had
+    /// already recorded the close (then nothing changes).
+    async fn stream_closed(&self, node: &str, user: &UserId, now: Timestamp) -> StoreResult<bool>;
+    /// Renews (or restores) `node`'s rows for `users` until `until`, and forgets rows that
+    /// expired before `forget_before` (nodes gone away).
+    async fn streams_alive(
+        &self,
+        node: &str,
+        users: &[UserId],
+        until: Timestamp,
+        forget_before: Timestamp,
+    ) -> StoreResult<()>;
+    /// Whether any node has a current event stream of `user`.
+    async fn has_stream(&self, user: &UserId, now: Timestamp) -> StoreResult<bool>;
     /// Stores a new session.
     async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
     /// The live session and its account for a token hash.
@@ -203,6 +235,19 @@ pub struct ConversationPage {
     pub views: Vec<ConversationView>,
     /// Position after the last row of this page, when more rows exist.
     pub next: Option<(Timestamp, ConversationId)>,
+}
+
+/// What a receipt shows of one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The member.
+    pub user: UserId,
+    /// The newest message some device of theirs received.
+    pub delivered_seq: i64,
+    /// Their read marker.
+    pub last_read_seq: i64,
+    /// Whether they share read receipts.
+    pub shares_reads: bool,
 }
 
 /// A change to one member's own view of a conversation.
@@ -297,9 +342,25 @@ pub trait ConversationStore: Send + Sync {
         patch: MemberSettingsPatch,
         now: Timestamp,
     ) -> StoreResult<Option<Delivery>>;
+    /// The accounts that share a current conversation with `user`, each once.
+    async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+    /// Every current member account's receipt, in join order.
+    async fn receipts(&self, id: &ConversationId) -> StoreResult<Vec<Receipt>>;
+    /// Records that some device of `user` received the messages of the conversation up to
+    /// `seq` (never backwards; only while a member). When that moves the marker, appends
+    /// `delivered` to the streams of the other current members who sent the messages
+    /// newly delivered, and returns those events.
+    async fn mark_delivered(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        seq: i64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Moves the member's read marker forward to `seq` (clamped to the newest message; never
     /// backwards). Appends `read` to the reader's stream and, when `share` is set, to the
-    /// other members' streams. Returns the marker after the call and the events.
+    /// streams of the other members who share read receipts. Returns the marker after the
+    /// call and the events.
     async fn mark_read(
         &self,
         id: &ConversationId,
@@ -319,12 +380,48 @@ pub struct NewMessage {
     pub conversation_id: ConversationId,
     /// Sending account.
     pub sender: UserId,
-    /// Validated text.
-    pub text: String,
+    /// Validated text; a message may have none when it carries a location.
+    pub text: Option<String>,
     /// The sender's idempotency key.
     pub client_txn_id: String,
     /// Server receive time.
     pub now: Timestamp,
+    /// The message quoted; must be a live message of the same conversation.
+    pub reply_to: Option<MessageId>,
+    /// Members mentioned in the text.
+    pub mentions: Vec<UserId>,
+    /// A validated location.
+    pub location: Option<Location>,
+    /// Forwarded from another conversation.
+    pub forwarded: bool,
+    /// Attachments to carry, in order: each the sender's own upload or one they can read.
+    pub attachments: Vec<AttachmentId>,
+}
+
+impl NewMessage {
+    /// A text message with nothing else.
+    pub fn text(
+        id: MessageId,
+        conversation_id: ConversationId,
+        sender: UserId,
+        text: String,
+        client_txn_id: String,
+        now: Timestamp,
+    ) -> NewMessage {
+        NewMessage {
+            id,
+            conversation_id,
+            sender,
+            text: Some(text),
+            client_txn_id,
+            now,
+            reply_to: None,
+            mentions: Vec::new(),
+            location: None,
+            forwarded: false,
+            attachments: Vec::new(),
+        }
+    }
 }
 
 /// The result of [`MessageStore::append_message`].
@@ -336,6 +433,38 @@ pub enum AppendOutcome {
     Repeated(Message),
     /// The conversation does not exist or the sender is not a member.
     NotMember,
+    /// `reply_to` is not a live message of this conversation.
+    InvalidReply,
+    /// An attachment is unknown, deleted, or neither the sender's nor readable by them.
+    InvalidAttachment,
+}
+
+/// The result of a change to an existing message.
+#[derive(Debug)]
+pub enum MessageChange {
+    /// Changed; `message.updated` went to the stream of every current member who has not
+    /// hidden it.
+    Changed(Message, Vec<Delivery>),
+    /// Nothing to change (the same text, a reaction already there or already gone, a
+    /// message already deleted): the message as it is, and no event.
+    Unchanged(Message),
+    /// No such message, or the actor is not a current member of its conversation.
+    NotFound,
+    /// Only the sender may do this.
+    NotSender,
+    /// The message was deleted for everyone.
+    Deleted,
+    /// The actor already has the most reactions one person may put on a message.
+    TooManyReactions,
+}
+
+/// A text a message had before an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageVersion {
+    /// The text.
+    pub text: String,
+    /// When an edit replaced it.
+    pub replaced_at: Timestamp,
 }
 
 /// A page of history.
@@ -353,17 +482,83 @@ pub trait MessageStore: Send + Sync {
     /// Appends a message durably (on disk before this returns) with the next gap-free
     /// `seq`, unless the sender already used this `client_txn_id` in this conversation.
     async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
-    /// A message by id.
-    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
-    /// Messages with `after < seq < before`. With `after` the page starts right after it;
-    /// otherwise it ends right before `before` (or at the newest message).
+    /// A message by id; `None` also when `viewer` deleted it for themselves.
+    async fn message(
+        &self,
+        id: &MessageId,
+        viewer: Option<&UserId>,
+    ) -> StoreResult<Option<Message>>;
+    /// Messages with `after < seq < before` that `viewer` has not deleted for themselves.
+    /// With `after` the page starts right after it; otherwise it ends right before
+    /// `before` (or at the newest message).
     async fn messages(
         &self,
         conversation: &ConversationId,
+        viewer: &UserId,
         before: Option<i64>,
         after: Option<i64>,
         limit: i64,
     ) -> StoreResult<MessagePage>;
+    /// Replaces the text of a message `editor` sent, keeping the previous text as a
+    /// version, and sets `edited_at`.
+    async fn edit_message(
+        &self,
+        id: &MessageId,
+        editor: &UserId,
+        text: &str,
+        mentions: &[UserId],
+        now: Timestamp,
+    ) -> StoreResult<MessageChange>;
+    /// Deletes a message `actor` sent for everyone: the text, location, mentions,
+    /// reactions and earlier versions go; the row stays as a tombstone.
+    async fn delete_message(
+        &self,
+        id: &MessageId,
+        actor: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange>;
+    /// Adds (or, with `add` false, removes) `user`'s reaction `emoji`; at most
+    /// `max_per_user` different emoji per person per message.
+    async fn react(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        max_per_user: usize,
+        now: Timestamp,
+    ) -> StoreResult<MessageChange>;
+    /// Hides a message for `user` only and appends `message.hidden` to their stream;
+    /// `None` when there is no such message in a conversation `user` is a member of.
+    /// Hiding twice appends nothing the second time.
+    async fn hide_message(
+        &self,
+        id: &MessageId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<(Message, Option<Delivery>)>>;
+    /// The texts a message had before its edits, oldest first.
+    async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>>;
+}
+
+/// Attachments' records (their bytes live in an object store the service holds).
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// Records an upload.
+    async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
+    /// An attachment `viewer` may read: theirs before it is sent, or carried by a live
+    /// message of a conversation they are a current member of.
+    async fn attachment_for(
+        &self,
+        id: &AttachmentId,
+        viewer: &UserId,
+    ) -> StoreResult<Option<Attachment>>;
+    /// Marks deleted the uploads never sent that were made before `cutoff`.
+    async fn doom_orphans(&self, cutoff: Timestamp, now: Timestamp) -> StoreResult<u64>;
+    /// Up to `limit` attachments marked deleted, whose bytes are to be removed.
+    async fn doomed_attachments(&self, limit: i64) -> StoreResult<Vec<AttachmentId>>;
+    /// Forgets an attachment marked deleted, once its bytes are gone.
+    async fn forget_attachment(&self, id: &AttachmentId) -> StoreResult<()>;
 }
 
 /// Per-user event streams.
@@ -400,6 +595,12 @@ pub trait CommitObserver: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Store: AccountStore + ConversationStore + MessageStore + EventStore + AdminStore {}
+pub trait Store:
+    AccountStore + ConversationStore + MessageStore + AttachmentStore + EventStore + AdminStore
+{
+}
 
-impl<T: AccountStore + ConversationStore + MessageStore + EventStore + AdminStore> Store for T {}
+impl<T: AccountStore + ConversationStore + MessageStore + AttachmentStore + EventStore + AdminStore>
+    Store for T
+{
+}

@@ -5,10 +5,12 @@
 //! how to read one typed column from its row type by implementing [`Columns`]; no driver
 //! type appears in this crate.
 
+use hilo_core::message::{excerpt, group_reactions};
 use hilo_core::{
-    Channel, ContactId, ConversationId, ConversationKind, EventKind, EventRecord, Folder,
-    LastSeenVisibility, Member, MemberView, Message, MessageId, Notify, Party, Role, Session,
-    SessionId, Settings, StoredEvent, Timestamp, User, UserId, WhoCanMessage,
+    Attachment, AttachmentId, Channel, ContactId, ConversationId, ConversationKind, EventKind,
+    EventRecord, Folder, LastSeenVisibility, Location, Member, MemberView, Message, MessageId,
+    Notify, Party, ReplyRef, Role, Session, SessionId, Settings, StoredEvent, Timestamp, User,
+    UserId, WhoCanMessage,
 };
 
 use crate::{MessagePage, StoreError, StoreResult};
@@ -25,6 +27,8 @@ pub trait Columns {
     fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
     /// A boolean column (an integer 0/1 in SQLite, a `BOOLEAN` in PostgreSQL).
     fn flag(&self, column: &str) -> StoreResult<bool>;
+    /// A nullable floating-point column (`REAL` / `DOUBLE PRECISION`).
+    fn opt_float(&self, column: &str) -> StoreResult<Option<f64>>;
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -99,9 +103,41 @@ pub fn member(row: &impl Columns) -> StoreResult<Member> {
     })
 }
 
-/// A message from the columns of each backend's `message_select!`.
+/// A message from the columns of `message_select!` (without its reactions: see
+/// [`with_reactions`]). A tombstone keeps nothing but its place and sender.
 pub fn message(row: &impl Columns) -> StoreResult<Message> {
     let deleted = row.flag("deleted")?;
+    let reply_to = match (row.opt_text("reply_to_id")?, row.opt_int("reply_seq")?) {
+        (Some(id), Some(seq)) => {
+            let reply_deleted = row.flag("reply_deleted")?;
+            Some(ReplyRef {
+                id: MessageId::new(id),
+                seq,
+                sender_id: match row.opt_text("reply_sender_user_id")? {
+                    Some(user) => Some(user),
+                    None => row.opt_text("reply_sender_contact_id")?,
+                },
+                excerpt: if reply_deleted {
+                    None
+                } else {
+                    row.opt_text("reply_text")?.as_deref().map(excerpt)
+                },
+                deleted: reply_deleted,
+            })
+        }
+        _ => None,
+    };
+    let location = match (
+        row.opt_float("location_lat")?,
+        row.opt_float("location_lon")?,
+    ) {
+        (Some(lat), Some(lon)) if !deleted => Some(Location {
+            lat,
+            lon,
+            label: row.opt_text("location_label")?,
+        }),
+        _ => None,
+    };
     Ok(Message {
         id: MessageId::new(row.text("id")?),
         conversation_id: ConversationId::new(row.text("conversation_id")?),
@@ -113,7 +149,96 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
         edited_at: row.opt_int("edited_at")?.map(Timestamp),
         deleted,
         created_at: Timestamp(row.int("created_at")?),
+        reply_to: if deleted { None } else { reply_to },
+        mentions: if deleted {
+            Vec::new()
+        } else {
+            split_ids(row.opt_text("mentions")?.as_deref())
+        },
+        reactions: Vec::new(),
+        location,
+        forwarded: row.flag("forwarded")?,
+        attachments: Vec::new(),
     })
+}
+
+/// An attachment from `attachment_columns!`.
+pub fn attachment(row: &impl Columns) -> StoreResult<Attachment> {
+    Ok(Attachment {
+        id: AttachmentId::new(row.text("attachment_id")?),
+        uploader: UserId::new(row.text("uploader_id")?),
+        name: row.text("attachment_name")?,
+        content_type: row.text("content_type")?,
+        size: row.int("size")?,
+        width: row.opt_int("width")?,
+        height: row.opt_int("height")?,
+        has_thumbnail: row.flag("has_thumbnail")?,
+        created_at: Timestamp(row.int("attachment_created_at")?),
+    })
+}
+
+/// An attachment row of a message: `message_id` and `attachment_columns!`.
+pub fn message_attachment(row: &impl Columns) -> StoreResult<(String, Attachment)> {
+    Ok((row.text("message_id")?, attachment(row)?))
+}
+
+/// Puts attachment rows (in order) on the messages they belong to; a tombstone has none.
+pub fn with_attachments(messages: &mut [Message], rows: Vec<(String, Attachment)>) {
+    if rows.is_empty() {
+        return;
+    }
+    for message in messages.iter_mut().filter(|m| !m.deleted) {
+        message.attachments = rows
+            .iter()
+            .filter(|(id, _)| id == message.id.as_str())
+            .map(|(_, a)| a.clone())
+            .collect();
+    }
+}
+
+/// The `mentions` column: user ids separated by spaces, NULL for none.
+pub fn join_ids(ids: &[UserId]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    Some(ids.iter().map(UserId::as_str).collect::<Vec<_>>().join(" "))
+}
+
+fn split_ids(column: Option<&str>) -> Vec<UserId> {
+    column
+        .map(|ids| {
+            ids.split(' ')
+                .filter(|id| !id.is_empty())
+                .map(UserId::new)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One reaction row: `(message_id, emoji, user_id)`, read in the order reactions were made.
+pub type ReactionRow = (String, String, String);
+
+/// A reaction row from `message_id, emoji, user_id`.
+pub fn reaction_row(row: &impl Columns) -> StoreResult<ReactionRow> {
+    Ok((
+        row.text("message_id")?,
+        row.text("emoji")?,
+        row.text("user_id")?,
+    ))
+}
+
+/// Puts reaction rows (in the order they were made) on the messages they belong to.
+pub fn with_reactions(messages: &mut [Message], rows: Vec<ReactionRow>) {
+    if rows.is_empty() {
+        return;
+    }
+    for message in messages.iter_mut() {
+        message.reactions = group_reactions(
+            rows.iter()
+                .filter(|(id, _, _)| id == message.id.as_str())
+                .map(|(_, emoji, user)| (emoji.clone(), UserId::new(user.clone()))),
+        );
+    }
 }
 
 /// A conversation's kind from `kind`.

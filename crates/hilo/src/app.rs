@@ -31,6 +31,8 @@ pub struct App {
     store: Arc<dyn Store>,
     sqlite: Option<Arc<SqliteStore>>,
     metrics: Arc<Metrics>,
+    /// How often the serving node sweeps attachments (operator commands never do).
+    attachment_sweep: Duration,
 }
 
 /// Options that only tests change.
@@ -54,7 +56,9 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     let service = ServiceConfig {
         registration: config.registration,
         mail_domain: config.mail_domain.clone(),
+        attachment_max_bytes: config.attachment_max_bytes,
     };
+    let blobs = open_blobs(config)?;
     let bus: Arc<dyn Bus> = match &config.nats {
         None => Arc::new(LocalBus::new()),
         Some(url) => Arc::new(
@@ -65,6 +69,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     };
     let hilo = Hilo::new(
         store.clone(),
+        blobs,
         bus,
         Arc::new(SystemClock),
         Arc::new(UuidV7),
@@ -72,12 +77,45 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
         service,
     );
     Ok(App {
+        attachment_sweep: config.attachment_sweep,
         hilo,
         shutdown: CancellationToken::new(),
         store,
         sqlite,
         metrics,
     })
+}
+
+/// Where attachments' bytes go: the configured S3 bucket, or the data dir's
+/// `attachments` folder.
+fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    if let Some(s3) = &config.s3 {
+        let mut builder = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s3.bucket)
+            .with_region(&s3.region);
+        if let Some(endpoint) = &s3.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some(id) = &s3.access_key_id {
+            builder = builder.with_access_key_id(id);
+        }
+        if let Some(secret) = &s3.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let store = builder
+            .build()
+            .with_context(|| format!("cannot use the S3 bucket {}", s3.bucket))?;
+        return Ok(Arc::new(store));
+    }
+    let folder = config.data_dir.join("attachments");
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let store = object_store::local::LocalFileSystem::new_with_prefix(&folder)
+        .with_context(|| format!("cannot use {} for attachments", folder.display()))?;
+    Ok(Arc::new(store))
 }
 
 /// Opens the configured store: PostgreSQL when a database URL is set, otherwise the
@@ -148,6 +186,7 @@ pub async fn serve(app: App, listener: TcpListener) -> anyhow::Result<()> {
             "no account exists yet: the first account to register becomes the server admin"
         );
     }
+    app.hilo.run_background(app.attachment_sweep);
     let router = app.router();
     let shutdown = app.shutdown.clone();
     // Event frames are small and written one at a time: with Nagle's algorithm on, a frame

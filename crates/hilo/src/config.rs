@@ -75,6 +75,32 @@ pub struct ServeArgs {
     /// Who may register: `open` (default), `invite` or `closed`.
     #[arg(long, env = "HILO_REGISTRATION", value_name = "POLICY")]
     pub registration: Option<String>,
+    /// Largest attachment in bytes [default: 26214400, 25 MiB].
+    #[arg(long, env = "HILO_ATTACHMENT_MAX_BYTES", value_name = "BYTES")]
+    pub attachment_max_bytes: Option<String>,
+    /// Seconds between sweeps of unsent and deleted attachments [default: 3600].
+    #[arg(long, env = "HILO_ATTACHMENT_SWEEP_SECS", value_name = "SECONDS")]
+    pub attachment_sweep_secs: Option<String>,
+    /// S3 bucket for attachments; unset: a folder of the data dir.
+    #[arg(long, env = "HILO_S3_BUCKET", value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 endpoint of an S3-compatible service [default: AWS].
+    #[arg(long, env = "HILO_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "HILO_S3_REGION", value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "HILO_S3_ACCESS_KEY_ID", value_name = "ID")]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (better given by environment than by flag).
+    #[arg(
+        long,
+        env = "HILO_S3_SECRET_ACCESS_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 /// The TOML file. Every key is optional; unknown keys are errors.
@@ -105,6 +131,20 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     /// SMS settings.
     pub sms: Option<SmsConfig>,
+    /// Largest attachment in bytes.
+    pub attachment_max_bytes: Option<u64>,
+    /// Seconds between attachment sweeps.
+    pub attachment_sweep_secs: Option<u64>,
+    /// S3 bucket for attachments.
+    pub s3_bucket: Option<String>,
+    /// S3 endpoint.
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    pub s3_secret_access_key: Option<String>,
 }
 
 /// `[sms]` in the TOML file.
@@ -171,6 +211,42 @@ pub struct Config {
     pub smtp_relay: Option<String>,
     /// SMS providers (accepted now, used when SMS lands).
     pub sms: SmsConfig,
+    /// Largest attachment in bytes.
+    pub attachment_max_bytes: u64,
+    /// Time between attachment sweeps.
+    pub attachment_sweep: std::time::Duration,
+    /// Where attachments are kept: `None`, the data dir's `attachments` folder.
+    pub s3: Option<S3Config>,
+}
+
+/// An S3-compatible bucket for attachments.
+#[derive(Clone)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Endpoint (`None`: AWS).
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 /// Hides the password of `scheme://user:pass@host` and of a `password=` query parameter.
@@ -217,6 +293,9 @@ impl std::fmt::Debug for Config {
             .field("smtp_listen", &self.smtp_listen)
             .field("smtp_relay", &self.smtp_relay.as_deref().map(redact_url))
             .field("sms", &self.sms)
+            .field("attachment_max_bytes", &self.attachment_max_bytes)
+            .field("attachment_sweep", &self.attachment_sweep)
+            .field("s3", &self.s3)
             .finish()
     }
 }
@@ -249,7 +328,41 @@ impl Config {
             sqlite_synchronous: pick(&args.store.sqlite_synchronous, &file.sqlite_synchronous),
             log_format: pick(&args.store.log_format, &file.log_format),
             sms: file.sms,
+            attachment_max_bytes: file.attachment_max_bytes,
+            attachment_sweep_secs: file.attachment_sweep_secs,
+            s3_bucket: pick(&args.s3_bucket, &file.s3_bucket),
+            s3_endpoint: pick(&args.s3_endpoint, &file.s3_endpoint),
+            s3_region: pick(&args.s3_region, &file.s3_region),
+            s3_access_key_id: pick(&args.s3_access_key_id, &file.s3_access_key_id),
+            s3_secret_access_key: pick(&args.s3_secret_access_key, &file.s3_secret_access_key),
         };
+        let mut problems = Vec::new();
+        let mut number = |name: &str, flag: &Option<String>, file: Option<u64>| match flag {
+            None => file,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(format!("{name}: {text:?} is not a whole number"));
+                    None
+                }
+            },
+        };
+        let raw = RawConfig {
+            attachment_max_bytes: number(
+                "attachment_max_bytes",
+                &args.attachment_max_bytes,
+                raw.attachment_max_bytes,
+            ),
+            attachment_sweep_secs: number(
+                "attachment_sweep_secs",
+                &args.attachment_sweep_secs,
+                raw.attachment_sweep_secs,
+            ),
+            ..raw
+        };
+        if !problems.is_empty() {
+            anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+        }
         validate(raw)
     }
 
@@ -379,6 +492,37 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             ));
         }
     }
+    let attachment_max_bytes = raw.attachment_max_bytes.unwrap_or(25 * 1024 * 1024);
+    if attachment_max_bytes == 0 || attachment_max_bytes > 5 * 1024 * 1024 * 1024 {
+        problems.push(format!(
+            "attachment_max_bytes: {attachment_max_bytes} is not between 1 and 5 GiB"
+        ));
+    }
+    let sweep_secs = raw.attachment_sweep_secs.unwrap_or(3600);
+    if sweep_secs == 0 || sweep_secs > 86_400 {
+        problems.push(format!(
+            "attachment_sweep_secs: {sweep_secs} is not between 1 and 86400"
+        ));
+    }
+    let s3 = match raw.s3_bucket {
+        None => {
+            if raw.s3_endpoint.is_some() || raw.s3_access_key_id.is_some() {
+                problems.push("s3_endpoint and s3_access_key_id need s3_bucket".to_owned());
+            }
+            None
+        }
+        Some(bucket) if bucket.trim().is_empty() => {
+            problems.push("s3_bucket is empty".to_owned());
+            None
+        }
+        Some(bucket) => Some(S3Config {
+            bucket,
+            endpoint: raw.s3_endpoint,
+            region: raw.s3_region.unwrap_or_else(|| "us-east-1".to_owned()),
+            access_key_id: raw.s3_access_key_id,
+            secret_access_key: raw.s3_secret_access_key,
+        }),
+    };
     if !problems.is_empty() {
         anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
     }
@@ -395,6 +539,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         smtp_listen,
         smtp_relay: raw.smtp_relay,
         sms,
+        attachment_max_bytes,
+        attachment_sweep: std::time::Duration::from_secs(sweep_secs),
+        s3,
     })
 }
 

@@ -10,6 +10,7 @@
 //! | DELETE /api/v1/conversations/{id}/members/{username} | remove (yourself: leave) |
 //! | PATCH /api/v1/conversations/{id}/settings | own folder, mute, notify |
 //! | POST /api/v1/conversations/{id}/read | move the read marker |
+//! | GET /api/v1/conversations/{id}/receipts | the other members' read markers |
 //! | POST /api/v1/conversations/{id}/typing | typing indicator |
 
 use axum::Json;
@@ -19,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use hilo_core::ConversationId;
 use hilo_proto::{
     AddMembersRequest, ConversationDto, ConversationSettingsRequest, ConversationsResponse,
-    CreateConversationRequest, ErrorBody, ReadRequest, ReadResponse, RenameConversationRequest,
-    TypingRequest,
+    CreateConversationRequest, ErrorBody, ReadRequest, ReadResponse, ReceiptDto, ReceiptsResponse,
+    RenameConversationRequest, TypingRequest,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -39,6 +40,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(remove_member))
         .routes(routes!(update_settings))
         .routes(routes!(mark_read))
+        .routes(routes!(receipts))
         .routes(routes!(typing))
 }
 
@@ -50,6 +52,17 @@ async fn create_conversation(
     Auth(caller): Auth,
     AppJson(body): AppJson<CreateConversationRequest>,
 ) -> Result<Response, ApiError> {
+    let foreign = match body.kind.as_str() {
+        "direct" if body.name.is_some() || body.members.is_some() => Some("`name` and `members`"),
+        "group" if body.with.is_some() => Some("`with`"),
+        _ => None,
+    };
+    if let Some(fields) = foreign {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{fields} do not apply to a {} conversation", body.kind),
+        ));
+    }
     match body.kind.as_str() {
         "direct" => {
             let with = body
@@ -219,6 +232,30 @@ async fn mark_read(
         conversation_id: id.to_string(),
         last_read_seq,
         unread_count,
+    }))
+}
+
+/// GET /api/v1/conversations/{id}/receipts
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/receipts", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ReceiptsResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn receipts(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<ReceiptsResponse>, ApiError> {
+    let receipts = state
+        .hilo
+        .receipts(&caller, &ConversationId::new(id))
+        .await?;
+    Ok(Json(ReceiptsResponse {
+        receipts: receipts
+            .into_iter()
+            .map(|(user, delivered_seq, last_read_seq)| ReceiptDto {
+                user_id: user.to_string(),
+                delivered_seq,
+                last_read_seq,
+            })
+            .collect(),
     }))
 }
 

@@ -5,12 +5,20 @@
 //! | POST /api/v1/conversations/{id}/messages | send (idempotent by `client_txn_id`) |
 //! | GET /api/v1/conversations/{id}/messages | history page |
 //! | GET /api/v1/messages/{id} | one message |
+//! | PATCH /api/v1/messages/{id} | edit (sender only) |
+//! | DELETE /api/v1/messages/{id}?scope=everyone\|me | delete for everyone (sender only) or for me |
+//! | GET /api/v1/messages/{id}/versions | earlier texts (sender only) |
+//! | PUT/DELETE /api/v1/messages/{id}/reactions/{emoji} | react, unreact |
+//! | POST /api/v1/messages/{id}/forward | copy into another conversation |
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hilo_core::{ConversationId, MessageId};
-use hilo_proto::{ErrorBody, MessageDto, MessagesResponse, SendMessageRequest};
+use hilo_proto::{
+    EditMessageRequest, ErrorBody, ForwardMessageRequest, MessageDto, MessageVersionDto,
+    MessageVersionsResponse, MessagesResponse, SendMessageRequest, rfc3339,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,7 +31,28 @@ use crate::{ApiError, AppState};
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(send_message, list_messages))
-        .routes(routes!(get_message))
+        .routes(routes!(get_message, edit_message, delete_message))
+        .routes(routes!(message_versions))
+        .routes(routes!(add_reaction, remove_reaction))
+        .routes(routes!(forward_message))
+}
+
+/// The status of a send: 201 when stored now, 200 for a repeat of its `client_txn_id`.
+fn sent(
+    state: &AppState,
+    (message, created): (hilo_core::Message, bool),
+) -> (StatusCode, Json<MessageDto>) {
+    if created {
+        state.metrics.message_stored();
+    }
+    (
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(MessageDto::from(&message)),
+    )
 }
 
 /// POST /api/v1/conversations/{id}/messages
@@ -35,26 +64,11 @@ async fn send_message(
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<SendMessageRequest>,
 ) -> Result<(StatusCode, Json<MessageDto>), ApiError> {
-    let (message, created) = state
+    let outcome = state
         .hilo
-        .send_message(
-            &caller,
-            &ConversationId::new(id),
-            &body.client_txn_id,
-            body.text.as_deref(),
-        )
+        .send_message(&caller, &ConversationId::new(id), &body)
         .await?;
-    if created {
-        state.metrics.message_stored();
-    }
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(MessageDto::from(&message)),
-    ))
+    Ok(sent(&state, outcome))
 }
 
 /// The history query.
@@ -108,4 +122,115 @@ async fn get_message(
 ) -> Result<Json<MessageDto>, ApiError> {
     let message = state.hilo.message(&caller, &MessageId::new(id)).await?;
     Ok(Json(MessageDto::from(&message)))
+}
+
+/// PATCH /api/v1/messages/{id}
+#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)), request_body = EditMessageRequest,
+    responses((status = 200, description = "the message with its new text and edited_at", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "not the sender", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody)))]
+async fn edit_message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<EditMessageRequest>,
+) -> Result<Json<MessageDto>, ApiError> {
+    let message = state
+        .hilo
+        .edit_message(&caller, &MessageId::new(id), &body.text)
+        .await?;
+    Ok(Json(MessageDto::from(&message)))
+}
+
+/// The delete query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeleteQuery {
+    /// `everyone` (the sender only: a tombstone for all) or `me` (default: hidden for the
+    /// caller only).
+    #[param(value_type = Option<hilo_proto::vocab::DeleteScope>)]
+    scope: Option<String>,
+}
+
+/// DELETE /api/v1/messages/{id}
+#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path), DeleteQuery),
+    responses((status = 204, description = "deleted (again: nothing changes)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "scope=everyone on someone else's message", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppQuery(query): AppQuery<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hilo
+        .delete_message(&caller, &MessageId::new(id), query.scope.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /api/v1/messages/{id}/versions
+#[utoipa::path(get, path = "/api/v1/messages/{id}/versions", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = MessageVersionsResponse), (status = 401, body = ErrorBody), (status = 403, description = "not the sender", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn message_versions(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<MessageVersionsResponse>, ApiError> {
+    let versions = state
+        .hilo
+        .message_versions(&caller, &MessageId::new(id))
+        .await?;
+    Ok(Json(MessageVersionsResponse {
+        versions: versions
+            .into_iter()
+            .map(|v| MessageVersionDto {
+                text: v.text,
+                replaced_at: rfc3339(v.replaced_at),
+            })
+            .collect(),
+    }))
+}
+
+/// PUT /api/v1/messages/{id}/reactions/{emoji}
+#[utoipa::path(put, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path), ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses((status = 200, description = "the message with its reactions (unchanged if the caller had already reacted so)", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody)))]
+async fn add_reaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((id, emoji)): AppPath<(String, String)>,
+) -> Result<Json<MessageDto>, ApiError> {
+    let message = state
+        .hilo
+        .react(&caller, &MessageId::new(id), &emoji, true)
+        .await?;
+    Ok(Json(MessageDto::from(&message)))
+}
+
+/// DELETE /api/v1/messages/{id}/reactions/{emoji}
+#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])), params(("id" = String, Path), ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses((status = 200, description = "the message with its reactions", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody)))]
+async fn remove_reaction(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath((id, emoji)): AppPath<(String, String)>,
+) -> Result<Json<MessageDto>, ApiError> {
+    let message = state
+        .hilo
+        .react(&caller, &MessageId::new(id), &emoji, false)
+        .await?;
+    Ok(Json(MessageDto::from(&message)))
+}
+
+/// POST /api/v1/messages/{id}/forward
+#[utoipa::path(post, path = "/api/v1/messages/{id}/forward", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)), request_body = ForwardMessageRequest,
+    responses((status = 201, description = "the new, forwarded message", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "no such message or target conversation for the caller", body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody)))]
+async fn forward_message(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<ForwardMessageRequest>,
+) -> Result<(StatusCode, Json<MessageDto>), ApiError> {
+    let outcome = state
+        .hilo
+        .forward_message(&caller, &MessageId::new(id), &body)
+        .await?;
+    Ok(sent(&state, outcome))
 }

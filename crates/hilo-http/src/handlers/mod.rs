@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource; each module starts with its route table.
 
 mod accounts;
+mod attachments;
 mod conversations;
 mod events;
 mod messages;
@@ -12,12 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 
 /// Every documented route.
-pub(crate) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenApiRouter<AppState> {
     let router = server::routes(router);
     let router = accounts::routes(router);
     let router = users::routes(router);
     let router = conversations::routes(router);
     let router = messages::routes(router);
+    let router = attachments::routes(router, upload_max);
     events::routes(router)
 }
 

@@ -29,6 +29,10 @@ pub(super) enum Access {
     Member,
     /// A current member of the group holding the message `{id}` names.
     MessageMember,
+    /// The sender of the message `{id}` names, while a member of its group.
+    MessageSender,
+    /// A current member of the group where the attachment `{id}` names was sent.
+    AttachmentMember,
     /// An admin of the group `{id}` names (acting on another member, `{username}`).
     GroupAdmin,
     /// A server administrator.
@@ -98,6 +102,7 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             Member,
             Some(json!({"seq": 1})),
         ),
+        ("GET /api/v1/conversations/{id}/receipts", Member, None),
         (
             "POST /api/v1/conversations/{id}/typing",
             Member,
@@ -110,7 +115,38 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ),
         ("GET /api/v1/conversations/{id}/messages", Member, None),
         ("GET /api/v1/messages/{id}", MessageMember, None),
+        (
+            "PATCH /api/v1/messages/{id}",
+            MessageSender,
+            Some(json!({"text": "hello everyone"})),
+        ),
+        ("GET /api/v1/messages/{id}/versions", MessageSender, None),
+        // Filled in with scope=everyone: the sender's delete (scope=me is any member's).
+        ("DELETE /api/v1/messages/{id}", MessageSender, None),
+        (
+            "PUT /api/v1/messages/{id}/reactions/{emoji}",
+            MessageMember,
+            None,
+        ),
+        (
+            "DELETE /api/v1/messages/{id}/reactions/{emoji}",
+            MessageMember,
+            None,
+        ),
+        (
+            "POST /api/v1/messages/{id}/forward",
+            MessageMember,
+            Some(json!({"conversation_id": "{group}", "client_txn_id": "forward"})),
+        ),
         ("GET /api/v1/events", Account, None),
+        // A multipart body (see `request`), so no JSON one here.
+        ("POST /api/v1/attachments", Account, None),
+        ("GET /api/v1/attachments/{id}", AttachmentMember, None),
+        (
+            "GET /api/v1/attachments/{id}/thumbnail",
+            AttachmentMember,
+            None,
+        ),
     ]
 }
 
@@ -131,6 +167,8 @@ pub(super) struct World {
     pub(super) revoked: User,
     pub(super) group: String,
     pub(super) message: String,
+    /// A picture ana sent to the group.
+    pub(super) attachment: String,
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -151,6 +189,18 @@ pub(super) async fn world() -> World {
         .as_str()
         .expect("id")
         .to_owned();
+    let attachment = upload(&server, &ana, tiny_jpeg()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{group}/messages"),
+            &ana,
+            json!({"client_txn_id": "picture", "attachment_ids": [attachment]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = server
         .call(
             "DELETE",
@@ -186,13 +236,59 @@ pub(super) async fn world() -> World {
         revoked,
         group,
         message,
+        attachment,
     }
+}
+
+/// A 16×16 JPEG.
+pub(super) fn tiny_jpeg() -> Vec<u8> {
+    let picture = image::RgbImage::from_pixel(16, 16, image::Rgb([200, 30, 30]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&picture)
+        .expect("encodes");
+    jpeg
+}
+
+/// Uploads `bytes` as `user` (201 expected); the attachment object.
+pub(super) async fn upload(server: &TestServer, user: &User, bytes: Vec<u8>) -> Value {
+    let (status, body) = upload_as(server, Some(&user.token), bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// `POST /api/v1/attachments` with one part `file`, with or without a token.
+pub(super) async fn upload_as(
+    server: &TestServer,
+    token: Option<&str>,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    server
+        .upload(token, "picture.jpg", "image/jpeg", bytes)
+        .await
+}
+
+/// Makes the request a matrix entry describes: JSON, or for the upload route a multipart
+/// form, as its rightful caller would send it.
+async fn request(
+    w: &World,
+    route: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    if route == "POST /api/v1/attachments" {
+        return upload_as(&w.server, token, tiny_jpeg()).await;
+    }
+    let method = route.split_once(' ').expect("METHOD path").0;
+    w.server.call(method, path, token, body).await
 }
 
 /// The route's path with its parameters filled in for `access`.
 pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
     let id = match access {
-        Access::MessageMember => w.message.as_str(),
+        Access::MessageMember | Access::MessageSender => w.message.as_str(),
+        Access::AttachmentMember => w.attachment.as_str(),
         Access::SessionOwner => w.ana.session_id.as_str(),
         _ => w.group.as_str(),
     };
@@ -202,13 +298,24 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
         _ => w.ana.username.as_str(),
     };
     let path = route.split_once(' ').expect("METHOD path").1;
-    let path = path.replace("{id}", id).replace("{username}", username);
+    let path = path
+        .replace("{id}", id)
+        .replace("{username}", username)
+        .replace("{emoji}", "%F0%9F%91%8D");
     match path.as_str() {
         // A long poll that answers at once.
         "/api/v1/events" => format!("{path}?timeout=0"),
         "/api/v1/users" => format!("{path}?q=an"),
+        _ if route == "DELETE /api/v1/messages/{id}" => format!("{path}?scope=everyone"),
         _ => path,
     }
+}
+
+/// The body with `"{group}"` standing for the group's id.
+pub(super) fn fill_body(body: &Option<Value>, w: &World) -> Option<Value> {
+    body.as_ref().map(|body| {
+        serde_json::from_str(&body.to_string().replace("{group}", &w.group)).expect("JSON")
+    })
 }
 
 /// Who may make a request of this kind: nobody in particular for public routes, a plain
@@ -216,10 +323,12 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
 pub(super) fn rightful(access: Access, w: &World) -> Option<&User> {
     match access {
         Access::Public => None,
-        Access::Member | Access::MessageMember => Some(&w.bob),
-        Access::Account | Access::GroupAdmin | Access::ServerAdmin | Access::SessionOwner => {
-            Some(&w.ana)
-        }
+        Access::Member | Access::MessageMember | Access::AttachmentMember => Some(&w.bob),
+        Access::Account
+        | Access::GroupAdmin
+        | Access::ServerAdmin
+        | Access::SessionOwner
+        | Access::MessageSender => Some(&w.ana),
     }
 }
 
@@ -238,7 +347,7 @@ fn refused(access: Access, w: &World) -> Vec<(&'static str, Option<&User>, &'sta
     ];
     match access {
         Access::Public | Access::Account => {}
-        Access::Member | Access::MessageMember => {
+        Access::Member | Access::MessageMember | Access::AttachmentMember => {
             actors.push(("a stranger", Some(&w.dave), HIDDEN));
             actors.push(("an ex-member", Some(&w.carol), HIDDEN));
         }
@@ -246,6 +355,11 @@ fn refused(access: Access, w: &World) -> Vec<(&'static str, Option<&User>, &'sta
             actors.push(("a stranger", Some(&w.dave), HIDDEN));
             actors.push(("an ex-member", Some(&w.carol), HIDDEN));
             actors.push(("a member who is not an admin", Some(&w.bob), HIDDEN));
+        }
+        Access::MessageSender => {
+            actors.push(("a stranger", Some(&w.dave), HIDDEN));
+            actors.push(("an ex-member", Some(&w.carol), HIDDEN));
+            actors.push(("a member who is not the sender", Some(&w.bob), HIDDEN));
         }
     }
     actors
@@ -267,6 +381,12 @@ pub(super) const FINGERPRINT: &str = "SELECT \
     CAST((SELECT COUNT(left_at) + COUNT(muted_until) FROM members) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM messages) AS TEXT) || '/' || \
     CAST((SELECT COALESCE(SUM(LENGTH(COALESCE(text, ''))), 0) FROM messages) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(edited_at) + COUNT(mentions) + COALESCE(SUM(CASE WHEN deleted THEN 1 ELSE 0 END), 0) FROM messages) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM reactions) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM message_versions) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM hidden_messages) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM attachments) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM message_attachments) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM user_events) AS TEXT)";
 
 #[tokio::test]
@@ -295,12 +415,11 @@ async fn every_route_refuses_everyone_but_its_rightful_caller_and_writes_nothing
 
     let mut failures = Vec::new();
     for (route, access, body) in &matrix {
-        let method = route.split_once(' ').expect("METHOD path").0;
         let path = fill(route, *access, &w);
         let before = w.server.db.text(FINGERPRINT).await;
         for (actor, user, allowed) in refused(*access, &w) {
             let token = user.map(|u| u.token.as_str());
-            let (status, answer) = w.server.call(method, &path, token, body.clone()).await;
+            let (status, answer) = request(&w, route, &path, token, fill_body(body, &w)).await;
             if !allowed.contains(&status.as_u16()) {
                 failures.push(format!(
                     "{route} by {actor}: {status} {answer} (expected one of {allowed:?})"
@@ -348,20 +467,22 @@ async fn every_route_refuses_everyone_but_its_rightful_caller_and_writes_nothing
     // The rightful callers, destructive requests last: each succeeds, so every refusal
     // above was about the caller, not the request.
     let mut in_order: Vec<_> = matrix.iter().collect();
-    in_order.sort_by_key(|(route, _, _)| route.starts_with("DELETE /api/v1/sessions"));
+    in_order.sort_by_key(|(route, _, _)| match *route {
+        "DELETE /api/v1/messages/{id}" => 1,
+        _ if route.starts_with("DELETE /api/v1/sessions") => 2,
+        _ => 0,
+    });
     for (route, access, body) in in_order {
-        let method = route.split_once(' ').expect("METHOD path").0;
         let path = fill(route, *access, &w);
         let caller = rightful(*access, &w);
-        let (status, answer) = w
-            .server
-            .call(
-                method,
-                &path,
-                caller.map(|u| u.token.as_str()),
-                body.clone(),
-            )
-            .await;
+        let (status, answer) = request(
+            &w,
+            route,
+            &path,
+            caller.map(|u| u.token.as_str()),
+            fill_body(body, &w),
+        )
+        .await;
         assert!(
             status.is_success(),
             "{route} by its rightful caller: {status} {answer}"
@@ -386,7 +507,7 @@ async fn mass_assignment_is_ignored_or_refused() {
         .await;
     if status.is_success() {
         assert_eq!(body["sender"]["id"], w.bob.id.as_str(), "{body}");
-        assert_eq!(body["seq"], 2, "{body}");
+        assert_eq!(body["seq"], 3, "after the world's text and picture: {body}");
         assert_eq!(body["conversation_id"], w.group.as_str(), "{body}");
         assert_eq!(body["channel"], "chat", "{body}");
         assert_ne!(body["id"], "forged", "{body}");

@@ -228,6 +228,21 @@ async fn unknown_routes_ids_and_missing_tokens() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    for body in [
+        json!({"kind": "group", "name": "ok", "members": [], "with": ""}),
+        json!({"kind": "group", "name": "ok", "members": [], "with": "ana"}),
+        json!({"kind": "direct", "with": "ana", "name": ""}),
+        json!({"kind": "direct", "with": "ana", "members": []}),
+    ] {
+        let (status, answer) = server
+            .post("/api/v1/conversations", &ana, body.clone())
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_field")),
+            "{body}: another kind's fields are refused, never silently ignored"
+        );
+    }
     assert_eq!(
         server.count("conversations").await,
         0,
@@ -342,14 +357,19 @@ async fn every_body_refuses_broken_json_and_writes_nothing() {
     let mut covered = 0;
     for (route, access, body) in authz::matrix() {
         let (method, template) = route.split_once(' ').expect("METHOD path");
-        let documented = !doc["paths"][template][method.to_lowercase()]["requestBody"].is_null();
+        // JSON bodies; the upload's multipart body has tables of its own (attachments.rs).
+        let documented = !doc["paths"][template][method.to_lowercase()]["requestBody"]["content"]
+            ["application/json"]
+            .is_null();
         if documented != body.is_some() {
             failures.push(format!(
                 "{route}: the matrix says body {}, the OpenAPI document says {documented}",
                 body.is_some()
             ));
         }
-        let Some(body) = body else { continue };
+        let Some(body) = authz::fill_body(&body, &w) else {
+            continue;
+        };
         covered += 1;
         let path = authz::fill(route, access, &w);
         let token = authz::rightful(access, &w).map(|u| u.token.as_str());
@@ -505,6 +525,8 @@ async fn odd_values_are_refused_with_a_code_and_write_nothing() {
         }
     }
     let too_many = too_many_usernames();
+    let m = w.message.as_str();
+    let forward_without_key = format!(r#"{{"conversation_id":"{g}","client_txn_id":""}}"#);
     let bodies: Vec<(&str, &str, String, &str)> = vec![
         (
             "unknown conversation kind",
@@ -608,6 +630,67 @@ async fn odd_values_are_refused_with_a_code_and_write_nothing() {
             format!("/api/v1/conversations/{g}/members"),
             &too_many,
         ),
+        (
+            "latitude 123",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-lat","location":{"lat":123,"lon":0}}"#,
+        ),
+        (
+            "a latitude past f64",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-lat","location":{"lat":1e999,"lon":0}}"#,
+        ),
+        (
+            "a latitude as text",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-lat","location":{"lat":"40.1","lon":0}}"#,
+        ),
+        (
+            "a location as a list",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-lat","location":[40.1,0]}"#,
+        ),
+        (
+            "a location label on two lines",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-lat","location":{"lat":1,"lon":1,"label":"a
+b"}}"#,
+        ),
+        (
+            "neither text nor location",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"nothing"}"#,
+        ),
+        (
+            "a forged reply id",
+            "POST",
+            format!("/api/v1/conversations/{g}/messages"),
+            r#"{"client_txn_id":"bad-reply","text":"x","reply_to":"forged"}"#,
+        ),
+        (
+            "an edit to no text",
+            "PATCH",
+            format!("/api/v1/messages/{m}"),
+            r#"{"text":" "}"#,
+        ),
+        (
+            "an edit with a control character",
+            "PATCH",
+            format!("/api/v1/messages/{m}"),
+            r#"{"text":"ab"}"#,
+        ),
+        (
+            "a forward without its idempotency key",
+            "POST",
+            format!("/api/v1/messages/{m}/forward"),
+            &forward_without_key,
+        ),
     ];
     for (what, method, path, body) in bodies {
         cases.push((
@@ -696,6 +779,46 @@ async fn odd_values_are_refused_with_a_code_and_write_nothing() {
     ];
     for (what, path, allowed) in queries {
         cases.push((what.into(), "GET", path, Some(&w.ana), None, allowed));
+    }
+    for (what, method, path, allowed) in [
+        (
+            "an emoji that is text",
+            "PUT",
+            format!("/api/v1/messages/{m}/reactions/ok"),
+            &[400][..],
+        ),
+        (
+            "two emoji",
+            "PUT",
+            format!("/api/v1/messages/{m}/reactions/%F0%9F%91%8D%F0%9F%91%8D"),
+            &[400],
+        ),
+        (
+            "an emoji and text",
+            "DELETE",
+            format!("/api/v1/messages/{m}/reactions/%F0%9F%91%8Dx"),
+            &[400],
+        ),
+        (
+            "a reaction to a forged message",
+            "PUT",
+            "/api/v1/messages/forged/reactions/%F0%9F%91%8D".into(),
+            &[404],
+        ),
+        (
+            "an unknown delete scope",
+            "DELETE",
+            format!("/api/v1/messages/{m}?scope=all"),
+            &[400],
+        ),
+        (
+            "deleting a forged message",
+            "DELETE",
+            "/api/v1/messages/forged?scope=everyone".into(),
+            &[404],
+        ),
+    ] {
+        cases.push((what.into(), method, path, Some(&w.ana), None, allowed));
     }
     cases.push((
         "revoking an unknown session".into(),

@@ -331,7 +331,7 @@ async fn read_markers_drive_unread_counts_and_events() {
             json!({"seq": 4}),
         )
         .await;
-    super::support::assert_quiet(&mut ana_ws, 300).await;
+    super::support::assert_quiet_but(&mut ana_ws, 300, &["delivered"]).await;
 }
 
 #[tokio::test]

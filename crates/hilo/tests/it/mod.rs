@@ -4,6 +4,7 @@
 //! `tests/sqlite.rs` and `tests/postgres.rs`, one per store backend: one suite, run twice.
 
 mod accounts;
+mod attachments;
 mod authz;
 mod bad_input;
 mod conversations;
@@ -13,6 +14,7 @@ mod messages;
 mod multinode;
 mod process;
 mod properties;
+mod rich;
 mod server;
 pub mod support;
 mod tidy;

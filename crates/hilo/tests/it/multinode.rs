@@ -89,7 +89,7 @@ async fn messages_sent_through_one_node_reach_streams_on_the_other() {
         expected,
         "in order, once, across nodes"
     );
-    super::support::assert_quiet(&mut bob_ws, 300).await;
+    super::support::assert_quiet_but(&mut bob_ws, 300, &["delivered", "presence"]).await;
 }
 
 #[tokio::test]
@@ -121,7 +121,7 @@ async fn a_group_spread_over_both_nodes_gets_every_message_once_in_order() {
     }
     for ws in &mut sockets {
         assert_eq!(message_texts(ws, expected.len()).await, expected);
-        super::support::assert_quiet(ws, 200).await;
+        super::support::assert_quiet_but(ws, 200, &["delivered", "presence"]).await;
     }
 }
 
@@ -504,4 +504,59 @@ async fn losing_nats_closes_streams_and_clients_replay_from_the_database() {
         ["during the outage"],
         "nothing lost"
     );
+}
+
+/// The next `presence` event on a socket, skipping others.
+async fn next_presence(ws: &mut super::support::Ws) -> serde_json::Value {
+    loop {
+        let event = next_json(ws).await;
+        if event["type"] == "presence" {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_is_the_same_on_every_node() {
+    let Some(url) = nats_url() else { return };
+    let db = TestDb::new().await;
+    let (node_a, node_b) = two_nodes(&db, &url).await;
+    let ana = node_a.register("ana").await;
+    let bob = node_b.register("bob").await;
+    node_a.direct(&ana, &bob).await;
+    let mut bobs = node_b.ws(&bob, None).await;
+    next_json(&mut bobs).await;
+    // Ana's stream on node A: online as seen from node B too.
+    let mut on_a = node_a.ws(&ana, None).await;
+    next_json(&mut on_a).await;
+    assert_eq!(next_presence(&mut bobs).await["online"], true);
+    assert_eq!(
+        ana_online(&node_b, &bob).await,
+        true,
+        "node B knows of node A's stream"
+    );
+    // A second stream on node B, then the first one closes: still online, no event.
+    let mut on_b = node_b.ws(&ana, None).await;
+    next_json(&mut on_b).await;
+    drop(on_a);
+    super::support::assert_quiet_but(&mut bobs, 700, &["delivered"]).await;
+    assert_eq!(
+        ana_online(&node_a, &bob).await,
+        true,
+        "node A knows of node B's stream"
+    );
+    // The last stream anywhere closes: offline everywhere, one event.
+    drop(on_b);
+    let offline = next_presence(&mut bobs).await;
+    assert_eq!(offline["online"], false);
+    assert!(offline["last_seen_at"].is_string());
+    assert_eq!(ana_online(&node_a, &bob).await, false);
+    assert_eq!(ana_online(&node_b, &bob).await, false);
+}
+
+/// `online` in ana's profile as `viewer` reads it on `node`.
+async fn ana_online(node: &TestServer, viewer: &User) -> serde_json::Value {
+    let (status, profile) = node.get("/api/v1/users/ana", viewer).await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    profile["online"].clone()
 }

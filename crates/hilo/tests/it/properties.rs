@@ -132,7 +132,8 @@ impl Stream {
         loop {
             let event = next_json(ws).await;
             assert_ne!(event["type"], "resync_required", "the cursor was lost");
-            if event["type"] == "typing" {
+            // Ephemeral indicators are not state a snapshot holds.
+            if event["type"] == "typing" || event["type"] == "presence" {
                 continue;
             }
             if let Some(cursor) = event["cursor"].as_str() {
@@ -368,9 +369,30 @@ async fn idempotence_case(ops: &[SendOp]) {
 /// One mutation, by one of four people: 0 is the observer whose view is checked.
 #[derive(Debug, Clone)]
 enum Mutation {
+    /// A text, quoting one of the messages sent so far in that conversation when `reply`
+    /// is set (refused when that one was deleted).
     Send {
         actor: u8,
         conversation: u8,
+        reply: Option<u8>,
+    },
+    /// One of the messages sent so far: react (or take the reaction back).
+    React {
+        actor: u8,
+        message: u8,
+        emoji: u8,
+        add: bool,
+    },
+    /// An edit, by the message's sender unless `actor` is set (then mostly refused).
+    Edit {
+        actor: Option<u8>,
+        message: u8,
+    },
+    /// A delete, by the message's sender unless `actor` is set.
+    Delete {
+        actor: Option<u8>,
+        message: u8,
+        everyone: bool,
     },
     Read {
         conversation: u8,
@@ -406,14 +428,24 @@ enum Mutation {
         actor: u8,
         conversation: u8,
     },
+    /// A new display name for someone (the observer included).
+    Profile {
+        actor: u8,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     let person = 0..4u8;
     let conversation = 0..8u8;
     prop_oneof![
-        6 => (person.clone(), conversation.clone())
-            .prop_map(|(actor, conversation)| Mutation::Send { actor, conversation }),
+        6 => (person.clone(), conversation.clone(), prop::option::weighted(0.3, any::<u8>()))
+            .prop_map(|(actor, conversation, reply)| Mutation::Send { actor, conversation, reply }),
+        2 => (person.clone(), any::<u8>(), 0..3u8, any::<bool>())
+            .prop_map(|(actor, message, emoji, add)| Mutation::React { actor, message, emoji, add }),
+        2 => (prop::option::weighted(0.2, person.clone()), any::<u8>())
+            .prop_map(|(actor, message)| Mutation::Edit { actor, message }),
+        1 => (prop::option::weighted(0.5, person.clone()), any::<u8>(), any::<bool>())
+            .prop_map(|(actor, message, everyone)| Mutation::Delete { actor, message, everyone }),
         2 => (conversation.clone(), 0..4u8)
             .prop_map(|(conversation, back)| Mutation::Read { conversation, back }),
         3 => (conversation.clone(), 0..SETTINGS.len() as u8)
@@ -430,8 +462,9 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => (person.clone(), any::<bool>())
             .prop_map(|(actor, with_observer)| Mutation::NewGroup { actor, with_observer }),
         1 => person.clone().prop_map(|actor| Mutation::NewDirect { actor }),
-        1 => (person, conversation)
+        1 => (person.clone(), conversation)
             .prop_map(|(actor, conversation)| Mutation::Typing { actor, conversation }),
+        1 => person.prop_map(|actor| Mutation::Profile { actor }),
     ]
 }
 
@@ -535,15 +568,54 @@ fn apply(model: &mut Snapshot, me: &str, event: &Value) {
                     .max(seq);
                 conversation["last_read_seq"] = json!(marker);
             }
+            let last = conversation["last_seq"]
+                .as_i64()
+                .expect("a number")
+                .max(seq);
+            conversation["last_seq"] = json!(last);
             let at = message["created_at"].as_str().expect("a string");
             if conversation["updated_at"].as_str().expect("a string") < at {
                 conversation["updated_at"] = json!(at);
             }
-            model
-                .messages
-                .entry(id)
-                .or_default()
-                .insert(seq, message.clone());
+            let messages = model.messages.entry(id).or_default();
+            // A quote shows the quoted message as it is now: the client updates the
+            // replies it holds from the quoted message's own update.
+            for reply in messages.values_mut() {
+                if reply["reply_to"]["id"] == message["id"] {
+                    reply["reply_to"]["deleted"] = message["deleted"].clone();
+                    reply["reply_to"]["excerpt"] = match message["text"].as_str() {
+                        Some(text) if message["deleted"] != true => json!(excerpt(text)),
+                        _ => Value::Null,
+                    };
+                }
+            }
+            messages.insert(seq, message.clone());
+        }
+        "user.updated" => {
+            // Names show in member lists and on messages; one's own account in full.
+            let user = &event["user"];
+            for conversation in model.conversations.values_mut() {
+                if let Some(members) = conversation["members"].as_array_mut() {
+                    for member in members.iter_mut().filter(|m| m["id"] == user["id"]) {
+                        *member = user.clone();
+                    }
+                }
+            }
+            for messages in model.messages.values_mut() {
+                for message in messages.values_mut() {
+                    if message["sender"]["id"] == user["id"] {
+                        message["sender"] = user.clone();
+                    }
+                }
+            }
+            if !event["me"].is_null() {
+                model.me = event["me"].clone();
+            }
+        }
+        "message.hidden" => {
+            if let Some(messages) = model.messages.get_mut(&id) {
+                messages.retain(|_, m| m["id"] != event["message_id"]);
+            }
         }
         "read" => {
             if event["user_id"] == me
@@ -556,7 +628,8 @@ fn apply(model: &mut Snapshot, me: &str, event: &Value) {
                 conversation["last_read_seq"] = json!(marker);
             }
         }
-        "session.revoked" => {}
+        // Receipts are not part of a snapshot (they have an endpoint of their own).
+        "session.revoked" | "delivered" => {}
         other => panic!("an event kind the reducer does not know: {other} ({event})"),
     }
 }
@@ -566,13 +639,18 @@ fn derive(model: &mut Snapshot, me: &str) {
     for (id, conversation) in model.conversations.iter_mut() {
         let messages = model.messages.get(id).cloned().unwrap_or_default();
         let marker = conversation["last_read_seq"].as_i64().expect("a number");
-        if let Some((seq, newest)) = messages.last_key_value() {
-            conversation["last_seq"] = json!(seq);
-            conversation["last_message"] = newest.clone();
+        match messages.last_key_value() {
+            Some((seq, newest)) => {
+                let last = conversation["last_seq"].as_i64().unwrap_or(0).max(*seq);
+                conversation["last_seq"] = json!(last);
+                conversation["last_message"] = newest.clone();
+            }
+            // Every message hidden for me: no preview.
+            None => conversation["last_message"] = Value::Null,
         }
         let unread = messages
             .iter()
-            .filter(|(seq, m)| **seq > marker && m["sender"]["id"] != me)
+            .filter(|(seq, m)| **seq > marker && m["sender"]["id"] != me && m["deleted"] != true)
             .count();
         conversation["unread_count"] = json!(unread);
     }
@@ -608,24 +686,105 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
     let mut stream = Stream::open(server, &observer).await;
     let mut model = snapshot(server, &observer).await;
     let mut txn = 0u32;
+    // Every message sent so far, for the mutations that act on one.
+    let mut sent: Vec<Sent> = Vec::new();
     for mutation in mutations {
         let (status, body) = match mutation {
             Mutation::Send {
                 actor,
                 conversation,
+                reply,
             } => {
                 txn += 1;
-                server
+                let mut body =
+                    json!({"client_txn_id": format!("m{txn}"), "text": format!("text {txn}")});
+                let conversation = pick(&conversations, *conversation);
+                let here: Vec<String> = sent
+                    .iter()
+                    .filter(|s| s.conversation == conversation)
+                    .map(|s| s.id.clone())
+                    .collect();
+                if let Some(reply) = reply
+                    && !here.is_empty()
+                {
+                    body["reply_to"] = json!(pick(&here, *reply));
+                }
+                let answer = server
                     .post(
-                        &format!(
-                            "/api/v1/conversations/{}/messages",
-                            pick(&conversations, *conversation)
-                        ),
+                        &format!("/api/v1/conversations/{conversation}/messages"),
                         &people[*actor as usize],
-                        json!({"client_txn_id": format!("m{txn}"), "text": format!("text {txn}")}),
+                        body,
+                    )
+                    .await;
+                if let Some(id) = answer.1["id"].as_str() {
+                    sent.push(Sent {
+                        id: id.to_owned(),
+                        conversation,
+                        sender: *actor,
+                    });
+                }
+                answer
+            }
+            Mutation::React {
+                actor,
+                message,
+                emoji,
+                add,
+            } if !sent.is_empty() => {
+                let emoji = ["%F0%9F%91%8D", "%E2%9D%A4%EF%B8%8F", "%F0%9F%98%82"][*emoji as usize];
+                server
+                    .call(
+                        if *add { "PUT" } else { "DELETE" },
+                        &format!(
+                            "/api/v1/messages/{}/reactions/{emoji}",
+                            pick_sent(&sent, *message).id
+                        ),
+                        Some(&people[*actor as usize].token),
+                        None,
                     )
                     .await
             }
+            Mutation::Edit { actor, message } if !sent.is_empty() => {
+                txn += 1;
+                let target = pick_sent(&sent, *message);
+                let actor = actor.unwrap_or(target.sender);
+                server
+                    .call(
+                        "PATCH",
+                        &format!("/api/v1/messages/{}", target.id),
+                        Some(&people[actor as usize].token),
+                        Some(json!({ "text": format!("edit {txn}") })),
+                    )
+                    .await
+            }
+            Mutation::Delete {
+                actor,
+                message,
+                everyone,
+            } if !sent.is_empty() => {
+                let scope = if *everyone { "everyone" } else { "me" };
+                let target = pick_sent(&sent, *message);
+                let actor = actor.unwrap_or(target.sender);
+                server
+                    .call(
+                        "DELETE",
+                        &format!("/api/v1/messages/{}?scope={scope}", target.id),
+                        Some(&people[actor as usize].token),
+                        None,
+                    )
+                    .await
+            }
+            Mutation::Profile { actor } => {
+                txn += 1;
+                server
+                    .patch(
+                        "/api/v1/me",
+                        &people[*actor as usize],
+                        json!({ "display_name": format!("person {txn}") }),
+                    )
+                    .await
+            }
+            Mutation::React { .. } | Mutation::Edit { .. } | Mutation::Delete { .. } => continue,
             Mutation::Read { conversation, back } => {
                 let id = pick(&conversations, *conversation);
                 let (_, view) = server
@@ -767,7 +926,8 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
                 || [
                     StatusCode::BAD_REQUEST,
                     StatusCode::FORBIDDEN,
-                    StatusCode::NOT_FOUND
+                    StatusCode::NOT_FOUND,
+                    StatusCode::CONFLICT
                 ]
                 .contains(&status),
             "{mutation:?}: {status} {body}"
@@ -810,7 +970,33 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
     assert_eq!(model.me, fresh.me);
 }
 
-/// The conversation a mutation's index names, among those made so far.
-fn pick(conversations: &[String], index: u8) -> String {
-    conversations[index as usize % conversations.len()].clone()
+/// The conversation (or message) a mutation's index names, among those made so far.
+fn pick(ids: &[String], index: u8) -> String {
+    ids[index as usize % ids.len()].clone()
+}
+
+/// A message a mutation sent.
+struct Sent {
+    id: String,
+    conversation: String,
+    sender: u8,
+}
+
+fn pick_sent(sent: &[Sent], index: u8) -> &Sent {
+    &sent[index as usize % sent.len()]
+}
+
+/// A reply's excerpt of the message it quotes, by the rule the API documents: the first
+/// 100 characters of its trimmed text, line breaks as spaces, an ellipsis when cut.
+fn excerpt(text: &str) -> String {
+    let flat: String = text
+        .trim()
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= 100 {
+        flat
+    } else {
+        flat.chars().take(99).chain(['…']).collect()
+    }
 }

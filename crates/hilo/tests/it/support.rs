@@ -416,6 +416,47 @@ impl TestServer {
         self.call("POST", path, Some(&user.token), Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, user: &User, body: Value) -> (StatusCode, Value) {
+        self.call("PATCH", path, Some(&user.token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, user: &User) -> (StatusCode, Value) {
+        self.call("DELETE", path, Some(&user.token), None).await
+    }
+
+    /// Posts a multipart form with or without a token; the status and the parsed body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        form: reqwest::multipart::Form,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(self.url(path)).multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `bytes` as one part `file` named `name` and declared as `declared`.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        name: &str,
+        declared: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(declared)
+            .expect("a type");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.post_form("/api/v1/attachments", token, form).await
+    }
+
     pub async fn register(&self, username: &str) -> User {
         let (status, body) = self
             .call(
@@ -673,6 +714,27 @@ pub async fn assert_quiet(socket: &mut Ws, millis: u64) {
     {
         panic!("unexpected frame {text}");
     }
+}
+
+/// Asserts that within `millis` no text frame arrives except events of the `ignored`
+/// types (receipts and presence come on their own schedule).
+pub async fn assert_quiet_but(socket: &mut Ws, millis: u64, ignored: &[&str]) {
+    for event in frames_within(socket, millis).await {
+        let kind = event["type"].as_str().unwrap_or_default();
+        assert!(ignored.contains(&kind), "unexpected frame {event}");
+    }
+}
+
+/// Every JSON text frame that arrives within `millis`.
+pub async fn frames_within(socket: &mut Ws, millis: u64) -> Vec<Value> {
+    let until = tokio::time::Instant::now() + Duration::from_millis(millis);
+    let mut frames = Vec::new();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(until, socket.next()).await {
+        if let WsMessage::Text(text) = frame {
+            frames.push(serde_json::from_str(&text).unwrap_or_default());
+        }
+    }
+    frames
 }
 
 /// The real `hilo` binary running as a child process.
