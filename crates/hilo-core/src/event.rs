@@ -30,6 +30,16 @@ pub enum EventKind {
     /// An account the user shares a conversation with (or the user's own) changed its
     /// display name, or the user changed their own settings.
     UserUpdated,
+    /// A friend request: to the person asked (incoming) and the asker's own devices
+    /// (outgoing; `number` 1 for incoming, 0 for outgoing).
+    FriendRequest,
+    /// A friend request was accepted: to both new friends.
+    FriendAccepted,
+    /// A friendship or request ended (unfriend, cancel, decline, block). A declined asker
+    /// is not told.
+    FriendRemoved,
+    /// The user blocked (`number` 1) or unblocked (0) someone: to their own devices.
+    BlockUpdated,
 }
 str_enum!(EventKind {
     MessageCreated = "message.created",
@@ -41,6 +51,10 @@ str_enum!(EventKind {
     MessageHidden = "message.hidden",
     Delivered = "delivered",
     UserUpdated = "user.updated",
+    FriendRequest = "friend.request",
+    FriendAccepted = "friend.accepted",
+    FriendRemoved = "friend.removed",
+    BlockUpdated = "block.updated",
 });
 
 /// The content of an event before it gets a cursor.

@@ -18,6 +18,7 @@ pub mod conversation;
 pub mod event;
 pub mod id;
 pub mod message;
+pub mod social;
 pub mod validate;
 
 pub use account::{LastSeenVisibility, Session, Settings, User, WhoCanMessage};
@@ -29,6 +30,7 @@ pub use conversation::{
 pub use event::{EventKind, EventRecord, StoredEvent};
 pub use id::{AttachmentId, ContactId, ConversationId, MessageId, SessionId, UserId};
 pub use message::{Channel, DeleteScope, LinkEntity, Location, Message, Reaction, ReplyRef};
+pub use social::{FriendRequestResult, Relation, Relationship};
 pub use validate::ValidationError;
 
 /// A point in time as milliseconds since the Unix epoch, UTC.

@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AddMembersRequest, ConversationSettingsRequest, CreateAccountRequest,
-    CreateConversationRequest, EditMessageRequest, ForwardMessageRequest, LoginRequest,
-    ReadRequest, RenameConversationRequest, SendMessageRequest, TypingRequest, UpdateMeRequest,
-    check_body,
+    CreateConversationRequest, EditMessageRequest, ForwardMessageRequest, FriendRequestBody,
+    LoginRequest, ReadRequest, RenameConversationRequest, SendMessageRequest, TypingRequest,
+    UpdateMeRequest, check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
@@ -22,6 +22,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "CreateConversationRequest",
     "EditMessageRequest",
     "ForwardMessageRequest",
+    "FriendRequestBody",
     "LoginRequest",
     "ReadRequest",
     "RenameConversationRequest",
@@ -99,6 +100,10 @@ pub fn decode_every_request(body: &[u8]) -> usize {
     if let Some(r) = decode::<ForwardMessageRequest>(body) {
         accepted += 1;
         let _ = validate::client_txn_id(&r.client_txn_id);
+    }
+    if let Some(r) = decode::<FriendRequestBody>(body) {
+        accepted += 1;
+        let _ = validate::username(&r.username);
     }
     accepted += usize::from(decode::<ReadRequest>(body).is_some());
     accepted += usize::from(decode::<TypingRequest>(body).is_some());

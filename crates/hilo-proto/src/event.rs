@@ -88,6 +88,35 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         me: Option<crate::MeDto>,
     },
+    /// A friend request to the recipient (`incoming`) or made by them on another device
+    /// (`outgoing`).
+    #[serde(rename = "friend.request")]
+    FriendRequest {
+        /// The other person.
+        user: crate::PartyDto,
+        /// `incoming` or `outgoing`.
+        direction: String,
+    },
+    /// The recipient and `user` became friends.
+    #[serde(rename = "friend.accepted")]
+    FriendAccepted {
+        /// The new friend.
+        user: crate::PartyDto,
+    },
+    /// A friendship or a friend request between the recipient and `user` ended.
+    #[serde(rename = "friend.removed")]
+    FriendRemoved {
+        /// The other person.
+        user: crate::PartyDto,
+    },
+    /// The recipient blocked or unblocked `user` (on another device, perhaps).
+    #[serde(rename = "block.updated")]
+    BlockUpdated {
+        /// The person.
+        user: crate::PartyDto,
+        /// Whether they are blocked now.
+        blocked: bool,
+    },
     /// A member started or stopped typing. Ephemeral: never replayed.
     #[serde(rename = "typing")]
     Typing {

@@ -14,6 +14,7 @@ mod conversation;
 mod decode;
 mod event;
 mod message;
+mod social;
 pub mod vocab;
 
 pub use account::*;
@@ -22,6 +23,7 @@ pub use conversation::*;
 pub use decode::{REQUEST_TYPES, decode_every_request};
 pub use event::*;
 pub use message::*;
+pub use social::*;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -41,7 +41,7 @@ pub struct Registration {
 pub struct UserProfile {
     /// The account.
     pub user: User,
-    /// `self` or `none` (friendships come with the social inbox).
+    /// `self`, `friend`, `request_sent`, `request_received`, `blocked` or `none`.
     pub relationship: &'static str,
     /// Online now, where the user's visibility setting allows the caller.
     pub online: Option<bool>,
@@ -347,10 +347,23 @@ impl Hilo {
     }
 
     async fn profile(&self, caller: &Caller, user: User) -> Result<UserProfile> {
+        let relation = if user.id == caller.user.id {
+            hilo_core::Relation::default()
+        } else {
+            self.inner.store.relation(&caller.user.id, &user.id).await?
+        };
+        self.profile_with(caller, user, relation).await
+    }
+
+    /// `user` as the caller sees them, given the caller's relation to them.
+    pub(crate) async fn profile_with(
+        &self,
+        caller: &Caller,
+        user: User,
+        relation: hilo_core::Relation,
+    ) -> Result<UserProfile> {
         let is_self = user.id == caller.user.id;
-        // Friendship arrives with the social inbox; until then only `everyone` shares presence.
-        let visible = is_self
-            || user.settings.last_seen_visibility == hilo_core::LastSeenVisibility::Everyone;
+        let visible = is_self || relation.sees_presence(user.settings.last_seen_visibility);
         let (online, last_seen_at) = if visible {
             let sessions = self.inner.store.sessions(&user.id).await?;
             (
@@ -368,7 +381,12 @@ impl Hilo {
             (None, None)
         };
         Ok(UserProfile {
-            relationship: if is_self { "self" } else { "none" },
+            relationship: if is_self {
+                hilo_core::Relationship::Myself
+            } else {
+                relation.relationship()
+            }
+            .as_str(),
             online,
             last_seen_at,
             user,
@@ -385,8 +403,12 @@ impl Hilo {
         }
         let mut profiles = Vec::new();
         let query = query.trim();
+        // Whoever blocks the caller cannot be found by them.
+        let blockers = self.inner.store.blockers_of(&caller.user.id).await?;
         for user in self.inner.store.search_users(query, SEARCH_LIMIT).await? {
-            profiles.push(self.profile(caller, user).await?);
+            if !blockers.contains(&user.id) {
+                profiles.push(self.profile(caller, user).await?);
+            }
         }
         Ok(profiles)
     }

@@ -203,6 +203,35 @@ impl Hilo {
                 }),
                 _ => None,
             },
+            EventKind::FriendRequest
+            | EventKind::FriendAccepted
+            | EventKind::FriendRemoved
+            | EventKind::BlockUpdated => {
+                let Some(subject) = &record.subject_user_id else {
+                    return Ok(None);
+                };
+                let Some(other) = self.inner.store.user(subject).await? else {
+                    return Ok(None);
+                };
+                let user = hilo_proto::PartyDto::from(&other);
+                Some(match record.kind {
+                    EventKind::FriendRequest => Event::FriendRequest {
+                        user,
+                        direction: if record.number == Some(1) {
+                            "incoming"
+                        } else {
+                            "outgoing"
+                        }
+                        .to_owned(),
+                    },
+                    EventKind::FriendAccepted => Event::FriendAccepted { user },
+                    EventKind::FriendRemoved => Event::FriendRemoved { user },
+                    _ => Event::BlockUpdated {
+                        user,
+                        blocked: record.number == Some(1),
+                    },
+                })
+            }
             EventKind::SessionRevoked => {
                 record.session_id.as_ref().map(|s| Event::SessionRevoked {
                     session_id: s.to_string(),
@@ -289,12 +318,16 @@ impl Hilo {
         let Some(user) = store.user(&transition.user).await? else {
             return Ok(());
         };
-        // Friendship arrives with the social inbox (issue 7); until then `friends` shares
-        // with nobody, like `nobody`.
-        if user.settings.last_seen_visibility != hilo_core::LastSeenVisibility::Everyone {
-            return Ok(());
-        }
-        let audience = store.co_members(&user.id).await?;
+        let audience: Vec<hilo_core::UserId> = match user.settings.last_seen_visibility {
+            hilo_core::LastSeenVisibility::Nobody => return Ok(()),
+            hilo_core::LastSeenVisibility::Friends => store
+                .friends(&user.id)
+                .await?
+                .into_iter()
+                .map(|friend| friend.user.id)
+                .collect(),
+            hilo_core::LastSeenVisibility::Everyone => store.presence_audience(&user.id).await?,
+        };
         let event = Event::Presence {
             user_id: user.id.to_string(),
             online: transition.online,

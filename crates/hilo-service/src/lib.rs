@@ -22,6 +22,7 @@ mod messages;
 mod password;
 mod ports;
 mod presence;
+mod social;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub use events::{EventStream, OFFLINE_GRACE, StreamItem};
 pub use password::PasswordHasher;
 pub use ports::{Clock, IdGen, SystemClock, UuidV7};
 pub use presence::TYPING_TTL;
+pub use social::FriendStatus;
 
 /// Result alias for service calls.
 pub type Result<T> = std::result::Result<T, Error>;

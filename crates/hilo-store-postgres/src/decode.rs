@@ -55,4 +55,6 @@ decoders!(
     reaction_row -> hilo_store::sql::ReactionRow,
     attachment -> hilo_core::Attachment,
     message_attachment -> (String, hilo_core::Attachment),
+    relation -> hilo_core::Relation,
+    since -> hilo_store::Since,
 );

@@ -63,6 +63,7 @@ mod messages;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+mod social;
 mod tx;
 
 use std::time::Duration;
@@ -119,6 +120,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "presence",
         include_str!("../migrations/0005_presence.sql"),
     ),
+    (6, "social", include_str!("../migrations/0006_social.sql")),
 ];
 
 impl PostgresStore {

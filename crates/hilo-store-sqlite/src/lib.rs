@@ -55,6 +55,7 @@ mod reader;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+mod social;
 mod tx;
 mod writer;
 
@@ -129,6 +130,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "presence",
         include_str!("../migrations/0005_presence.sql"),
     ),
+    (6, "social", include_str!("../migrations/0006_social.sql")),
 ];
 
 impl SqliteStore {

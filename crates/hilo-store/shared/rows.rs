@@ -176,3 +176,72 @@ pub(crate) const HAS_STREAM: &str =
 
 /// Forgets the rows of nodes gone for a while (expired before `$1`).
 pub(crate) const STREAMS_EXPIRED: &str = "DELETE FROM presence WHERE until_at < $1";
+
+/// `$1`'s relation to `$2` (the columns [`hilo_store::sql::relation`] reads).
+pub(crate) const RELATION: &str = "SELECT EXISTS (SELECT 1 FROM friends WHERE user_id = $1 AND friend_id = $2) AS friends, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2) AS request_sent, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $2 AND to_user_id = $1) AS request_received, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS blocking, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS blocked_by, EXISTS (SELECT 1 FROM friends a JOIN friends b ON b.friend_id = a.friend_id WHERE a.user_id = $1 AND b.user_id = $2) AS mutual_friend";
+
+/// `$1`'s friends with the time each friendship began (`since`), by username.
+pub(crate) const FRIENDS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", f.since FROM friends f JOIN users ON users.id = f.friend_id WHERE f.user_id = $1 ORDER BY users.username"
+);
+
+/// Friend requests to `$1`, newest first, with when each was made (`since`).
+pub(crate) const INCOMING_REQUESTS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", r.created_at AS since FROM friend_requests r JOIN users ON users.id = r.from_user_id WHERE r.to_user_id = $1 ORDER BY r.created_at DESC, users.username"
+);
+
+/// Friend requests from `$1`, newest first, with when each was made (`since`).
+pub(crate) const OUTGOING_REQUESTS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", r.created_at AS since FROM friend_requests r JOIN users ON users.id = r.to_user_id WHERE r.from_user_id = $1 ORDER BY r.created_at DESC, users.username"
+);
+
+/// `$1` asks `$2` to be friends (at `$3`).
+pub(crate) const INSERT_FRIEND_REQUEST: &str =
+    "INSERT INTO friend_requests (from_user_id, to_user_id, created_at) VALUES ($1, $2, $3)";
+
+/// The request from `$1` to `$2` is over.
+pub(crate) const DELETE_FRIEND_REQUEST: &str =
+    "DELETE FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2";
+
+/// `$1` and `$2` are friends since `$3`.
+pub(crate) const INSERT_FRIENDS: &str =
+    "INSERT INTO friends (user_id, friend_id, since) VALUES ($1, $2, $3), ($2, $1, $3)";
+
+/// `$1` and `$2` are no longer friends.
+pub(crate) const DELETE_FRIENDS: &str = "DELETE FROM friends WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)";
+
+/// `$1` blocks `$2` (since `$3`); nothing when it already did.
+pub(crate) const INSERT_BLOCK: &str = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
+
+/// `$1` no longer blocks `$2`.
+pub(crate) const DELETE_BLOCK: &str =
+    "DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2";
+
+/// The accounts `$1` blocks, by username.
+pub(crate) const BLOCKED_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM blocks b JOIN users ON users.id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY users.username"
+);
+
+/// The accounts that block `$1`.
+pub(crate) const BLOCKERS_OF: &str = "SELECT blocker_id FROM blocks WHERE blocked_id = $1";
+
+/// One more message from `$2` dropped by `$1`'s block.
+pub(crate) const COUNT_DROPPED: &str =
+    "UPDATE blocks SET dropped = dropped + 1 WHERE blocker_id = $1 AND blocked_id = $2";
+
+/// How many messages from `$2` the block of `$1` dropped.
+pub(crate) const DROPPED: &str =
+    "SELECT dropped FROM blocks WHERE blocker_id = $1 AND blocked_id = $2";
+
+/// Who hears that `$1` came online or went offline when they show it to everyone: their
+/// friends, and the accounts sharing a current conversation with them that sits in their
+/// inbox or archive (not in requests or spam), except anyone they block.
+pub(crate) const PRESENCE_AUDIENCE: &str = "SELECT o.user_id FROM members me JOIN members o ON o.conversation_id = me.conversation_id WHERE me.user_id = $1 AND me.left_at IS NULL AND me.folder IN ('inbox', 'archived') AND o.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $1 AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = o.user_id) UNION SELECT friend_id FROM friends WHERE user_id = $1";

@@ -15,8 +15,9 @@
 
 use async_trait::async_trait;
 use hilo_core::{
-    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder, Location,
-    Message, MessageId, Notify, Session, SessionId, Settings, StoredEvent, Timestamp, User, UserId,
+    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder,
+    FriendRequestResult, Location, Message, MessageId, Notify, Relation, Session, SessionId,
+    Settings, StoredEvent, Timestamp, User, UserId,
 };
 
 pub mod sql;
@@ -561,6 +562,75 @@ pub trait AttachmentStore: Send + Sync {
     async fn forget_attachment(&self, id: &AttachmentId) -> StoreResult<()>;
 }
 
+/// A person in a friends list or a friend request, with the time it began.
+#[derive(Debug, Clone)]
+pub struct Since {
+    /// The other person.
+    pub user: User,
+    /// When the friendship or request began.
+    pub at: Timestamp,
+}
+
+/// Friendships, friend requests and blocks.
+#[async_trait]
+pub trait SocialStore: Send + Sync {
+    /// `viewer`'s relation to `other`.
+    async fn relation(&self, viewer: &UserId, other: &UserId) -> StoreResult<Relation>;
+    /// `from` asks `to` to be friends, or accepts the request `to` made. In the
+    /// transaction: refused when either blocks the other. `Sent` appends `friend.request`
+    /// to both streams (`number` 1 to `to`, 0 to `from`), `Accepted` appends
+    /// `friend.accepted` to both; nothing is written otherwise.
+    async fn request_friend(
+        &self,
+        from: &UserId,
+        to: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<(FriendRequestResult, Vec<Delivery>)>;
+    /// Ends what is between `user` and `other`: a friendship (both told), `user`'s own
+    /// request (both told) or `other`'s request to `user` (declined: only `user`'s devices
+    /// are told). `friend.removed` events; none when there was nothing.
+    async fn remove_friend(
+        &self,
+        user: &UserId,
+        other: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// `user`'s friends, by username.
+    async fn friends(&self, user: &UserId) -> StoreResult<Vec<Since>>;
+    /// Friend requests to and from `user` still waiting, newest first.
+    async fn friend_requests(&self, user: &UserId) -> StoreResult<(Vec<Since>, Vec<Since>)>;
+    /// `blocker` blocks `blocked`: any friendship or request between them ends.
+    /// `block.updated` to the blocker, `friend.removed` to both when something ended;
+    /// nothing when the block was there already.
+    async fn block(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Lifts a block (nothing comes back); `block.updated` to the blocker, none when there
+    /// was no block.
+    async fn unblock(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// The accounts `user` blocks, by username.
+    async fn blocked_users(&self, user: &UserId) -> StoreResult<Vec<User>>;
+    /// The accounts that block `user`.
+    async fn blockers_of(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+    /// Who may hear of `user`'s presence when they show it to everyone: their friends and
+    /// the people sharing a conversation with them outside their requests and spam,
+    /// except those they block.
+    async fn presence_audience(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
+    /// Counts a message from `sender` that `blocker`'s block dropped (nothing else of it
+    /// is kept).
+    async fn count_dropped(&self, blocker: &UserId, sender: &UserId) -> StoreResult<()>;
+    /// How many messages from `sender` the block of `blocker` dropped.
+    async fn dropped_count(&self, blocker: &UserId, sender: &UserId) -> StoreResult<i64>;
+}
+
 /// Per-user event streams.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -596,11 +666,24 @@ pub trait CommitObserver: Send + Sync {
 
 /// Everything a backend provides.
 pub trait Store:
-    AccountStore + ConversationStore + MessageStore + AttachmentStore + EventStore + AdminStore
+    AccountStore
+    + ConversationStore
+    + MessageStore
+    + AttachmentStore
+    + SocialStore
+    + EventStore
+    + AdminStore
 {
 }
 
-impl<T: AccountStore + ConversationStore + MessageStore + AttachmentStore + EventStore + AdminStore>
-    Store for T
+impl<
+    T: AccountStore
+        + ConversationStore
+        + MessageStore
+        + AttachmentStore
+        + SocialStore
+        + EventStore
+        + AdminStore,
+> Store for T
 {
 }

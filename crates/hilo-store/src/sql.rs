@@ -59,6 +59,27 @@ pub fn user(row: &impl Columns) -> StoreResult<User> {
     })
 }
 
+/// A relation from the columns `friends, request_sent, request_received, blocking,
+/// blocked_by, mutual_friend`.
+pub fn relation(row: &impl Columns) -> StoreResult<hilo_core::Relation> {
+    Ok(hilo_core::Relation {
+        friends: row.flag("friends")?,
+        request_sent: row.flag("request_sent")?,
+        request_received: row.flag("request_received")?,
+        blocking: row.flag("blocking")?,
+        blocked_by: row.flag("blocked_by")?,
+        mutual_friend: row.flag("mutual_friend")?,
+    })
+}
+
+/// A person with a time (`since`): a friend or a friend request.
+pub fn since(row: &impl Columns) -> StoreResult<crate::Since> {
+    Ok(crate::Since {
+        user: user(row)?,
+        at: Timestamp(row.int("since")?),
+    })
+}
+
 /// A session from `session_id, session_user_id, device_name, session_created_at,
 /// last_seen_at, ip`.
 pub fn session(row: &impl Columns) -> StoreResult<Session> {

@@ -6,6 +6,7 @@ mod conversations;
 mod events;
 mod messages;
 mod server;
+mod social;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +18,7 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenAp
     let router = server::routes(router);
     let router = accounts::routes(router);
     let router = users::routes(router);
+    let router = social::routes(router);
     let router = conversations::routes(router);
     let router = messages::routes(router);
     let router = attachments::routes(router, upload_max);

@@ -26,7 +26,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(search_users))
 }
 
-fn user_dto(profile: &UserProfile) -> UserDto {
+pub(super) fn user_dto(profile: &UserProfile) -> UserDto {
     UserDto {
         id: profile.user.id.to_string(),
         username: profile.user.username.clone(),

@@ -39,6 +39,10 @@ pub(super) enum Access {
     ServerAdmin,
     /// The account owning the session `{id}` names.
     SessionOwner,
+    /// Any live account, about another person (`{username}` is ana).
+    Person,
+    /// Any live account ana does not block, reaching out to ana (a friend request).
+    Reachable,
 }
 
 /// The matrix: every route, who may call it, and the body its rightful caller sends (`None`
@@ -70,6 +74,17 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ),
         ("GET /api/v1/users/{username}", Account, None),
         ("GET /api/v1/users", Account, None),
+        (
+            "POST /api/v1/friends",
+            Reachable,
+            Some(json!({"username": "ana"})),
+        ),
+        ("GET /api/v1/friends", Account, None),
+        ("GET /api/v1/friends/requests", Account, None),
+        ("DELETE /api/v1/friends/{username}", Person, None),
+        ("PUT /api/v1/blocks/{username}", Person, None),
+        ("DELETE /api/v1/blocks/{username}", Person, None),
+        ("GET /api/v1/blocks", Account, None),
         (
             "POST /api/v1/conversations",
             Account,
@@ -165,6 +180,8 @@ pub(super) struct World {
     pub(super) erin: User,
     /// Ana's second session, revoked.
     pub(super) revoked: User,
+    /// Someone ana blocks.
+    pub(super) mallory: User,
     pub(super) group: String,
     pub(super) message: String,
     /// A picture ana sent to the group.
@@ -182,6 +199,11 @@ pub(super) async fn world() -> World {
     let erin = server.register("erin").await;
     let frank = server.register("frank").await;
     server.register("gus").await;
+    let mallory = server.register("mallory").await;
+    let (status, body) = server
+        .call("PUT", "/api/v1/blocks/mallory", Some(&ana.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let group = server
         .group(&ana, "team", &[&bob, &carol, &erin, &frank])
         .await;
@@ -234,6 +256,7 @@ pub(super) async fn world() -> World {
         dave,
         erin,
         revoked,
+        mallory,
         group,
         message,
         attachment,
@@ -323,7 +346,11 @@ pub(super) fn fill_body(body: &Option<Value>, w: &World) -> Option<Value> {
 pub(super) fn rightful(access: Access, w: &World) -> Option<&User> {
     match access {
         Access::Public => None,
-        Access::Member | Access::MessageMember | Access::AttachmentMember => Some(&w.bob),
+        Access::Member
+        | Access::MessageMember
+        | Access::AttachmentMember
+        | Access::Person
+        | Access::Reachable => Some(&w.bob),
         Access::Account
         | Access::GroupAdmin
         | Access::ServerAdmin
@@ -346,7 +373,10 @@ fn refused(access: Access, w: &World) -> Vec<(&'static str, Option<&User>, &'sta
         ("a suspended member", Some(&w.erin), DENIED),
     ];
     match access {
-        Access::Public | Access::Account => {}
+        Access::Public | Access::Account | Access::Person => {}
+        Access::Reachable => {
+            actors.push(("someone ana blocks", Some(&w.mallory), &[403]));
+        }
         Access::Member | Access::MessageMember | Access::AttachmentMember => {
             actors.push(("a stranger", Some(&w.dave), HIDDEN));
             actors.push(("an ex-member", Some(&w.carol), HIDDEN));
@@ -387,6 +417,8 @@ pub(super) const FINGERPRINT: &str = "SELECT \
     CAST((SELECT COUNT(*) FROM hidden_messages) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM attachments) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM message_attachments) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) FROM friends) + (SELECT COUNT(*) FROM friend_requests) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) + COALESCE(SUM(dropped), 0) FROM blocks) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM user_events) AS TEXT)";
 
 #[tokio::test]

@@ -16,5 +16,6 @@ mod process;
 mod properties;
 mod rich;
 mod server;
+mod social;
 pub mod support;
 mod tidy;

@@ -6,7 +6,7 @@
 //! Each property runs `HILO_PROPTEST_CASES` cases (defaults below, sized for CI's 2 cores);
 //! a failure is shrunk and printed as the smallest sequence of operations that fails.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -432,6 +432,22 @@ enum Mutation {
     Profile {
         actor: u8,
     },
+    /// A friend request (or its acceptance) from `actor` to `target`.
+    Befriend {
+        actor: u8,
+        target: u8,
+    },
+    /// Unfriend, cancel or decline.
+    Unfriend {
+        actor: u8,
+        target: u8,
+    },
+    /// A block (or, with `on` false, its end).
+    Block {
+        actor: u8,
+        target: u8,
+        on: bool,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -464,7 +480,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => person.clone().prop_map(|actor| Mutation::NewDirect { actor }),
         1 => (person.clone(), conversation)
             .prop_map(|(actor, conversation)| Mutation::Typing { actor, conversation }),
-        1 => person.prop_map(|actor| Mutation::Profile { actor }),
+        1 => person.clone().prop_map(|actor| Mutation::Profile { actor }),
+        2 => (person.clone(), person.clone())
+            .prop_map(|(actor, target)| Mutation::Befriend { actor, target }),
+        1 => (person.clone(), person.clone())
+            .prop_map(|(actor, target)| Mutation::Unfriend { actor, target }),
+        1 => (person.clone(), person, any::<bool>())
+            .prop_map(|(actor, target, on)| Mutation::Block { actor, target, on }),
     ]
 }
 
@@ -479,13 +501,33 @@ const SETTINGS: [&str; 7] = [
     r#"{"muted_until":null}"#,
 ];
 
-/// What a client holds: its conversations (in every folder) with their messages, and its
-/// own account.
+/// What a client holds: its conversations (in every folder) with their messages, its
+/// own account, and its friends, friend requests and blocks (usernames).
 #[derive(Debug, Clone, PartialEq)]
 struct Snapshot {
     conversations: BTreeMap<String, Value>,
     messages: BTreeMap<String, BTreeMap<i64, Value>>,
     me: Value,
+    friends: BTreeSet<String>,
+    incoming: BTreeSet<String>,
+    outgoing: BTreeSet<String>,
+    blocked: BTreeSet<String>,
+}
+
+/// The usernames of a list of people (`{user}` entries or users).
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|entry| {
+            let user = if entry["user"].is_object() {
+                &entry["user"]
+            } else {
+                entry
+            };
+            user["username"].as_str().expect("a username").to_owned()
+        })
+        .collect()
 }
 
 async fn snapshot(server: &TestServer, user: &User) -> Snapshot {
@@ -514,10 +556,17 @@ async fn snapshot(server: &TestServer, user: &User) -> Snapshot {
         messages.insert(id.clone(), history(server, user, id).await);
     }
     let (_, me) = server.get("/api/v1/me", user).await;
+    let (_, friends) = server.get("/api/v1/friends", user).await;
+    let (_, requests) = server.get("/api/v1/friends/requests", user).await;
+    let (_, blocks) = server.get("/api/v1/blocks", user).await;
     Snapshot {
         conversations,
         messages,
         me,
+        friends: names(&friends["friends"]),
+        incoming: names(&requests["incoming"]),
+        outgoing: names(&requests["outgoing"]),
+        blocked: names(&blocks["blocked"]),
     }
 }
 
@@ -626,6 +675,36 @@ fn apply(model: &mut Snapshot, me: &str, event: &Value) {
                     .expect("a number")
                     .max(event["seq"].as_i64().expect("a number"));
                 conversation["last_read_seq"] = json!(marker);
+            }
+        }
+        "friend.request" | "friend.accepted" | "friend.removed" | "block.updated" => {
+            let name = event["user"]["username"]
+                .as_str()
+                .expect("a username")
+                .to_owned();
+            match event["type"].as_str() {
+                Some("friend.request") if event["direction"] == "incoming" => {
+                    model.incoming.insert(name);
+                }
+                Some("friend.request") => {
+                    model.outgoing.insert(name);
+                }
+                Some("friend.accepted") => {
+                    model.incoming.remove(&name);
+                    model.outgoing.remove(&name);
+                    model.friends.insert(name);
+                }
+                Some("friend.removed") => {
+                    model.incoming.remove(&name);
+                    model.outgoing.remove(&name);
+                    model.friends.remove(&name);
+                }
+                _ if event["blocked"] == true => {
+                    model.blocked.insert(name);
+                }
+                _ => {
+                    model.blocked.remove(&name);
+                }
             }
         }
         // Receipts are not part of a snapshot (they have an endpoint of their own).
@@ -903,6 +982,33 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
                 }
                 answer
             }
+            Mutation::Befriend { actor, target } => {
+                server
+                    .post(
+                        "/api/v1/friends",
+                        &people[*actor as usize],
+                        json!({ "username": people[*target as usize].username }),
+                    )
+                    .await
+            }
+            Mutation::Unfriend { actor, target } => {
+                server
+                    .delete(
+                        &format!("/api/v1/friends/{}", people[*target as usize].username),
+                        &people[*actor as usize],
+                    )
+                    .await
+            }
+            Mutation::Block { actor, target, on } => {
+                server
+                    .call(
+                        if *on { "PUT" } else { "DELETE" },
+                        &format!("/api/v1/blocks/{}", people[*target as usize].username),
+                        Some(&people[*actor as usize].token),
+                        None,
+                    )
+                    .await
+            }
             Mutation::Typing {
                 actor,
                 conversation,
@@ -968,6 +1074,21 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
         );
     }
     assert_eq!(model.me, fresh.me);
+    assert_eq!(
+        (
+            &model.friends,
+            &model.incoming,
+            &model.outgoing,
+            &model.blocked
+        ),
+        (
+            &fresh.friends,
+            &fresh.incoming,
+            &fresh.outgoing,
+            &fresh.blocked
+        ),
+        "friends, requests and blocks after {mutations:?}"
+    );
 }
 
 /// The conversation (or message) a mutation's index names, among those made so far.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::support::{StatusCode, TestServer, User, Ws, frames_within, next_json};
+use super::support::{StatusCode, TestServer, User, frames_within, next_json, next_of, stream};
 
 fn id(message: &Value) -> &str {
     message["id"].as_str().expect("message id")
@@ -22,23 +22,6 @@ async fn send_body(
             body,
         )
         .await
-}
-
-/// A WebSocket past its `ready` frame.
-async fn stream(server: &TestServer, user: &User) -> Ws {
-    let mut ws = server.ws(user, None).await;
-    assert_eq!(next_json(&mut ws).await["type"], "ready");
-    ws
-}
-
-/// The next event of `kind`, skipping others.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let event = next_json(ws).await;
-        if event["type"] == kind {
-            return event;
-        }
-    }
 }
 
 /// Percent-encodes an emoji for a path segment.

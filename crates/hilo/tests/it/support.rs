@@ -692,6 +692,23 @@ pub async fn next_json(socket: &mut Ws) -> Value {
     }
 }
 
+/// A WebSocket of `user` past its `ready` frame.
+pub async fn stream(server: &TestServer, user: &User) -> Ws {
+    let mut ws = server.ws(user, None).await;
+    assert_eq!(next_json(&mut ws).await["type"], "ready");
+    ws
+}
+
+/// The next event of `kind`, skipping others.
+pub async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let event = next_json(ws).await;
+        if event["type"] == kind {
+            return event;
+        }
+    }
+}
+
 /// Waits for a close frame and returns its code.
 pub async fn close_code(socket: &mut Ws) -> u16 {
     loop {
