@@ -31,6 +31,24 @@ impl Hilo {
         Ok(users)
     }
 
+    /// The ids of `users`, once each of them lets the caller put them in a conversation:
+    /// no block either way and their `who_can_message` allows the caller (403
+    /// `recipient_restricts_messages` otherwise, whoever it is). A non-friend lands in
+    /// the group's message requests (the store's arrival rule).
+    async fn reachable(&self, caller: &Caller, users: Vec<User>) -> Result<Vec<UserId>> {
+        let mut ids = Vec::with_capacity(users.len());
+        for user in users {
+            if user.id != caller.user.id {
+                let relation = self.inner.store.relation(&caller.user.id, &user.id).await?;
+                if !relation.may_message(user.settings.who_can_message) {
+                    return Err(crate::messages::restricted());
+                }
+            }
+            ids.push(user.id);
+        }
+        Ok(ids)
+    }
+
     /// A conversation's shared state, if the caller is a current member; otherwise the same
     /// `NotFound` as for a conversation that does not exist.
     pub(crate) async fn member_conversation(
@@ -118,10 +136,9 @@ impl Hilo {
         let name = validate::group_name(name)?;
         check_group_size(usernames.len() + 1)?;
         let members: Vec<UserId> = self
-            .users_by_name(usernames)
+            .reachable(caller, self.users_by_name(usernames).await?)
             .await?
             .into_iter()
-            .map(|u| u.id)
             .filter(|id| *id != caller.user.id)
             .collect();
         let (id, deliveries) = self
@@ -221,12 +238,9 @@ impl Hilo {
                 format!("usernames has 1 to {ADD_MAX} entries"),
             ));
         }
-        let users: Vec<UserId> = self
-            .users_by_name(usernames)
-            .await?
-            .into_iter()
-            .map(|u| u.id)
-            .collect();
+        let users = self
+            .reachable(caller, self.users_by_name(usernames).await?)
+            .await?;
         let new = users.iter().filter(|u| !conversation.has_user(u)).count();
         check_group_size(conversation.members.len() + new)?;
         let change = self
@@ -327,6 +341,16 @@ impl Hilo {
                 })?),
             });
         }
+        self.change_own_view(caller, id, patch).await
+    }
+
+    /// Applies a change to the caller's own view and tells their devices.
+    async fn change_own_view(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        patch: MemberSettingsPatch,
+    ) -> Result<ConversationView> {
         let delivery = self
             .inner
             .store
@@ -336,6 +360,24 @@ impl Hilo {
         self.publish_conversation_events(&[delivery], EventKind::ConversationUpdated, id, None)
             .await;
         self.conversation(caller, id).await
+    }
+
+    /// Accepts a message request (or takes a conversation out of spam): it moves to the
+    /// caller's inbox. Accepting one already accepted changes nothing.
+    pub async fn accept_conversation(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<ConversationView> {
+        let view = self.conversation(caller, id).await?;
+        if accepted(view.me.folder) {
+            return Ok(view);
+        }
+        let patch = MemberSettingsPatch {
+            folder: Some(Folder::Inbox),
+            ..MemberSettingsPatch::default()
+        };
+        self.change_own_view(caller, id, patch).await
     }
 
     /// Moves the caller's read marker forward; returns the marker and the unread count.
@@ -352,7 +394,13 @@ impl Hilo {
                 "seq is a message sequence number (0 or more)",
             ));
         }
-        let share = caller.user.settings.read_receipts;
+        // While the conversation sits in the caller's requests (or spam), nobody else
+        // learns that they read it.
+        let share = caller.user.settings.read_receipts
+            && self
+                .view(id, &caller.user.id)
+                .await?
+                .is_some_and(|view| accepted(view.me.folder));
         let (marker, deliveries) = match self
             .inner
             .store
@@ -401,6 +449,14 @@ impl Hilo {
     /// Tells the other members' connected devices that the caller is (not) typing.
     pub async fn typing(&self, caller: &Caller, id: &ConversationId, typing: bool) -> Result<()> {
         let conversation = self.member_conversation(caller, id).await?;
+        // Nobody sees someone typing in a conversation still in their requests (or spam).
+        if !self
+            .view(id, &caller.user.id)
+            .await?
+            .is_some_and(|view| accepted(view.me.folder))
+        {
+            return Ok(());
+        }
         let others: Vec<UserId> = conversation
             .user_ids()
             .into_iter()
@@ -485,4 +541,9 @@ fn parse_page_cursor(text: &str) -> Result<(hilo_core::Timestamp, ConversationId
         return Err(invalid());
     }
     Ok((hilo_core::Timestamp(millis), ConversationId::new(id)))
+}
+
+/// Whether a member's folder means they started or accepted the conversation.
+pub(crate) fn accepted(folder: Folder) -> bool {
+    matches!(folder, Folder::Inbox | Folder::Archived)
 }

@@ -4,7 +4,10 @@
 use std::future::Future;
 
 use hilo_core::message::mentioned_usernames;
-use hilo_core::{ConversationId, DeleteScope, Message, MessageId, UserId, validate};
+use hilo_core::{
+    ConversationId, ConversationKind, DeleteScope, EventKind, Folder, Message, MessageId, UserId,
+    validate,
+};
 use hilo_proto::{Event, ForwardMessageRequest, MessageDto, SendMessageRequest};
 use hilo_store::{AppendOutcome, MessageChange, MessagePage, MessageVersion, NewMessage};
 
@@ -50,6 +53,7 @@ impl Hilo {
             Some(text) => self.mentions(caller, conversation, text).await?,
             None => Vec::new(),
         };
+        self.check_reach(caller, conversation).await?;
         self.append(NewMessage {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: conversation.clone(),
@@ -73,11 +77,18 @@ impl Hilo {
         let outcome = self
             .detached(async move {
                 let outcome = hilo.inner.store.append_message(new).await?;
-                if let AppendOutcome::Created(message, deliveries) = &outcome {
+                if let AppendOutcome::Created(message, deliveries, moved) = &outcome {
                     let event = Event::MessageCreated {
                         conversation_id: message.conversation_id.to_string(),
                         message: MessageDto::from(message),
                     };
+                    hilo.publish_conversation_events(
+                        moved,
+                        EventKind::ConversationUpdated,
+                        &message.conversation_id,
+                        None,
+                    )
+                    .await;
                     hilo.publish(deliveries, &event).await;
                     // Sending ends the sender's typing indicator.
                     if hilo
@@ -98,7 +109,7 @@ impl Hilo {
             })
             .await?;
         match outcome {
-            AppendOutcome::Created(message, _) => Ok((message, true)),
+            AppendOutcome::Created(message, ..) => Ok((message, true)),
             AppendOutcome::Repeated(message) => Ok((message, false)),
             AppendOutcome::NotMember => Err(Error::NotFound("conversation")),
             AppendOutcome::InvalidReply => Err(invalid_reply()),
@@ -296,6 +307,53 @@ impl Hilo {
         .await
     }
 
+    /// Refuses a message in a direct conversation that the other person's block or
+    /// `who_can_message` does not let through. The setting applies until they accept (or
+    /// started) the conversation; a block always, and what it drops is counted, nothing
+    /// else kept. Groups are not refused here: who may be in them is checked on adding.
+    /// Anything else (not a member, no such conversation) is left to the store's answer.
+    async fn check_reach(&self, caller: &Caller, conversation: &ConversationId) -> Result<()> {
+        let store = &self.inner.store;
+        let Some(conversation) = store.conversation(conversation).await? else {
+            return Ok(());
+        };
+        if conversation.kind != ConversationKind::Direct || !conversation.has_user(&caller.user.id)
+        {
+            return Ok(());
+        }
+        let Some(other) = conversation
+            .user_ids()
+            .into_iter()
+            .find(|u| *u != caller.user.id)
+        else {
+            return Ok(());
+        };
+        let relation = store.relation(&caller.user.id, &other).await?;
+        if relation.blocked_by {
+            store.count_dropped(&other, &caller.user.id).await?;
+            return Err(restricted());
+        }
+        if relation.blocking {
+            return Err(Error::forbidden(
+                "recipient_blocked",
+                "you block this person: unblock them to message them",
+            ));
+        }
+        let accepted = store
+            .conversation_view(&conversation.id, &other)
+            .await?
+            .is_some_and(|view| matches!(view.me.folder, Folder::Inbox | Folder::Archived));
+        if !accepted {
+            let Some(user) = store.user(&other).await? else {
+                return Ok(());
+            };
+            if !relation.may_message(user.settings.who_can_message) {
+                return Err(restricted());
+            }
+        }
+        Ok(())
+    }
+
     /// Copies a message the caller can read into another conversation they are in, marked
     /// as forwarded (a new message of theirs, idempotent by `client_txn_id` like a send).
     pub async fn forward_message(
@@ -309,6 +367,8 @@ impl Hilo {
         if source.deleted {
             return Err(deleted());
         }
+        let target = ConversationId::new(request.conversation_id.as_str());
+        self.check_reach(caller, &target).await?;
         self.append(NewMessage {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: ConversationId::new(request.conversation_id.as_str()),
@@ -405,4 +465,13 @@ fn not_sender() -> Error {
 
 fn deleted() -> Error {
     Error::conflict("message_deleted", "the message was deleted")
+}
+
+/// The answer when the recipient's settings or block keep a message (or an invitation)
+/// out: the same whichever it is, so a block is not announced.
+pub(crate) fn restricted() -> Error {
+    Error::forbidden(
+        "recipient_restricts_messages",
+        "this person does not accept messages from you",
+    )
 }

@@ -20,7 +20,7 @@ impl ConversationStore for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
         let (low, high) = if a <= b { (a, b) } else { (b, a) };
-        in_transaction!(self, conn => tx::find_or_create_direct(conn, &id, low, high, now))
+        in_transaction!(self, conn => tx::find_or_create_direct(conn, &id, low, high, a, now))
     }
 
     async fn create_group(&self, group: NewGroup) -> StoreResult<(ConversationId, Vec<Delivery>)> {

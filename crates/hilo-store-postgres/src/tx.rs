@@ -69,23 +69,24 @@ async fn member_users(conn: &mut Conn, id: &ConversationId) -> StoreResult<Vec<U
     Ok(ids.into_iter().map(UserId::new).collect())
 }
 
+/// Adds `user` to a conversation on behalf of `inviter` (see `rows::INSERT_MEMBER`).
 async fn insert_member(
     conn: &mut Conn,
     id: &ConversationId,
     user: &UserId,
     role: &str,
+    inviter: &UserId,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id.as_str())
-    .bind(user.as_str())
-    .bind(role)
-    .bind(now.millis())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    sqlx::query(rows::INSERT_MEMBER)
+        .bind(id.as_str())
+        .bind(inviter.as_str())
+        .bind(user.as_str())
+        .bind(role)
+        .bind(now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -264,6 +265,22 @@ pub(crate) async fn append_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    let moved: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
+        .bind(new.conversation_id.as_str())
+        .bind(new.sender.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    // The move first: a client sees the conversation change folder, then the message.
+    // Two appends: lock every recipient in one sorted batch first.
+    events::lock_users(conn, &members).await?;
+    let moved = events::append(
+        conn,
+        &moved.into_iter().map(UserId::new).collect::<Vec<_>>(),
+        &record(EventKind::ConversationUpdated, &new.conversation_id),
+        new.now,
+    )
+    .await?;
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
     record.message_id = Some(new.id.clone());
     let deliveries = events::append(conn, &members, &record, new.now).await?;
@@ -275,7 +292,7 @@ pub(crate) async fn append_message(
         let rows = reads::attachments_of(conn, &new.id).await?;
         sql::with_attachments(std::slice::from_mut(&mut message), rows);
     }
-    Ok(AppendOutcome::Created(message, deliveries))
+    Ok(AppendOutcome::Created(message, deliveries, moved))
 }
 
 /// The message an actor wants to change, read under its conversation's lock, if it exists
@@ -717,6 +734,7 @@ pub(crate) async fn find_or_create_direct(
     id: &ConversationId,
     low: &UserId,
     high: &UserId,
+    opener: &UserId,
     now: Timestamp,
 ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
     let key = hilo_store::sql::direct_key(low, high);
@@ -743,7 +761,7 @@ pub(crate) async fn find_or_create_direct(
         members.push(high.clone());
     }
     for user in &members {
-        insert_member(conn, id, user, "member", now).await?;
+        insert_member(conn, id, user, "member", opener, now).await?;
     }
     let deliveries = events::append(
         conn,
@@ -763,9 +781,17 @@ pub(crate) async fn create_group(conn: &mut Conn, group: &NewGroup) -> StoreResu
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    insert_member(conn, &group.id, &group.creator, "admin", group.now).await?;
+    insert_member(
+        conn,
+        &group.id,
+        &group.creator,
+        "admin",
+        &group.creator,
+        group.now,
+    )
+    .await?;
     for user in group.members.iter().filter(|u| **u != group.creator) {
-        insert_member(conn, &group.id, user, "member", group.now).await?;
+        insert_member(conn, &group.id, user, "member", &group.creator, group.now).await?;
     }
     let members = member_users(conn, &group.id).await?;
     events::append(
@@ -830,15 +856,16 @@ pub(crate) async fn add_members(
     for user in &added {
         // A former member rejoins through their old row (keeping their read marker);
         // anyone else gets a new one.
-        let rejoined = sqlx::query("UPDATE members SET left_at = NULL, joined_at = $1, role = 'member', folder = 'inbox' WHERE conversation_id = $2 AND user_id = $3 AND left_at IS NOT NULL")
+        let rejoined = sqlx::query(rows::REJOIN_MEMBER)
             .bind(now.millis())
+            .bind(actor.as_str())
             .bind(id.as_str())
             .bind(user.as_str())
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
         if rejoined.rows_affected() == 0 {
-            insert_member(conn, id, user, "member", now).await?;
+            insert_member(conn, id, user, "member", actor, now).await?;
         }
     }
     touch(conn, id, now).await?;

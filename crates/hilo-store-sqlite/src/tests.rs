@@ -83,7 +83,7 @@ async fn concurrent_writes_share_commits_and_keep_seq_gap_free() {
     let mut seqs: Vec<i64> = outcomes
         .into_iter()
         .map(|outcome| match outcome.expect("stored") {
-            AppendOutcome::Created(message, deliveries) => {
+            AppendOutcome::Created(message, deliveries, _) => {
                 assert_eq!(deliveries.len(), 2, "one event per member");
                 message.seq
             }
@@ -140,7 +140,7 @@ async fn the_answer_to_a_send_is_what_a_read_returns() {
         .await
         .expect("stored")
     {
-        AppendOutcome::Created(message, _) => message,
+        AppendOutcome::Created(message, ..) => message,
         other => panic!("unexpected {other:?}"),
     };
     let read = store

@@ -59,17 +59,25 @@ fn member_users(conn: &Connection, id: &ConversationId) -> StoreResult<Vec<UserI
     Ok(ids.into_iter().map(UserId::new).collect())
 }
 
+/// Adds `user` to a conversation on behalf of `inviter` (see `rows::INSERT_MEMBER`).
 fn insert_member(
     conn: &Connection,
     id: &ConversationId,
     user: &UserId,
     role: &str,
+    inviter: &UserId,
     now: Timestamp,
 ) -> StoreResult<()> {
     execute(
         conn,
-        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id.as_str(), user.as_str(), role, now.millis()],
+        rows::INSERT_MEMBER,
+        params![
+            id.as_str(),
+            inviter.as_str(),
+            user.as_str(),
+            role,
+            now.millis()
+        ],
     )?;
     Ok(())
 }
@@ -195,6 +203,18 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
         "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
         params![seq, new.conversation_id.as_str(), new.sender.as_str()],
     )?;
+    let moved: Vec<String> = column(
+        conn,
+        rows::ROUTE_ON_SEND,
+        [new.conversation_id.as_str(), new.sender.as_str()],
+    )?;
+    // The move first: a client sees the conversation change folder, then the message.
+    let moved = events::append(
+        conn,
+        &moved.into_iter().map(UserId::new).collect::<Vec<_>>(),
+        &record(EventKind::ConversationUpdated, &new.conversation_id),
+        new.now,
+    )?;
     let mut record = record(EventKind::MessageCreated, &new.conversation_id);
     record.message_id = Some(new.id.clone());
     let deliveries = events::append(conn, &members, &record, new.now)?;
@@ -232,7 +252,7 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
             |row| sql::message_attachment(row).map(|(_, a)| a),
         )?;
     }
-    Ok(AppendOutcome::Created(message, deliveries))
+    Ok(AppendOutcome::Created(message, deliveries, moved))
 }
 
 /// The message an actor wants to change, if it exists in a conversation the actor is a
@@ -617,6 +637,7 @@ pub(crate) fn find_or_create_direct(
     id: &ConversationId,
     low: &UserId,
     high: &UserId,
+    opener: &UserId,
     now: Timestamp,
 ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
     let key = hilo_store::sql::direct_key(low, high);
@@ -639,7 +660,7 @@ pub(crate) fn find_or_create_direct(
         members.push(high.clone());
     }
     for user in &members {
-        insert_member(conn, id, user, "member", now)?;
+        insert_member(conn, id, user, "member", opener, now)?;
     }
     let deliveries = events::append(
         conn,
@@ -656,9 +677,16 @@ pub(crate) fn create_group(conn: &Connection, group: &NewGroup) -> StoreResult<V
         "INSERT INTO conversations (id, kind, name, created_at, updated_at) VALUES (?1, 'group', ?2, ?3, ?3)",
         params![group.id.as_str(), group.name, group.now.millis()],
     )?;
-    insert_member(conn, &group.id, &group.creator, "admin", group.now)?;
+    insert_member(
+        conn,
+        &group.id,
+        &group.creator,
+        "admin",
+        &group.creator,
+        group.now,
+    )?;
     for user in group.members.iter().filter(|u| **u != group.creator) {
-        insert_member(conn, &group.id, user, "member", group.now)?;
+        insert_member(conn, &group.id, user, "member", &group.creator, group.now)?;
     }
     let members = member_users(conn, &group.id)?;
     events::append(
@@ -722,11 +750,11 @@ pub(crate) fn add_members(
         // anyone else gets a new one.
         let rejoined = execute(
             conn,
-            "UPDATE members SET left_at = NULL, joined_at = ?1, role = 'member', folder = 'inbox' WHERE conversation_id = ?2 AND user_id = ?3 AND left_at IS NOT NULL",
-            params![now.millis(), id.as_str(), user.as_str()],
+            rows::REJOIN_MEMBER,
+            params![now.millis(), actor.as_str(), id.as_str(), user.as_str()],
         )?;
         if rejoined == 0 {
-            insert_member(conn, id, user, "member", now)?;
+            insert_member(conn, id, user, "member", actor, now)?;
         }
     }
     touch(conn, id, now)?;

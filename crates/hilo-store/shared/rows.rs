@@ -91,9 +91,10 @@ pub(crate) const HIDDEN_BY: &str = "SELECT user_id FROM hidden_messages WHERE me
 
 /// Every current member account of conversation `$1`, in join order, with what a receipt
 /// shows of them: the newest message delivered to them, their read marker, and whether
-/// they share read receipts.
+/// they share read receipts (never while the conversation sits in their message requests
+/// or spam).
 pub(crate) const RECEIPTS: &str = concat!(
-    "SELECT m.user_id, m.delivered_seq, m.last_read_seq, u.read_receipts FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
+    "SELECT m.user_id, m.delivered_seq, m.last_read_seq, (u.read_receipts AND m.folder IN ('inbox', 'archived')) AS read_receipts FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
 );
 
@@ -245,3 +246,39 @@ pub(crate) const DROPPED: &str =
 /// friends, and the accounts sharing a current conversation with them that sits in their
 /// inbox or archive (not in requests or spam), except anyone they block.
 pub(crate) const PRESENCE_AUDIENCE: &str = "SELECT o.user_id FROM members me JOIN members o ON o.conversation_id = me.conversation_id WHERE me.user_id = $1 AND me.left_at IS NULL AND me.folder IN ('inbox', 'archived') AND o.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $1 AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = o.user_id) UNION SELECT friend_id FROM friends WHERE user_id = $1";
+
+/// The folder a member added by `$2` (who opened or invited) starts in: the inbox for
+/// the one who opened it and for the inviter's friends, message requests for anyone else.
+macro_rules! arrival_folder {
+    ($member:literal) => {
+        // `$2` first: SQLite numbers `$N` by first appearance (see the top of this file).
+        concat!(
+            "CASE WHEN $2 = ",
+            $member,
+            " OR EXISTS (SELECT 1 FROM friends f WHERE f.friend_id = $2 AND f.user_id = ",
+            $member,
+            ") THEN 'inbox' ELSE 'requests' END"
+        )
+    };
+}
+
+/// Account `$3` joins conversation `$1` as `$4` (role) at `$5`, added by `$2` (or opening
+/// it, when it is `$3`), in its arrival folder.
+pub(crate) const INSERT_MEMBER: &str = concat!(
+    "INSERT INTO members (conversation_id, folder, user_id, role, joined_at) VALUES ($1, ",
+    arrival_folder!("$3"),
+    ", $3, $4, $5)"
+);
+
+/// A former member of conversation `$3`, account `$4`, rejoins (added by `$2` at `$1`)
+/// through their old row, keeping their read marker, in their arrival folder.
+pub(crate) const REJOIN_MEMBER: &str = concat!(
+    "UPDATE members SET joined_at = $1, left_at = NULL, role = 'member', folder = ",
+    arrival_folder!("members.user_id"),
+    " WHERE conversation_id = $3 AND user_id = $4 AND left_at IS NOT NULL"
+);
+
+/// Where a message from `$2` in conversation `$1` puts the conversation: back in the
+/// inbox for the sender (sending accepts a request) and for members who archived it, and
+/// out of message requests for the sender's friends. The accounts whose folder changed.
+pub(crate) const ROUTE_ON_SEND: &str = "UPDATE members SET folder = 'inbox' WHERE conversation_id = $1 AND left_at IS NULL AND user_id IS NOT NULL AND ((user_id = $2 AND folder <> 'inbox') OR (user_id <> $2 AND (folder = 'archived' OR (folder = 'requests' AND EXISTS (SELECT 1 FROM friends f WHERE f.user_id = members.user_id AND f.friend_id = $2))))) RETURNING user_id";

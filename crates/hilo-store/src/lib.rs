@@ -274,7 +274,9 @@ pub struct MembershipChange {
 /// Conversations, membership and read markers.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Returns the direct conversation between `a` and `b`, creating it if there is none.
+    /// Returns the direct conversation between `a` and `b`, creating it if there is none
+    /// (opened by `a`: in `a`'s inbox, and in `b`'s unless they are not friends, then in
+    /// `b`'s message requests).
     /// Concurrent calls for the same pair all get the same conversation; the bool says
     /// whether this call created it, and creation appends `conversation.created` events.
     async fn find_or_create_direct(
@@ -428,8 +430,10 @@ impl NewMessage {
 /// The result of [`MessageStore::append_message`].
 #[derive(Debug)]
 pub enum AppendOutcome {
-    /// Stored with the next `seq`; `message.created` went to every member's stream.
-    Created(Message, Vec<Delivery>),
+    /// Stored with the next `seq`; `message.created` went to every member's stream, right
+    /// after `conversation.updated` to the members whose folder the message changed
+    /// (second list; see `rows::ROUTE_ON_SEND`).
+    Created(Message, Vec<Delivery>, Vec<Delivery>),
     /// The sender already sent this `client_txn_id` here: the original message.
     Repeated(Message),
     /// The conversation does not exist or the sender is not a member.

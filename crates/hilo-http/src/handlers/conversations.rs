@@ -12,6 +12,7 @@
 //! | POST /api/v1/conversations/{id}/read | move the read marker |
 //! | GET /api/v1/conversations/{id}/receipts | the other members' read markers |
 //! | POST /api/v1/conversations/{id}/typing | typing indicator |
+//! | POST /api/v1/conversations/{id}/accept | accept a message request |
 
 use axum::Json;
 use axum::extract::State;
@@ -42,6 +43,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(mark_read))
         .routes(routes!(receipts))
         .routes(routes!(typing))
+        .routes(routes!(accept))
 }
 
 /// POST /api/v1/conversations
@@ -273,4 +275,19 @@ async fn typing(
         .typing(&caller, &ConversationId::new(id), body.typing)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// POST /api/v1/conversations/{id}/accept
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/accept", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "in the caller's inbox now (also when it already was)", body = ConversationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn accept(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .accept_conversation(&caller, &ConversationId::new(id))
+        .await?;
+    Ok(Json(ConversationDto::from(&view)))
 }

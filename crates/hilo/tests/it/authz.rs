@@ -118,6 +118,7 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             Some(json!({"seq": 1})),
         ),
         ("GET /api/v1/conversations/{id}/receipts", Member, None),
+        ("POST /api/v1/conversations/{id}/accept", Member, None),
         (
             "POST /api/v1/conversations/{id}/typing",
             Member,

@@ -343,6 +343,7 @@ async fn own_settings_move_archive_and_mute() {
     let server = TestServer::start().await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
+    server.make_friends(&ana, &bob).await;
     let id = server.direct(&ana, &bob).await;
     let (status, body) = server.call("PATCH", &format!("/api/v1/conversations/{id}/settings"), Some(&ana.token), Some(json!({"folder": "archived", "notify": "mentions", "muted_until": "2030-01-01T00:00:00Z"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");

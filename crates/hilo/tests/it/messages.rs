@@ -237,6 +237,8 @@ async fn read_markers_drive_unread_counts_and_events() {
     let server = TestServer::start().await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
+    // Friends: bob's reading reaches ana (not so from a message request).
+    server.make_friends(&ana, &bob).await;
     let id = server.direct(&ana, &bob).await;
     for n in 1..=3 {
         server.send(&ana, &id, &format!("t{n}"), "hi").await;

@@ -17,6 +17,8 @@ async fn a_restart_keeps_everything() {
     let mut server = TestServer::start_on(&db, |_| {}).await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
+    // Friends, so bob's reply is just a message (no move out of his requests).
+    server.make_friends(&ana, &bob).await;
     let id = server.direct(&ana, &bob).await;
     let group = server.group(&ana, "Team", &[&bob]).await;
     server.send(&ana, &id, "t1", "before restart").await;

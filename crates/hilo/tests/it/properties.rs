@@ -448,6 +448,10 @@ enum Mutation {
         target: u8,
         on: bool,
     },
+    /// The observer accepts a conversation (mostly a message request).
+    Accept {
+        conversation: u8,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -487,6 +491,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             .prop_map(|(actor, target)| Mutation::Unfriend { actor, target }),
         1 => (person.clone(), person, any::<bool>())
             .prop_map(|(actor, target, on)| Mutation::Block { actor, target, on }),
+        1 => (0..8u8).prop_map(|conversation| Mutation::Accept { conversation }),
     ]
 }
 
@@ -761,6 +766,9 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
             .group(&people[0], "group", &[&people[1], &people[2]])
             .await,
     ];
+    // The observer's own group, where the last message goes whatever blocks and settings
+    // the mutations left between people.
+    let notes = server.group(&observer, "notes", &[]).await;
     // The stream is open at the snapshot's moment: events after it are what changed.
     let mut stream = Stream::open(server, &observer).await;
     let mut model = snapshot(server, &observer).await;
@@ -982,6 +990,18 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
                 }
                 answer
             }
+            Mutation::Accept { conversation } => {
+                server
+                    .post(
+                        &format!(
+                            "/api/v1/conversations/{}/accept",
+                            pick(&conversations, *conversation)
+                        ),
+                        &observer,
+                        json!({}),
+                    )
+                    .await
+            }
             Mutation::Befriend { actor, target } => {
                 server
                     .post(
@@ -1040,9 +1060,7 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
         );
     }
     // A last message of the observer's own marks the end of the stream to read.
-    let sentinel = server
-        .send(&observer, &conversations[0], "sentinel", "the end")
-        .await;
+    let sentinel = server.send(&observer, &notes, "sentinel", "the end").await;
     loop {
         let event = stream.next().await;
         apply(&mut model, &me, &event);

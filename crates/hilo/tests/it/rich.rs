@@ -644,6 +644,9 @@ async fn read_receipts_off_works_both_ways() {
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let cai = server.register("cai").await;
+    // Friends: the group is in everyone's inbox, where receipts are shared.
+    server.make_friends(&ana, &bob).await;
+    server.make_friends(&ana, &cai).await;
     let group = server.group(&ana, "trío", &[&bob, &cai]).await;
     let (status, _) = server
         .patch(
@@ -844,6 +847,8 @@ async fn delivered_receipts_follow_the_recipients_devices() {
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let cai = server.register("cai").await;
+    server.make_friends(&ana, &bob).await;
+    server.make_friends(&ana, &cai).await;
     let group = server.group(&ana, "entregas", &[&bob, &cai]).await;
     let receipts = |user: &User| {
         let path = format!("/api/v1/conversations/{group}/receipts");

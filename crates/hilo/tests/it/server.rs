@@ -58,6 +58,7 @@ async fn openapi_documents_every_route() {
         "POST /api/v1/conversations/{id}/read",
         "GET /api/v1/conversations/{id}/receipts",
         "POST /api/v1/conversations/{id}/typing",
+        "POST /api/v1/conversations/{id}/accept",
         "POST /api/v1/conversations/{id}/messages",
         "GET /api/v1/conversations/{id}/messages",
         "GET /api/v1/messages/{id}",

@@ -384,3 +384,325 @@ async fn presence_of(ws: &mut super::support::Ws, user: &User) -> bool {
         }
     }
 }
+
+async fn folder_of(server: &TestServer, user: &User, conversation: &str) -> String {
+    let (status, body) = server
+        .get(&format!("/api/v1/conversations/{conversation}"), user)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["folder"].as_str().expect("a folder").to_owned()
+}
+
+async fn listed(server: &TestServer, user: &User, folder: &str) -> Vec<String> {
+    let (status, body) = server
+        .get(&format!("/api/v1/conversations?folder={folder}"), user)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["conversations"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+async fn try_send(
+    server: &TestServer,
+    user: &User,
+    conversation: &str,
+    txn: &str,
+) -> (StatusCode, Value) {
+    server
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            user,
+            json!({"client_txn_id": txn, "text": "hola"}),
+        )
+        .await
+}
+
+async fn read(server: &TestServer, user: &User, conversation: &str, seq: i64) {
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{conversation}/read"),
+            user,
+            json!({ "seq": seq }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn set_who_can_message(server: &TestServer, user: &User, who: &str) {
+    let (status, body) = server
+        .patch(
+            "/api/v1/me",
+            user,
+            json!({"settings": {"who_can_message": who}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn strangers_land_in_requests_where_reading_and_typing_stay_private_until_accepted() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let cai = server.register("cai").await;
+    server.make_friends(&ana, &cai).await;
+
+    // A stranger's message is a request for ana; the sender has it in their inbox.
+    let from_bob = server.direct(&bob, &ana).await;
+    server
+        .send(&bob, &from_bob, "b1", "hola, ¿nos conocemos?")
+        .await;
+    assert_eq!(folder_of(&server, &ana, &from_bob).await, "requests");
+    assert_eq!(folder_of(&server, &bob, &from_bob).await, "inbox");
+    assert_eq!(
+        listed(&server, &ana, "requests").await,
+        vec![from_bob.clone()]
+    );
+    assert!(!listed(&server, &ana, "inbox").await.contains(&from_bob));
+    // A friend's goes to the inbox.
+    let from_cai = server.direct(&cai, &ana).await;
+    server.send(&cai, &from_cai, "c1", "hola amiga").await;
+    assert_eq!(folder_of(&server, &ana, &from_cai).await, "inbox");
+
+    // Reading and typing in a request tell the sender nothing.
+    let mut bobs = stream(&server, &bob).await;
+    read(&server, &ana, &from_bob, 1).await;
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{from_bob}/typing"),
+            &ana,
+            json!({"typing": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_quiet_but(&mut bobs, 500, UNRELATED).await;
+    let (_, receipts) = server
+        .get(&format!("/api/v1/conversations/{from_bob}/receipts"), &bob)
+        .await;
+    assert_eq!(
+        receipts["receipts"][0]["last_read_seq"],
+        Value::Null,
+        "{receipts}"
+    );
+
+    // Accepting moves it to the inbox; from then on reading is shared.
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{from_bob}/accept"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["folder"].as_str()),
+        (StatusCode::OK, Some("inbox")),
+        "{body}"
+    );
+    assert_eq!(
+        listed(&server, &ana, "requests").await,
+        Vec::<String>::new()
+    );
+    server.send(&bob, &from_bob, "b2", "gracias").await;
+    read(&server, &ana, &from_bob, 2).await;
+    let read = next_of(&mut bobs, "read").await;
+    assert_eq!(
+        (read["user_id"].as_str(), read["seq"].as_i64()),
+        (Some(ana.id.as_str()), Some(2))
+    );
+
+    // Replying to a request accepts it too, and the replier's devices hear of the move.
+    let dan = server.register("dan").await;
+    let from_dan = server.direct(&dan, &ana).await;
+    server.send(&dan, &from_dan, "d1", "¿hola?").await;
+    let mut anas = stream(&server, &ana).await;
+    server.send(&ana, &from_dan, "a1", "hola dan").await;
+    let moved = next_of(&mut anas, "conversation.updated").await;
+    assert_eq!(moved["conversation"]["folder"], "inbox", "{moved}");
+    assert_eq!(folder_of(&server, &ana, &from_dan).await, "inbox");
+}
+
+#[tokio::test]
+async fn who_can_message_refuses_strangers_and_invitations_with_403() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let cai = server.register("cai").await;
+    let eve = server.register("eve").await;
+    // cai is a friend of ana's friend eve.
+    server.make_friends(&ana, &eve).await;
+    server.make_friends(&eve, &cai).await;
+    set_who_can_message(&server, &ana, "friends_of_friends").await;
+    let before = server.count("messages").await;
+
+    let from_bob = server.direct(&bob, &ana).await;
+    let (status, body) = try_send(&server, &bob, &from_bob, "b1").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("recipient_restricts_messages"))
+    );
+    assert_eq!(server.count("messages").await, before, "nothing stored");
+    let from_cai = server.direct(&cai, &ana).await;
+    assert_eq!(
+        try_send(&server, &cai, &from_cai, "c1").await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        folder_of(&server, &ana, &from_cai).await,
+        "requests",
+        "a friend of a friend is still no friend"
+    );
+
+    // Friends only: the friend of a friend is refused too, a friend is not.
+    set_who_can_message(&server, &ana, "friends").await;
+    let (status, _) = server
+        .post(
+            "/api/v1/conversations",
+            &cai,
+            json!({"kind": "direct", "with": "ana"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "opening is no message");
+    assert_eq!(
+        try_send(&server, &cai, &from_cai, "c2").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let from_eve = server.direct(&eve, &ana).await;
+    assert_eq!(
+        try_send(&server, &eve, &from_eve, "e1").await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(folder_of(&server, &ana, &from_eve).await, "inbox");
+    // Once ana accepted, her setting no longer stops that conversation.
+    server
+        .post(
+            &format!("/api/v1/conversations/{from_cai}/accept"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        try_send(&server, &cai, &from_cai, "c3").await.0,
+        StatusCode::CREATED
+    );
+
+    // Groups: nobody ana's setting refuses may put her in one.
+    let groups = server.count("conversations").await;
+    let (status, body) = server
+        .post(
+            "/api/v1/conversations",
+            &bob,
+            json!({"kind": "group", "name": "g", "members": ["ana"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("recipient_restricts_messages"))
+    );
+    assert_eq!(server.count("conversations").await, groups);
+    let group = server.group(&bob, "g", &[]).await;
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{group}/members"),
+            &bob,
+            json!({"usernames": ["ana"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Allowed, a non-friend's group lands in ana's requests, a friend's in her inbox.
+    set_who_can_message(&server, &ana, "everyone").await;
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{group}/members"),
+            &bob,
+            json!({"usernames": ["ana"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(folder_of(&server, &ana, &group).await, "requests");
+    let friends_group = server.group(&eve, "amigas", &[&ana]).await;
+    assert_eq!(folder_of(&server, &ana, &friends_group).await, "inbox");
+}
+
+#[tokio::test]
+async fn a_block_drops_what_the_blocked_person_sends_and_refuses_groups_both_ways() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let cai = server.register("cai").await;
+    let direct = server.direct(&bob, &ana).await;
+    server.send(&bob, &direct, "b1", "antes").await;
+    let shared = server.group(&cai, "compartido", &[&ana, &bob]).await;
+    assert_eq!(
+        put(&server, "/api/v1/blocks/bob", &ana).await,
+        StatusCode::NO_CONTENT
+    );
+    let mut anas = stream(&server, &ana).await;
+    let before = server.count("messages").await;
+
+    // What bob sends ana is dropped: refused, not stored, not told, only counted.
+    let (status, body) = try_send(&server, &bob, &direct, "b2").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("recipient_restricts_messages"))
+    );
+    assert_eq!(
+        try_send(&server, &bob, &direct, "b3").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(server.count("messages").await, before);
+    assert_eq!(
+        server
+            .db
+            .text("SELECT CAST(dropped AS TEXT) FROM blocks")
+            .await,
+        "2"
+    );
+    assert_quiet_but(&mut anas, 300, UNRELATED).await;
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(view["unread_count"], 1, "only what came before the block");
+    // Ana cannot message whom she blocks either (she is told why).
+    let (status, body) = try_send(&server, &ana, &direct, "a1").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("recipient_blocked"))
+    );
+    // No groups with each other, in either direction.
+    for (from, to) in [(&bob, &ana), (&ana, &bob)] {
+        let (status, _) = server
+            .post(
+                "/api/v1/conversations",
+                from,
+                json!({"kind": "group", "name": "g", "members": [to.username]}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{} adding {}",
+            from.username,
+            to.username
+        );
+    }
+    // The group they already shared keeps working.
+    server.send(&bob, &shared, "g1", "en el grupo").await;
+    let message = next_of(&mut anas, "message.created").await;
+    assert_eq!(message["conversation_id"], shared.as_str());
+
+    // Unblocking brings nothing back: no backlog of what was dropped.
+    let (status, _) = server.delete("/api/v1/blocks/bob", &ana).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    server.send(&bob, &direct, "b4", "después").await;
+    let texts: Vec<String> = server
+        .all_messages(&ana, &direct)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().expect("text").to_owned())
+        .collect();
+    assert_eq!(texts, ["antes", "después"]);
+}

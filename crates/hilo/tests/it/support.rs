@@ -476,6 +476,21 @@ impl TestServer {
         user_from(&body)
     }
 
+    /// Makes `a` and `b` friends (a request and its acceptance), so what one opens or
+    /// sends lands in the other's inbox rather than their message requests.
+    pub async fn make_friends(&self, a: &User, b: &User) {
+        for (from, to, status) in [(a, b, "request_sent"), (b, a, "friends")] {
+            let (code, body) = self
+                .post("/api/v1/friends", from, json!({"username": to.username}))
+                .await;
+            assert_eq!(
+                (code, body["status"].as_str()),
+                (StatusCode::CREATED, Some(status)),
+                "{body}"
+            );
+        }
+    }
+
     /// Opens the direct conversation between `a` and `b`; returns its id.
     pub async fn direct(&self, a: &User, b: &User) -> String {
         let (status, body) = self
