@@ -163,6 +163,9 @@ pub struct MemberView {
     pub muted_until: Option<Timestamp>,
     /// Notification level.
     pub notify: Notify,
+    /// The member deleted the conversation for themselves (or declined it) when its newest
+    /// message was this one: nothing up to it shows for them.
+    pub cleared_seq: Option<i64>,
 }
 
 /// A conversation as one member sees it: shared state plus their own view.
@@ -176,4 +179,14 @@ pub struct ConversationView {
     pub unread_count: i64,
     /// The newest message, if any.
     pub last_message: Option<Message>,
+}
+
+impl ConversationView {
+    /// Whether the member deleted (or declined) the conversation and nothing came since:
+    /// it is out of their lists.
+    pub fn hidden(&self) -> bool {
+        self.me
+            .cleared_seq
+            .is_some_and(|cleared| cleared >= self.conversation.last_seq)
+    }
 }

@@ -13,6 +13,8 @@ pub struct Relation {
     pub request_sent: bool,
     /// The other asked the viewer to be friends.
     pub request_received: bool,
+    /// The other asked the viewer, who declined (the other still sees it waiting).
+    pub declined: bool,
     /// The viewer blocks the other.
     pub blocking: bool,
     /// The other blocks the viewer.

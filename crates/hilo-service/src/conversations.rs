@@ -380,6 +380,33 @@ impl Hilo {
         self.change_own_view(caller, id, patch).await
     }
 
+    /// Deletes a conversation for the caller only: its history so far is hidden from them,
+    /// and it leaves their lists until someone writes again. With `decline`, it must be a
+    /// message request (or in spam): declining hides it without telling anyone.
+    pub async fn clear_conversation(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        decline: bool,
+    ) -> Result<()> {
+        let view = self.conversation(caller, id).await?;
+        if decline && accepted(view.me.folder) {
+            return Err(Error::conflict(
+                "not_a_request",
+                "only a message request can be declined",
+            ));
+        }
+        let delivery = self
+            .inner
+            .store
+            .clear_conversation(id, &caller.user.id, self.inner.clock.now())
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        self.publish_conversation_events(&[delivery], EventKind::ConversationUpdated, id, None)
+            .await;
+        Ok(())
+    }
+
     /// Moves the caller's read marker forward; returns the marker and the unread count.
     /// Other members hear of it only if the caller shares read receipts.
     pub async fn mark_read(

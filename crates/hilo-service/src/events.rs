@@ -93,12 +93,7 @@ impl Hilo {
                     continue;
                 }
             };
-            let event = conversation_event(
-                kind,
-                conversation,
-                view.as_ref().map(ConversationDto::from),
-                removed,
-            );
+            let event = conversation_event(kind, conversation, visible(&view), removed);
             envelopes.push(Envelope {
                 user_id: delivery.user_id.clone(),
                 cursor: Some(delivery.cursor),
@@ -161,7 +156,7 @@ impl Hilo {
                 Some(conversation_event(
                     record.kind,
                     conversation,
-                    view.as_ref().map(ConversationDto::from),
+                    visible(&view),
                     record.subject_user_id.as_ref(),
                 ))
             }
@@ -484,6 +479,14 @@ impl Hilo {
             .iter()
             .any(|s| &s.id == session))
     }
+}
+
+/// A conversation as its events show it: null once the recipient is no longer a member,
+/// or deleted it for themselves (until a newer message shows it again).
+fn visible(view: &Option<hilo_core::ConversationView>) -> Option<ConversationDto> {
+    view.as_ref()
+        .filter(|view| !view.hidden())
+        .map(ConversationDto::from)
 }
 
 fn conversation_event(

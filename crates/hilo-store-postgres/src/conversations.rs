@@ -91,6 +91,15 @@ impl ConversationStore for PostgresStore {
         in_transaction!(self, conn => tx::update_member_settings(conn, id, user, &patch, now))
     }
 
+    async fn clear_conversation(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>> {
+        in_transaction!(self, conn => tx::clear_conversation(conn, id, user, now))
+    }
+
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
         let ids: Vec<String> = sqlx::query_scalar(crate::rows::CO_MEMBERS)
             .bind(user.as_str())

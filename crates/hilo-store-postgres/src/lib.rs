@@ -121,6 +121,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_presence.sql"),
     ),
     (6, "social", include_str!("../migrations/0006_social.sql")),
+    (7, "cleared", include_str!("../migrations/0007_cleared.sql")),
 ];
 
 impl PostgresStore {

@@ -160,7 +160,7 @@ pub(crate) async fn conversation_view(
         return Ok(None);
     };
     let Some(row) = sqlx::query(
-        "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
     )
     .bind(id.as_str())
     .bind(user.as_str())
@@ -172,7 +172,7 @@ pub(crate) async fn conversation_view(
     };
     let me = decode::member_view(&row)?;
     let unread_count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id)",
+        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $3), 0)",
     )
     .bind(id.as_str())
     .bind(me.last_read_seq)
@@ -183,7 +183,7 @@ pub(crate) async fn conversation_view(
     let last_message = if conversation.last_seq > 0 {
         let row = sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1"
+            " WHERE m.conversation_id = $1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $2), 0) ORDER BY m.seq DESC LIMIT 1"
         ))
         .bind(id.as_str())
         .bind(user.as_str())
@@ -220,7 +220,7 @@ pub(crate) async fn list_conversations(
         None => (None, None),
     };
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
     )
     .bind(user.as_str())
     .bind(folder.as_str())
@@ -376,7 +376,7 @@ pub(crate) async fn messages(
     let rows = if let Some(after) = after {
         sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $4 AND h.message_id = m.id) ORDER BY m.seq ASC LIMIT $5"
+            " WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $4 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $4), 0) ORDER BY m.seq ASC LIMIT $5"
         ))
         .bind(conversation.as_str())
         .bind(after)
@@ -388,7 +388,7 @@ pub(crate) async fn messages(
     } else {
         sqlx::query(concat!(
             rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND m.seq < $2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT $4"
+            " WHERE m.conversation_id = $1 AND m.seq < $2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $3), 0) ORDER BY m.seq DESC LIMIT $4"
         ))
         .bind(conversation.as_str())
         .bind(upper)

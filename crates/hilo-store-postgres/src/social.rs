@@ -80,7 +80,13 @@ async fn end_relation(
         run(conn, rows::DELETE_FRIEND_REQUEST, user, other, None).await?;
         true
     } else if relation.request_received {
-        run(conn, rows::DELETE_FRIEND_REQUEST, other, user, None).await?;
+        sqlx::query(rows::DECLINE_FRIEND_REQUEST)
+            .bind(now.millis())
+            .bind(other.as_str())
+            .bind(user.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
         false
     } else {
         return Ok(Vec::new());
@@ -105,15 +111,18 @@ async fn request_friend(
     if relation.friends {
         return Ok((FriendRequestResult::AlreadyFriends, Vec::new()));
     }
-    if relation.request_sent {
-        return Ok((FriendRequestResult::AlreadySent, Vec::new()));
-    }
-    if relation.request_received {
+    // Asking someone who had asked (even if declined then) makes friends.
+    if relation.request_received || relation.declined {
         run(conn, rows::DELETE_FRIEND_REQUEST, to, from, None).await?;
+        // A request of one's own that they had not answered goes too.
+        run(conn, rows::DELETE_FRIEND_REQUEST, from, to, None).await?;
         run(conn, rows::INSERT_FRIENDS, from, to, Some(now)).await?;
         let mut deliveries = tell(conn, to, EventKind::FriendAccepted, from, None, now).await?;
         deliveries.extend(tell(conn, from, EventKind::FriendAccepted, to, None, now).await?);
         return Ok((FriendRequestResult::Accepted, deliveries));
+    }
+    if relation.request_sent {
+        return Ok((FriendRequestResult::AlreadySent, Vec::new()));
     }
     run(conn, rows::INSERT_FRIEND_REQUEST, from, to, Some(now)).await?;
     let mut deliveries = tell(conn, to, EventKind::FriendRequest, from, Some(1), now).await?;

@@ -265,12 +265,24 @@ pub(crate) async fn append_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    let moved: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
+    let mut moved: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
         .bind(new.conversation_id.as_str())
         .bind(new.sender.as_str())
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
+    let revealed: Vec<String> = sqlx::query_scalar(rows::REVEALED_BY)
+        .bind(new.conversation_id.as_str())
+        .bind(seq)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    moved.extend(
+        revealed
+            .into_iter()
+            .filter(|u| !moved.contains(u))
+            .collect::<Vec<_>>(),
+    );
     // The move first: a client sees the conversation change folder, then the message.
     // Two appends: lock every recipient in one sorted batch first.
     events::lock_users(conn, &members).await?;
@@ -1122,4 +1134,32 @@ pub(crate) async fn mark_delivered(
     event.subject_user_id = Some(user.clone());
     event.number = Some(seq);
     events::append(conn, &recipients, &event, now).await
+}
+
+pub(crate) async fn clear_conversation(
+    conn: &mut Conn,
+    id: &ConversationId,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<Option<Delivery>> {
+    if lock_conversation(conn, id).await?.is_none() {
+        return Ok(None);
+    }
+    let cleared = sqlx::query(rows::CLEAR_CONVERSATION)
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if cleared.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let deliveries = events::append(
+        conn,
+        std::slice::from_ref(user),
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )
+    .await?;
+    Ok(deliveries.into_iter().next())
 }

@@ -93,6 +93,15 @@ impl ConversationStore for SqliteStore {
         in_writer!(self, (id, user), conn => tx::update_member_settings(conn, &id, &user, &patch, now))
     }
 
+    async fn clear_conversation(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>> {
+        in_writer!(self, (id, user), conn => tx::clear_conversation(conn, &id, &user, now))
+    }
+
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
         in_reader!(self, (user), conn => {
             let ids: Vec<String> = crate::db::column(conn, crate::rows::CO_MEMBERS, [user.as_str()])?;

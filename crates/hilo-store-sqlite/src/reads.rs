@@ -137,7 +137,7 @@ pub(crate) fn conversation_view(
     };
     let Some(me) = one(
         conn,
-        "SELECT folder, last_read_seq, muted_until, notify FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
         [id.as_str(), user.as_str()],
         |row| sql::member_view(row),
     )?
@@ -146,7 +146,7 @@ pub(crate) fn conversation_view(
     };
     let unread_count: i64 = scalar(
         conn,
-        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> ?3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id)",
+        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> ?3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?3), 0)",
         params![id.as_str(), me.last_read_seq, user.as_str()],
     )?
     .unwrap_or(0);
@@ -155,7 +155,7 @@ pub(crate) fn conversation_view(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1"
+                " WHERE m.conversation_id = ?1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?2), 0) ORDER BY m.seq DESC LIMIT 1"
             ),
             params![id.as_str(), user.as_str()],
             |row| sql::message(row),
@@ -185,7 +185,7 @@ pub(crate) fn list_conversations(
     };
     let rows = all(
         conn,
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
         params![
             user.as_str(),
             folder.as_str(),
@@ -281,7 +281,7 @@ pub(crate) fn messages(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?4 AND h.message_id = m.id) ORDER BY m.seq ASC LIMIT ?5"
+                " WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq < ?3 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?4 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?4), 0) ORDER BY m.seq ASC LIMIT ?5"
             ),
             params![
                 conversation.as_str(),
@@ -297,7 +297,7 @@ pub(crate) fn messages(
             conn,
             concat!(
                 rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND m.seq < ?2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT ?4"
+                " WHERE m.conversation_id = ?1 AND m.seq < ?2 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?3), 0) ORDER BY m.seq DESC LIMIT ?4"
             ),
             params![conversation.as_str(), upper, viewer.as_str(), limit + 1],
             |row| sql::message(row),

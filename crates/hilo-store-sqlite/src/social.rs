@@ -57,8 +57,8 @@ fn end_relation(
     } else if relation.request_received {
         execute(
             conn,
-            rows::DELETE_FRIEND_REQUEST,
-            [other.as_str(), user.as_str()],
+            rows::DECLINE_FRIEND_REQUEST,
+            params![now.millis(), other.as_str(), user.as_str()],
         )?;
         false
     } else {
@@ -91,14 +91,18 @@ fn request_friend(
     if relation.friends {
         return Ok((FriendRequestResult::AlreadyFriends, Vec::new()));
     }
-    if relation.request_sent {
-        return Ok((FriendRequestResult::AlreadySent, Vec::new()));
-    }
-    if relation.request_received {
+    // Asking someone who had asked (even if declined then) makes friends.
+    if relation.request_received || relation.declined {
         execute(
             conn,
             rows::DELETE_FRIEND_REQUEST,
             [to.as_str(), from.as_str()],
+        )?;
+        // A request of one's own that they had not answered goes too.
+        execute(
+            conn,
+            rows::DELETE_FRIEND_REQUEST,
+            [from.as_str(), to.as_str()],
         )?;
         execute(
             conn,
@@ -108,6 +112,9 @@ fn request_friend(
         let mut deliveries = tell(conn, to, EventKind::FriendAccepted, from, None, now)?;
         deliveries.extend(tell(conn, from, EventKind::FriendAccepted, to, None, now)?);
         return Ok((FriendRequestResult::Accepted, deliveries));
+    }
+    if relation.request_sent {
+        return Ok((FriendRequestResult::AlreadySent, Vec::new()));
     }
     execute(
         conn,

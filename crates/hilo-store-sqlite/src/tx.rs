@@ -203,11 +203,22 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
         "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
         params![seq, new.conversation_id.as_str(), new.sender.as_str()],
     )?;
-    let moved: Vec<String> = column(
+    let mut moved: Vec<String> = column(
         conn,
         rows::ROUTE_ON_SEND,
         [new.conversation_id.as_str(), new.sender.as_str()],
     )?;
+    let revealed: Vec<String> = column(
+        conn,
+        rows::REVEALED_BY,
+        params![new.conversation_id.as_str(), seq],
+    )?;
+    moved.extend(
+        revealed
+            .into_iter()
+            .filter(|u| !moved.contains(u))
+            .collect::<Vec<_>>(),
+    );
     // The move first: a client sees the conversation change folder, then the message.
     let moved = events::append(
         conn,
@@ -1031,4 +1042,22 @@ pub(crate) fn streams_alive(
     )?;
     execute(conn, rows::STREAMS_EXPIRED, [forget_before.millis()])?;
     Ok(())
+}
+
+pub(crate) fn clear_conversation(
+    conn: &Connection,
+    id: &ConversationId,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<Option<Delivery>> {
+    if execute(conn, rows::CLEAR_CONVERSATION, [id.as_str(), user.as_str()])? == 0 {
+        return Ok(None);
+    }
+    let deliveries = events::append(
+        conn,
+        std::slice::from_ref(user),
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )?;
+    Ok(deliveries.into_iter().next())
 }

@@ -78,16 +78,17 @@ pub(crate) const REACTIONS_OF_MESSAGE: &str = "SELECT message_id, emoji, user_id
 /// in the order they were made.
 pub(crate) const REACTIONS_IN_RANGE: &str = "SELECT r.message_id, r.emoji, r.user_id FROM reactions r JOIN messages m ON m.id = r.message_id WHERE m.conversation_id = $1 AND m.seq >= $2 AND m.seq <= $3 ORDER BY r.created_at, r.user_id, r.emoji";
 
-/// Whether `$1` hid message `$2` for themselves.
-pub(crate) const IS_HIDDEN: &str =
-    "SELECT EXISTS (SELECT 1 FROM hidden_messages WHERE user_id = $1 AND message_id = $2)";
+/// Whether `$1` hid message `$2` for themselves, or deleted its conversation for
+/// themselves since.
+pub(crate) const IS_HIDDEN: &str = "SELECT EXISTS (SELECT 1 FROM hidden_messages WHERE user_id = $1 AND message_id = $2) OR EXISTS (SELECT 1 FROM members mb JOIN messages m ON m.conversation_id = mb.conversation_id WHERE mb.user_id = $1 AND m.id = $2 AND m.seq <= mb.cleared_seq)";
 
 /// The texts a message had before its edits, oldest first.
 pub(crate) const MESSAGE_VERSIONS: &str =
     "SELECT text, replaced_at FROM message_versions WHERE message_id = $1 ORDER BY version";
 
-/// Who hid message `$1` for themselves (they hear nothing more of it).
-pub(crate) const HIDDEN_BY: &str = "SELECT user_id FROM hidden_messages WHERE message_id = $1";
+/// Who hid message `$1` for themselves, or deleted its conversation for themselves since
+/// (they hear nothing more of it).
+pub(crate) const HIDDEN_BY: &str = "SELECT user_id FROM hidden_messages WHERE message_id = $1 UNION SELECT mb.user_id FROM members mb JOIN messages m ON m.conversation_id = mb.conversation_id WHERE m.id = $1 AND mb.user_id IS NOT NULL AND m.seq <= mb.cleared_seq";
 
 /// Every current member account of conversation `$1`, in join order, with what a receipt
 /// shows of them: the newest message delivered to them, their read marker, and whether
@@ -179,7 +180,7 @@ pub(crate) const HAS_STREAM: &str =
 pub(crate) const STREAMS_EXPIRED: &str = "DELETE FROM presence WHERE until_at < $1";
 
 /// `$1`'s relation to `$2` (the columns [`hilo_store::sql::relation`] reads).
-pub(crate) const RELATION: &str = "SELECT EXISTS (SELECT 1 FROM friends WHERE user_id = $1 AND friend_id = $2) AS friends, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2) AS request_sent, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $2 AND to_user_id = $1) AS request_received, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS blocking, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS blocked_by, EXISTS (SELECT 1 FROM friends a JOIN friends b ON b.friend_id = a.friend_id WHERE a.user_id = $1 AND b.user_id = $2) AS mutual_friend";
+pub(crate) const RELATION: &str = "SELECT EXISTS (SELECT 1 FROM friends WHERE user_id = $1 AND friend_id = $2) AS friends, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2) AS request_sent, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $2 AND to_user_id = $1 AND declined_at IS NULL) AS request_received, EXISTS (SELECT 1 FROM friend_requests WHERE from_user_id = $2 AND to_user_id = $1 AND declined_at IS NOT NULL) AS declined, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2) AS blocking, EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = $1) AS blocked_by, EXISTS (SELECT 1 FROM friends a JOIN friends b ON b.friend_id = a.friend_id WHERE a.user_id = $1 AND b.user_id = $2) AS mutual_friend";
 
 /// `$1`'s friends with the time each friendship began (`since`), by username.
 pub(crate) const FRIENDS: &str = concat!(
@@ -188,14 +189,14 @@ pub(crate) const FRIENDS: &str = concat!(
     ", f.since FROM friends f JOIN users ON users.id = f.friend_id WHERE f.user_id = $1 ORDER BY users.username"
 );
 
-/// Friend requests to `$1`, newest first, with when each was made (`since`).
+/// Friend requests to `$1` not declined, newest first, with when each was made (`since`).
 pub(crate) const INCOMING_REQUESTS: &str = concat!(
     "SELECT ",
     user_columns!(),
-    ", r.created_at AS since FROM friend_requests r JOIN users ON users.id = r.from_user_id WHERE r.to_user_id = $1 ORDER BY r.created_at DESC, users.username"
+    ", r.created_at AS since FROM friend_requests r JOIN users ON users.id = r.from_user_id WHERE r.to_user_id = $1 AND r.declined_at IS NULL ORDER BY r.created_at DESC, users.username"
 );
 
-/// Friend requests from `$1`, newest first, with when each was made (`since`).
+/// Friend requests from `$1` (declined ones too: the asker is not told), newest first, with when each was made (`since`).
 pub(crate) const OUTGOING_REQUESTS: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -209,6 +210,10 @@ pub(crate) const INSERT_FRIEND_REQUEST: &str =
 /// The request from `$1` to `$2` is over.
 pub(crate) const DELETE_FRIEND_REQUEST: &str =
     "DELETE FROM friend_requests WHERE from_user_id = $1 AND to_user_id = $2";
+
+/// `$3` declines (at `$1`) the request from `$2`, without telling them.
+pub(crate) const DECLINE_FRIEND_REQUEST: &str =
+    "UPDATE friend_requests SET declined_at = $1 WHERE from_user_id = $2 AND to_user_id = $3";
 
 /// `$1` and `$2` are friends since `$3`.
 pub(crate) const INSERT_FRIENDS: &str =
@@ -282,3 +287,11 @@ pub(crate) const REJOIN_MEMBER: &str = concat!(
 /// inbox for the sender (sending accepts a request) and for members who archived it, and
 /// out of message requests for the sender's friends. The accounts whose folder changed.
 pub(crate) const ROUTE_ON_SEND: &str = "UPDATE members SET folder = 'inbox' WHERE conversation_id = $1 AND left_at IS NULL AND user_id IS NOT NULL AND ((user_id = $2 AND folder <> 'inbox') OR (user_id <> $2 AND (folder = 'archived' OR (folder = 'requests' AND EXISTS (SELECT 1 FROM friends f WHERE f.user_id = members.user_id AND f.friend_id = $2))))) RETURNING user_id";
+
+/// The members of conversation `$1` for whom the message numbered `$2` makes it show again
+/// (they had deleted or declined it when `$2 - 1` was its newest).
+pub(crate) const REVEALED_BY: &str = "SELECT user_id FROM members WHERE conversation_id = $1 AND left_at IS NULL AND user_id IS NOT NULL AND cleared_seq = $2 - 1";
+
+/// Member `$2` of conversation `$1` deletes it for themselves (or declines it): everything
+/// up to its newest message is hidden from them, and counts as read.
+pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";

@@ -345,6 +345,15 @@ pub trait ConversationStore: Send + Sync {
         patch: MemberSettingsPatch,
         now: Timestamp,
     ) -> StoreResult<Option<Delivery>>;
+    /// Deletes a conversation for `user` only (or declines a request): its history so far
+    /// is hidden from them and read, and it leaves their lists until a newer message
+    /// arrives. Appends `conversation.updated` to their stream; `None` unless a member.
+    async fn clear_conversation(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>>;
     /// The accounts that share a current conversation with `user`, each once.
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
     /// Every current member account's receipt, in join order.
@@ -431,8 +440,9 @@ impl NewMessage {
 #[derive(Debug)]
 pub enum AppendOutcome {
     /// Stored with the next `seq`; `message.created` went to every member's stream, right
-    /// after `conversation.updated` to the members whose folder the message changed
-    /// (second list; see `rows::ROUTE_ON_SEND`).
+    /// after `conversation.updated` to the members whose folder the message changed or
+    /// for whom it shows again after they deleted it (second list; see
+    /// `rows::ROUTE_ON_SEND` and `rows::REVEALED_BY`).
     Created(Message, Vec<Delivery>, Vec<Delivery>),
     /// The sender already sent this `client_txn_id` here: the original message.
     Repeated(Message),

@@ -59,13 +59,14 @@ pub fn user(row: &impl Columns) -> StoreResult<User> {
     })
 }
 
-/// A relation from the columns `friends, request_sent, request_received, blocking,
-/// blocked_by, mutual_friend`.
+/// A relation from the columns `friends, request_sent, request_received, declined,
+/// blocking, blocked_by, mutual_friend`.
 pub fn relation(row: &impl Columns) -> StoreResult<hilo_core::Relation> {
     Ok(hilo_core::Relation {
         friends: row.flag("friends")?,
         request_sent: row.flag("request_sent")?,
         request_received: row.flag("request_received")?,
+        declined: row.flag("declined")?,
         blocking: row.flag("blocking")?,
         blocked_by: row.flag("blocked_by")?,
         mutual_friend: row.flag("mutual_friend")?,
@@ -274,6 +275,7 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
         last_read_seq: row.int("last_read_seq")?,
         muted_until: row.opt_int("muted_until")?.map(Timestamp),
         notify: parsed(row, "notify", Notify::parse)?,
+        cleared_seq: row.opt_int("cleared_seq")?,
     })
 }
 

@@ -13,6 +13,8 @@
 //! | GET /api/v1/conversations/{id}/receipts | the other members' read markers |
 //! | POST /api/v1/conversations/{id}/typing | typing indicator |
 //! | POST /api/v1/conversations/{id}/accept | accept a message request |
+//! | POST /api/v1/conversations/{id}/decline | decline a message request |
+//! | DELETE /api/v1/conversations/{id} | delete the conversation for yourself |
 
 use axum::Json;
 use axum::extract::State;
@@ -36,7 +38,11 @@ use crate::{ApiError, AppState};
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(create_conversation, list_conversations))
-        .routes(routes!(get_conversation, rename_conversation))
+        .routes(routes!(
+            get_conversation,
+            rename_conversation,
+            delete_conversation
+        ))
         .routes(routes!(add_members))
         .routes(routes!(remove_member))
         .routes(routes!(update_settings))
@@ -44,6 +50,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(receipts))
         .routes(routes!(typing))
         .routes(routes!(accept))
+        .routes(routes!(decline))
 }
 
 /// POST /api/v1/conversations
@@ -290,4 +297,35 @@ async fn accept(
         .accept_conversation(&caller, &ConversationId::new(id))
         .await?;
     Ok(Json(ConversationDto::from(&view)))
+}
+
+/// POST /api/v1/conversations/{id}/decline
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/decline", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204, description = "hidden from the caller until someone writes again; nobody is told"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not a message request", body = ErrorBody)))]
+async fn decline(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hilo
+        .clear_conversation(&caller, &ConversationId::new(id), true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE /api/v1/conversations/{id}
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204, description = "its history so far is hidden from the caller, and it leaves their lists until someone writes again"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_conversation(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .hilo
+        .clear_conversation(&caller, &ConversationId::new(id), false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -43,6 +43,9 @@ pub(super) enum Access {
     Person,
     /// Any live account ana does not block, reaching out to ana (a friend request).
     Reachable,
+    /// A current member of the group who has it in their message requests (hana: ana is
+    /// no friend of hers and she never wrote there).
+    Invitee,
 }
 
 /// The matrix: every route, who may call it, and the body its rightful caller sends (`None`
@@ -119,6 +122,8 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ),
         ("GET /api/v1/conversations/{id}/receipts", Member, None),
         ("POST /api/v1/conversations/{id}/accept", Member, None),
+        ("POST /api/v1/conversations/{id}/decline", Invitee, None),
+        ("DELETE /api/v1/conversations/{id}", Member, None),
         (
             "POST /api/v1/conversations/{id}/typing",
             Member,
@@ -183,6 +188,8 @@ pub(super) struct World {
     pub(super) revoked: User,
     /// Someone ana blocks.
     pub(super) mallory: User,
+    /// A member of the group who never acts in it (the group is in her requests).
+    pub(super) hana: User,
     pub(super) group: String,
     pub(super) message: String,
     /// A picture ana sent to the group.
@@ -201,12 +208,13 @@ pub(super) async fn world() -> World {
     let frank = server.register("frank").await;
     server.register("gus").await;
     let mallory = server.register("mallory").await;
+    let hana = server.register("hana").await;
     let (status, body) = server
         .call("PUT", "/api/v1/blocks/mallory", Some(&ana.token), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let group = server
-        .group(&ana, "team", &[&bob, &carol, &erin, &frank])
+        .group(&ana, "team", &[&bob, &carol, &erin, &frank, &hana])
         .await;
     let message = server.send(&ana, &group, "first", "hello team").await["id"]
         .as_str()
@@ -258,6 +266,7 @@ pub(super) async fn world() -> World {
         erin,
         revoked,
         mallory,
+        hana,
         group,
         message,
         attachment,
@@ -352,6 +361,7 @@ pub(super) fn rightful(access: Access, w: &World) -> Option<&User> {
         | Access::AttachmentMember
         | Access::Person
         | Access::Reachable => Some(&w.bob),
+        Access::Invitee => Some(&w.hana),
         Access::Account
         | Access::GroupAdmin
         | Access::ServerAdmin
@@ -378,7 +388,7 @@ fn refused(access: Access, w: &World) -> Vec<(&'static str, Option<&User>, &'sta
         Access::Reachable => {
             actors.push(("someone ana blocks", Some(&w.mallory), &[403]));
         }
-        Access::Member | Access::MessageMember | Access::AttachmentMember => {
+        Access::Member | Access::MessageMember | Access::AttachmentMember | Access::Invitee => {
             actors.push(("a stranger", Some(&w.dave), HIDDEN));
             actors.push(("an ex-member", Some(&w.carol), HIDDEN));
         }
@@ -501,7 +511,7 @@ async fn every_route_refuses_everyone_but_its_rightful_caller_and_writes_nothing
     // above was about the caller, not the request.
     let mut in_order: Vec<_> = matrix.iter().collect();
     in_order.sort_by_key(|(route, _, _)| match *route {
-        "DELETE /api/v1/messages/{id}" => 1,
+        "DELETE /api/v1/messages/{id}" | "DELETE /api/v1/conversations/{id}" => 1,
         _ if route.starts_with("DELETE /api/v1/sessions") => 2,
         _ => 0,
     });

@@ -452,6 +452,11 @@ enum Mutation {
     Accept {
         conversation: u8,
     },
+    /// The observer deletes a conversation for themselves (or declines a request).
+    Clear {
+        conversation: u8,
+        decline: bool,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -492,6 +497,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => (person.clone(), person, any::<bool>())
             .prop_map(|(actor, target, on)| Mutation::Block { actor, target, on }),
         1 => (0..8u8).prop_map(|conversation| Mutation::Accept { conversation }),
+        1 => (0..8u8, any::<bool>())
+            .prop_map(|(conversation, decline)| Mutation::Clear { conversation, decline }),
     ]
 }
 
@@ -1001,6 +1008,25 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
                         json!({}),
                     )
                     .await
+            }
+            Mutation::Clear {
+                conversation,
+                decline,
+            } => {
+                let id = pick(&conversations, *conversation);
+                if *decline {
+                    server
+                        .post(
+                            &format!("/api/v1/conversations/{id}/decline"),
+                            &observer,
+                            json!({}),
+                        )
+                        .await
+                } else {
+                    server
+                        .delete(&format!("/api/v1/conversations/{id}"), &observer)
+                        .await
+                }
             }
             Mutation::Befriend { actor, target } => {
                 server

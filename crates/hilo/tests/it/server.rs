@@ -59,6 +59,8 @@ async fn openapi_documents_every_route() {
         "GET /api/v1/conversations/{id}/receipts",
         "POST /api/v1/conversations/{id}/typing",
         "POST /api/v1/conversations/{id}/accept",
+        "POST /api/v1/conversations/{id}/decline",
+        "DELETE /api/v1/conversations/{id}",
         "POST /api/v1/conversations/{id}/messages",
         "GET /api/v1/conversations/{id}/messages",
         "GET /api/v1/messages/{id}",

@@ -168,8 +168,30 @@ async fn declining_tells_only_the_decliner_and_cancelling_tells_both() {
         "bob"
     );
     assert_quiet_but(&mut bob_ws, 300, UNRELATED).await;
+    // Bob still sees his request waiting; ana no longer sees it.
     let (_, requests) = server.get("/api/v1/friends/requests", &bob).await;
-    assert_eq!(requests["outgoing"], json!([]));
+    assert_eq!(usernames(&requests["outgoing"]), ["ana"]);
+    assert_eq!(
+        relationship(&server, &bob, &ana).await["relationship"],
+        "request_sent"
+    );
+    let (_, requests) = server.get("/api/v1/friends/requests", &ana).await;
+    assert_eq!(requests["incoming"], json!([]));
+    assert_eq!(
+        relationship(&server, &ana, &bob).await["relationship"],
+        "none"
+    );
+    // Asking him later still makes them friends at once.
+    let (status, body) = befriend(&server, &ana, &bob).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::CREATED, Some("friends"))
+    );
+    assert_eq!(
+        next_of(&mut bob_ws, "friend.accepted").await["user"]["username"],
+        "ana"
+    );
+    server.delete("/api/v1/friends/bob", &ana).await;
 
     // Ana cancels her request to Cai: Cai's incoming list changes, so Cai is told.
     let (status, _) = server.delete("/api/v1/friends/cai", &ana).await;
@@ -705,4 +727,98 @@ async fn a_block_drops_what_the_blocked_person_sends_and_refuses_groups_both_way
         .map(|m| m["text"].as_str().expect("text").to_owned())
         .collect();
     assert_eq!(texts, ["antes", "después"]);
+}
+
+#[tokio::test]
+async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_nobody() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let cai = server.register("cai").await;
+    server.make_friends(&ana, &bob).await;
+    let direct = server.direct(&bob, &ana).await;
+    let first = server.send(&bob, &direct, "b1", "uno").await;
+    server.send(&bob, &direct, "b2", "dos").await;
+    let mut anas = stream(&server, &ana).await;
+
+    let (status, _) = server
+        .delete(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let gone = next_of(&mut anas, "conversation.updated").await;
+    assert_eq!(gone["conversation"], Value::Null, "{gone}");
+    assert!(!listed(&server, &ana, "inbox").await.contains(&direct));
+    assert_eq!(
+        server.all_messages(&ana, &direct).await,
+        Vec::<Value>::new()
+    );
+    let (status, _) = server
+        .get(
+            &format!("/api/v1/messages/{}", first["id"].as_str().expect("id")),
+            &ana,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "deleted for her");
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(view["unread_count"], 0);
+    assert_eq!(
+        server.all_messages(&bob, &direct).await.len(),
+        2,
+        "bob keeps his copy"
+    );
+
+    // A new message shows the conversation again, with only what came after.
+    server.send(&bob, &direct, "b3", "tres").await;
+    let back = next_of(&mut anas, "conversation.updated").await;
+    assert_eq!(back["conversation"]["folder"], "inbox", "{back}");
+    assert_eq!(
+        next_of(&mut anas, "message.created").await["message"]["text"],
+        "tres"
+    );
+    assert!(listed(&server, &ana, "inbox").await.contains(&direct));
+    let texts: Vec<Value> = server
+        .all_messages(&ana, &direct)
+        .await
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("tres")]);
+
+    // Declining a request hides it without a word to the sender.
+    let request = server.direct(&cai, &ana).await;
+    server.send(&cai, &request, "c1", "¿hola?").await;
+    let mut cais = stream(&server, &cai).await;
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{direct}/decline"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_a_request"))
+    );
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{request}/decline"),
+            &ana,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        listed(&server, &ana, "requests").await,
+        Vec::<String>::new()
+    );
+    assert_quiet_but(&mut cais, 300, UNRELATED).await;
+    // Writing again asks again.
+    server.send(&cai, &request, "c2", "¿sigues ahí?").await;
+    assert_eq!(
+        listed(&server, &ana, "requests").await,
+        vec![request.clone()]
+    );
+    assert_eq!(server.all_messages(&ana, &request).await.len(), 1);
 }
