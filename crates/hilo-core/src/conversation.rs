@@ -166,6 +166,8 @@ pub struct MemberView {
     /// The member deleted the conversation for themselves (or declined it) when its newest
     /// message was this one: nothing up to it shows for them.
     pub cleared_seq: Option<i64>,
+    /// Pinned: first in the member's lists.
+    pub pinned: bool,
 }
 
 /// A conversation as one member sees it: shared state plus their own view.

@@ -96,6 +96,8 @@ pub struct ConversationDto {
     /// The caller's notification level: `all`, `mentions` or `none`.
     #[schema(value_type = crate::vocab::Notify)]
     pub notify: String,
+    /// Pinned by the caller: listed first.
+    pub pinned: bool,
     /// Creation time.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -123,6 +125,7 @@ impl From<&ConversationView> for ConversationDto {
             last_message: view.last_message.as_ref().map(MessageDto::from),
             muted_until: view.me.muted_until.map(rfc3339),
             notify: view.me.notify.as_str().to_owned(),
+            pinned: view.me.pinned,
             created_at: rfc3339(conversation.created_at),
             updated_at: rfc3339(conversation.updated_at),
         }
@@ -189,6 +192,9 @@ pub struct ConversationSettingsRequest {
     #[serde(default)]
     #[schema(value_type = Option<crate::vocab::Notify>)]
     pub notify: Option<String>,
+    /// Pin (first in the caller's lists, at most 10 per folder) or unpin.
+    #[serde(default)]
+    pub pinned: Option<bool>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).

@@ -13,6 +13,8 @@ use crate::{Caller, Error, Hilo, Result};
 pub const GROUP_MAX_MEMBERS: usize = 1000;
 /// Most usernames one request may add.
 const ADD_MAX: usize = 200;
+/// Most conversations one person may pin in a folder.
+pub const PINNED_MAX: usize = 10;
 
 impl Hilo {
     async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>> {
@@ -173,13 +175,24 @@ impl Hilo {
             )
         })?;
         let after = cursor.map(parse_page_cursor).transpose()?;
+        // The first page starts with every pinned conversation (at most PINNED_MAX),
+        // beyond `limit`; the pages then go through the others.
+        let mut views = Vec::new();
+        if after.is_none() {
+            let pinned = self
+                .inner
+                .store
+                .list_conversations(&caller.user.id, folder, true, None, PINNED_MAX as i64)
+                .await?;
+            views.extend(pinned.views);
+        }
         let page = self
             .inner
             .store
-            .list_conversations(&caller.user.id, folder, after, limit)
+            .list_conversations(&caller.user.id, folder, false, after, limit)
             .await?;
-        let views = page
-            .views
+        views.extend(page.views);
+        let views = views
             .into_iter()
             .map(|view| self.unmuted_if_due(view))
             .collect();
@@ -325,6 +338,27 @@ impl Hilo {
                 }
             });
         }
+        if request.pinned == Some(true) {
+            let view = self.conversation(caller, id).await?;
+            let pinned = self
+                .inner
+                .store
+                .list_conversations(
+                    &caller.user.id,
+                    view.me.folder,
+                    true,
+                    None,
+                    PINNED_MAX as i64,
+                )
+                .await?;
+            if !view.me.pinned && pinned.views.len() >= PINNED_MAX {
+                return Err(Error::conflict(
+                    "too_many_pinned",
+                    format!("at most {PINNED_MAX} conversations can be pinned"),
+                ));
+            }
+        }
+        patch.pinned = request.pinned;
         if let Some(notify) = &request.notify {
             patch.notify = Some(Notify::parse(notify).ok_or_else(|| {
                 Error::bad_request("invalid_notify", "notify is all, mentions or none")

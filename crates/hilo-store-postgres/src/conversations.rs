@@ -44,10 +44,11 @@ impl ConversationStore for PostgresStore {
         &self,
         user: &UserId,
         folder: Folder,
+        pinned: bool,
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage> {
-        reads::list_conversations(&self.pool, user, folder, after, limit).await
+        reads::list_conversations(&self.pool, user, folder, pinned, after, limit).await
     }
 
     async fn rename_group(

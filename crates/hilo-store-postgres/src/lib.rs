@@ -122,6 +122,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "social", include_str!("../migrations/0006_social.sql")),
     (7, "cleared", include_str!("../migrations/0007_cleared.sql")),
+    (8, "pinned", include_str!("../migrations/0008_pinned.sql")),
 ];
 
 impl PostgresStore {

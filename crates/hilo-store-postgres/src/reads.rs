@@ -160,7 +160,7 @@ pub(crate) async fn conversation_view(
         return Ok(None);
     };
     let Some(row) = sqlx::query(
-        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq, pinned FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
     )
     .bind(id.as_str())
     .bind(user.as_str())
@@ -212,6 +212,7 @@ pub(crate) async fn list_conversations(
     pool: &Pool,
     user: &UserId,
     folder: Folder,
+    pinned: bool,
     after: Option<(Timestamp, ConversationId)>,
     limit: i64,
 ) -> StoreResult<ConversationPage> {
@@ -220,13 +221,14 @@ pub(crate) async fn list_conversations(
         None => (None, None),
     };
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) AND m.pinned = $6 ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
     )
     .bind(user.as_str())
     .bind(folder.as_str())
     .bind(after_time)
     .bind(after_id)
     .bind(limit + 1)
+    .bind(pinned)
     .fetch_all(pool)
     .await
     .map_err(db_error)?;

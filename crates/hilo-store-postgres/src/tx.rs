@@ -964,7 +964,7 @@ pub(crate) async fn update_member_settings(
     now: Timestamp,
 ) -> StoreResult<Option<Delivery>> {
     let done = sqlx::query(
-        "UPDATE members SET folder = coalesce($1, folder), notify = coalesce($2, notify), muted_until = CASE WHEN $3 THEN $4 ELSE muted_until END WHERE conversation_id = $5 AND user_id = $6 AND left_at IS NULL",
+        "UPDATE members SET folder = coalesce($1, folder), notify = coalesce($2, notify), muted_until = CASE WHEN $3 THEN $4 ELSE muted_until END, pinned = coalesce($7, pinned) WHERE conversation_id = $5 AND user_id = $6 AND left_at IS NULL",
     )
     .bind(patch.folder.map(|f| f.as_str()))
     .bind(patch.notify.map(|n| n.as_str()))
@@ -972,6 +972,7 @@ pub(crate) async fn update_member_settings(
     .bind(patch.muted_until.flatten().map(|t| t.millis()))
     .bind(id.as_str())
     .bind(user.as_str())
+    .bind(patch.pinned)
     .execute(&mut *conn)
     .await
     .map_err(db_error)?;

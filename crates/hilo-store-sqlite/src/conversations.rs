@@ -46,10 +46,11 @@ impl ConversationStore for SqliteStore {
         &self,
         user: &UserId,
         folder: Folder,
+        pinned: bool,
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage> {
-        in_reader!(self, (user), conn => reads::list_conversations(conn, &user, folder, after, limit))
+        in_reader!(self, (user), conn => reads::list_conversations(conn, &user, folder, pinned, after, limit))
     }
 
     async fn rename_group(

@@ -137,7 +137,7 @@ pub(crate) fn conversation_view(
     };
     let Some(me) = one(
         conn,
-        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq, pinned FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
         [id.as_str(), user.as_str()],
         |row| sql::member_view(row),
     )?
@@ -176,6 +176,7 @@ pub(crate) fn list_conversations(
     conn: &Connection,
     user: &UserId,
     folder: Folder,
+    pinned: bool,
     after: Option<(Timestamp, ConversationId)>,
     limit: i64,
 ) -> StoreResult<ConversationPage> {
@@ -185,13 +186,14 @@ pub(crate) fn list_conversations(
     };
     let rows = all(
         conn,
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) AND m.pinned = ?6 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
         params![
             user.as_str(),
             folder.as_str(),
             after_time,
             after_id,
-            limit + 1
+            limit + 1,
+            pinned
         ],
         |row| Ok((row.text("id")?, row.int("updated_at")?)),
     )?;

@@ -844,14 +844,15 @@ pub(crate) fn update_member_settings(
 ) -> StoreResult<Option<Delivery>> {
     let done = execute(
         conn,
-        "UPDATE members SET folder = coalesce(?1, folder), notify = coalesce(?2, notify), muted_until = CASE WHEN ?3 THEN ?4 ELSE muted_until END WHERE conversation_id = ?5 AND user_id = ?6 AND left_at IS NULL",
+        "UPDATE members SET folder = coalesce(?1, folder), notify = coalesce(?2, notify), muted_until = CASE WHEN ?3 THEN ?4 ELSE muted_until END, pinned = coalesce(?7, pinned) WHERE conversation_id = ?5 AND user_id = ?6 AND left_at IS NULL",
         params![
             patch.folder.map(|f| f.as_str()),
             patch.notify.map(|n| n.as_str()),
             patch.muted_until.is_some(),
             patch.muted_until.flatten().map(|t| t.millis()),
             id.as_str(),
-            user.as_str()
+            user.as_str(),
+            patch.pinned
         ],
     )?;
     if done == 0 {

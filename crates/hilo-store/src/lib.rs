@@ -260,6 +260,8 @@ pub struct MemberSettingsPatch {
     pub muted_until: Option<Option<Timestamp>>,
     /// New notification level.
     pub notify: Option<Notify>,
+    /// Pin or unpin.
+    pub pinned: Option<bool>,
 }
 
 /// Result of a membership change: which accounts were affected and the events appended.
@@ -296,12 +298,14 @@ pub trait ConversationStore: Send + Sync {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<ConversationView>>;
-    /// The user's conversations in `folder`, most recent activity first, strictly after the
-    /// position `after` (an `(updated_at, id)` pair from a previous page).
+    /// The user's conversations in `folder` that they pinned (or, with `pinned` false,
+    /// did not), most recent activity first, strictly after the position `after` (an
+    /// `(updated_at, id)` pair from a previous page).
     async fn list_conversations(
         &self,
         user: &UserId,
         folder: Folder,
+        pinned: bool,
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage>;

@@ -276,6 +276,7 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
         muted_until: row.opt_int("muted_until")?.map(Timestamp),
         notify: parsed(row, "notify", Notify::parse)?,
         cleared_seq: row.opt_int("cleared_seq")?,
+        pinned: row.flag("pinned")?,
     })
 }
 

@@ -503,7 +503,9 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 /// The changes a member makes to their own view of a conversation.
-const SETTINGS: [&str; 7] = [
+const SETTINGS: [&str; 9] = [
+    r#"{"pinned":true}"#,
+    r#"{"pinned":false}"#,
     r#"{"folder":"archived"}"#,
     r#"{"folder":"inbox"}"#,
     r#"{"notify":"all"}"#,

@@ -822,3 +822,102 @@ async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_
     );
     assert_eq!(server.all_messages(&ana, &request).await.len(), 1);
 }
+
+async fn settings(
+    server: &TestServer,
+    user: &User,
+    conversation: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    server
+        .patch(
+            &format!("/api/v1/conversations/{conversation}/settings"),
+            user,
+            body,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn pinned_conversations_come_first_and_archived_ones_come_back_with_a_message() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let mut ids = Vec::new();
+    for name in ["bob", "cai", "dan"] {
+        let other = server.register(name).await;
+        server.make_friends(&ana, &other).await;
+        let id = server.direct(&other, &ana).await;
+        server.send(&other, &id, "t1", "hola").await;
+        ids.push((other, id));
+    }
+    let (bob, cai) = (&ids[0], &ids[1]);
+    assert_eq!(
+        listed(&server, &ana, "inbox").await,
+        [ids[2].1.clone(), cai.1.clone(), bob.1.clone()]
+    );
+
+    let mut anas = stream(&server, &ana).await;
+    let (status, body) = settings(&server, &ana, &bob.1, json!({"pinned": true})).await;
+    assert_eq!(
+        (status, body["pinned"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{body}"
+    );
+    assert_eq!(
+        next_of(&mut anas, "conversation.updated").await["conversation"]["pinned"],
+        true
+    );
+    assert_eq!(
+        listed(&server, &ana, "inbox").await,
+        [bob.1.clone(), ids[2].1.clone(), cai.1.clone()]
+    );
+    // Pages: the pinned ones lead the first page, the others follow page by page.
+    let (_, first) = server
+        .get("/api/v1/conversations?folder=inbox&limit=1", &ana)
+        .await;
+    let first_ids: Vec<&str> = first["conversations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(first_ids, [bob.1.as_str(), ids[2].1.as_str()]);
+    let cursor = first["next_cursor"].as_str().expect("more");
+    let (_, second) = server
+        .get(
+            &format!("/api/v1/conversations?folder=inbox&limit=1&cursor={cursor}"),
+            &ana,
+        )
+        .await;
+    assert_eq!(second["conversations"][0]["id"], cai.1.as_str());
+    assert_eq!(second["next_cursor"], Value::Null);
+    let (status, _) = settings(&server, &ana, &bob.1, json!({"pinned": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        listed(&server, &ana, "inbox").await,
+        [ids[2].1.clone(), cai.1.clone(), bob.1.clone()]
+    );
+
+    // Archived: out of the inbox until a new message brings it back.
+    let (status, _) = settings(&server, &ana, &cai.1, json!({"folder": "archived"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed(&server, &ana, "archived").await, vec![cai.1.clone()]);
+    server.send(&cai.0, &cai.1, "t2", "¿sigues ahí?").await;
+    assert_eq!(
+        listed(&server, &ana, "archived").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(listed(&server, &ana, "inbox").await[0], cai.1);
+
+    // At most ten pinned.
+    for n in 0..10 {
+        let group = server.group(&ana, &format!("g{n}"), &[]).await;
+        let (status, _) = settings(&server, &ana, &group, json!({"pinned": true})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = settings(&server, &ana, &bob.1, json!({"pinned": true})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("too_many_pinned"))
+    );
+}

@@ -1,0 +1,2 @@
+-- hilo schema, version 8: conversations a member pinned come first in their lists.
+ALTER TABLE members ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT FALSE;
