@@ -40,6 +40,8 @@ pub enum EventKind {
     FriendRemoved,
     /// The user blocked (`number` 1) or unblocked (0) someone: to their own devices.
     BlockUpdated,
+    /// A report the user made was resolved (`report_id`).
+    ReportResolved,
 }
 str_enum!(EventKind {
     MessageCreated = "message.created",
@@ -55,6 +57,7 @@ str_enum!(EventKind {
     FriendAccepted = "friend.accepted",
     FriendRemoved = "friend.removed",
     BlockUpdated = "block.updated",
+    ReportResolved = "report.resolved",
 });
 
 /// The content of an event before it gets a cursor.
@@ -72,6 +75,8 @@ pub struct EventRecord {
     pub session_id: Option<SessionId>,
     /// A number whose meaning depends on the kind (`read`: the seq read up to).
     pub number: Option<i64>,
+    /// The report concerned (`report.resolved`).
+    pub report_id: Option<crate::ReportId>,
 }
 
 impl EventRecord {
@@ -84,6 +89,7 @@ impl EventRecord {
             subject_user_id: None,
             session_id: None,
             number: None,
+            report_id: None,
         }
     }
 }

@@ -52,3 +52,7 @@ id_type!(
     /// Identifies an uploaded file.
     AttachmentId
 );
+id_type!(
+    /// Identifies a report to the moderators.
+    ReportId
+);

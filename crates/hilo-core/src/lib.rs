@@ -18,6 +18,7 @@ pub mod conversation;
 pub mod event;
 pub mod id;
 pub mod message;
+pub mod report;
 pub mod social;
 pub mod validate;
 
@@ -28,8 +29,9 @@ pub use conversation::{
     Role,
 };
 pub use event::{EventKind, EventRecord, StoredEvent};
-pub use id::{AttachmentId, ContactId, ConversationId, MessageId, SessionId, UserId};
+pub use id::{AttachmentId, ContactId, ConversationId, MessageId, ReportId, SessionId, UserId};
 pub use message::{Channel, DeleteScope, LinkEntity, Location, Message, Reaction, ReplyRef};
+pub use report::{Report, ReportAction, ReportStatus};
 pub use social::{FriendRequestResult, Relation, Relationship};
 pub use validate::ValidationError;
 

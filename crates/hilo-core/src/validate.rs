@@ -181,6 +181,31 @@ pub fn message_text(input: &str) -> Result<String, ValidationError> {
     Ok(input.to_owned())
 }
 
+/// Longest report reason, in characters.
+pub const REPORT_REASON_MAX: usize = 1000;
+
+/// Checks a report's reason: 1 to 1,000 characters once trimmed, no control characters
+/// other than line breaks and tabs. Returns it trimmed.
+pub fn report_reason(input: &str) -> Result<String, ValidationError> {
+    let reason = input.trim();
+    if reason.is_empty() || reason.chars().count() > REPORT_REASON_MAX {
+        return Err(ValidationError::new(
+            "invalid_reason",
+            format!("a reason has 1 to {REPORT_REASON_MAX} characters"),
+        ));
+    }
+    if reason
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ValidationError::new(
+            "invalid_reason",
+            "a reason may not contain control characters",
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
 /// Longest location label, in characters.
 pub const LOCATION_LABEL_MAX: usize = 200;
 

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use crate::{
     AddMembersRequest, ConversationSettingsRequest, CreateAccountRequest,
     CreateConversationRequest, EditMessageRequest, ForwardMessageRequest, FriendRequestBody,
-    LoginRequest, ReadRequest, RenameConversationRequest, SendMessageRequest, TypingRequest,
-    UpdateMeRequest, check_body,
+    LoginRequest, ReadRequest, RenameConversationRequest, ReportRequest, ResolveReportRequest,
+    SendMessageRequest, TypingRequest, UpdateMeRequest, check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
@@ -25,6 +25,8 @@ pub const REQUEST_TYPES: &[&str] = &[
     "FriendRequestBody",
     "LoginRequest",
     "ReadRequest",
+    "ReportRequest",
+    "ResolveReportRequest",
     "RenameConversationRequest",
     "SendMessageRequest",
     "TypingRequest",
@@ -104,6 +106,15 @@ pub fn decode_every_request(body: &[u8]) -> usize {
     if let Some(r) = decode::<FriendRequestBody>(body) {
         accepted += 1;
         let _ = validate::username(&r.username);
+    }
+    if let Some(r) = decode::<ReportRequest>(body) {
+        accepted += 1;
+        let _ = validate::report_reason(&r.reason);
+        let _ = names(&r.username, validate::username);
+    }
+    if let Some(r) = decode::<ResolveReportRequest>(body) {
+        accepted += 1;
+        let _ = hilo_core::ReportAction::parse(&r.action);
     }
     accepted += usize::from(decode::<ReadRequest>(body).is_some());
     accepted += usize::from(decode::<TypingRequest>(body).is_some());

@@ -117,6 +117,14 @@ pub enum Event {
         /// Whether they are blocked now.
         blocked: bool,
     },
+    /// A report the recipient made was resolved.
+    #[serde(rename = "report.resolved")]
+    ReportResolved {
+        /// The report.
+        report_id: String,
+        /// `dismissed`, `message_deleted` or `user_suspended`.
+        status: String,
+    },
     /// A member started or stopped typing. Ephemeral: never replayed.
     #[serde(rename = "typing")]
     Typing {

@@ -14,6 +14,7 @@ mod conversation;
 mod decode;
 mod event;
 mod message;
+mod moderation;
 mod social;
 pub mod vocab;
 
@@ -23,6 +24,7 @@ pub use conversation::*;
 pub use decode::{REQUEST_TYPES, decode_every_request};
 pub use event::*;
 pub use message::*;
+pub use moderation::*;
 pub use social::*;
 
 use serde::{Deserialize, Serialize};

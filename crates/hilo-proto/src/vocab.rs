@@ -116,6 +116,25 @@ pub enum Direction {
     Outgoing,
 }
 
+/// Where a report stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ReportStatus {
+    Open,
+    Dismissed,
+    MessageDeleted,
+    UserSuspended,
+}
+
+/// What a moderator does with a report.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ReportAction {
+    Dismiss,
+    DeleteMessage,
+    SuspendUser,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +166,8 @@ mod tests {
         assert_eq!(names::<MovableFolder>(), ["inbox", "archived"]);
         assert_eq!(names::<FriendStatus>(), ["request_sent", "friends"]);
         assert_eq!(names::<Direction>(), ["incoming", "outgoing"]);
+        assert_eq!(names::<ReportStatus>(), core::ReportStatus::NAMES);
+        assert_eq!(names::<ReportAction>(), core::ReportAction::NAMES);
         assert!(
             names::<MovableFolder>()
                 .iter()

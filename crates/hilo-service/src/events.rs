@@ -227,6 +227,19 @@ impl Hilo {
                     },
                 })
             }
+            EventKind::ReportResolved => {
+                let Some(id) = &record.report_id else {
+                    return Ok(None);
+                };
+                self.inner
+                    .store
+                    .report(id)
+                    .await?
+                    .map(|report| Event::ReportResolved {
+                        report_id: id.to_string(),
+                        status: report.status.as_str().to_owned(),
+                    })
+            }
             EventKind::SessionRevoked => {
                 record.session_id.as_ref().map(|s| Event::SessionRevoked {
                     session_id: s.to_string(),

@@ -248,7 +248,11 @@ impl Hilo {
         match scope {
             DeleteScope::Everyone => {
                 self.detached(async move {
-                    let change = hilo.inner.store.delete_message(&id, &actor, now).await?;
+                    let change = hilo
+                        .inner
+                        .store
+                        .delete_message(&id, Some(&actor), now)
+                        .await?;
                     let carried = matches!(&change, MessageChange::Changed(..));
                     let message = hilo.changed(change).await?;
                     if carried {
@@ -399,14 +403,21 @@ impl Hilo {
     }
 
     /// Announces a changed message and maps refusals to errors.
-    async fn changed(&self, change: MessageChange) -> Result<Message> {
+    pub(crate) async fn changed(&self, change: MessageChange) -> Result<Message> {
         match change {
-            MessageChange::Changed(message, deliveries) => {
+            MessageChange::Changed(message, deliveries, replies) => {
                 let event = Event::MessageUpdated {
                     conversation_id: message.conversation_id.to_string(),
                     message: MessageDto::from(&message),
                 };
                 self.publish(&deliveries, &event).await;
+                for (reply, deliveries) in replies {
+                    let event = Event::MessageUpdated {
+                        conversation_id: reply.conversation_id.to_string(),
+                        message: MessageDto::from(&reply),
+                    };
+                    self.publish(&deliveries, &event).await;
+                }
                 Ok(message)
             }
             MessageChange::Unchanged(message) => Ok(message),

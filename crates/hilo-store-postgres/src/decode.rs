@@ -57,4 +57,5 @@ decoders!(
     message_attachment -> (String, hilo_core::Attachment),
     relation -> hilo_core::Relation,
     since -> hilo_store::Since,
+    report -> hilo_core::Report,
 );

@@ -37,7 +37,7 @@ pub(crate) async fn append(
     }
     lock_users(conn, users).await?;
     let heads: Vec<(String, i64)> = sqlx::query_as(
-        "WITH bumped AS (UPDATE users SET event_head = event_head + 1 WHERE id = ANY($1) RETURNING id, event_head) INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, $2, $3, $4, $5, $6, $7, $8 FROM bumped RETURNING user_id, cursor",
+        "WITH bumped AS (UPDATE users SET event_head = event_head + 1 WHERE id = ANY($1) RETURNING id, event_head) INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at, report_id) SELECT id, event_head, $2, $3, $4, $5, $6, $7, $8, $9 FROM bumped RETURNING user_id, cursor",
     )
     .bind(ids(users))
     .bind(record.kind.as_str())
@@ -47,6 +47,7 @@ pub(crate) async fn append(
     .bind(record.session_id.as_ref().map(|id| id.as_str()))
     .bind(record.number)
     .bind(now.millis())
+    .bind(record.report_id.as_ref().map(|id| id.as_str()))
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;

@@ -51,7 +51,7 @@ impl MessageStore for PostgresStore {
     async fn delete_message(
         &self,
         id: &MessageId,
-        actor: &UserId,
+        actor: Option<&UserId>,
         now: Timestamp,
     ) -> StoreResult<MessageChange> {
         in_transaction!(self, conn => tx::delete_message(conn, id, actor, now))

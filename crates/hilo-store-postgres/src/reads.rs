@@ -442,7 +442,7 @@ pub(crate) async fn events_after(
     limit: i64,
 ) -> StoreResult<Vec<StoredEvent>> {
     let rows = sqlx::query(
-        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, report_id, created_at FROM user_events WHERE user_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
     )
     .bind(user.as_str())
     .bind(after)

@@ -309,18 +309,23 @@ pub(crate) async fn append_message(
 
 /// The message an actor wants to change, read under its conversation's lock, if it exists
 /// in a conversation the actor is a current member of; otherwise the answer to give.
-async fn target(
-    conn: &mut Conn,
-    id: &MessageId,
-    actor: &UserId,
-) -> StoreResult<Result<Message, MessageChange>> {
+/// The conversation of a message, if the message exists.
+async fn conversation_of(conn: &mut Conn, id: &MessageId) -> StoreResult<Option<ConversationId>> {
     let conversation: Option<String> =
         sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *conn)
             .await
             .map_err(db_error)?;
-    let Some(conversation) = conversation.map(ConversationId::new) else {
+    Ok(conversation.map(ConversationId::new))
+}
+
+async fn target(
+    conn: &mut Conn,
+    id: &MessageId,
+    actor: &UserId,
+) -> StoreResult<Result<Message, MessageChange>> {
+    let Some(conversation) = conversation_of(conn, id).await? else {
         return Ok(Err(MessageChange::NotFound));
     };
     match lock_as_member(conn, &conversation, actor).await {
@@ -356,14 +361,36 @@ async fn updated(
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
-    let mut members = member_users(conn, conversation).await?;
-    members.retain(|member| !hidden.iter().any(|h| h == member.as_str()));
+    let (members, hiders): (Vec<UserId>, Vec<UserId>) = member_users(conn, conversation)
+        .await?
+        .into_iter()
+        .partition(|member| !hidden.iter().any(|h| h == member.as_str()));
+    // Several appends: lock every member in one sorted batch first.
+    events::lock_users(conn, &[members.clone(), hiders.clone()].concat()).await?;
     let mut record = record(EventKind::MessageUpdated, conversation);
     record.message_id = Some(id.clone());
     let deliveries = events::append(conn, &members, &record, now).await?;
+    let mut replies: Vec<(Message, Vec<Delivery>)> = Vec::new();
+    for hider in &hiders {
+        let seen: Vec<String> = sqlx::query_scalar(rows::VISIBLE_REPLIES_TO)
+            .bind(id.as_str())
+            .bind(hider.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        for reply in seen.into_iter().map(MessageId::new) {
+            record.message_id = Some(reply.clone());
+            let told = events::append(conn, std::slice::from_ref(hider), &record, now).await?;
+            match replies.iter_mut().find(|(m, _)| m.id == reply) {
+                Some((_, all)) => all.extend(told),
+                None => replies.push((message_in(conn, &reply).await?, told)),
+            }
+        }
+    }
     Ok(MessageChange::Changed(
         message_in(conn, id).await?,
         deliveries,
+        replies,
     ))
 }
 
@@ -406,10 +433,21 @@ pub(crate) async fn edit_message(
 pub(crate) async fn delete_message(
     conn: &mut Conn,
     id: &MessageId,
-    actor: &UserId,
+    actor: Option<&UserId>,
     now: Timestamp,
 ) -> StoreResult<MessageChange> {
-    let message = match own_target(conn, id, actor).await? {
+    let target = match actor {
+        Some(actor) => own_target(conn, id, actor).await?,
+        // A moderator: any message, under its conversation's lock.
+        None => match conversation_of(conn, id).await? {
+            Some(conversation) => {
+                lock_conversation(conn, &conversation).await?;
+                Ok(message_in(conn, id).await?)
+            }
+            None => Err(MessageChange::NotFound),
+        },
+    };
+    let message = match target {
         Ok(message) if message.deleted => return Ok(MessageChange::Unchanged(message)),
         Ok(message) => message,
         Err(answer) => return Ok(answer),
@@ -515,7 +553,7 @@ pub(crate) async fn hide_message(
 }
 
 /// Revokes the given live sessions of `user` and appends `session.revoked` for each.
-async fn revoke_sessions(
+pub(crate) async fn revoke_sessions(
     conn: &mut Conn,
     user: &UserId,
     sessions: Vec<String>,

@@ -40,7 +40,7 @@ pub(crate) fn append(
     )?;
     execute(
         conn,
-        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7 FROM users WHERE id IN (SELECT value FROM json_each(?8))",
+        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at, report_id) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9 FROM users WHERE id IN (SELECT value FROM json_each(?8))",
         params![
             record.kind.as_str(),
             record.conversation_id.as_ref().map(|id| id.as_str()),
@@ -49,7 +49,8 @@ pub(crate) fn append(
             record.session_id.as_ref().map(|id| id.as_str()),
             record.number,
             now.millis(),
-            ids
+            ids,
+            record.report_id.as_ref().map(|id| id.as_str())
         ],
     )?;
     Ok(deliveries)

@@ -51,6 +51,7 @@ mod conversations;
 mod db;
 mod events;
 mod messages;
+mod moderation;
 mod reader;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
@@ -133,6 +134,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "social", include_str!("../migrations/0006_social.sql")),
     (7, "cleared", include_str!("../migrations/0007_cleared.sql")),
     (8, "pinned", include_str!("../migrations/0008_pinned.sql")),
+    (9, "reports", include_str!("../migrations/0009_reports.sql")),
 ];
 
 impl SqliteStore {

@@ -53,10 +53,11 @@ impl MessageStore for SqliteStore {
     async fn delete_message(
         &self,
         id: &MessageId,
-        actor: &UserId,
+        actor: Option<&UserId>,
         now: Timestamp,
     ) -> StoreResult<MessageChange> {
-        in_writer!(self, (id, actor), conn => tx::delete_message(conn, &id, &actor, now))
+        let actor = actor.cloned();
+        in_writer!(self, (id), conn => tx::delete_message(conn, &id, actor.as_ref(), now))
     }
 
     async fn react(

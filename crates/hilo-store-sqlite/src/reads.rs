@@ -349,7 +349,7 @@ pub(crate) fn events_after(
 ) -> StoreResult<Vec<StoredEvent>> {
     all(
         conn,
-        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at FROM user_events WHERE user_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+        "SELECT user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, report_id, created_at FROM user_events WHERE user_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
         params![user.as_str(), after, limit],
         |row| sql::event(row),
     )

@@ -303,12 +303,33 @@ fn updated(
     now: Timestamp,
 ) -> StoreResult<MessageChange> {
     let hidden: Vec<String> = column(conn, rows::HIDDEN_BY, [id.as_str()])?;
-    let mut members = member_users(conn, conversation)?;
-    members.retain(|member| !hidden.iter().any(|h| h == member.as_str()));
+    let (members, hiders): (Vec<UserId>, Vec<UserId>) = member_users(conn, conversation)?
+        .into_iter()
+        .partition(|member| !hidden.iter().any(|h| h == member.as_str()));
     let mut record = record(EventKind::MessageUpdated, conversation);
     record.message_id = Some(id.clone());
     let deliveries = events::append(conn, &members, &record, now)?;
-    Ok(MessageChange::Changed(message_in(conn, id)?, deliveries))
+    let mut replies: Vec<(Message, Vec<Delivery>)> = Vec::new();
+    for hider in &hiders {
+        let seen: Vec<String> = column(
+            conn,
+            rows::VISIBLE_REPLIES_TO,
+            [id.as_str(), hider.as_str()],
+        )?;
+        for reply in seen.into_iter().map(MessageId::new) {
+            record.message_id = Some(reply.clone());
+            let told = events::append(conn, std::slice::from_ref(hider), &record, now)?;
+            match replies.iter_mut().find(|(m, _)| m.id == reply) {
+                Some((_, all)) => all.extend(told),
+                None => replies.push((message_in(conn, &reply)?, told)),
+            }
+        }
+    }
+    Ok(MessageChange::Changed(
+        message_in(conn, id)?,
+        deliveries,
+        replies,
+    ))
 }
 
 pub(crate) fn edit_message(
@@ -345,10 +366,15 @@ pub(crate) fn edit_message(
 pub(crate) fn delete_message(
     conn: &Connection,
     id: &MessageId,
-    actor: &UserId,
+    actor: Option<&UserId>,
     now: Timestamp,
 ) -> StoreResult<MessageChange> {
-    let message = match own_live_target(conn, id, actor)? {
+    let target = match actor {
+        Some(actor) => own_live_target(conn, id, actor)?,
+        // A moderator: any message.
+        None => reads::message(conn, id, None)?.ok_or(MessageChange::NotFound),
+    };
+    let message = match target {
         Ok(message) if message.deleted => return Ok(MessageChange::Unchanged(message)),
         Ok(message) => message,
         Err(answer) => return Ok(answer),
@@ -448,7 +474,7 @@ pub(crate) fn hide_message(
 }
 
 /// Revokes the given live sessions of `user` and appends `session.revoked` for each.
-fn revoke_sessions(
+pub(crate) fn revoke_sessions(
     conn: &Connection,
     user: &UserId,
     sessions: Vec<String>,

@@ -295,3 +295,32 @@ pub(crate) const REVEALED_BY: &str = "SELECT user_id FROM members WHERE conversa
 /// Member `$2` of conversation `$1` deletes it for themselves (or declines it): everything
 /// up to its newest message is hidden from them, and counts as read.
 pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+
+/// The report columns [`hilo_store::sql::report`] reads.
+macro_rules! report_columns {
+    () => {
+        "id, reporter_id, message_id, conversation_id, subject_user_id, reason, status, created_at, resolved_at"
+    };
+}
+
+/// Stores report `$1` from `$2` about message `$3` (of conversation `$4`) and/or account
+/// `$5`, because `$6`, made at `$7`.
+pub(crate) const INSERT_REPORT: &str = "INSERT INTO reports (id, reporter_id, message_id, conversation_id, subject_user_id, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Report `$1`.
+pub(crate) const REPORT_BY_ID: &str =
+    concat!("SELECT ", report_columns!(), " FROM reports WHERE id = $1");
+
+/// Up to `$2` reports with status `$1`, oldest first (the queue's order).
+pub(crate) const REPORTS_WITH_STATUS: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM reports WHERE status = $1 ORDER BY created_at, id LIMIT $2"
+);
+
+/// Resolves open report `$4` with status `$1` at `$2` by `$3`; the reporter, when it was
+/// open.
+pub(crate) const RESOLVE_REPORT: &str = "UPDATE reports SET status = $1, resolved_at = $2, resolved_by = $3 WHERE id = $4 AND status = 'open' RETURNING reporter_id";
+
+/// The live replies to message `$1` that account `$2` sees (not hidden or deleted for them).
+pub(crate) const VISIBLE_REPLIES_TO: &str = "SELECT m.id FROM messages m WHERE m.reply_to_id = $1 AND NOT m.deleted AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $2), 0) ORDER BY m.seq";

@@ -16,8 +16,8 @@
 use async_trait::async_trait;
 use hilo_core::{
     Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder,
-    FriendRequestResult, Location, Message, MessageId, Notify, Relation, Session, SessionId,
-    Settings, StoredEvent, Timestamp, User, UserId,
+    FriendRequestResult, Location, Message, MessageId, Notify, Relation, Report, ReportId,
+    ReportStatus, Session, SessionId, Settings, StoredEvent, Timestamp, User, UserId,
 };
 
 pub mod sql;
@@ -462,8 +462,9 @@ pub enum AppendOutcome {
 #[derive(Debug)]
 pub enum MessageChange {
     /// Changed; `message.updated` went to the stream of every current member who has not
-    /// hidden it.
-    Changed(Message, Vec<Delivery>),
+    /// hidden it. Members who hid it but see replies quoting it got `message.updated` for
+    /// each such reply instead (third part), so their replies' excerpts follow.
+    Changed(Message, Vec<Delivery>, Vec<(Message, Vec<Delivery>)>),
     /// Nothing to change (the same text, a reaction already there or already gone, a
     /// message already deleted): the message as it is, and no event.
     Unchanged(Message),
@@ -528,12 +529,13 @@ pub trait MessageStore: Send + Sync {
         mentions: &[UserId],
         now: Timestamp,
     ) -> StoreResult<MessageChange>;
-    /// Deletes a message `actor` sent for everyone: the text, location, mentions,
-    /// reactions and earlier versions go; the row stays as a tombstone.
+    /// Deletes a message `actor` sent (or, with no actor, any message: a moderator's
+    /// decision) for everyone: the text, location, mentions, reactions and earlier
+    /// versions go; the row stays as a tombstone.
     async fn delete_message(
         &self,
         id: &MessageId,
-        actor: &UserId,
+        actor: Option<&UserId>,
         now: Timestamp,
     ) -> StoreResult<MessageChange>;
     /// Adds (or, with `add` false, removes) `user`'s reaction `emoji`; at most
@@ -649,6 +651,34 @@ pub trait SocialStore: Send + Sync {
     async fn dropped_count(&self, blocker: &UserId, sender: &UserId) -> StoreResult<i64>;
 }
 
+/// Reports and what moderators do about them.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Stores a new report.
+    async fn create_report(&self, report: &Report) -> StoreResult<()>;
+    /// A report by id.
+    async fn report(&self, id: &ReportId) -> StoreResult<Option<Report>>;
+    /// Up to `limit` reports with `status`, oldest first.
+    async fn reports(&self, status: ReportStatus, limit: i64) -> StoreResult<Vec<Report>>;
+    /// Resolves an open report and appends `report.resolved` to the reporter's stream;
+    /// `Conflict("already_resolved")` when it is not open, `NotFound` when unknown.
+    async fn resolve_report(
+        &self,
+        id: &ReportId,
+        status: ReportStatus,
+        moderator: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Delivery>;
+    /// Suspends (or reinstates) an account; suspending revokes every session of theirs,
+    /// returning the `session.revoked` events appended.
+    async fn set_suspended(
+        &self,
+        user: &UserId,
+        suspended: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SessionId, Delivery)>>;
+}
+
 /// Per-user event streams.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -689,6 +719,7 @@ pub trait Store:
     + MessageStore
     + AttachmentStore
     + SocialStore
+    + ModerationStore
     + EventStore
     + AdminStore
 {
@@ -700,6 +731,7 @@ impl<
         + MessageStore
         + AttachmentStore
         + SocialStore
+        + ModerationStore
         + EventStore
         + AdminStore,
 > Store for T

@@ -73,6 +73,22 @@ pub fn relation(row: &impl Columns) -> StoreResult<hilo_core::Relation> {
     })
 }
 
+/// A report from `id, reporter_id, message_id, conversation_id, subject_user_id, reason,
+/// status, created_at, resolved_at`.
+pub fn report(row: &impl Columns) -> StoreResult<hilo_core::Report> {
+    Ok(hilo_core::Report {
+        id: hilo_core::ReportId::new(row.text("id")?),
+        reporter: UserId::new(row.text("reporter_id")?),
+        message_id: row.opt_text("message_id")?.map(MessageId::new),
+        conversation_id: row.opt_text("conversation_id")?.map(ConversationId::new),
+        subject: row.opt_text("subject_user_id")?.map(UserId::new),
+        reason: row.text("reason")?,
+        status: parsed(row, "status", hilo_core::ReportStatus::parse)?,
+        created_at: Timestamp(row.int("created_at")?),
+        resolved_at: row.opt_int("resolved_at")?.map(Timestamp),
+    })
+}
+
 /// A person with a time (`since`): a friend or a friend request.
 pub fn since(row: &impl Columns) -> StoreResult<crate::Since> {
     Ok(crate::Since {
@@ -281,7 +297,7 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
 }
 
 /// An event from `user_id, cursor, kind, conversation_id, message_id, subject_user_id,
-/// session_id, number, created_at`.
+/// session_id, number, report_id, created_at`.
 pub fn event(row: &impl Columns) -> StoreResult<StoredEvent> {
     Ok(StoredEvent {
         user_id: UserId::new(row.text("user_id")?),
@@ -293,6 +309,7 @@ pub fn event(row: &impl Columns) -> StoreResult<StoredEvent> {
             subject_user_id: row.opt_text("subject_user_id")?.map(UserId::new),
             session_id: row.opt_text("session_id")?.map(SessionId::new),
             number: row.opt_int("number")?,
+            report_id: row.opt_text("report_id")?.map(hilo_core::ReportId::new),
         },
         created_at: Timestamp(row.int("created_at")?),
     })

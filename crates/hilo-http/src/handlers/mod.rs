@@ -5,6 +5,7 @@ mod attachments;
 mod conversations;
 mod events;
 mod messages;
+mod moderation;
 mod server;
 mod social;
 mod users;
@@ -19,6 +20,7 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenAp
     let router = accounts::routes(router);
     let router = users::routes(router);
     let router = social::routes(router);
+    let router = moderation::routes(router);
     let router = conversations::routes(router);
     let router = messages::routes(router);
     let router = attachments::routes(router, upload_max);

@@ -69,6 +69,17 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ("GET /api/v1/sessions", Account, None),
         ("DELETE /api/v1/sessions/{id}", SessionOwner, None),
         ("POST /api/v1/admin/invites", ServerAdmin, None),
+        (
+            "POST /api/v1/reports",
+            Person,
+            Some(json!({"username": "ana", "reason": "spam"})),
+        ),
+        ("GET /api/v1/admin/reports", ServerAdmin, None),
+        (
+            "POST /api/v1/admin/reports/{id}/resolve",
+            ServerAdmin,
+            Some(json!({"action": "dismiss"})),
+        ),
         ("GET /api/v1/me", Account, None),
         (
             "PATCH /api/v1/me",
@@ -190,6 +201,8 @@ pub(super) struct World {
     pub(super) mallory: User,
     /// A member of the group who never acts in it (the group is in her requests).
     pub(super) hana: User,
+    /// Bob's report of ana's first message.
+    pub(super) report: String,
     pub(super) group: String,
     pub(super) message: String,
     /// A picture ana sent to the group.
@@ -241,6 +254,15 @@ pub(super) async fn world() -> World {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = server
+        .post(
+            "/api/v1/reports",
+            &bob,
+            json!({"message_id": message, "reason": "rude"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let report = body["id"].as_str().expect("id").to_owned();
     let revoked = server.login("ana").await;
     let (status, body) = server
         .call(
@@ -267,6 +289,7 @@ pub(super) async fn world() -> World {
         revoked,
         mallory,
         hana,
+        report,
         group,
         message,
         attachment,
@@ -323,6 +346,7 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
         Access::MessageMember | Access::MessageSender => w.message.as_str(),
         Access::AttachmentMember => w.attachment.as_str(),
         Access::SessionOwner => w.ana.session_id.as_str(),
+        Access::ServerAdmin if route.contains("/reports/") => w.report.as_str(),
         _ => w.group.as_str(),
     };
     let username = match access {
@@ -430,6 +454,7 @@ pub(super) const FINGERPRINT: &str = "SELECT \
     CAST((SELECT COUNT(*) FROM message_attachments) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM friends) + (SELECT COUNT(*) FROM friend_requests) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) + COALESCE(SUM(dropped), 0) FROM blocks) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) + COALESCE(SUM(LENGTH(status)), 0) FROM reports) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM user_events) AS TEXT)";
 
 #[tokio::test]

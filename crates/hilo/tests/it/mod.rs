@@ -11,6 +11,7 @@ mod conversations;
 mod crash;
 mod events;
 mod messages;
+mod moderation;
 mod multinode;
 mod process;
 mod properties;

@@ -722,7 +722,7 @@ fn apply(model: &mut Snapshot, me: &str, event: &Value) {
             }
         }
         // Receipts are not part of a snapshot (they have an endpoint of their own).
-        "session.revoked" | "delivered" => {}
+        "session.revoked" | "delivered" | "report.resolved" => {}
         other => panic!("an event kind the reducer does not know: {other} ({event})"),
     }
 }

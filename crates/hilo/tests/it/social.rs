@@ -921,3 +921,39 @@ async fn pinned_conversations_come_first_and_archived_ones_come_back_with_a_mess
         (StatusCode::CONFLICT, Some("too_many_pinned"))
     );
 }
+
+#[tokio::test]
+async fn a_reply_shown_to_someone_who_deleted_what_it_quotes_follows_its_edits() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    server.make_friends(&ana, &bob).await;
+    let direct = server.direct(&bob, &ana).await;
+    let quoted = server.send(&bob, &direct, "b1", "primera versión").await;
+    let quoted = quoted["id"].as_str().expect("id").to_owned();
+    let (status, _) = server
+        .delete(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, reply) = server
+        .post(
+            &format!("/api/v1/conversations/{direct}/messages"),
+            &bob,
+            json!({"client_txn_id": "b2", "text": "como decía", "reply_to": quoted}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let mut anas = stream(&server, &ana).await;
+    let (status, _) = server
+        .patch(
+            &format!("/api/v1/messages/{quoted}"),
+            &bob,
+            json!({"text": "segunda versión"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Ana cannot hold the quoted message (she deleted it), so the reply itself comes.
+    let updated = next_of(&mut anas, "message.updated").await;
+    assert_eq!(updated["message"]["id"], reply["id"], "{updated}");
+    assert_eq!(updated["message"]["reply_to"]["excerpt"], "segunda versión");
+}
