@@ -651,6 +651,76 @@ async fn mass_assignment_is_ignored_or_refused() {
     );
 }
 
+/// The blocked actor (mallory, whom ana blocks) wherever they would reach ana: a message
+/// in their direct conversation, a friend request, a group with her in it, adding her to
+/// one. Each is refused, and nothing is written but the block's count of dropped messages
+/// (what issue 7 keeps of a blocked person's message); ana's stream hears nothing. The
+/// matrix above has the same actor on the friend-request route.
+#[tokio::test]
+async fn a_blocked_person_is_refused_wherever_they_would_reach_the_blocker() {
+    let w = world().await;
+    let server = &w.server;
+    // Opening the direct conversation is no message (it exists from before the block in
+    // real life); then ana's stream and the database are watched.
+    let direct = server.direct(&w.mallory, &w.ana).await;
+    let group = server.group(&w.mallory, "mallory's", &[]).await;
+    let mut anas = server.ws(&w.ana, None).await;
+    assert_eq!(next_json(&mut anas).await["type"], "ready");
+    let without_counter = FINGERPRINT.replace("COUNT(*) + COALESCE(SUM(dropped), 0)", "COUNT(*)");
+    assert_ne!(
+        without_counter, FINGERPRINT,
+        "the fingerprint counts dropped messages"
+    );
+    // One query for the whole test run: leaking it is how it gets the 'static `text` needs.
+    let without_counter: &'static str = Box::leak(without_counter.into_boxed_str());
+    let fingerprint = || async { server.db.text(without_counter).await };
+    let before = fingerprint().await;
+    let attempts: Vec<(&str, String, Value)> = vec![
+        (
+            "POST",
+            format!("/api/v1/conversations/{direct}/messages"),
+            json!({"client_txn_id": "blocked", "text": "hola"}),
+        ),
+        ("POST", "/api/v1/friends".into(), json!({"username": "ana"})),
+        (
+            "POST",
+            "/api/v1/conversations".into(),
+            json!({"kind": "group", "name": "g", "members": ["ana"]}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/conversations/{group}/members"),
+            json!({"usernames": ["ana"]}),
+        ),
+    ];
+    for (method, path, body) in &attempts {
+        let (status, answer) = server
+            .call(method, path, Some(&w.mallory.token), Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    assert_eq!(fingerprint().await, before, "refusals wrote nothing");
+    assert_eq!(
+        server
+            .db
+            .text("SELECT CAST(dropped AS TEXT) FROM blocks")
+            .await,
+        "1",
+        "the dropped message is counted"
+    );
+    let frames = super::support::frames_within(&mut anas, 500).await;
+    assert!(
+        frames.iter().all(|f| f["type"] == "presence"),
+        "ana heard of it: {frames:?}"
+    );
+    let (_, profile) = server.get("/api/v1/users/ana", &w.mallory).await;
+    assert!(
+        profile.get("online").is_none() && profile.get("last_seen_at").is_none(),
+        "{profile}"
+    );
+}
+
 /// A removed member's stream stops carrying the group at once: after the removal returns,
 /// nothing sent to the group reaches them (watched for a second).
 #[tokio::test]
