@@ -459,9 +459,11 @@ impl Hilo {
         // learns that they read it.
         let share = caller.user.settings.read_receipts
             && self
-                .view(id, &caller.user.id)
+                .inner
+                .store
+                .member_folder(id, &caller.user.id)
                 .await?
-                .is_some_and(|view| accepted(view.me.folder));
+                .is_some_and(accepted);
         let (marker, deliveries) = match self
             .inner
             .store
@@ -512,9 +514,11 @@ impl Hilo {
         let conversation = self.member_conversation(caller, id).await?;
         // Nobody sees someone typing in a conversation still in their requests (or spam).
         if !self
-            .view(id, &caller.user.id)
+            .inner
+            .store
+            .member_folder(id, &caller.user.id)
             .await?
-            .is_some_and(|view| accepted(view.me.folder))
+            .is_some_and(accepted)
         {
             return Ok(());
         }

@@ -4,10 +4,7 @@
 use std::future::Future;
 
 use hilo_core::message::mentioned_usernames;
-use hilo_core::{
-    ConversationId, ConversationKind, DeleteScope, EventKind, Folder, Message, MessageId, UserId,
-    validate,
-};
+use hilo_core::{ConversationId, DeleteScope, EventKind, Message, MessageId, UserId, validate};
 use hilo_proto::{Event, ForwardMessageRequest, MessageDto, SendMessageRequest};
 use hilo_store::{AppendOutcome, MessageChange, MessagePage, MessageVersion, NewMessage};
 
@@ -318,18 +315,7 @@ impl Hilo {
     /// Anything else (not a member, no such conversation) is left to the store's answer.
     async fn check_reach(&self, caller: &Caller, conversation: &ConversationId) -> Result<()> {
         let store = &self.inner.store;
-        let Some(conversation) = store.conversation(conversation).await? else {
-            return Ok(());
-        };
-        if conversation.kind != ConversationKind::Direct || !conversation.has_user(&caller.user.id)
-        {
-            return Ok(());
-        }
-        let Some(other) = conversation
-            .user_ids()
-            .into_iter()
-            .find(|u| *u != caller.user.id)
-        else {
+        let Some((other, folder)) = store.direct_peer(conversation, &caller.user.id).await? else {
             return Ok(());
         };
         let relation = store.relation(&caller.user.id, &other).await?;
@@ -343,11 +329,7 @@ impl Hilo {
                 "you block this person: unblock them to message them",
             ));
         }
-        let accepted = store
-            .conversation_view(&conversation.id, &other)
-            .await?
-            .is_some_and(|view| matches!(view.me.folder, Folder::Inbox | Folder::Archived));
-        if !accepted {
+        if !crate::conversations::accepted(folder) {
             let Some(user) = store.user(&other).await? else {
                 return Ok(());
             };

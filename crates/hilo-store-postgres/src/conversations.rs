@@ -101,6 +101,40 @@ impl ConversationStore for PostgresStore {
         in_transaction!(self, conn => tx::clear_conversation(conn, id, user, now))
     }
 
+    async fn direct_peer(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserId, Folder)>> {
+        let row = sqlx::query(crate::rows::DIRECT_PEER)
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        row.map(|row| {
+            Ok((
+                UserId::new(crate::decode::text(&row, "user_id")?),
+                crate::decode::folder(&row)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn member_folder(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<Folder>> {
+        let row = sqlx::query(crate::rows::MEMBER_FOLDER)
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        row.as_ref().map(crate::decode::folder).transpose()
+    }
+
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {
         let ids: Vec<String> = sqlx::query_scalar(crate::rows::CO_MEMBERS)
             .bind(user.as_str())

@@ -58,4 +58,10 @@ decoders!(
     relation -> hilo_core::Relation,
     since -> hilo_store::Since,
     report -> hilo_core::Report,
+    folder -> hilo_core::Folder,
 );
+
+/// A non-null text column.
+pub(crate) fn text(row: &Row, column: &str) -> StoreResult<String> {
+    Cols(row).text(column)
+}

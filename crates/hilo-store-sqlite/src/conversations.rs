@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use hilo_core::{Conversation, ConversationId, ConversationView, Folder, Timestamp, UserId};
+use hilo_store::sql::Columns as _;
 use hilo_store::{
     ConversationPage, ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
     StoreResult,
@@ -101,6 +102,24 @@ impl ConversationStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Option<Delivery>> {
         in_writer!(self, (id, user), conn => tx::clear_conversation(conn, &id, &user, now))
+    }
+
+    async fn direct_peer(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserId, Folder)>> {
+        in_reader!(self, (id, user), conn => crate::db::one(conn, crate::rows::DIRECT_PEER, [id.as_str(), user.as_str()], |row| {
+            Ok((UserId::new(row.text("user_id")?), hilo_store::sql::folder(row)?))
+        }))
+    }
+
+    async fn member_folder(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<Folder>> {
+        in_reader!(self, (id, user), conn => crate::db::one(conn, crate::rows::MEMBER_FOLDER, [id.as_str(), user.as_str()], |row| hilo_store::sql::folder(row)))
     }
 
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -324,3 +324,11 @@ pub(crate) const RESOLVE_REPORT: &str = "UPDATE reports SET status = $1, resolve
 
 /// The live replies to message `$1` that account `$2` sees (not hidden or deleted for them).
 pub(crate) const VISIBLE_REPLIES_TO: &str = "SELECT m.id FROM messages m WHERE m.reply_to_id = $1 AND NOT m.deleted AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $2), 0) ORDER BY m.seq";
+
+/// When conversation `$1` is direct and `$2` a current member: the other member account
+/// and that member's folder. No row for groups (or anyone else).
+pub(crate) const DIRECT_PEER: &str = "SELECT o.user_id, o.folder FROM conversations c JOIN members me ON me.conversation_id = c.id JOIN members o ON o.conversation_id = c.id WHERE c.id = $1 AND c.kind = 'direct' AND me.user_id = $2 AND me.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $2 AND o.left_at IS NULL";
+
+/// The folder of conversation `$1` for its current member `$2`.
+pub(crate) const MEMBER_FOLDER: &str =
+    "SELECT folder FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";

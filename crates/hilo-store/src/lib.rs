@@ -358,6 +358,19 @@ pub trait ConversationStore: Send + Sync {
         user: &UserId,
         now: Timestamp,
     ) -> StoreResult<Option<Delivery>>;
+    /// When `id` is a direct conversation and `user` a current member of it: the other
+    /// member account and their folder (one small read, for the checks before a send).
+    async fn direct_peer(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<(UserId, Folder)>>;
+    /// `user`'s folder for a conversation they are a current member of.
+    async fn member_folder(
+        &self,
+        id: &ConversationId,
+        user: &UserId,
+    ) -> StoreResult<Option<Folder>>;
     /// The accounts that share a current conversation with `user`, each once.
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
     /// Every current member account's receipt, in join order.

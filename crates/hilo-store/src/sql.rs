@@ -89,6 +89,11 @@ pub fn report(row: &impl Columns) -> StoreResult<hilo_core::Report> {
     })
 }
 
+/// A stored folder name (column `folder`).
+pub fn folder(row: &impl Columns) -> StoreResult<Folder> {
+    parsed(row, "folder", Folder::parse)
+}
+
 /// A person with a time (`since`): a friend or a friend request.
 pub fn since(row: &impl Columns) -> StoreResult<crate::Since> {
     Ok(crate::Since {
