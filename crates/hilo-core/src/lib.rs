@@ -19,7 +19,9 @@ pub mod event;
 pub mod id;
 pub mod message;
 pub mod report;
+pub mod search;
 pub mod social;
+pub mod spam;
 pub mod validate;
 
 pub use account::{LastSeenVisibility, Session, Settings, User, WhoCanMessage};

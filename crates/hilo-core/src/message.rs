@@ -74,6 +74,10 @@ pub struct Message {
     pub forwarded: bool,
     /// Attached files, in the order sent.
     pub attachments: Vec<crate::Attachment>,
+    /// For the account it was read for: they block its sender, so their clients show it
+    /// folded away (groups shared with someone blocked keep working). Set by the service
+    /// for that reader; stores always leave it false.
+    pub collapsed: bool,
 }
 
 impl Message {
@@ -103,6 +107,7 @@ impl Message {
             location: None,
             forwarded: false,
             attachments: Vec::new(),
+            collapsed: false,
         }
     }
 

@@ -14,7 +14,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         ValidationError {
             code,
             message: message.into(),

@@ -32,6 +32,7 @@ fn message(text: &str) -> MessageDto {
         edited_at: None,
         deleted: false,
         created_at: "2026-11-21T10:00:00.123Z".into(),
+        collapsed: false,
     }
 }
 

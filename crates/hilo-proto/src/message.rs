@@ -48,6 +48,9 @@ pub struct MessageDto {
     /// When the server stored it.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The caller blocks its sender: show it folded away (in a group they still share).
+    #[serde(default)]
+    pub collapsed: bool,
 }
 
 /// An uploaded file.
@@ -231,6 +234,7 @@ impl From<&Message> for MessageDto {
             edited_at: message.edited_at.map(rfc3339),
             deleted: message.deleted,
             created_at: rfc3339(message.created_at),
+            collapsed: message.collapsed,
         }
     }
 }
@@ -319,4 +323,23 @@ pub struct MessagesResponse {
     pub messages: Vec<MessageDto>,
     /// More messages exist beyond this page in the direction read.
     pub has_more: bool,
+}
+
+/// One hit of `GET /api/v1/search/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchResultDto {
+    /// The message, as the caller reads it.
+    pub message: MessageDto,
+    /// The text around the first match (with `…` where it was cut), HTML-escaped, each
+    /// matching word wrapped in `<mark>` and `</mark>`.
+    pub highlight: String,
+}
+
+/// `GET /api/v1/search/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// Most relevant first, then most recent.
+    pub results: Vec<SearchResultDto>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
 }

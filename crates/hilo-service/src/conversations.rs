@@ -379,7 +379,7 @@ impl Hilo {
     }
 
     /// Applies a change to the caller's own view and tells their devices.
-    async fn change_own_view(
+    pub(crate) async fn change_own_view(
         &self,
         caller: &Caller,
         id: &ConversationId,

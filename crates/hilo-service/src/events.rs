@@ -21,6 +21,17 @@ use crate::{Caller, Error, Hilo, Result};
 /// How many stored events one catch-up read fetches.
 const CATCH_UP_BATCH: i64 = 200;
 
+/// `event` with its message marked collapsed.
+fn collapsed(event: &Event) -> Event {
+    let mut event = event.clone();
+    if let Event::MessageCreated { message, .. } | Event::MessageUpdated { message, .. } =
+        &mut event
+    {
+        message.collapsed = true;
+    }
+    event
+}
+
 fn body(event: &Event) -> Arc<str> {
     Arc::from(serde_json::to_string(event).unwrap_or_else(|_| "{}".to_owned()))
 }
@@ -38,10 +49,14 @@ pub const DELIVERY_FLUSH: std::time::Duration = std::time::Duration::from_millis
 
 impl Hilo {
     /// Publishes one event, rendered once, to every delivery's user.
+    /// A message event goes to recipients who block its sender with the message marked
+    /// `collapsed` (rendered a second time, for them only).
     pub(crate) async fn publish(&self, deliveries: &[Delivery], event: &Event) {
         if deliveries.is_empty() {
             return;
         }
+        let blockers = self.blockers_among(deliveries, event).await;
+        let folded = (!blockers.is_empty()).then(|| body(&collapsed(event)));
         let body = body(event);
         let envelopes = deliveries
             .iter()
@@ -49,10 +64,40 @@ impl Hilo {
                 user_id: d.user_id.clone(),
                 cursor: Some(d.cursor),
                 revoked_session: None,
-                body: body.clone(),
+                body: match &folded {
+                    Some(folded) if blockers.contains(&d.user_id) => folded.clone(),
+                    _ => body.clone(),
+                },
             })
             .collect();
         self.inner.bus.publish(envelopes).await;
+    }
+
+    /// The recipients of a message event who block the message's sender. A failed read
+    /// leaves the message unfolded rather than the event unsent.
+    async fn blockers_among(&self, deliveries: &[Delivery], event: &Event) -> Vec<UserId> {
+        let (Event::MessageCreated { message, .. } | Event::MessageUpdated { message, .. }) = event
+        else {
+            return Vec::new();
+        };
+        let Some(sender) = message.sender.as_ref().filter(|s| s.kind == "user") else {
+            return Vec::new();
+        };
+        match self
+            .inner
+            .store
+            .blockers_of(&UserId::new(sender.id.as_str()))
+            .await
+        {
+            Ok(blockers) => blockers
+                .into_iter()
+                .filter(|b| deliveries.iter().any(|d| d.user_id == *b))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "could not read who blocks a sender; message not folded");
+                Vec::new()
+            }
+        }
     }
 
     /// Publishes `session.revoked` events, marked so the revoked session's streams close.
@@ -129,9 +174,11 @@ impl Hilo {
                 let Some(id) = &record.message_id else {
                     return Ok(None);
                 };
-                let Some(message) = self.inner.store.message(id, None).await? else {
+                let Some(mut message) = self.inner.store.message(id, None).await? else {
                     return Ok(None);
                 };
+                self.collapse_blocked(&stored.user_id, std::slice::from_mut(&mut message))
+                    .await?;
                 let (conversation_id, message) = (
                     message.conversation_id.to_string(),
                     MessageDto::from(&message),

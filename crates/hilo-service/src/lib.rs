@@ -23,7 +23,9 @@ mod moderation;
 mod password;
 mod ports;
 mod presence;
+mod search;
 mod social;
+mod spam;
 
 use std::sync::Arc;
 
@@ -39,7 +41,11 @@ pub use moderation::ReportView;
 pub use password::PasswordHasher;
 pub use ports::{Clock, IdGen, SystemClock, UuidV7};
 pub use presence::TYPING_TTL;
+pub use search::{
+    SEARCH_DEPTH_MAX, SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX, SearchHit, SearchRequest, SearchResults,
+};
 pub use social::FriendStatus;
+pub use spam::LESSON_MESSAGES;
 
 /// Result alias for service calls.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -4,7 +4,9 @@
 use std::future::Future;
 
 use hilo_core::message::mentioned_usernames;
-use hilo_core::{ConversationId, DeleteScope, EventKind, Message, MessageId, UserId, validate};
+use hilo_core::{
+    ConversationId, DeleteScope, EventKind, Folder, Message, MessageId, UserId, validate,
+};
 use hilo_proto::{Event, ForwardMessageRequest, MessageDto, SendMessageRequest};
 use hilo_store::{AppendOutcome, MessageChange, MessagePage, MessageVersion, NewMessage};
 
@@ -50,7 +52,11 @@ impl Hilo {
             Some(text) => self.mentions(caller, conversation, text).await?,
             None => Vec::new(),
         };
-        self.check_reach(caller, conversation).await?;
+        let first_contact = self.check_reach(caller, conversation).await? == Some(Folder::Requests);
+        let spam = match (first_contact, text.as_deref()) {
+            (true, Some(text)) => self.judged_spam(&caller.user.id, text).await?,
+            _ => false,
+        };
         self.append(NewMessage {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: conversation.clone(),
@@ -62,6 +68,7 @@ impl Hilo {
             mentions,
             location,
             forwarded: false,
+            spam,
             attachments,
         })
         .await
@@ -175,17 +182,20 @@ impl Hilo {
                 "before and after are sequence numbers (0 or more)",
             ));
         }
-        Ok(self
+        let mut page = self
             .inner
             .store
             .messages(conversation, &caller.user.id, before, after, limit)
-            .await?)
+            .await?;
+        self.collapse_blocked(&caller.user.id, &mut page.messages)
+            .await?;
+        Ok(page)
     }
 
     /// One message, if the caller is a member of its conversation and has not deleted it
     /// for themselves.
     pub async fn message(&self, caller: &Caller, id: &MessageId) -> Result<Message> {
-        let message = self
+        let mut message = self
             .inner
             .store
             .message(id, Some(&caller.user.id))
@@ -195,7 +205,11 @@ impl Hilo {
             .member_conversation(caller, &message.conversation_id)
             .await
         {
-            Ok(_) => Ok(message),
+            Ok(_) => {
+                self.collapse_blocked(&caller.user.id, std::slice::from_mut(&mut message))
+                    .await?;
+                Ok(message)
+            }
             Err(Error::NotFound(_)) => Err(Error::NotFound("message")),
             Err(other) => Err(other),
         }
@@ -313,10 +327,16 @@ impl Hilo {
     /// started) the conversation; a block always, and what it drops is counted, nothing
     /// else kept. Groups are not refused here: who may be in them is checked on adding.
     /// Anything else (not a member, no such conversation) is left to the store's answer.
-    async fn check_reach(&self, caller: &Caller, conversation: &ConversationId) -> Result<()> {
+    /// Returns the folder the recipient keeps a direct conversation in (`None` for a
+    /// group).
+    async fn check_reach(
+        &self,
+        caller: &Caller,
+        conversation: &ConversationId,
+    ) -> Result<Option<Folder>> {
         let store = &self.inner.store;
         let Some((other, folder)) = store.direct_peer(conversation, &caller.user.id).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let relation = store.relation(&caller.user.id, &other).await?;
         if relation.blocked_by {
@@ -331,13 +351,13 @@ impl Hilo {
         }
         if !crate::conversations::accepted(folder) {
             let Some(user) = store.user(&other).await? else {
-                return Ok(());
+                return Ok(Some(folder));
             };
             if !relation.may_message(user.settings.who_can_message) {
                 return Err(restricted());
             }
         }
-        Ok(())
+        Ok(Some(folder))
     }
 
     /// Copies a message the caller can read into another conversation they are in, marked
@@ -366,6 +386,7 @@ impl Hilo {
             mentions: Vec::new(),
             location: source.location,
             forwarded: true,
+            spam: false,
             attachments: source.attachments.into_iter().map(|a| a.id).collect(),
         })
         .await

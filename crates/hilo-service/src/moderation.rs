@@ -139,6 +139,14 @@ impl Hilo {
             return Err(already_resolved());
         }
         let now = self.inner.clock.now();
+        // A report a moderator acts on teaches the spam filter its message (read before a
+        // delete takes the text).
+        if action != ReportAction::Dismiss
+            && let Some(message) = &report.message_id
+            && let Some(message) = self.inner.store.message(message, None).await?
+        {
+            self.teach_confirmed_spam(&message).await?;
+        }
         match action {
             ReportAction::Dismiss => {}
             ReportAction::DeleteMessage => {

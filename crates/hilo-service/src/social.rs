@@ -2,7 +2,7 @@
 //! unfriending, lists; blocking and unblocking. The rules that follow from them (who may
 //! message whom, who sees whose presence) live in `hilo_core::social`.
 
-use hilo_core::{FriendRequestResult, Relation, Timestamp, User};
+use hilo_core::{FriendRequestResult, Relation, Timestamp, User, UserId};
 use hilo_store::Delivery;
 
 use crate::accounts::UserProfile;
@@ -28,6 +28,27 @@ impl FriendStatus {
 }
 
 impl Hilo {
+    /// Marks the messages whose sender `reader` blocks as collapsed (see
+    /// `Message::collapsed`): one read of the reader's blocks, none when nothing is given.
+    pub(crate) async fn collapse_blocked(
+        &self,
+        reader: &UserId,
+        messages: &mut [hilo_core::Message],
+    ) -> Result<()> {
+        if messages
+            .iter()
+            .all(|m| m.sender_user().is_none_or(|s| s == reader))
+        {
+            return Ok(());
+        }
+        let blocked = self.inner.store.blocked_users(reader).await?;
+        for message in messages {
+            message.collapsed = message
+                .sender_user()
+                .is_some_and(|sender| blocked.iter().any(|b| b.id == *sender));
+        }
+        Ok(())
+    }
     /// Another active account by username, never the caller: `NotFound` for unknown or
     /// suspended accounts, 400 `invalid_username` for the caller themselves.
     async fn other_user(&self, caller: &Caller, username: &str, action: &str) -> Result<User> {

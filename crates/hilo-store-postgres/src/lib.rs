@@ -64,7 +64,9 @@ mod moderation;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+mod search;
 mod social;
+mod spam;
 mod tx;
 
 use std::time::Duration;
@@ -125,6 +127,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "cleared", include_str!("../migrations/0007_cleared.sql")),
     (8, "pinned", include_str!("../migrations/0008_pinned.sql")),
     (9, "reports", include_str!("../migrations/0009_reports.sql")),
+    (10, "search", include_str!("../migrations/0010_search.sql")),
+    (11, "spam", include_str!("../migrations/0011_spam.sql")),
 ];
 
 impl PostgresStore {
@@ -161,6 +165,9 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;
+        // Messages from before the search index (schema 10) are indexed now; several
+        // nodes starting together share the work (SKIP LOCKED).
+        while search::drain_backlog(&pool, 500).await? > 0 {}
         Ok(PostgresStore { pool })
     }
 

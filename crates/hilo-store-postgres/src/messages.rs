@@ -2,20 +2,22 @@
 //! changes to existing messages, and history pages.
 
 use async_trait::async_trait;
+use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
-    AppendOutcome, Delivery, MessageChange, MessagePage, MessageStore, MessageVersion, NewMessage,
-    StoreResult,
+    AppendOutcome, Delivery, MessageChange, MessagePage, MessageSearch, MessageStore,
+    MessageVersion, NewMessage, SearchPage, StoreResult,
 };
 
-use crate::{PostgresStore, reads, tx};
+use crate::{PostgresStore, reads, search, tx};
 
 #[async_trait]
 impl MessageStore for PostgresStore {
     async fn append_message(&self, new: NewMessage) -> StoreResult<AppendOutcome> {
         // Committed (durably: synchronous_commit is on by default) before the caller
         // acknowledges the send.
-        in_transaction!(self, conn => tx::append_message(conn, &new))
+        let terms = index_terms(new.text.as_deref());
+        in_transaction!(self, conn => tx::append_message(conn, &new, &terms))
     }
 
     async fn message(
@@ -45,7 +47,7 @@ impl MessageStore for PostgresStore {
         mentions: &[UserId],
         now: Timestamp,
     ) -> StoreResult<MessageChange> {
-        in_transaction!(self, conn => tx::edit_message(conn, id, editor, text, mentions, now))
+        in_transaction!(self, conn => tx::edit_message(conn, id, editor, text, mentions, index_terms([text]), now))
     }
 
     async fn delete_message(
@@ -80,5 +82,9 @@ impl MessageStore for PostgresStore {
 
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>> {
         reads::message_versions(&self.pool, id).await
+    }
+
+    async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage> {
+        search::search(&self.pool, &search).await
     }
 }

@@ -13,6 +13,7 @@
 //! on its single writer thread, without locks; the integration suite runs against both
 //! backends and holds them to the same behaviour.
 
+use hilo_core::search::IndexTerms;
 use hilo_core::{
     Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId,
     SessionId, Timestamp, User, UserId,
@@ -24,7 +25,7 @@ use hilo_store::{
     StoreResult,
 };
 
-use crate::{db_error, decode, events, lock_account_creation, reads, rows};
+use crate::{db_error, decode, events, lock_account_creation, reads, rows, search};
 
 /// The backend's connection, inside a transaction.
 pub(crate) type Conn = sqlx::PgConnection;
@@ -158,6 +159,7 @@ async fn message_in(conn: &mut Conn, id: &MessageId) -> StoreResult<Message> {
 pub(crate) async fn append_message(
     conn: &mut Conn,
     new: &NewMessage,
+    terms: &IndexTerms,
 ) -> StoreResult<AppendOutcome> {
     // The conversation lock first: it serialises sends here across every node, so the
     // repeat check sees a concurrent send of the same client_txn_id once that send commits.
@@ -229,7 +231,8 @@ pub(crate) async fn append_message(
     .fetch_one(&mut *conn)
     .await
     .map_err(db_error)?;
-    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+    let search = search::new_message_vector(conn, terms.clone(), &new.attachments).await?;
+    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label, search) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::tsvector)")
         .bind(new.id.as_str())
         .bind(new.conversation_id.as_str())
         .bind(seq)
@@ -243,6 +246,7 @@ pub(crate) async fn append_message(
         .bind(new.location.as_ref().map(|l| l.lat))
         .bind(new.location.as_ref().map(|l| l.lon))
         .bind(new.location.as_ref().and_then(|l| l.label.as_deref()))
+        .bind(search)
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -265,12 +269,23 @@ pub(crate) async fn append_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    let mut moved: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
+    let mut moved: Vec<String> = if new.spam {
+        sqlx::query_scalar(rows::ROUTE_TO_SPAM)
+            .bind(new.conversation_id.as_str())
+            .bind(new.sender.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+    } else {
+        Vec::new()
+    };
+    let routed: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
         .bind(new.conversation_id.as_str())
         .bind(new.sender.as_str())
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
+    moved.extend(routed);
     let revealed: Vec<String> = sqlx::query_scalar(rows::REVEALED_BY)
         .bind(new.conversation_id.as_str())
         .bind(seq)
@@ -400,6 +415,7 @@ pub(crate) async fn edit_message(
     editor: &UserId,
     text: &str,
     mentions: &[UserId],
+    terms: IndexTerms,
     now: Timestamp,
 ) -> StoreResult<MessageChange> {
     let message = match own_target(conn, id, editor).await? {
@@ -419,10 +435,12 @@ pub(crate) async fn edit_message(
             .await
             .map_err(db_error)?;
     }
-    sqlx::query("UPDATE messages SET text = $1, mentions = $2, edited_at = $3 WHERE id = $4")
+    let search = search::edited_message_vector(conn, id, terms).await?;
+    sqlx::query("UPDATE messages SET text = $1, mentions = $2, edited_at = $3, search = $4::tsvector WHERE id = $5")
         .bind(text)
         .bind(sql::join_ids(mentions))
         .bind(now.millis())
+        .bind(search)
         .bind(id.as_str())
         .execute(&mut *conn)
         .await
@@ -460,7 +478,7 @@ pub(crate) async fn delete_message(
         .map_err(db_error)?;
     for statement in [
         "DELETE FROM message_attachments WHERE message_id = $1",
-        "UPDATE messages SET deleted = TRUE, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL WHERE id = $1",
+        "UPDATE messages SET deleted = TRUE, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL, search = NULL WHERE id = $1",
         "DELETE FROM reactions WHERE message_id = $1",
         "DELETE FROM message_versions WHERE message_id = $1",
     ] {

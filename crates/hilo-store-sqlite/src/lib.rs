@@ -56,7 +56,9 @@ mod reader;
 mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
+mod search;
 mod social;
+mod spam;
 mod tx;
 mod writer;
 
@@ -135,6 +137,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "cleared", include_str!("../migrations/0007_cleared.sql")),
     (8, "pinned", include_str!("../migrations/0008_pinned.sql")),
     (9, "reports", include_str!("../migrations/0009_reports.sql")),
+    (10, "search", include_str!("../migrations/0010_search.sql")),
+    (11, "spam", include_str!("../migrations/0011_spam.sql")),
 ];
 
 impl SqliteStore {
@@ -176,11 +180,15 @@ impl SqliteStore {
             options.readers.max(1) as usize,
         )
         .await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             readers,
             writer,
             path: Arc::new(path.to_owned()),
-        })
+        };
+        // Messages from before the search index (schema 10) are indexed now, in batches
+        // small enough not to hold the writer long; nothing to do on later starts.
+        while in_writer!(store, (), conn => search::drain_backlog(conn, 500))? > 0 {}
+        Ok(store)
     }
 
     /// The database file.

@@ -2,13 +2,14 @@
 //! changes to existing messages, and history pages.
 
 use async_trait::async_trait;
+use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
-    AppendOutcome, Delivery, MessageChange, MessagePage, MessageStore, MessageVersion, NewMessage,
-    StoreResult,
+    AppendOutcome, Delivery, MessageChange, MessagePage, MessageSearch, MessageStore,
+    MessageVersion, NewMessage, SearchPage, StoreResult,
 };
 
-use crate::{SqliteStore, reads, tx};
+use crate::{SqliteStore, reads, search, tx};
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -16,7 +17,9 @@ impl MessageStore for SqliteStore {
         // The repeat check, the membership check and the insert run in one transaction on
         // the single writer: two racing sends with the same client_txn_id cannot both
         // insert, and a member removed a moment ago cannot slip a message in.
-        in_writer!(self, (), conn => tx::append_message(conn, &new))
+        // The terms are made here, off the single writer.
+        let terms = index_terms(new.text.as_deref());
+        in_writer!(self, (), conn => tx::append_message(conn, &new, &terms))
     }
 
     async fn message(
@@ -47,7 +50,8 @@ impl MessageStore for SqliteStore {
         mentions: &[UserId],
         now: Timestamp,
     ) -> StoreResult<MessageChange> {
-        in_writer!(self, (id, editor, text, mentions), conn => tx::edit_message(conn, &id, &editor, &text, &mentions, now))
+        let terms = index_terms([text]);
+        in_writer!(self, (id, editor, text, mentions), conn => tx::edit_message(conn, &id, &editor, &text, &mentions, &terms, now))
     }
 
     async fn delete_message(
@@ -83,5 +87,9 @@ impl MessageStore for SqliteStore {
 
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>> {
         in_reader!(self, (id), conn => reads::message_versions(conn, &id))
+    }
+
+    async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage> {
+        in_reader!(self, (), conn => search::search(conn, &search))
     }
 }

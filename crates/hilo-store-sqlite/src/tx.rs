@@ -7,6 +7,7 @@
 //! to the same behaviour.
 
 use hilo_core::message::excerpt;
+use hilo_core::search::IndexTerms;
 use hilo_core::{
     Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId, Party,
     ReplyRef, SessionId, Timestamp, User, UserId,
@@ -20,7 +21,7 @@ use hilo_store::{
 use rusqlite::{Connection, params};
 
 use crate::db::{all, column, execute, one, scalar};
-use crate::{events, reads, rows};
+use crate::{events, reads, rows, search};
 
 /// An event about a conversation.
 fn record(kind: EventKind, id: &ConversationId) -> EventRecord {
@@ -107,7 +108,11 @@ fn touch(conn: &Connection, id: &ConversationId, now: Timestamp) -> StoreResult<
 /// sender who is not a member, otherwise takes the next `seq`, stores the message, moves
 /// the sender's read marker to it and appends `message.created` to every member's stream.
 /// The single writer makes this atomic and serialises it with every other write.
-pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult<AppendOutcome> {
+pub(crate) fn append_message(
+    conn: &Connection,
+    new: &NewMessage,
+    terms: &IndexTerms,
+) -> StoreResult<AppendOutcome> {
     let repeated: Option<String> = scalar(
         conn,
         "SELECT id FROM messages WHERE conversation_id = ?1 AND sender_user_id = ?2 AND client_txn_id = ?3",
@@ -197,17 +202,27 @@ pub(crate) fn append_message(conn: &Connection, new: &NewMessage) -> StoreResult
             params![new.now.millis(), attachment.as_str()],
         )?;
     }
+    search::index(conn, &new.id, terms)?;
     // Sending means having read everything up to one's own message.
     execute(
         conn,
         "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
         params![seq, new.conversation_id.as_str(), new.sender.as_str()],
     )?;
-    let mut moved: Vec<String> = column(
+    let mut moved: Vec<String> = if new.spam {
+        column(
+            conn,
+            rows::ROUTE_TO_SPAM,
+            [new.conversation_id.as_str(), new.sender.as_str()],
+        )?
+    } else {
+        Vec::new()
+    };
+    moved.extend(column::<String>(
         conn,
         rows::ROUTE_ON_SEND,
         [new.conversation_id.as_str(), new.sender.as_str()],
-    )?;
+    )?);
     let revealed: Vec<String> = column(
         conn,
         rows::REVEALED_BY,
@@ -338,6 +353,7 @@ pub(crate) fn edit_message(
     editor: &UserId,
     text: &str,
     mentions: &[UserId],
+    terms: &IndexTerms,
     now: Timestamp,
 ) -> StoreResult<MessageChange> {
     let message = match own_live_target(conn, id, editor)? {
@@ -360,6 +376,7 @@ pub(crate) fn edit_message(
         "UPDATE messages SET text = ?1, mentions = ?2, edited_at = ?3 WHERE id = ?4",
         params![text, sql::join_ids(mentions), now.millis(), id.as_str()],
     )?;
+    search::index(conn, id, terms)?;
     updated(conn, id, &message.conversation_id, now)
 }
 
@@ -404,6 +421,7 @@ pub(crate) fn delete_message(
         "DELETE FROM message_versions WHERE message_id = ?1",
         [id.as_str()],
     )?;
+    search::unindex(conn, id)?;
     updated(conn, id, &message.conversation_id, now)
 }
 

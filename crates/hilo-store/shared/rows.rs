@@ -332,3 +332,20 @@ pub(crate) const DIRECT_PEER: &str = "SELECT o.user_id, o.folder FROM conversati
 /// The folder of conversation `$1` for its current member `$2`.
 pub(crate) const MEMBER_FOLDER: &str =
     "SELECT folder FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+
+/// Adds one lesson's counts to a feature (`$2`, `$3`: 1 and 0 for spam, 0 and 1 for ham).
+pub(crate) const TEACH_FEATURE: &str = "INSERT INTO spam_features (feature, spam, ham) VALUES ($1, $2, $3) ON CONFLICT (feature) DO UPDATE SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham";
+
+/// Conversations a sender opened (sent the first message of) since `$2`.
+pub(crate) const OPENED_SINCE: &str =
+    "SELECT COUNT(*) FROM messages WHERE sender_user_id = $1 AND created_at > $2 AND seq = 1";
+
+/// Conversations a sender sent exactly the text `$3` to since `$2`.
+pub(crate) const SAME_TEXT_SINCE: &str = "SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE sender_user_id = $1 AND created_at > $2 AND text = $3";
+
+/// Moves a message's recipients out of their requests into spam (the message was judged
+/// spam); they get `conversation.updated`.
+pub(crate) const ROUTE_TO_SPAM: &str = "UPDATE members SET folder = 'spam' WHERE conversation_id = $1 AND user_id <> $2 AND user_id IS NOT NULL AND left_at IS NULL AND folder = 'requests' RETURNING user_id";
+
+/// The names of a message's attachments, in order: searchable with its text.
+pub(crate) const ATTACHMENT_NAMES_OF: &str = "SELECT a.name FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id WHERE ma.message_id = $1 ORDER BY ma.position";

@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
+use hilo_core::search::SearchQuery;
+use hilo_core::spam::{Behaviour, Counts};
 use hilo_core::{
     Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder,
     FriendRequestResult, Location, Message, MessageId, Notify, Relation, Report, ReportId,
@@ -423,6 +425,9 @@ pub struct NewMessage {
     pub location: Option<Location>,
     /// Forwarded from another conversation.
     pub forwarded: bool,
+    /// Judged spam (a first contact): recipients holding the conversation in their
+    /// requests get it in spam instead (`rows::ROUTE_TO_SPAM`).
+    pub spam: bool,
     /// Attachments to carry, in order: each the sender's own upload or one they can read.
     pub attachments: Vec<AttachmentId>,
 }
@@ -448,6 +453,7 @@ impl NewMessage {
             mentions: Vec::new(),
             location: None,
             forwarded: false,
+            spam: false,
             attachments: Vec::new(),
         }
     }
@@ -573,6 +579,43 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Option<(Message, Option<Delivery>)>>;
     /// The texts a message had before its edits, oldest first.
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>>;
+    /// Messages matching a search among those `search.viewer` may read: in a
+    /// conversation they are a member of now, not deleted, not hidden by them, not from
+    /// before they deleted the conversation. Most relevant first, then most recent. The
+    /// index is written with each message, edit and delete, in the same transaction.
+    async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage>;
+}
+
+/// A message search; see [`MessageStore::search_messages`] and `hilo_core::search`.
+#[derive(Debug, Clone)]
+pub struct MessageSearch {
+    /// Whose messages: what they may read.
+    pub viewer: UserId,
+    /// What to look for.
+    pub query: SearchQuery,
+    /// Only in this conversation.
+    pub conversation: Option<ConversationId>,
+    /// Only sent by this account.
+    pub sender: Option<UserId>,
+    /// Only sent at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only sent before this time.
+    pub until: Option<Timestamp>,
+    /// Only messages with (true) or without (false) attachments.
+    pub has_attachment: Option<bool>,
+    /// Results to skip.
+    pub offset: i64,
+    /// Results to return.
+    pub limit: i64,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// Most relevant first, then most recent.
+    pub messages: Vec<Message>,
+    /// Whether more results follow.
+    pub has_more: bool,
 }
 
 /// Attachments' records (their bytes live in an object store the service holds).
@@ -692,6 +735,25 @@ pub trait ModerationStore: Send + Sync {
     ) -> StoreResult<Vec<(SessionId, Delivery)>>;
 }
 
+/// What users teach the spam filter, and the behaviour it weighs (`hilo_core::spam`).
+#[async_trait]
+pub trait SpamStore: Send + Sync {
+    /// What this server's users taught about these features, with the number of messages
+    /// taught as spam and as not spam.
+    async fn learned(&self, features: &[String]) -> StoreResult<Counts>;
+    /// Teaches each message's features (one list per message) as spam or not, at once.
+    async fn teach(&self, lessons: Vec<Vec<String>>, spam: bool) -> StoreResult<()>;
+    /// What `sender` did since `hour_ago` (conversations opened) and `day_ago` (the
+    /// conversations `text` went to), not counting the message being judged.
+    async fn behaviour(
+        &self,
+        sender: &UserId,
+        text: &str,
+        hour_ago: Timestamp,
+        day_ago: Timestamp,
+    ) -> StoreResult<Behaviour>;
+}
+
 /// Per-user event streams.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -733,6 +795,7 @@ pub trait Store:
     + AttachmentStore
     + SocialStore
     + ModerationStore
+    + SpamStore
     + EventStore
     + AdminStore
 {
@@ -745,6 +808,7 @@ impl<
         + AttachmentStore
         + SocialStore
         + ModerationStore
+        + SpamStore
         + EventStore
         + AdminStore,
 > Store for T

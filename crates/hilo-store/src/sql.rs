@@ -202,6 +202,7 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
         location,
         forwarded: row.flag("forwarded")?,
         attachments: Vec::new(),
+        collapsed: false,
     })
 }
 
@@ -374,6 +375,22 @@ pub fn like_escape(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+/// Spam filter counts from `(feature, spam, ham)` rows of `spam_features`, the empty
+/// feature holding the numbers of messages taught.
+pub fn spam_counts(rows: Vec<(String, i64, i64)>) -> hilo_core::spam::Counts {
+    let mut counts = hilo_core::spam::Counts::default();
+    for (feature, s, h) in rows {
+        let (s, h) = (s.max(0) as u64, h.max(0) as u64);
+        if feature.is_empty() {
+            counts.spam_docs = s;
+            counts.ham_docs = h;
+        } else {
+            counts.features.insert(feature, (s, h));
+        }
+    }
+    counts
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //! | POST /api/v1/conversations/{id}/typing | typing indicator |
 //! | POST /api/v1/conversations/{id}/accept | accept a message request |
 //! | POST /api/v1/conversations/{id}/decline | decline a message request |
+//! | POST /api/v1/conversations/{id}/spam | mark as spam (moves it, teaches the filter) |
+//! | POST /api/v1/conversations/{id}/not_spam | not spam (back to requests, teaches the filter) |
 //! | DELETE /api/v1/conversations/{id} | delete the conversation for yourself |
 
 use axum::Json;
@@ -51,6 +53,8 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(typing))
         .routes(routes!(accept))
         .routes(routes!(decline))
+        .routes(routes!(mark_spam))
+        .routes(routes!(mark_not_spam))
 }
 
 /// POST /api/v1/conversations
@@ -295,6 +299,37 @@ async fn accept(
     let view = state
         .hilo
         .accept_conversation(&caller, &ConversationId::new(id))
+        .await?;
+    Ok(Json(ConversationDto::from(&view)))
+}
+
+/// POST /api/v1/conversations/{id}/spam
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/spam", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "in the caller's spam folder now (also when it already was); the others' newest messages taught the filter", body = ConversationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn mark_spam(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .mark_spam(&caller, &ConversationId::new(id))
+        .await?;
+    Ok(Json(ConversationDto::from(&view)))
+}
+
+/// POST /api/v1/conversations/{id}/not_spam
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/not_spam", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "in the caller's message requests now; the others' newest messages taught the filter", body = ConversationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "not in the caller's spam folder", body = ErrorBody)))]
+async fn mark_not_spam(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<ConversationDto>, ApiError> {
+    let view = state
+        .hilo
+        .mark_not_spam(&caller, &ConversationId::new(id))
         .await?;
     Ok(Json(ConversationDto::from(&view)))
 }

@@ -6,6 +6,7 @@ mod conversations;
 mod events;
 mod messages;
 mod moderation;
+mod search;
 mod server;
 mod social;
 mod users;
@@ -23,6 +24,7 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenAp
     let router = moderation::routes(router);
     let router = conversations::routes(router);
     let router = messages::routes(router);
+    let router = search::routes(router);
     let router = attachments::routes(router, upload_max);
     events::routes(router)
 }

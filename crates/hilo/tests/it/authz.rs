@@ -88,6 +88,8 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ),
         ("GET /api/v1/users/{username}", Account, None),
         ("GET /api/v1/users", Account, None),
+        // Anyone may search; what they find is what they may read (the stranger check below).
+        ("GET /api/v1/search/messages", Account, None),
         (
             "POST /api/v1/friends",
             Reachable,
@@ -179,6 +181,10 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             AttachmentMember,
             None,
         ),
+        // Last of their kind, in this order: spam moves bob's group into his spam folder,
+        // not_spam (which needs it there) back to his requests.
+        ("POST /api/v1/conversations/{id}/spam", Member, None),
+        ("POST /api/v1/conversations/{id}/not_spam", Member, None),
     ]
 }
 
@@ -363,6 +369,8 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
         // A long poll that answers at once.
         "/api/v1/events" => format!("{path}?timeout=0"),
         "/api/v1/users" => format!("{path}?q=an"),
+        // The group's message says "hello team".
+        "/api/v1/search/messages" => format!("{path}?q=hello"),
         _ if route == "DELETE /api/v1/messages/{id}" => format!("{path}?scope=everyone"),
         _ => path,
     }
@@ -455,6 +463,7 @@ pub(super) const FINGERPRINT: &str = "SELECT \
     CAST((SELECT COUNT(*) FROM friends) + (SELECT COUNT(*) FROM friend_requests) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) + COALESCE(SUM(dropped), 0) FROM blocks) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) + COALESCE(SUM(LENGTH(status)), 0) FROM reports) AS TEXT) || '/' || \
+    CAST((SELECT COUNT(*) + COALESCE(SUM(spam + ham), 0) FROM spam_features) AS TEXT) || '/' || \
     CAST((SELECT COUNT(*) FROM user_events) AS TEXT)";
 
 #[tokio::test]

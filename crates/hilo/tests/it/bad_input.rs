@@ -742,6 +742,31 @@ b"}}"#,
             &[400],
         ),
         (
+            "a NUL in a message search",
+            "/api/v1/search/messages?q=a%00n".into(),
+            &[400],
+        ),
+        (
+            "a message search with no words",
+            "/api/v1/search/messages?q=%22*%22".into(),
+            &[400],
+        ),
+        (
+            "an over-long message search",
+            format!("/api/v1/search/messages?q={}", "q".repeat(1_000)),
+            &[400],
+        ),
+        (
+            "a message search past the deepest page",
+            "/api/v1/search/messages?q=hola&cursor=999999999999999999999".into(),
+            &[400],
+        ),
+        (
+            "a message search with a date that is no date",
+            "/api/v1/search/messages?q=hola&before=2026-13-45".into(),
+            &[400],
+        ),
+        (
             "a cursor that is no cursor",
             "/api/v1/events?since=abc&timeout=0".into(),
             &[400],

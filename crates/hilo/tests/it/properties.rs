@@ -713,11 +713,20 @@ fn apply(model: &mut Snapshot, me: &str, event: &Value) {
                     model.outgoing.remove(&name);
                     model.friends.remove(&name);
                 }
-                _ if event["blocked"] == true => {
-                    model.blocked.insert(name);
-                }
                 _ => {
-                    model.blocked.remove(&name);
+                    // A block folds the person's messages in shared groups; unblocking
+                    // unfolds them.
+                    let blocked = event["blocked"] == true;
+                    for message in model.messages.values_mut().flat_map(|m| m.values_mut()) {
+                        if message["sender"]["username"] == name.as_str() {
+                            message["collapsed"] = json!(blocked);
+                        }
+                    }
+                    if blocked {
+                        model.blocked.insert(name);
+                    } else {
+                        model.blocked.remove(&name);
+                    }
                 }
             }
         }
@@ -1135,6 +1144,48 @@ async fn snapshot_case(server: &TestServer, mutations: &[Mutation]) {
         ),
         "friends, requests and blocks after {mutations:?}"
     );
+    // Search finds exactly the readable messages with the word: the index followed every
+    // send, edit, delete, hide, clear and departure above.
+    for word in ["text", "edit"] {
+        let expected: BTreeSet<String> = fresh
+            .messages
+            .values()
+            .flat_map(|messages| messages.values())
+            .filter(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.split(' ').any(|w| w == word))
+            })
+            .map(|m| m["id"].as_str().expect("an id").to_owned())
+            .collect();
+        assert_eq!(
+            search_ids(server, &observer, word).await,
+            expected,
+            "search for {word:?} after {mutations:?}"
+        );
+    }
+}
+
+/// The ids of every message search finds for `word`, through all pages.
+async fn search_ids(server: &TestServer, user: &User, word: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/search/messages?q={word}&limit=50");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let (status, page) = server.get(&path, user).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for hit in page["results"].as_array().expect("results") {
+            let id = hit["message"]["id"].as_str().expect("an id").to_owned();
+            assert!(found.insert(id), "a hit repeated across pages: {page}");
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return found,
+        }
+    }
 }
 
 /// The conversation (or message) a mutation's index names, among those made so far.

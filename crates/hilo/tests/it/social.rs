@@ -957,3 +957,79 @@ async fn a_reply_shown_to_someone_who_deleted_what_it_quotes_follows_its_edits()
     assert_eq!(updated["message"]["id"], reply["id"], "{updated}");
     assert_eq!(updated["message"]["reply_to"]["excerpt"], "segunda versión");
 }
+
+#[tokio::test]
+async fn a_blocker_sees_a_blocked_persons_group_messages_collapsed_and_nobody_else_does() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let mallory = server.register("mallory").await;
+    let group = server.group(&ana, "Vecinos", &[&bob, &mallory]).await;
+    assert_eq!(
+        put(&server, "/api/v1/blocks/mallory", &ana).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, before) = server.get("/api/v1/events?timeout=0", &ana).await;
+    let mut ana_ws = stream(&server, &ana).await;
+    let mut bob_ws = stream(&server, &bob).await;
+
+    // The shared group keeps working: mallory's message is stored and delivered.
+    let sent = server.send(&mallory, &group, "m1", "hola vecinos").await;
+    assert_eq!(sent["collapsed"], false, "the sender's own view: {sent}");
+    let live = next_of(&mut ana_ws, "message.created").await;
+    assert_eq!(live["message"]["collapsed"], true, "{live}");
+    let live = next_of(&mut bob_ws, "message.created").await;
+    assert_eq!(live["message"]["collapsed"], false, "{live}");
+    // An edit comes folded too.
+    let id = sent["id"].as_str().expect("an id");
+    let (status, _) = server
+        .patch(
+            &format!("/api/v1/messages/{id}"),
+            &mallory,
+            json!({"text": "hola, vecinos"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let live = next_of(&mut ana_ws, "message.updated").await;
+    assert_eq!(live["message"]["collapsed"], true, "{live}");
+
+    // Every read says the same: history, the message, search, a replay of the events.
+    let history = server.all_messages(&ana, &group).await;
+    let last = history.last().expect("a message");
+    assert_eq!(
+        (&last["id"], &last["collapsed"]),
+        (&sent["id"], &json!(true))
+    );
+    let bobs = server.all_messages(&bob, &group).await;
+    assert_eq!(bobs.last().expect("a message")["collapsed"], false);
+    let (_, one) = server.get(&format!("/api/v1/messages/{id}"), &ana).await;
+    assert_eq!(one["collapsed"], true);
+    let (_, found) = server.get("/api/v1/search/messages?q=vecinos", &ana).await;
+    assert_eq!(found["results"][0]["message"]["collapsed"], true, "{found}");
+    let (_, replay) = server
+        .get(
+            &format!(
+                "/api/v1/events?since={}&timeout=0",
+                before["cursor"].as_str().expect("a cursor")
+            ),
+            &ana,
+        )
+        .await;
+    let created: Vec<&Value> = replay["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "message.created")
+        .collect();
+    assert_eq!(created.len(), 1, "{replay}");
+    assert_eq!(created[0]["message"]["collapsed"], true);
+
+    // Unblocking unfolds them.
+    let (status, _) = server.delete("/api/v1/blocks/mallory", &ana).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let history = server.all_messages(&ana, &group).await;
+    assert!(
+        history.iter().all(|m| m["collapsed"] == false),
+        "{history:?}"
+    );
+}
