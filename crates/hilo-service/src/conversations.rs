@@ -83,8 +83,27 @@ impl Hilo {
         id: &ConversationId,
         user: &UserId,
     ) -> Result<Option<ConversationView>> {
-        let view = self.inner.store.conversation_view(id, user).await?;
-        Ok(view.map(|view| self.unmuted_if_due(view)))
+        let Some(view) = self.inner.store.conversation_view(id, user).await? else {
+            return Ok(None);
+        };
+        let mut views = [self.unmuted_if_due(view)];
+        self.collapse_last_messages(user, &mut views).await?;
+        let [view] = views;
+        Ok(Some(view))
+    }
+
+    /// Marks the previews (last messages) whose sender `reader` blocks as collapsed, as
+    /// the messages themselves are in history: one read of the reader's blocks at most.
+    async fn collapse_last_messages(
+        &self,
+        reader: &UserId,
+        views: &mut [ConversationView],
+    ) -> Result<()> {
+        self.collapse_blocked(
+            reader,
+            views.iter_mut().filter_map(|v| v.last_message.as_mut()),
+        )
+        .await
     }
 
     /// Clears a mute whose end has passed, so "mute until T" ends by itself at T without a
@@ -192,10 +211,12 @@ impl Hilo {
             .list_conversations(&caller.user.id, folder, false, after, limit)
             .await?;
         views.extend(page.views);
-        let views = views
+        let mut views: Vec<ConversationView> = views
             .into_iter()
             .map(|view| self.unmuted_if_due(view))
             .collect();
+        self.collapse_last_messages(&caller.user.id, &mut views)
+            .await?;
         let next = page
             .next
             .map(|(updated_at, id)| format!("{}.{}", updated_at.millis(), id));

@@ -30,11 +30,12 @@ impl FriendStatus {
 impl Hilo {
     /// Marks the messages whose sender `reader` blocks as collapsed (see
     /// `Message::collapsed`): one read of the reader's blocks, none when nothing is given.
-    pub(crate) async fn collapse_blocked(
+    pub(crate) async fn collapse_blocked<'a>(
         &self,
         reader: &UserId,
-        messages: &mut [hilo_core::Message],
+        messages: impl IntoIterator<Item = &'a mut hilo_core::Message>,
     ) -> Result<()> {
+        let messages: Vec<&mut hilo_core::Message> = messages.into_iter().collect();
         if messages
             .iter()
             .all(|m| m.sender_user().is_none_or(|s| s == reader))

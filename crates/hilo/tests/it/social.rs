@@ -1006,6 +1006,20 @@ async fn a_blocker_sees_a_blocked_persons_group_messages_collapsed_and_nobody_el
     assert_eq!(one["collapsed"], true);
     let (_, found) = server.get("/api/v1/search/messages?q=vecinos", &ana).await;
     assert_eq!(found["results"][0]["message"]["collapsed"], true, "{found}");
+    // The conversation's preview too, in the list and alone; not for bob.
+    let (_, list) = server.get("/api/v1/conversations", &ana).await;
+    assert_eq!(
+        list["conversations"][0]["last_message"]["collapsed"], true,
+        "{list}"
+    );
+    let (_, alone) = server
+        .get(&format!("/api/v1/conversations/{group}"), &ana)
+        .await;
+    assert_eq!(alone["last_message"]["collapsed"], true, "{alone}");
+    let (_, bobs) = server
+        .get(&format!("/api/v1/conversations/{group}"), &bob)
+        .await;
+    assert_eq!(bobs["last_message"]["collapsed"], false, "{bobs}");
     let (_, replay) = server
         .get(
             &format!(
@@ -1031,5 +1045,10 @@ async fn a_blocker_sees_a_blocked_persons_group_messages_collapsed_and_nobody_el
     assert!(
         history.iter().all(|m| m["collapsed"] == false),
         "{history:?}"
+    );
+    let (_, list) = server.get("/api/v1/conversations", &ana).await;
+    assert_eq!(
+        list["conversations"][0]["last_message"]["collapsed"], false,
+        "{list}"
     );
 }
