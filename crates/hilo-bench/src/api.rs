@@ -531,7 +531,7 @@ pub(crate) async fn next_frame(socket: &mut Socket) -> anyhow::Result<Value> {
 }
 
 /// Percent-encodes a path segment or query value (Matrix ids hold `!`, `:`, `@`, `$`).
-fn encode(raw: &str) -> String {
+pub(crate) fn encode(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for byte in raw.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -110,6 +110,61 @@ async fn history_pages_through_every_message() {
 }
 
 #[tokio::test]
+async fn search_fills_the_store_and_times_every_class_of_query() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &[
+            "search",
+            "--conversations",
+            "3",
+            "--others",
+            "2",
+            "--messages",
+            "300",
+            "--queries",
+            "100",
+            "--write-rate",
+            "50",
+        ],
+    )
+    .await;
+    assert_eq!(report["latency"]["count"], 100, "{report}");
+    assert_eq!(report["latency"]["errors"], 0, "{report}");
+    assert_eq!(report["background_writes"]["errors"], 0, "{report}");
+    let classes = report["by_class"].as_array().expect("by_class");
+    assert_eq!(classes.len(), 6, "{report}");
+    // Every class was asked, and the commonest words are in the searcher's messages.
+    for class in classes {
+        assert!(class["latency"]["count"].as_u64() > Some(0), "{report}");
+    }
+    assert!(classes[0]["mean_results"].as_f64() > Some(1.0), "{report}");
+}
+
+#[tokio::test]
+async fn inbox_pages_through_every_conversation_and_times_the_first_page() {
+    let (base, _dir) = server().await;
+    let report = bench(
+        &base,
+        &[
+            "inbox",
+            "--conversations",
+            "120",
+            "--reads",
+            "30",
+            "--write-rate",
+            "50",
+        ],
+    )
+    .await;
+    assert_eq!(report["latency"]["count"], 30, "{report}");
+    assert_eq!(report["latency"]["errors"], 0, "{report}");
+    // 120 conversations in pages of 50, each seen once (or the scenario fails).
+    assert_eq!(report["every_page"]["count"], 3, "{report}");
+    assert_eq!(report["background_writes"]["errors"], 0, "{report}");
+}
+
+#[tokio::test]
 async fn idle_holds_connections_and_reads_server_memory() {
     let (base, _dir) = server().await;
     // The server runs in this process, so its memory is this process's.

@@ -4,13 +4,16 @@ mod ceiling;
 mod delivery;
 mod history;
 mod idle;
+mod inbox;
+mod search;
 mod send;
 mod users;
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{Account, Api};
 use crate::stats::round;
@@ -19,6 +22,8 @@ pub use ceiling::{http_rate, sqlite_inserts};
 pub use delivery::{e2e, fanout};
 pub use history::history;
 pub use idle::idle;
+pub use inbox::{InboxLoad, inbox};
+pub use search::{SearchLoad, search};
 pub use send::{send_conc, send_seq};
 pub use users::{Ramp, users};
 
@@ -80,4 +85,82 @@ async fn pairs(api: &Api, n: usize) -> anyhow::Result<Vec<(Account, Account, Str
 
 pub(crate) fn rate(count: usize, elapsed: Duration) -> f64 {
     round(count as f64 / elapsed.as_secs_f64().max(1e-9))
+}
+
+/// `n` groups, group `i` made by `who(i)`'s owner with its members; their ids in order.
+async fn groups(
+    api: &Api,
+    n: usize,
+    who: impl Fn(usize) -> (Account, Vec<Account>),
+) -> anyhow::Result<Vec<String>> {
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            let (owner, members) = who(i);
+            async move { api.group(&owner, &format!("g{i}"), &members).await }
+        })
+        .buffered(SETUP_CONCURRENCY * 2)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Sends at a steady rate in the background while a scenario measures something else, the
+/// way other people's messages keep arriving: (conversation, sender) pairs taken in turn.
+struct Background {
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<(u64, u64)>>,
+}
+
+fn background_sends(api: &Api, targets: Vec<(String, Account)>, per_second: u32) -> Background {
+    let stop = CancellationToken::new();
+    if per_second == 0 || targets.is_empty() {
+        return Background {
+            cancel: stop,
+            task: None,
+        };
+    }
+    let (api, token) = (api.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut sent, mut errors) = (0u64, 0u64);
+        for n in 0.. {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let (id, sender) = &targets[n % targets.len()];
+            match api
+                .send(
+                    sender,
+                    id,
+                    &format!("bg{n}"),
+                    &format!("background message {n}"),
+                )
+                .await
+            {
+                Ok(()) => sent += 1,
+                Err(_) => errors += 1,
+            }
+        }
+        (sent, errors)
+    });
+    Background {
+        cancel: stop,
+        task: Some(task),
+    }
+}
+
+impl Background {
+    /// Stops the sends: `{"sent", "errors"}`.
+    async fn stop(self) -> Value {
+        self.cancel.cancel();
+        let (sent, errors) = match self.task {
+            Some(task) => task.await.unwrap_or((0, 1)),
+            None => (0, 0),
+        };
+        json!({"sent": sent, "errors": errors})
+    }
 }
