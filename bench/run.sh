@@ -88,6 +88,8 @@ hilo_scenarios() {
     measure "$system" fanout --members 50 --rate 20 --seconds 10
     measure "$system" fanout --members 500 --rate 20 --seconds 10
     measure "$system" history --messages 10000 --passes 3
+    measure "$system" inbox --conversations 5000 --reads 2000
+    measure "$system" search --conversations 200 --others 1800 --messages 1000000 --queries 2000
     measure "$system" idle --pid "$PID" --connections 10000 --accounts 100
     # Last: it leaves thousands of accounts and connections behind.
     measure "$system" users --start 1000 --step 1000 --max 20000 --step-seconds 30

@@ -12,7 +12,7 @@ pub const SEARCH_PAGE_DEFAULT: i64 = 20;
 /// Most results per page.
 pub const SEARCH_PAGE_MAX: i64 = 50;
 /// How deep pages go: results past this many are not served (refine the query).
-pub const SEARCH_DEPTH_MAX: i64 = 1_000;
+pub const SEARCH_DEPTH_MAX: i64 = hilo_store::SEARCH_WINDOW;
 
 /// A search as asked for; every field but `q` optional.
 #[derive(Debug, Default, Clone)]

@@ -94,17 +94,19 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
         .await
         .map_err(db_error)?;
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT m.id FROM messages m \
-         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2 AND mb.left_at IS NULL \
-         WHERE m.search @@ $1::tsquery AND NOT m.deleted AND m.seq > COALESCE(mb.cleared_seq, 0) \
-         AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) \
-         AND ($3::text IS NULL OR m.conversation_id = $3) \
-         AND ($4::text IS NULL OR m.sender_user_id = $4) \
-         AND ($5::bigint IS NULL OR m.created_at >= $5) \
-         AND ($6::bigint IS NULL OR m.created_at < $6) \
-         AND ($7::boolean IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = m.id) = $7) \
-         ORDER BY ts_rank(m.search, $1::tsquery) DESC, m.created_at DESC, m.id DESC \
-         LIMIT $8 OFFSET $9",
+        "SELECT id FROM ( \
+           SELECT m.id, m.created_at, ts_rank(m.search, $1::tsquery) AS rank FROM messages m \
+           JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = $2 AND mb.left_at IS NULL \
+           WHERE m.search @@ $1::tsquery AND NOT m.deleted AND m.seq > COALESCE(mb.cleared_seq, 0) \
+           AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) \
+           AND ($3::text IS NULL OR m.conversation_id = $3) \
+           AND ($4::text IS NULL OR m.sender_user_id = $4) \
+           AND ($5::bigint IS NULL OR m.created_at >= $5) \
+           AND ($6::bigint IS NULL OR m.created_at < $6) \
+           AND ($7::boolean IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = m.id) = $7) \
+           ORDER BY m.created_at DESC, m.id DESC LIMIT $8 \
+         ) w ORDER BY rank DESC, created_at DESC, id DESC \
+         LIMIT $9 OFFSET $10",
     )
     .bind(tsquery(&search.query))
     .bind(search.viewer.as_str())
@@ -113,6 +115,7 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
     .bind(search.since.map(|t| t.millis()))
     .bind(search.until.map(|t| t.millis()))
     .bind(search.has_attachment)
+    .bind(hilo_store::SEARCH_WINDOW)
     .bind(search.limit + 1)
     .bind(search.offset)
     .fetch_all(&mut *tx)

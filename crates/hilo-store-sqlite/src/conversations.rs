@@ -40,7 +40,7 @@ impl ConversationStore for SqliteStore {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<ConversationView>> {
-        in_reader!(self, (id, user), conn => reads::conversation_view(conn, &id, &user))
+        in_reader!(self, (id, user), conn => crate::db::in_snapshot(conn, |conn| reads::conversation_view(conn, &id, &user)))
     }
 
     async fn list_conversations(
@@ -51,7 +51,7 @@ impl ConversationStore for SqliteStore {
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage> {
-        in_reader!(self, (user), conn => reads::list_conversations(conn, &user, folder, pinned, after, limit))
+        in_reader!(self, (user), conn => crate::db::in_snapshot(conn, |conn| reads::list_conversations(conn, &user, folder, pinned, after, limit)))
     }
 
     async fn rename_group(

@@ -139,6 +139,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "reports", include_str!("../migrations/0009_reports.sql")),
     (10, "search", include_str!("../migrations/0010_search.sql")),
     (11, "spam", include_str!("../migrations/0011_spam.sql")),
+    (
+        12,
+        "member_indexes",
+        include_str!("../migrations/0012_member_indexes.sql"),
+    ),
 ];
 
 impl SqliteStore {

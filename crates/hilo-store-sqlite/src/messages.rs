@@ -90,6 +90,6 @@ impl MessageStore for SqliteStore {
     }
 
     async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage> {
-        in_reader!(self, (), conn => search::search(conn, &search))
+        in_reader!(self, (), conn => crate::db::in_snapshot(conn, |conn| search::search(conn, &search)))
     }
 }

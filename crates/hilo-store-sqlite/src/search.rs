@@ -67,23 +67,36 @@ fn match_expression(query: &SearchQuery) -> String {
         .join(" AND ")
 }
 
+/// The search: `?1` the match expression, `?2` the viewer, `?3`-`?7` the filters, `?8` the
+/// window, `?9` and `?10` the page.
+pub(crate) const SEARCH: &str = "SELECT message_id FROM ( \
+           SELECT d.message_id, m.created_at, bm25(message_search, 4.0, 1.0) AS rank \
+           FROM message_search s \
+           CROSS JOIN message_search_docs d ON d.docid = s.rowid \
+           CROSS JOIN messages m ON m.id = d.message_id \
+           CROSS JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2 AND mb.left_at IS NULL \
+           WHERE message_search MATCH ?1 AND NOT m.deleted AND m.seq > COALESCE(mb.cleared_seq, 0) \
+           AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) \
+           AND (?3 IS NULL OR m.conversation_id = ?3) \
+           AND (?4 IS NULL OR m.sender_user_id = ?4) \
+           AND (?5 IS NULL OR m.created_at >= ?5) \
+           AND (?6 IS NULL OR m.created_at < ?6) \
+           AND (?7 IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = m.id) = ?7) \
+           ORDER BY s.rowid DESC LIMIT ?8 \
+         ) ORDER BY rank, created_at DESC, message_id DESC \
+         LIMIT ?9 OFFSET ?10";
+
 /// See `MessageStore::search_messages`.
 pub(crate) fn search(conn: &Connection, search: &MessageSearch) -> StoreResult<SearchPage> {
+    // The index drives the query: it walks the matches newest first (FTS5 reads its
+    // doclists backwards for `ORDER BY rowid DESC`, and docids grow with time), keeps the
+    // ones the viewer may read, and stops at the window; only those are ranked. Letting
+    // the planner start from the viewer's memberships instead tested every message of
+    // theirs against the index, one lookup each: 13 s for a rare word and minutes for a
+    // common one over a million messages (docs/benchmarks.md). CROSS JOIN fixes the order.
     let ids: Vec<String> = column(
         conn,
-        "SELECT d.message_id FROM message_search s \
-         JOIN message_search_docs d ON d.docid = s.rowid \
-         JOIN messages m ON m.id = d.message_id \
-         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2 AND mb.left_at IS NULL \
-         WHERE message_search MATCH ?1 AND NOT m.deleted AND m.seq > COALESCE(mb.cleared_seq, 0) \
-         AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) \
-         AND (?3 IS NULL OR m.conversation_id = ?3) \
-         AND (?4 IS NULL OR m.sender_user_id = ?4) \
-         AND (?5 IS NULL OR m.created_at >= ?5) \
-         AND (?6 IS NULL OR m.created_at < ?6) \
-         AND (?7 IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = m.id) = ?7) \
-         ORDER BY bm25(message_search, 4.0, 1.0), m.created_at DESC, m.id DESC \
-         LIMIT ?8 OFFSET ?9",
+        SEARCH,
         params![
             match_expression(&search.query),
             search.viewer.as_str(),
@@ -92,6 +105,7 @@ pub(crate) fn search(conn: &Connection, search: &MessageSearch) -> StoreResult<S
             search.since.map(|t| t.millis()),
             search.until.map(|t| t.millis()),
             search.has_attachment,
+            hilo_store::SEARCH_WINDOW,
             search.limit + 1,
             search.offset,
         ],

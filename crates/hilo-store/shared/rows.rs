@@ -340,8 +340,11 @@ pub(crate) const TEACH_FEATURE: &str = "INSERT INTO spam_features (feature, spam
 pub(crate) const OPENED_SINCE: &str =
     "SELECT COUNT(*) FROM messages WHERE sender_user_id = $1 AND created_at > $2 AND seq = 1";
 
-/// Conversations a sender sent exactly the text `$3` to since `$2`.
-pub(crate) const SAME_TEXT_SINCE: &str = "SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE sender_user_id = $1 AND created_at > $2 AND text = $3";
+/// Conversations a sender opened with exactly the text `$3` since `$2`. Both this and
+/// [`OPENED_SINCE`] read only first messages (index `messages_opened_by_sender`): a count
+/// over everything a sender wrote in a day made each send cost one row per message they
+/// had sent, so a busy sender's sends slowed down the more they sent.
+pub(crate) const SAME_TEXT_SINCE: &str = "SELECT COUNT(DISTINCT conversation_id) FROM messages WHERE sender_user_id = $1 AND created_at > $2 AND seq = 1 AND text = $3";
 
 /// Moves a message's recipients out of their requests into spam (the message was judged
 /// spam); they get `conversation.updated`.

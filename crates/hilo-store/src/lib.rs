@@ -581,10 +581,16 @@ pub trait MessageStore: Send + Sync {
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>>;
     /// Messages matching a search among those `search.viewer` may read: in a
     /// conversation they are a member of now, not deleted, not hidden by them, not from
-    /// before they deleted the conversation. Most relevant first, then most recent. The
-    /// index is written with each message, edit and delete, in the same transaction.
+    /// before they deleted the conversation. Among the newest [`SEARCH_WINDOW`] of those,
+    /// most relevant first, then most recent. The index is written with each message, edit
+    /// and delete, in the same transaction.
     async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage>;
 }
+
+/// How many of the newest matching messages a search ranks: a query that matches more
+/// (a very common word) is ranked among its newest this many, so its cost is bounded by
+/// the window rather than by the size of the store. Pages go no deeper either.
+pub const SEARCH_WINDOW: i64 = 1_000;
 
 /// A message search; see [`MessageStore::search_messages`] and `hilo_core::search`.
 #[derive(Debug, Clone)]
