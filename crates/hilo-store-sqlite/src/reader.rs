@@ -111,6 +111,11 @@ fn serve(conn: &Connection, receiver: &Mutex<mpsc::Receiver<Job>>) {
         };
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))).is_err() {
             tracing::error!("a read job panicked");
+            // A job that panicked inside a read transaction (`db::in_snapshot`) left it
+            // open: end it, or every later job on this thread would fail to begin its own.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
     }
 }

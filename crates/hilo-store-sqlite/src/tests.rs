@@ -329,3 +329,34 @@ async fn hot_queries_use_their_indexes() {
         "{search:?}"
     );
 }
+
+/// A read job that panics inside its read transaction costs only its own answer: the
+/// reader thread (here the only one) ends the transaction, so the next snapshot begins.
+#[tokio::test]
+async fn a_read_job_panicking_in_a_snapshot_leaves_the_reader_usable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions {
+        readers: 1,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&dir.path().join("test.db"), options, None)
+        .await
+        .expect("opens");
+    let failed = store
+        .readers
+        .read(|conn| {
+            crate::db::in_snapshot(conn, |_| -> hilo_store::StoreResult<()> {
+                panic!("a bug in a read")
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    let next = store
+        .readers
+        .read(|conn| {
+            crate::db::in_snapshot(conn, |conn| crate::db::scalar::<i64>(conn, "SELECT 1", []))
+        })
+        .await;
+    assert_eq!(next.expect("the next snapshot begins"), Some(1));
+    store.close().await;
+}

@@ -750,7 +750,9 @@ pub trait SpamStore: Send + Sync {
     /// Teaches each message's features (one list per message) as spam or not, at once.
     async fn teach(&self, lessons: Vec<Vec<String>>, spam: bool) -> StoreResult<()>;
     /// What `sender` did since `hour_ago` (conversations opened) and `day_ago` (the
-    /// conversations `text` went to), not counting the message being judged.
+    /// conversations they opened with exactly `text`), not counting the message being
+    /// judged. Both read first messages only, so the cost does not grow with how much the
+    /// sender writes.
     async fn behaviour(
         &self,
         sender: &UserId,
