@@ -97,39 +97,10 @@ enum Scenario {
     },
     /// Message search by a user in some conversations over a store of many messages, with
     /// queries from the commonest words to rare ones.
-    Search {
-        /// Conversations the searcher is in.
-        #[arg(long, default_value_t = 200)]
-        conversations: usize,
-        /// Conversations among other people (the searcher is in none).
-        #[arg(long, default_value_t = 1_800)]
-        others: usize,
-        /// Messages in the store, spread evenly over all conversations.
-        #[arg(long, default_value_t = 1_000_000)]
-        messages: usize,
-        /// Queries to time, one after another.
-        #[arg(long, default_value_t = 2_000)]
-        queries: usize,
-        /// Background sends per second into the searcher's conversations while measuring.
-        #[arg(long, default_value_t = 20)]
-        write_rate: u32,
-        /// Sends in flight at once while filling the store (setup, not measured).
-        #[arg(long, default_value_t = 32)]
-        fill_concurrency: usize,
-    },
+    Search(scenarios::SearchLoad),
     /// Listing the inbox of a user with many conversations: the first page, again and
     /// again, while messages arrive; and every page once.
-    Inbox {
-        /// Conversations in the user's inbox.
-        #[arg(long, default_value_t = 5_000)]
-        conversations: usize,
-        /// First-page listings to time, one after another.
-        #[arg(long, default_value_t = 2_000)]
-        reads: usize,
-        /// Background sends per second into the user's conversations while measuring.
-        #[arg(long, default_value_t = 20)]
-        write_rate: u32,
-    },
+    Inbox(scenarios::InboxLoad),
     /// K idle connected clients: the server's memory per connection.
     Idle {
         /// The server's process id (read from /proc: the server must run on this machine).
@@ -225,36 +196,8 @@ async fn main() -> std::process::ExitCode {
             page,
             passes,
         } => scenarios::history(&api, messages, page, passes).await,
-        Scenario::Search {
-            conversations,
-            others,
-            messages,
-            queries,
-            write_rate,
-            fill_concurrency,
-        } => {
-            let load = scenarios::SearchLoad {
-                conversations,
-                others,
-                messages,
-                queries,
-                write_rate,
-                fill_concurrency,
-            };
-            scenarios::search(&api, load).await
-        }
-        Scenario::Inbox {
-            conversations,
-            reads,
-            write_rate,
-        } => {
-            let load = scenarios::InboxLoad {
-                conversations,
-                reads,
-                write_rate,
-            };
-            scenarios::inbox(&api, load).await
-        }
+        Scenario::Search(load) => scenarios::search(&api, load).await,
+        Scenario::Inbox(load) => scenarios::inbox(&api, load).await,
         Scenario::Idle {
             pid,
             connections,

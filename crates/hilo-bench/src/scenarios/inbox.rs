@@ -16,14 +16,17 @@ const HELPERS: usize = 20;
 /// The page size clients ask for (the API's default).
 const PAGE: usize = 50;
 
-/// The sizes of a run.
+/// The sizes of a run (the scenario's command-line arguments).
+#[derive(Debug, clap::Args)]
 pub struct InboxLoad {
     /// Conversations in the user's inbox.
+    #[arg(long, default_value_t = 5_000)]
     pub conversations: usize,
-    /// First-page listings to time.
+    /// First-page listings to time, one after another.
+    #[arg(long, default_value_t = 2_000)]
     pub reads: usize,
-    /// Background sends per second into the user's conversations while the first page is
-    /// timed.
+    /// Background sends per second into the user's conversations while measuring.
+    #[arg(long, default_value_t = 20)]
     pub write_rate: u32,
 }
 

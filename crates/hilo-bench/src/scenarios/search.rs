@@ -260,19 +260,26 @@ impl QueryClass {
     }
 }
 
-/// The sizes of a run.
+/// The sizes of a run (the scenario's command-line arguments).
+#[derive(Debug, clap::Args)]
 pub struct SearchLoad {
     /// Conversations the searcher is in.
+    #[arg(long, default_value_t = 200)]
     pub conversations: usize,
-    /// Conversations among the others (the searcher is in none of them).
+    /// Conversations among other people (the searcher is in none).
+    #[arg(long, default_value_t = 1_800)]
     pub others: usize,
-    /// Messages in the store, spread evenly over every conversation.
+    /// Messages in the store, spread evenly over all conversations.
+    #[arg(long, default_value_t = 1_000_000)]
     pub messages: usize,
-    /// Queries to time.
+    /// Queries to time, one after another.
+    #[arg(long, default_value_t = 2_000)]
     pub queries: usize,
     /// Background sends per second into the searcher's conversations while measuring.
+    #[arg(long, default_value_t = 20)]
     pub write_rate: u32,
-    /// Sends in flight at once while filling the store.
+    /// Sends in flight at once while filling the store (setup, not measured).
+    #[arg(long, default_value_t = 32)]
     pub fill_concurrency: usize,
 }
 
