@@ -1,7 +1,7 @@
 //! Row decoding for sqlx's PostgreSQL rows through the shared decoders of
 //! `hilo_store::sql`.
 
-use hilo_core::{ConversationKind, Member, MemberView, Message, Session, StoredEvent, User};
+use hilo_core::{ConversationKind, Member, Message, Session, StoredEvent, User};
 use hilo_store::StoreResult;
 use hilo_store::sql::{self, Columns};
 use sqlx::Row as _;
@@ -50,7 +50,6 @@ decoders!(
     member -> Member,
     message -> Message,
     conversation_kind -> ConversationKind,
-    member_view -> MemberView,
     event -> StoredEvent,
     reaction_row -> hilo_store::sql::ReactionRow,
     attachment -> hilo_core::Attachment,
@@ -59,6 +58,8 @@ decoders!(
     since -> hilo_store::Since,
     report -> hilo_core::Report,
     folder -> hilo_core::Folder,
+    view_row -> (hilo_core::ConversationView, Option<String>),
+    conversation_member -> (String, Member),
 );
 
 /// A non-null text column.

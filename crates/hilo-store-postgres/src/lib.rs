@@ -32,6 +32,13 @@ macro_rules! member_order {
     };
 }
 
+/// A set of ids for `IN`: parameter `$p` holds them as a `text[]`.
+macro_rules! id_list {
+    ($p:literal) => {
+        concat!("(SELECT unnest(CAST(", $p, " AS text[])))")
+    };
+}
+
 /// The suffix of a `SELECT` that locks the rows it reads (of one table of a join).
 macro_rules! row_lock {
     () => {
@@ -133,6 +140,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "member_indexes",
         include_str!("../migrations/0012_member_indexes.sql"),
+    ),
+    (
+        13,
+        "search_walk",
+        include_str!("../migrations/0013_search_walk.sql"),
     ),
 ];
 

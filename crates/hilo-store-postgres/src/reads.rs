@@ -156,56 +156,81 @@ pub(crate) async fn conversation_view(
     id: &ConversationId,
     user: &UserId,
 ) -> StoreResult<Option<ConversationView>> {
-    let Some(conversation) = conversation(pool, id).await? else {
-        return Ok(None);
-    };
-    let Some(row) = sqlx::query(
-        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq, pinned FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
-    )
-    .bind(id.as_str())
-    .bind(user.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_error)?
-    else {
-        return Ok(None);
-    };
-    let me = decode::member_view(&row)?;
-    let unread_count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $3), 0)",
-    )
-    .bind(id.as_str())
-    .bind(me.last_read_seq)
-    .bind(user.as_str())
-    .fetch_one(pool)
-    .await
-    .map_err(db_error)?;
-    let last_message = if conversation.last_seq > 0 {
-        let row = sqlx::query(concat!(
-            rows::message_select!(),
-            " WHERE m.conversation_id = $1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = $2), 0) ORDER BY m.seq DESC LIMIT 1"
-        ))
-        .bind(id.as_str())
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    Ok(views(&mut conn, std::slice::from_ref(id), user)
+        .await?
+        .pop())
+}
+
+/// `ids` as `user` sees them, in that order, leaving out those they are not a current
+/// member of: five statements however many there are (`rows::VIEWS`).
+async fn views(
+    conn: &mut PgConnection,
+    ids: &[ConversationId],
+    user: &UserId,
+) -> StoreResult<Vec<ConversationView>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let id_list: Vec<&str> = ids.iter().map(ConversationId::as_str).collect();
+    let rows = sqlx::query(rows::VIEWS)
         .bind(user.as_str())
-        .fetch_optional(pool)
+        .bind(&id_list)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db_error)?;
-        match row.as_ref().map(decode::message).transpose()? {
-            Some(message) => {
-                let mut conn = pool.acquire().await.map_err(db_error)?;
-                Some(decorated(&mut conn, message).await?)
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    Ok(Some(ConversationView {
-        conversation,
-        me,
-        unread_count,
-        last_message,
-    }))
+        .map_err(db_error)?
+        .iter()
+        .map(decode::view_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let members = by_list(
+        conn,
+        rows::MEMBERS_OF,
+        &id_list,
+        decode::conversation_member,
+    )
+    .await?;
+    let last_ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|(_, last)| last.as_deref())
+        .collect();
+    let mut last_messages = Vec::new();
+    if !last_ids.is_empty() {
+        last_messages = by_list(conn, rows::MESSAGES_BY_ID, &last_ids, decode::message).await?;
+        let reactions = by_list(
+            conn,
+            rows::REACTIONS_OF_MESSAGES,
+            &last_ids,
+            decode::reaction_row,
+        )
+        .await?;
+        sql::with_reactions(&mut last_messages, reactions);
+        let attachments = by_list(
+            conn,
+            rows::ATTACHMENTS_OF_MESSAGES,
+            &last_ids,
+            decode::message_attachment,
+        )
+        .await?;
+        sql::with_attachments(&mut last_messages, attachments);
+    }
+    Ok(sql::assemble_views(ids, rows, members, last_messages))
+}
+
+/// Every row of `sql`, whose one parameter is the id list `ids`, decoded by `decode`.
+async fn by_list<T>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    ids: &[&str],
+    decode: fn(&decode::Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    sqlx::query(sql)
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 pub(crate) async fn list_conversations(
@@ -220,6 +245,12 @@ pub(crate) async fn list_conversations(
         Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
         None => (None, None),
     };
+    // One connection, one snapshot: the page and its views agree.
+    let mut transaction = pool.begin().await.map_err(db_error)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *transaction)
+        .await
+        .map_err(db_error)?;
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) AND m.pinned = $6 ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
     )
@@ -229,16 +260,12 @@ pub(crate) async fn list_conversations(
     .bind(after_id)
     .bind(limit + 1)
     .bind(pinned)
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await
     .map_err(db_error)?;
     let (ids, next) = hilo_store::sql::conversation_page(rows, limit);
-    let mut views = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(view) = conversation_view(pool, &id, user).await? {
-            views.push(view);
-        }
-    }
+    let views = views(&mut transaction, &ids, user).await?;
+    transaction.commit().await.map_err(db_error)?;
     Ok(ConversationPage { views, next })
 }
 

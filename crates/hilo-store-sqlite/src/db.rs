@@ -87,6 +87,14 @@ pub(crate) async fn spawn_with_connection(
     Ok(thread)
 }
 
+/// A JSON array of strings, for a list of ids bound as one parameter and read with
+/// `json_each` (`id_list!`).
+pub(crate) fn json_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    // Serialising a list of strings cannot fail.
+    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// Maps driver errors onto the store's vocabulary, as `db_error` does for sqlx's: a unique
 /// violation is a `Conflict`, a missing row `NotFound`, a locked or unreadable database
 /// `Unavailable`.
@@ -201,6 +209,11 @@ pub(crate) fn all<T>(
 #[cfg(test)]
 mod tests {
     use hilo_store::StoreError;
+
+    #[test]
+    fn id_lists_are_json_arrays() {
+        assert_eq!(super::json_list(["a", "q\"u\\o"]), r#"["a","q\"u\\o"]"#);
+    }
 
     #[test]
     fn unique_violations_are_conflicts_and_missing_rows_not_found() {

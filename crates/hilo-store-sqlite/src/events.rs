@@ -26,7 +26,8 @@ pub(crate) fn append(
     if users.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = id_list(users);
+    // The whole recipient list binds as one parameter.
+    let ids = crate::db::json_list(users.iter().map(UserId::as_str));
     let deliveries = all(
         conn,
         "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, event_head",
@@ -56,13 +57,6 @@ pub(crate) fn append(
     Ok(deliveries)
 }
 
-/// A JSON array of ids for `json_each`, so a whole recipient list binds as one parameter.
-fn id_list(users: &[UserId]) -> String {
-    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
-    // Serialising a list of strings cannot fail.
-    serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned())
-}
-
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn events_after(
@@ -76,17 +70,5 @@ impl EventStore for SqliteStore {
 
     async fn event_bounds(&self, user: &UserId) -> StoreResult<(i64, i64)> {
         in_reader!(self, (user), conn => reads::event_bounds(conn, &user))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn id_lists_are_json_arrays() {
-        let ids = [
-            hilo_core::UserId::new("a"),
-            hilo_core::UserId::new("q\"u\\o"),
-        ];
-        assert_eq!(super::id_list(&ids), r#"["a","q\"u\\o"]"#);
     }
 }

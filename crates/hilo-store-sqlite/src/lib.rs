@@ -24,6 +24,13 @@ macro_rules! member_order {
     };
 }
 
+/// A set of ids for `IN`: parameter `$p` holds them as a JSON array of strings (`db::json_list`).
+macro_rules! id_list {
+    ($p:literal) => {
+        concat!("(SELECT value FROM json_each(", $p, "))")
+    };
+}
+
 /// Runs `$body` (an expression using the write connection `$conn`, returning a
 /// `StoreResult`) as a job on the single writer and returns its result once the batch is
 /// committed. The borrowed arguments named in the parentheses are copied into the job,
@@ -143,6 +150,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "member_indexes",
         include_str!("../migrations/0012_member_indexes.sql"),
+    ),
+    (
+        13,
+        "search_walk",
+        include_str!("../migrations/0013_search_walk.sql"),
     ),
 ];
 

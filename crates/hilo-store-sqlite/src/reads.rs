@@ -132,44 +132,49 @@ pub(crate) fn conversation_view(
     id: &ConversationId,
     user: &UserId,
 ) -> StoreResult<Option<ConversationView>> {
-    let Some(conversation) = conversation(conn, id)? else {
-        return Ok(None);
-    };
-    let Some(me) = one(
-        conn,
-        "SELECT folder, last_read_seq, muted_until, notify, cleared_seq, pinned FROM members WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
-        [id.as_str(), user.as_str()],
-        |row| sql::member_view(row),
-    )?
-    else {
-        return Ok(None);
-    };
-    let unread_count: i64 = scalar(
-        conn,
-        "SELECT COUNT(*) FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?2 AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> ?3) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?3 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?3), 0)",
-        params![id.as_str(), me.last_read_seq, user.as_str()],
-    )?
-    .unwrap_or(0);
-    let last_message = if conversation.last_seq > 0 {
-        let last = one(
+    Ok(views(conn, std::slice::from_ref(id), user)?.pop())
+}
+
+/// `ids` as `user` sees them, in that order, leaving out those they are not a current
+/// member of: five statements however many there are (`rows::VIEWS`).
+fn views(
+    conn: &Connection,
+    ids: &[ConversationId],
+    user: &UserId,
+) -> StoreResult<Vec<ConversationView>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let id_list = crate::db::json_list(ids.iter().map(ConversationId::as_str));
+    let rows = all(conn, rows::VIEWS, params![user.as_str(), id_list], |row| {
+        sql::view_row(row)
+    })?;
+    let members = all(conn, rows::MEMBERS_OF, [&id_list], |row| {
+        sql::conversation_member(row)
+    })?;
+    let last_ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|(_, last)| last.as_deref())
+        .collect();
+    let mut last_messages = Vec::new();
+    if !last_ids.is_empty() {
+        let message_list = crate::db::json_list(last_ids.iter().copied());
+        last_messages = all(conn, rows::MESSAGES_BY_ID, [&message_list], |row| {
+            sql::message(row)
+        })?;
+        let reactions = all(conn, rows::REACTIONS_OF_MESSAGES, [&message_list], |row| {
+            sql::reaction_row(row)
+        })?;
+        sql::with_reactions(&mut last_messages, reactions);
+        let attachments = all(
             conn,
-            concat!(
-                rows::message_select!(),
-                " WHERE m.conversation_id = ?1 AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) AND m.seq > COALESCE((SELECT mb.cleared_seq FROM members mb WHERE mb.conversation_id = m.conversation_id AND mb.user_id = ?2), 0) ORDER BY m.seq DESC LIMIT 1"
-            ),
-            params![id.as_str(), user.as_str()],
-            |row| sql::message(row),
+            rows::ATTACHMENTS_OF_MESSAGES,
+            [&message_list],
+            |row| sql::message_attachment(row),
         )?;
-        last.map(|message| decorated(conn, message)).transpose()?
-    } else {
-        None
-    };
-    Ok(Some(ConversationView {
-        conversation,
-        me,
-        unread_count,
-        last_message,
-    }))
+        sql::with_attachments(&mut last_messages, attachments);
+    }
+    Ok(sql::assemble_views(ids, rows, members, last_messages))
 }
 
 pub(crate) fn list_conversations(
@@ -198,13 +203,10 @@ pub(crate) fn list_conversations(
         |row| Ok((row.text("id")?, row.int("updated_at")?)),
     )?;
     let (ids, next) = sql::conversation_page(rows, limit);
-    let mut views = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(view) = conversation_view(conn, &id, user)? {
-            views.push(view);
-        }
-    }
-    Ok(ConversationPage { views, next })
+    Ok(ConversationPage {
+        views: views(conn, &ids, user)?,
+        next,
+    })
 }
 
 /// A message with its reactions, unless `viewer` hid it for themselves.

@@ -22,9 +22,10 @@ pub(crate) fn index(conn: &Connection, id: &MessageId, text: &IndexTerms) -> Sto
     if terms.is_empty() {
         return unindex(conn, id);
     }
+    // An edit keeps the entry (and its docid, its place in time).
     let docid: i64 = scalar(
         conn,
-        "INSERT INTO message_search_docs (message_id) VALUES (?1) ON CONFLICT (message_id) DO UPDATE SET message_id = excluded.message_id RETURNING docid",
+        "INSERT INTO message_search_entries (message_id, conversation_id, seq, sender_user_id, created_at) SELECT id, conversation_id, seq, sender_user_id, created_at FROM messages WHERE id = ?1 ON CONFLICT (message_id) DO UPDATE SET message_id = excluded.message_id RETURNING docid",
         [id.as_str()],
     )?
     .ok_or(hilo_store::StoreError::NotFound)?;
@@ -40,12 +41,12 @@ pub(crate) fn index(conn: &Connection, id: &MessageId, text: &IndexTerms) -> Sto
 pub(crate) fn unindex(conn: &Connection, id: &MessageId) -> StoreResult<()> {
     execute(
         conn,
-        "DELETE FROM message_search WHERE rowid = (SELECT docid FROM message_search_docs WHERE message_id = ?1)",
+        "DELETE FROM message_search WHERE rowid = (SELECT docid FROM message_search_entries WHERE message_id = ?1)",
         [id.as_str()],
     )?;
     execute(
         conn,
-        "DELETE FROM message_search_docs WHERE message_id = ?1",
+        "DELETE FROM message_search_entries WHERE message_id = ?1",
         [id.as_str()],
     )?;
     Ok(())
@@ -68,20 +69,20 @@ fn match_expression(query: &SearchQuery) -> String {
 }
 
 /// The search: `?1` the match expression, `?2` the viewer, `?3`-`?7` the filters, `?8` the
-/// window, `?9` and `?10` the page.
+/// window, `?9` and `?10` the page. A message deleted for everyone has no entry (its
+/// deletion removes it in the same transaction), so the walk needs no `messages` row.
 pub(crate) const SEARCH: &str = "SELECT message_id FROM ( \
-           SELECT d.message_id, m.created_at, bm25(message_search, 4.0, 1.0) AS rank \
+           SELECT e.message_id, e.created_at, bm25(message_search, 4.0, 1.0) AS rank \
            FROM message_search s \
-           CROSS JOIN message_search_docs d ON d.docid = s.rowid \
-           CROSS JOIN messages m ON m.id = d.message_id \
-           CROSS JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2 AND mb.left_at IS NULL \
-           WHERE message_search MATCH ?1 AND NOT m.deleted AND m.seq > COALESCE(mb.cleared_seq, 0) \
-           AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = m.id) \
-           AND (?3 IS NULL OR m.conversation_id = ?3) \
-           AND (?4 IS NULL OR m.sender_user_id = ?4) \
-           AND (?5 IS NULL OR m.created_at >= ?5) \
-           AND (?6 IS NULL OR m.created_at < ?6) \
-           AND (?7 IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = m.id) = ?7) \
+           CROSS JOIN message_search_entries e ON e.docid = s.rowid \
+           CROSS JOIN members mb ON mb.conversation_id = e.conversation_id AND mb.user_id = ?2 AND mb.left_at IS NULL \
+           WHERE message_search MATCH ?1 AND e.seq > COALESCE(mb.cleared_seq, 0) \
+           AND (?3 IS NULL OR e.conversation_id = ?3) \
+           AND (?4 IS NULL OR e.sender_user_id = ?4) \
+           AND (?5 IS NULL OR e.created_at >= ?5) \
+           AND (?6 IS NULL OR e.created_at < ?6) \
+           AND (?7 IS NULL OR EXISTS (SELECT 1 FROM message_attachments ma WHERE ma.message_id = e.message_id) = ?7) \
+           AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = ?2 AND h.message_id = e.message_id) \
            ORDER BY s.rowid DESC LIMIT ?8 \
          ) ORDER BY rank, created_at DESC, message_id DESC \
          LIMIT ?9 OFFSET ?10";
@@ -90,10 +91,13 @@ pub(crate) const SEARCH: &str = "SELECT message_id FROM ( \
 pub(crate) fn search(conn: &Connection, search: &MessageSearch) -> StoreResult<SearchPage> {
     // The index drives the query: it walks the matches newest first (FTS5 reads its
     // doclists backwards for `ORDER BY rowid DESC`, and docids grow with time), keeps the
-    // ones the viewer may read, and stops at the window; only those are ranked. Letting
-    // the planner start from the viewer's memberships instead tested every message of
-    // theirs against the index, one lookup each: 13 s for a rare word and minutes for a
-    // common one over a million messages (docs/benchmarks.md). CROSS JOIN fixes the order.
+    // ones the viewer may read (one narrow entry and one membership each), and stops at
+    // the window; only those are ranked. Letting the planner start from the viewer's
+    // memberships instead tested every message of theirs against the index, one lookup
+    // each: 13 s for a rare word and minutes for a common one over a million messages
+    // (docs/benchmarks.md). CROSS JOIN fixes the order. Matching the viewer's
+    // conversations inside FTS5 (a column of conversation tokens, OR-ed) was measured
+    // too: opening 200 term lists costs 10-20 ms before the first row, more than the walk.
     let ids: Vec<String> = column(
         conn,
         SEARCH,

@@ -7,10 +7,10 @@
 
 use hilo_core::message::{excerpt, group_reactions};
 use hilo_core::{
-    Attachment, AttachmentId, Channel, ContactId, ConversationId, ConversationKind, EventKind,
-    EventRecord, Folder, LastSeenVisibility, Location, Member, MemberView, Message, MessageId,
-    Notify, Party, ReplyRef, Role, Session, SessionId, Settings, StoredEvent, Timestamp, User,
-    UserId, WhoCanMessage,
+    Attachment, AttachmentId, Channel, ContactId, Conversation, ConversationId, ConversationKind,
+    ConversationView, EventKind, EventRecord, Folder, LastSeenVisibility, Location, Member,
+    MemberView, Message, MessageId, Notify, Party, ReplyRef, Role, Session, SessionId, Settings,
+    StoredEvent, Timestamp, User, UserId, WhoCanMessage,
 };
 
 use crate::{MessagePage, StoreError, StoreResult};
@@ -300,6 +300,62 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
         cleared_seq: row.opt_int("cleared_seq")?,
         pinned: row.flag("pinned")?,
     })
+}
+
+/// A member with the conversation it belongs to, from the columns of `rows::MEMBERS_OF`.
+pub fn conversation_member(row: &impl Columns) -> StoreResult<(String, Member)> {
+    Ok((row.text("conversation_id")?, member(row)?))
+}
+
+/// A conversation as its member sees it, from the columns of `rows::VIEWS`: without its
+/// members and last message (see [`assemble_views`]), with the id of that message.
+pub fn view_row(row: &impl Columns) -> StoreResult<(ConversationView, Option<String>)> {
+    let view = ConversationView {
+        conversation: Conversation {
+            id: ConversationId::new(row.text("id")?),
+            kind: conversation_kind(row)?,
+            name: row.opt_text("name")?,
+            members: Vec::new(),
+            last_seq: row.int("last_seq")?,
+            created_at: Timestamp(row.int("created_at")?),
+            updated_at: Timestamp(row.int("updated_at")?),
+        },
+        me: member_view(row)?,
+        unread_count: row.int("unread_count")?,
+        last_message: None,
+    };
+    Ok((view, row.opt_text("last_message_id")?))
+}
+
+/// The views of `ids`, in that order, from the rows of `rows::VIEWS` (a conversation
+/// without a row, which the member is not in, is left out), with their members (rows of
+/// `rows::MEMBERS_OF`, in join order) and last messages (decorated, any order).
+pub fn assemble_views(
+    ids: &[ConversationId],
+    rows: Vec<(ConversationView, Option<String>)>,
+    members: Vec<(String, Member)>,
+    last_messages: Vec<Message>,
+) -> Vec<ConversationView> {
+    let mut by_id: std::collections::HashMap<String, (ConversationView, Option<String>)> = rows
+        .into_iter()
+        .map(|row| (row.0.conversation.id.as_str().to_owned(), row))
+        .collect();
+    for (conversation, member) in members {
+        if let Some((view, _)) = by_id.get_mut(&conversation) {
+            view.conversation.members.push(member);
+        }
+    }
+    let mut last_messages: std::collections::HashMap<String, Message> = last_messages
+        .into_iter()
+        .map(|message| (message.id.as_str().to_owned(), message))
+        .collect();
+    ids.iter()
+        .filter_map(|id| by_id.remove(id.as_str()))
+        .map(|(mut view, last)| {
+            view.last_message = last.and_then(|id| last_messages.remove(&id));
+            view
+        })
+        .collect()
 }
 
 /// An event from `user_id, cursor, kind, conversation_id, message_id, subject_user_id,

@@ -419,7 +419,7 @@ async fn messages_from_before_the_index_are_indexed_when_the_server_starts() {
     match db.backend() {
         Backend::Sqlite => {
             db.execute("DELETE FROM message_search").await;
-            db.execute("DELETE FROM message_search_docs").await;
+            db.execute("DELETE FROM message_search_entries").await;
         }
         Backend::Postgres => db.execute("UPDATE messages SET search = NULL").await,
     }
