@@ -32,10 +32,11 @@ macro_rules! member_order {
     };
 }
 
-/// A set of ids for `IN`: parameter `$p` holds them as a `text[]`.
-macro_rules! id_list {
-    ($p:literal) => {
-        concat!("(SELECT unnest(CAST(", $p, " AS text[])))")
+/// Whether column `$column` is one of the ids in parameter `$p`, a `text[]`: an index
+/// condition (`= ANY`), so a page of ids is looked up by key, not joined to a scan.
+macro_rules! id_in {
+    ($column:literal, $p:literal) => {
+        concat!($column, " = ANY(CAST(", $p, " AS text[]))")
     };
 }
 

@@ -163,7 +163,7 @@ pub(crate) async fn conversation_view(
 }
 
 /// `ids` as `user` sees them, in that order, leaving out those they are not a current
-/// member of: five statements however many there are (`rows::VIEWS`).
+/// member of: five statements however many there are (`rows::view_select`).
 async fn views(
     conn: &mut PgConnection,
     ids: &[ConversationId],
@@ -173,7 +173,16 @@ async fn views(
         return Ok(Vec::new());
     }
     let id_list: Vec<&str> = ids.iter().map(ConversationId::as_str).collect();
-    let rows = sqlx::query(rows::VIEWS)
+    // Driven from the list, one conversation at a time by its keys, whatever the planner
+    // knows of the tables: before PostgreSQL has statistics (a new server, or autovacuum
+    // off) it planned the select with `c.id = ANY(...)` from every membership of the user, 30 ms to 2 s for
+    // 5,000 of them.
+    const VIEWS: &str = concat!(
+        "SELECT v.* FROM unnest(CAST($2 AS text[])) AS page(id) CROSS JOIN LATERAL (",
+        rows::view_select!(),
+        "c.id = page.id) v"
+    );
+    let rows = sqlx::query(VIEWS)
         .bind(user.as_str())
         .bind(&id_list)
         .fetch_all(&mut *conn)

@@ -88,7 +88,7 @@ pub(crate) async fn spawn_with_connection(
 }
 
 /// A JSON array of strings, for a list of ids bound as one parameter and read with
-/// `json_each` (`id_list!`).
+/// `json_each` (`id_in!`).
 pub(crate) fn json_list<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
     let ids: Vec<&str> = ids.into_iter().collect();
     // Serialising a list of strings cannot fail.

@@ -24,10 +24,11 @@ macro_rules! member_order {
     };
 }
 
-/// A set of ids for `IN`: parameter `$p` holds them as a JSON array of strings (`db::json_list`).
-macro_rules! id_list {
-    ($p:literal) => {
-        concat!("(SELECT value FROM json_each(", $p, "))")
+/// Whether column `$column` is one of the ids in parameter `$p`, which holds them as a
+/// JSON array of strings (`db::json_list`).
+macro_rules! id_in {
+    ($column:literal, $p:literal) => {
+        concat!($column, " IN (SELECT value FROM json_each(", $p, "))")
     };
 }
 

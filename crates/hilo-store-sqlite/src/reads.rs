@@ -135,8 +135,11 @@ pub(crate) fn conversation_view(
     Ok(views(conn, std::slice::from_ref(id), user)?.pop())
 }
 
+/// `rows::view_select` for conversations `$2` (an id list).
+pub(crate) const VIEWS: &str = concat!(rows::view_select!(), id_in!("c.id", "$2"));
+
 /// `ids` as `user` sees them, in that order, leaving out those they are not a current
-/// member of: five statements however many there are (`rows::VIEWS`).
+/// member of: five statements however many there are (`VIEWS`).
 fn views(
     conn: &Connection,
     ids: &[ConversationId],
@@ -146,7 +149,7 @@ fn views(
         return Ok(Vec::new());
     }
     let id_list = crate::db::json_list(ids.iter().map(ConversationId::as_str));
-    let rows = all(conn, rows::VIEWS, params![user.as_str(), id_list], |row| {
+    let rows = all(conn, VIEWS, params![user.as_str(), id_list], |row| {
         sql::view_row(row)
     })?;
     let members = all(conn, rows::MEMBERS_OF, [&id_list], |row| {

@@ -292,7 +292,7 @@ async fn hot_queries_use_their_indexes() {
     );
     // A page of a conversation list: every conversation, member and message by its key.
     for (sql, viewer_and_list) in [
-        (crate::rows::VIEWS, true),
+        (crate::reads::VIEWS, true),
         (crate::rows::MEMBERS_OF, false),
         (crate::rows::MESSAGES_BY_ID, false),
         (crate::rows::REACTIONS_OF_MESSAGES, false),
@@ -387,4 +387,77 @@ async fn a_read_job_panicking_in_a_snapshot_leaves_the_reader_usable() {
         .await;
     assert_eq!(next.expect("the next snapshot begins"), Some(1));
     store.close().await;
+}
+
+/// Each search entry's docid and message.
+fn entries(conn: &rusqlite::Connection) -> Vec<(i64, String)> {
+    use hilo_store::sql::Columns;
+    crate::db::all(
+        conn,
+        "SELECT docid, message_id FROM message_search_entries ORDER BY docid",
+        [],
+        |row| Ok((row.int("docid")?, row.text("message_id")?)),
+    )
+    .expect("entries")
+}
+
+/// Schema 13 rebuilds the search index with prefix indexes and moves each entry to
+/// `message_search_entries`: a store written at schema 12 opens with every message
+/// findable again, under the docid it had (its place in time).
+#[tokio::test]
+async fn a_schema_12_search_index_is_rebuilt_when_the_store_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir, Arc::default()).await;
+    let (ana, _, conversation) = ana_and_bob(&store).await;
+    for n in 1..=3 {
+        store
+            .append_message(message(&conversation, &ana, n))
+            .await
+            .expect("stored");
+    }
+    store.close().await;
+    // Back to schema 12: the old index (no prefixes) and its docs table, as 0010 made them.
+    let conn = crate::db::open(&dir.path().join("test.db"), false).expect("opens");
+    let docids = entries(&conn);
+    assert_eq!(docids.len(), 3);
+    conn.execute_batch(
+        "DROP TABLE message_search;
+         CREATE VIRTUAL TABLE message_search USING fts5(words, stems, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 0');
+         CREATE TABLE message_search_docs (docid INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE REFERENCES messages(id) ON DELETE CASCADE);
+         INSERT INTO message_search_docs SELECT docid, message_id FROM message_search_entries;
+         INSERT INTO message_search (rowid, words, stems) SELECT docid, 'message', '' FROM message_search_entries;
+         DROP TABLE message_search_entries;
+         DELETE FROM _sqlx_migrations WHERE version = 13;",
+    )
+    .expect("schema 12");
+    drop(conn);
+
+    let store = open(&dir, Arc::default()).await;
+    let found = store
+        .search_messages(hilo_store::MessageSearch {
+            viewer: ana.clone(),
+            query: hilo_core::search::parse_query("mes 2").expect("query"),
+            conversation: None,
+            sender: None,
+            since: None,
+            until: None,
+            has_attachment: None,
+            offset: 0,
+            limit: 20,
+        })
+        .await
+        .expect("searches");
+    let texts: Vec<_> = found
+        .messages
+        .iter()
+        .map(|m| m.text.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(texts, ["message 2"]);
+    store.close().await;
+    let conn = crate::db::open(&dir.path().join("test.db"), false).expect("opens");
+    let after = entries(&conn);
+    assert_eq!(after, docids, "every entry keeps its docid");
+    let backlog: Option<i64> =
+        crate::db::scalar(&conn, "SELECT COUNT(*) FROM search_backlog", []).expect("counts");
+    assert_eq!(backlog, Some(0));
 }

@@ -4,8 +4,8 @@
 //! This file is not part of `hilo-store` (which has no driver): `hilo-store-sqlite` and
 //! `hilo-store-postgres` each mount it with `#[path] mod rows;` and provide, in their
 //! `lib.rs`, the macros `member_order!()` (the column that keeps members in join order)
-//! and `id_list!("$N")` (a parenthesised set of the ids in parameter `$N`, which the
-//! backend binds as its own kind of list).
+//! and `id_in!("column", "$N")` (the condition that the column is one of the ids in
+//! parameter `$N`, which the backend binds as its own kind of list).
 //! The SQL here is the subset both dialects accept, with `$N` placeholders. SQLite reads
 //! `$N` as a *named* parameter numbered by first appearance, so every query here must use
 //! its placeholders first in increasing order (`$1` before `$2`); a query binding `$2`
@@ -73,37 +73,41 @@ pub(crate) const MEMBER_QUERY: &str = concat!(
     member_order!()
 );
 
-/// Conversations `$2` (an id list: `id_list!`) as member `$1` sees them, one row for each
-/// they are a current member of: the conversation, the member's own state, the messages
-/// from others after their read marker (`unread_count`) and the id of the newest message
-/// they may see (`last_message_id`: not hidden by them, not before a "delete for me").
-/// A page of a conversation list is this, `MEMBERS_OF` and `MESSAGES_BY_ID` with its
-/// reactions and attachments: five statements, not seven for each conversation.
-pub(crate) const VIEWS: &str = concat!(
-    "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at, c.updated_at, mb.folder, mb.last_read_seq, mb.muted_until, mb.notify, mb.cleared_seq, mb.pinned, ",
-    "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.seq > mb.last_read_seq AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $1) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id)) AS unread_count, ",
-    "(SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1) AS last_message_id ",
-    "FROM conversations c JOIN members mb ON mb.conversation_id = c.id AND mb.user_id = $1 AND mb.left_at IS NULL WHERE c.id IN ",
-    id_list!("$2")
-);
+/// Conversations as member `$1` sees them, one row for each they are a current member
+/// of: the conversation, the member's own state, the messages from others after their
+/// read marker (`unread_count`) and the id of the newest message they may see
+/// (`last_message_id`: not hidden by them, not before a "delete for me"). Append the
+/// condition that picks the conversations (`c`). A page of a conversation list is this,
+/// `MEMBERS_OF` and `MESSAGES_BY_ID` with its reactions and attachments: five statements
+/// however long the page, not seven for each conversation.
+macro_rules! view_select {
+    () => {
+        concat!(
+            "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at, c.updated_at, mb.folder, mb.last_read_seq, mb.muted_until, mb.notify, mb.cleared_seq, mb.pinned, ",
+            "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.seq > mb.last_read_seq AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $1) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id)) AS unread_count, ",
+            "(SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1) AS last_message_id ",
+            "FROM conversations c JOIN members mb ON mb.conversation_id = c.id AND mb.user_id = $1 AND mb.left_at IS NULL WHERE "
+        )
+    };
+}
+pub(crate) use view_select;
 
 /// The current members of conversations `$1` (an id list), each with `conversation_id`,
 /// in join order.
 pub(crate) const MEMBERS_OF: &str = concat!(
-    "SELECT m.conversation_id, m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE m.conversation_id IN ",
-    id_list!("$1"),
+    "SELECT m.conversation_id, m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE ",
+    id_in!("m.conversation_id", "$1"),
     " AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
 );
 
 /// Messages `$1` (an id list), in no particular order.
-pub(crate) const MESSAGES_BY_ID: &str =
-    concat!(message_select!(), " WHERE m.id IN ", id_list!("$1"));
+pub(crate) const MESSAGES_BY_ID: &str = concat!(message_select!(), " WHERE ", id_in!("m.id", "$1"));
 
 /// The reactions on messages `$1` (an id list), in the order they were made.
 pub(crate) const REACTIONS_OF_MESSAGES: &str = concat!(
-    "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ",
-    id_list!("$1"),
+    "SELECT message_id, emoji, user_id FROM reactions WHERE ",
+    id_in!("message_id", "$1"),
     " ORDER BY created_at, user_id, emoji"
 );
 
@@ -184,8 +188,8 @@ pub(crate) const ATTACHMENTS_OF_MESSAGE: &str = concat!(
 pub(crate) const ATTACHMENTS_OF_MESSAGES: &str = concat!(
     "SELECT ma.message_id, ",
     attachment_columns!(),
-    " FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id WHERE ma.message_id IN ",
-    id_list!("$1"),
+    " FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id WHERE ",
+    id_in!("ma.message_id", "$1"),
     " ORDER BY ma.position"
 );
 

@@ -307,7 +307,7 @@ pub fn conversation_member(row: &impl Columns) -> StoreResult<(String, Member)> 
     Ok((row.text("conversation_id")?, member(row)?))
 }
 
-/// A conversation as its member sees it, from the columns of `rows::VIEWS`: without its
+/// A conversation as its member sees it, from the columns of `rows::view_select`: without its
 /// members and last message (see [`assemble_views`]), with the id of that message.
 pub fn view_row(row: &impl Columns) -> StoreResult<(ConversationView, Option<String>)> {
     let view = ConversationView {
@@ -327,7 +327,7 @@ pub fn view_row(row: &impl Columns) -> StoreResult<(ConversationView, Option<Str
     Ok((view, row.opt_text("last_message_id")?))
 }
 
-/// The views of `ids`, in that order, from the rows of `rows::VIEWS` (a conversation
+/// The views of `ids`, in that order, from the rows of `rows::view_select` (a conversation
 /// without a row, which the member is not in, is left out), with their members (rows of
 /// `rows::MEMBERS_OF`, in join order) and last messages (decorated, any order).
 pub fn assemble_views(
