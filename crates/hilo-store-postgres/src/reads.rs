@@ -175,8 +175,8 @@ async fn views(
     let id_list: Vec<&str> = ids.iter().map(ConversationId::as_str).collect();
     // Driven from the list, one conversation at a time by its keys, whatever the planner
     // knows of the tables: before PostgreSQL has statistics (a new server, or autovacuum
-    // off) it planned the select with `c.id = ANY(...)` from every membership of the user, 30 ms to 2 s for
-    // 5,000 of them.
+    // off) it planned the select with `c.id = ANY(...)` from every membership of the
+    // user, 30 ms to 2 s for 5,000 of them.
     const VIEWS: &str = concat!(
         "SELECT v.* FROM unnest(CAST($2 AS text[])) AS page(id) CROSS JOIN LATERAL (",
         rows::view_select!(),
