@@ -30,7 +30,11 @@ pub(crate) fn append(
     let ids = crate::db::json_list(users.iter().map(UserId::as_str));
     let deliveries = all(
         conn,
-        "UPDATE users SET event_head = event_head + 1 WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id, event_head",
+        concat!(
+            "UPDATE users SET event_head = event_head + 1 WHERE ",
+            id_in!("id", "?1"),
+            " RETURNING id, event_head"
+        ),
         [&ids],
         |row| {
             Ok(Delivery {
@@ -41,7 +45,10 @@ pub(crate) fn append(
     )?;
     execute(
         conn,
-        "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at, report_id) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9 FROM users WHERE id IN (SELECT value FROM json_each(?8))",
+        concat!(
+            "INSERT INTO user_events (user_id, cursor, kind, conversation_id, message_id, subject_user_id, session_id, number, created_at, report_id) SELECT id, event_head, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9 FROM users WHERE ",
+            id_in!("id", "?8")
+        ),
         params![
             record.kind.as_str(),
             record.conversation_id.as_ref().map(|id| id.as_str()),

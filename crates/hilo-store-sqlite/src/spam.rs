@@ -13,11 +13,14 @@ use crate::{SqliteStore, rows};
 #[async_trait]
 impl SpamStore for SqliteStore {
     async fn learned(&self, features: &[String]) -> StoreResult<Counts> {
-        let wanted = serde_json::to_string(features).unwrap_or_else(|_| "[]".to_owned());
+        let wanted = crate::db::json_list(features.iter().map(String::as_str));
         in_reader!(self, (wanted), conn => {
             let rows = all(
                 conn,
-                "SELECT feature, spam, ham FROM spam_features WHERE feature = '' OR feature IN (SELECT value FROM json_each(?1))",
+                concat!(
+                    "SELECT feature, spam, ham FROM spam_features WHERE feature = '' OR ",
+                    id_in!("feature", "?1")
+                ),
                 [wanted.as_str()],
                 |row| Ok((row.text("feature")?, row.int("spam")?, row.int("ham")?)),
             )?;

@@ -1078,11 +1078,14 @@ pub(crate) fn streams_alive(
     until: Timestamp,
     forget_before: Timestamp,
 ) -> StoreResult<()> {
-    let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
-    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Other(e.into()))?;
+    let ids = crate::db::json_list(users.iter().map(UserId::as_str));
     execute(
         conn,
-        "INSERT INTO presence (node_id, user_id, until_at) SELECT ?2, id, ?1 FROM users WHERE id IN (SELECT value FROM json_each(?3)) ON CONFLICT (node_id, user_id) DO UPDATE SET until_at = excluded.until_at",
+        concat!(
+            "INSERT INTO presence (node_id, user_id, until_at) SELECT ?2, id, ?1 FROM users WHERE ",
+            id_in!("id", "?3"),
+            " ON CONFLICT (node_id, user_id) DO UPDATE SET until_at = excluded.until_at"
+        ),
         params![until.millis(), node, ids],
     )?;
     execute(conn, rows::STREAMS_EXPIRED, [forget_before.millis()])?;

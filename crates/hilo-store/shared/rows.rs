@@ -67,9 +67,18 @@ pub(crate) const MEMBER_USERS: &str = concat!(
     member_order!()
 );
 
+/// `SELECT` of members (`m`) with their names, as [`hilo_store::sql::member`] reads them
+/// (and `conversation_id`); append the condition.
+macro_rules! member_select {
+    () => {
+        "SELECT m.conversation_id, m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE "
+    };
+}
+
 /// A conversation's current members, in join order.
 pub(crate) const MEMBER_QUERY: &str = concat!(
-    "SELECT m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
+    member_select!(),
+    "m.conversation_id = $1 AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
 );
 
@@ -95,7 +104,7 @@ pub(crate) use view_select;
 /// The current members of conversations `$1` (an id list), each with `conversation_id`,
 /// in join order.
 pub(crate) const MEMBERS_OF: &str = concat!(
-    "SELECT m.conversation_id, m.user_id, m.contact_id, m.role, m.joined_at, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name FROM members m LEFT JOIN users u ON u.id = m.user_id LEFT JOIN contacts c ON c.id = m.contact_id WHERE ",
+    member_select!(),
     id_in!("m.conversation_id", "$1"),
     " AND m.left_at IS NULL ORDER BY m.joined_at, m.",
     member_order!()
