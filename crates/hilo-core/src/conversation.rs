@@ -168,6 +168,10 @@ pub struct MemberView {
     pub cleared_seq: Option<i64>,
     /// Pinned: first in the member's lists.
     pub pinned: bool,
+    /// Deleted (or declined) by the member and nothing came since: out of their lists,
+    /// and not found for them until a new message, or their opening it again, brings it
+    /// back (with only what came after `cleared_seq`).
+    pub hidden: bool,
 }
 
 /// A conversation as one member sees it: shared state plus their own view.
@@ -187,8 +191,6 @@ impl ConversationView {
     /// Whether the member deleted (or declined) the conversation and nothing came since:
     /// it is out of their lists.
     pub fn hidden(&self) -> bool {
-        self.me
-            .cleared_seq
-            .is_some_and(|cleared| cleared >= self.conversation.last_seq)
+        self.me.hidden
     }
 }

@@ -66,7 +66,8 @@ impl Hilo {
             .ok_or(Error::NotFound("conversation"))
     }
 
-    /// The caller's view of a conversation; not found unless the caller is a member.
+    /// The caller's view of a conversation; not found unless the caller is a member, nor
+    /// while they have it deleted (until it is written to or they open it again).
     pub async fn conversation(
         &self,
         caller: &Caller,
@@ -74,6 +75,22 @@ impl Hilo {
     ) -> Result<ConversationView> {
         self.view(id, &caller.user.id)
             .await?
+            .filter(|view| !view.hidden())
+            .ok_or(Error::NotFound("conversation"))
+    }
+
+    /// Where the caller stands in a conversation they can see: not found unless they are a
+    /// member and have not deleted it (as [`Self::conversation`], for one small read).
+    pub(crate) async fn visible_place(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+    ) -> Result<hilo_store::MemberPlace> {
+        self.inner
+            .store
+            .member_place(id, &caller.user.id)
+            .await?
+            .filter(|place| !place.hidden)
             .ok_or(Error::NotFound("conversation"))
     }
 
@@ -135,15 +152,15 @@ impl Hilo {
                 now,
             )
             .await?;
-        if created {
-            self.publish_conversation_events(
-                &deliveries,
-                EventKind::ConversationCreated,
-                &id,
-                None,
-            )
+        // Created: both hear of it. Opened again after deleting it: the opener's devices
+        // see it come back.
+        let kind = if created {
+            EventKind::ConversationCreated
+        } else {
+            EventKind::ConversationUpdated
+        };
+        self.publish_conversation_events(&deliveries, kind, &id, None)
             .await;
-        }
         Ok((self.conversation(caller, &id).await?, created))
     }
 
@@ -228,6 +245,7 @@ impl Hilo {
         caller: &Caller,
         id: &ConversationId,
     ) -> Result<hilo_core::Conversation> {
+        self.visible_place(caller, id).await?;
         let conversation = self.member_conversation(caller, id).await?;
         if conversation.kind != hilo_core::ConversationKind::Group {
             return Err(Error::bad_request(
@@ -347,6 +365,8 @@ impl Hilo {
         id: &ConversationId,
         request: &ConversationSettingsRequest,
     ) -> Result<ConversationView> {
+        // A conversation the caller deleted is not there to change.
+        self.visible_place(caller, id).await?;
         let mut patch = MemberSettingsPatch::default();
         if let Some(folder) = &request.folder {
             patch.folder = Some(match Folder::parse(folder) {
@@ -479,12 +499,7 @@ impl Hilo {
         // While the conversation sits in the caller's requests (or spam), nobody else
         // learns that they read it.
         let share = caller.user.settings.read_receipts
-            && self
-                .inner
-                .store
-                .member_folder(id, &caller.user.id)
-                .await?
-                .is_some_and(accepted);
+            && accepted(self.visible_place(caller, id).await?.folder);
         let (marker, deliveries) = match self
             .inner
             .store
@@ -514,7 +529,7 @@ impl Hilo {
         caller: &Caller,
         id: &ConversationId,
     ) -> Result<Vec<(UserId, i64, Option<i64>)>> {
-        self.member_conversation(caller, id).await?;
+        self.visible_place(caller, id).await?;
         let sees_reads = caller.user.settings.read_receipts;
         Ok(self
             .inner
@@ -532,17 +547,11 @@ impl Hilo {
 
     /// Tells the other members' connected devices that the caller is (not) typing.
     pub async fn typing(&self, caller: &Caller, id: &ConversationId, typing: bool) -> Result<()> {
-        let conversation = self.member_conversation(caller, id).await?;
         // Nobody sees someone typing in a conversation still in their requests (or spam).
-        if !self
-            .inner
-            .store
-            .member_folder(id, &caller.user.id)
-            .await?
-            .is_some_and(accepted)
-        {
+        if !accepted(self.visible_place(caller, id).await?.folder) {
             return Ok(());
         }
+        let conversation = self.member_conversation(caller, id).await?;
         let others: Vec<UserId> = conversation
             .user_ids()
             .into_iter()

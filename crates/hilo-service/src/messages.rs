@@ -175,7 +175,8 @@ impl Hilo {
         after: Option<i64>,
         limit: i64,
     ) -> Result<MessagePage> {
-        self.member_conversation(caller, conversation).await?;
+        // A conversation the caller deleted has no history for them until it comes back.
+        self.visible_place(caller, conversation).await?;
         if before.is_some_and(|b| b < 0) || after.is_some_and(|a| a < 0) {
             return Err(Error::bad_request(
                 "invalid_seq",

@@ -100,7 +100,7 @@ impl Hilo {
                 // exist.
                 self.inner
                     .store
-                    .member_folder(&id, &caller.user.id)
+                    .member_place(&id, &caller.user.id)
                     .await?
                     .ok_or(Error::NotFound("conversation"))?;
                 Some(id)

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use hilo_core::{Conversation, ConversationId, ConversationView, Folder, Timestamp, UserId};
 use hilo_store::{
-    ConversationPage, ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
-    StoreResult,
+    ConversationPage, ConversationStore, Delivery, MemberPlace, MemberSettingsPatch,
+    MembershipChange, NewGroup, StoreResult,
 };
 
 use crate::{PostgresStore, reads, tx};
@@ -121,18 +121,18 @@ impl ConversationStore for PostgresStore {
         .transpose()
     }
 
-    async fn member_folder(
+    async fn member_place(
         &self,
         id: &ConversationId,
         user: &UserId,
-    ) -> StoreResult<Option<Folder>> {
-        let row = sqlx::query(crate::rows::MEMBER_FOLDER)
+    ) -> StoreResult<Option<MemberPlace>> {
+        let row = sqlx::query(crate::rows::MEMBER_PLACE)
             .bind(id.as_str())
             .bind(user.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(crate::db_error)?;
-        row.as_ref().map(crate::decode::folder).transpose()
+        row.as_ref().map(crate::decode::member_place).transpose()
     }
 
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -58,6 +58,7 @@ decoders!(
     since -> hilo_store::Since,
     report -> hilo_core::Report,
     folder -> hilo_core::Folder,
+    member_place -> hilo_store::MemberPlace,
     view_row -> (hilo_core::ConversationView, Option<String>),
     conversation_member -> (String, Member),
 );

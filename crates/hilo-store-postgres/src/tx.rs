@@ -288,7 +288,6 @@ pub(crate) async fn append_message(
     moved.extend(routed);
     let revealed: Vec<String> = sqlx::query_scalar(rows::REVEALED_BY)
         .bind(new.conversation_id.as_str())
-        .bind(seq)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -822,7 +821,20 @@ pub(crate) async fn find_or_create_direct(
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(db_error)?;
-        return Ok((ConversationId::new(existing), false, Vec::new()));
+        let existing = ConversationId::new(existing);
+        let reopened = sqlx::query(rows::REOPEN)
+            .bind(existing.as_str())
+            .bind(opener.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        let deliveries = if reopened.rows_affected() == 0 {
+            Vec::new()
+        } else {
+            let record = record(EventKind::ConversationUpdated, &existing);
+            events::append(conn, std::slice::from_ref(opener), &record, now).await?
+        };
+        return Ok((existing, false, deliveries));
     }
     let mut members = vec![low.clone()];
     if high != low {

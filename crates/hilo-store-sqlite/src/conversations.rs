@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use hilo_core::{Conversation, ConversationId, ConversationView, Folder, Timestamp, UserId};
 use hilo_store::sql::Columns as _;
 use hilo_store::{
-    ConversationPage, ConversationStore, Delivery, MemberSettingsPatch, MembershipChange, NewGroup,
-    StoreResult,
+    ConversationPage, ConversationStore, Delivery, MemberPlace, MemberSettingsPatch,
+    MembershipChange, NewGroup, StoreResult,
 };
 
 use crate::{SqliteStore, reads, tx};
@@ -114,12 +114,12 @@ impl ConversationStore for SqliteStore {
         }))
     }
 
-    async fn member_folder(
+    async fn member_place(
         &self,
         id: &ConversationId,
         user: &UserId,
-    ) -> StoreResult<Option<Folder>> {
-        in_reader!(self, (id, user), conn => crate::db::one(conn, crate::rows::MEMBER_FOLDER, [id.as_str(), user.as_str()], |row| hilo_store::sql::folder(row)))
+    ) -> StoreResult<Option<MemberPlace>> {
+        in_reader!(self, (id, user), conn => crate::db::one(conn, crate::rows::MEMBER_PLACE, [id.as_str(), user.as_str()], |row| hilo_store::sql::member_place(row)))
     }
 
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>> {

@@ -157,6 +157,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "search_walk",
         include_str!("../migrations/0013_search_walk.sql"),
     ),
+    (14, "hidden", include_str!("../migrations/0014_hidden.sql")),
 ];
 
 impl SqliteStore {

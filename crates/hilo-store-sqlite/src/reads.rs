@@ -194,7 +194,7 @@ pub(crate) fn list_conversations(
     };
     let rows = all(
         conn,
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND (m.cleared_seq IS NULL OR c.last_seq > m.cleared_seq) AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) AND m.pinned = ?6 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND NOT m.hidden AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) AND m.pinned = ?6 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
         params![
             user.as_str(),
             folder.as_str(),

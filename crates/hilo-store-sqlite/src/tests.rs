@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hilo_core::{ConversationId, MessageId, Timestamp, UserId};
+use hilo_core::{ConversationId, Folder, MessageId, Timestamp, UserId};
 use hilo_store::{
     AccountStore, AdminStore, AppendOutcome, CommitObserver, ConversationStore, CreateUserOutcome,
     MessageStore, NewGroup, NewMessage, NewUser,
@@ -460,4 +460,72 @@ async fn a_schema_12_search_index_is_rebuilt_when_the_store_opens() {
     let backlog: Option<i64> =
         crate::db::scalar(&conn, "SELECT COUNT(*) FROM search_backlog", []).expect("counts");
     assert_eq!(backlog, Some(0));
+}
+
+/// Schema 14 keeps what version 7 derived: a conversation deleted with nothing since is
+/// hidden (out of the member's lists), one written to since it was deleted is not.
+#[tokio::test]
+async fn a_schema_13_store_keeps_deleted_conversations_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir, Arc::default()).await;
+    let (ana, bob, quiet) = ana_and_bob(&store).await;
+    let cai = user(&store, "cai").await;
+    let (written, _, _) = store
+        .find_or_create_direct(ConversationId::new("w"), &cai, &ana, Timestamp(1))
+        .await
+        .expect("direct");
+    store
+        .append_message(message(&quiet, &bob, 1))
+        .await
+        .expect("stored");
+    store
+        .append_message(message(&written, &cai, 2))
+        .await
+        .expect("stored");
+    for id in [&quiet, &written] {
+        store
+            .clear_conversation(id, &ana, Timestamp(3))
+            .await
+            .expect("cleared")
+            .expect("a member");
+    }
+    store
+        .append_message(message(&written, &cai, 3))
+        .await
+        .expect("stored");
+    store.close().await;
+    // Back to schema 13: no flag, only cleared_seq.
+    let conn = crate::db::open(&dir.path().join("test.db"), false).expect("opens");
+    conn.execute_batch(
+        "ALTER TABLE members DROP COLUMN hidden;
+         DELETE FROM _sqlx_migrations WHERE version = 14;",
+    )
+    .expect("schema 13");
+    drop(conn);
+
+    let store = open(&dir, Arc::default()).await;
+    let place = |id: ConversationId| {
+        let (store, ana) = (&store, &ana);
+        async move {
+            store
+                .member_place(&id, ana)
+                .await
+                .expect("reads")
+                .expect("a member")
+                .hidden
+        }
+    };
+    assert!(place(quiet.clone()).await, "deleted, nothing since");
+    assert!(!place(written.clone()).await, "written to since");
+    let page = store
+        .list_conversations(&ana, Folder::Requests, false, None, 10)
+        .await
+        .expect("lists");
+    let listed: Vec<_> = page
+        .views
+        .iter()
+        .map(|v| v.conversation.id.clone())
+        .collect();
+    assert_eq!(listed, [written]);
+    store.close().await;
 }

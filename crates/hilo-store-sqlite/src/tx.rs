@@ -223,11 +223,7 @@ pub(crate) fn append_message(
         rows::ROUTE_ON_SEND,
         [new.conversation_id.as_str(), new.sender.as_str()],
     )?);
-    let revealed: Vec<String> = column(
-        conn,
-        rows::REVEALED_BY,
-        params![new.conversation_id.as_str(), seq],
-    )?;
+    let revealed: Vec<String> = column(conn, rows::REVEALED_BY, [new.conversation_id.as_str()])?;
     moved.extend(
         revealed
             .into_iter()
@@ -708,7 +704,15 @@ pub(crate) fn find_or_create_direct(
             [key.as_str()],
         )?
         .ok_or(StoreError::NotFound)?;
-        return Ok((ConversationId::new(existing), false, Vec::new()));
+        let existing = ConversationId::new(existing);
+        let deliveries = if execute(conn, rows::REOPEN, [existing.as_str(), opener.as_str()])? == 0
+        {
+            Vec::new()
+        } else {
+            let record = record(EventKind::ConversationUpdated, &existing);
+            events::append(conn, std::slice::from_ref(opener), &record, now)?
+        };
+        return Ok((existing, false, deliveries));
     }
     let mut members = vec![low.clone()];
     if high != low {

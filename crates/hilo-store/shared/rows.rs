@@ -92,7 +92,7 @@ pub(crate) const MEMBER_QUERY: &str = concat!(
 macro_rules! view_select {
     () => {
         concat!(
-            "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at, c.updated_at, mb.folder, mb.last_read_seq, mb.muted_until, mb.notify, mb.cleared_seq, mb.pinned, ",
+            "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at, c.updated_at, mb.folder, mb.last_read_seq, mb.muted_until, mb.notify, mb.cleared_seq, mb.pinned, mb.hidden, ",
             "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.seq > mb.last_read_seq AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT m.deleted AND (m.sender_user_id IS NULL OR m.sender_user_id <> $1) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id)) AS unread_count, ",
             "(SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.seq > COALESCE(mb.cleared_seq, 0) AND NOT EXISTS (SELECT 1 FROM hidden_messages h WHERE h.user_id = $1 AND h.message_id = m.id) ORDER BY m.seq DESC LIMIT 1) AS last_message_id ",
             "FROM conversations c JOIN members mb ON mb.conversation_id = c.id AND mb.user_id = $1 AND mb.left_at IS NULL WHERE "
@@ -336,7 +336,7 @@ pub(crate) const INSERT_MEMBER: &str = concat!(
 /// A former member of conversation `$3`, account `$4`, rejoins (added by `$2` at `$1`)
 /// through their old row, keeping their read marker, in their arrival folder.
 pub(crate) const REJOIN_MEMBER: &str = concat!(
-    "UPDATE members SET joined_at = $1, left_at = NULL, role = 'member', folder = ",
+    "UPDATE members SET joined_at = $1, left_at = NULL, role = 'member', hidden = FALSE, folder = ",
     arrival_folder!("members.user_id"),
     " WHERE conversation_id = $3 AND user_id = $4 AND left_at IS NOT NULL"
 );
@@ -346,13 +346,18 @@ pub(crate) const REJOIN_MEMBER: &str = concat!(
 /// out of message requests for the sender's friends. The accounts whose folder changed.
 pub(crate) const ROUTE_ON_SEND: &str = "UPDATE members SET folder = 'inbox' WHERE conversation_id = $1 AND left_at IS NULL AND user_id IS NOT NULL AND ((user_id = $2 AND folder <> 'inbox') OR (user_id <> $2 AND (folder = 'archived' OR (folder = 'requests' AND EXISTS (SELECT 1 FROM friends f WHERE f.user_id = members.user_id AND f.friend_id = $2))))) RETURNING user_id";
 
-/// The members of conversation `$1` for whom the message numbered `$2` makes it show again
-/// (they had deleted or declined it when `$2 - 1` was its newest).
-pub(crate) const REVEALED_BY: &str = "SELECT user_id FROM members WHERE conversation_id = $1 AND left_at IS NULL AND user_id IS NOT NULL AND cleared_seq = $2 - 1";
+/// A new message in conversation `$1` shows it again to the members who had deleted or
+/// declined it (with only what follows their `cleared_seq`). Those members.
+pub(crate) const REVEALED_BY: &str = "UPDATE members SET hidden = FALSE WHERE conversation_id = $1 AND hidden AND left_at IS NULL AND user_id IS NOT NULL RETURNING user_id";
+
+/// Member `$2` opens conversation `$1` again after deleting it: it is back in their
+/// lists, still without what they deleted. No row unless it was hidden.
+pub(crate) const REOPEN: &str = "UPDATE members SET hidden = FALSE WHERE conversation_id = $1 AND user_id = $2 AND hidden AND left_at IS NULL";
 
 /// Member `$2` of conversation `$1` deletes it for themselves (or declines it): everything
-/// up to its newest message is hidden from them, and counts as read.
-pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+/// up to its newest message is hidden from them, counts as read, and the conversation is
+/// gone for them until it is written to or they open it again.
+pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET hidden = TRUE, cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
 
 /// The report columns [`hilo_store::sql::report`] reads.
 macro_rules! report_columns {
@@ -387,9 +392,8 @@ pub(crate) const VISIBLE_REPLIES_TO: &str = "SELECT m.id FROM messages m WHERE m
 /// and that member's folder. No row for groups (or anyone else).
 pub(crate) const DIRECT_PEER: &str = "SELECT o.user_id, o.folder FROM conversations c JOIN members me ON me.conversation_id = c.id JOIN members o ON o.conversation_id = c.id WHERE c.id = $1 AND c.kind = 'direct' AND me.user_id = $2 AND me.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $2 AND o.left_at IS NULL";
 
-/// The folder of conversation `$1` for its current member `$2`.
-pub(crate) const MEMBER_FOLDER: &str =
-    "SELECT folder FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+/// The folder of conversation `$1` for its current member `$2`, and whether they deleted it.
+pub(crate) const MEMBER_PLACE: &str = "SELECT folder, hidden FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
 
 /// Adds one lesson's counts to a feature (`$2`, `$3`: 1 and 0 for spam, 0 and 1 for ham).
 pub(crate) const TEACH_FEATURE: &str = "INSERT INTO spam_features (feature, spam, ham) VALUES ($1, $2, $3) ON CONFLICT (feature) DO UPDATE SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham";

@@ -240,6 +240,16 @@ pub struct ConversationPage {
     pub next: Option<(Timestamp, ConversationId)>,
 }
 
+/// Where a current member stands in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberPlace {
+    /// The member's folder.
+    pub folder: Folder,
+    /// The member deleted (or declined) it and nothing came since: it is gone for them
+    /// ([`hilo_core::MemberView::hidden`]).
+    pub hidden: bool,
+}
+
 /// What a receipt shows of one member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
@@ -283,6 +293,8 @@ pub trait ConversationStore: Send + Sync {
     /// `b`'s message requests).
     /// Concurrent calls for the same pair all get the same conversation; the bool says
     /// whether this call created it, and creation appends `conversation.created` events.
+    /// Opening one that `a` had deleted brings it back for `a` (without what they deleted)
+    /// and appends `conversation.updated` to `a`'s stream.
     async fn find_or_create_direct(
         &self,
         id: ConversationId,
@@ -367,12 +379,13 @@ pub trait ConversationStore: Send + Sync {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<(UserId, Folder)>>;
-    /// `user`'s folder for a conversation they are a current member of.
-    async fn member_folder(
+    /// `user`'s folder for a conversation they are a current member of, and whether they
+    /// deleted it (see [`MemberPlace`]).
+    async fn member_place(
         &self,
         id: &ConversationId,
         user: &UserId,
-    ) -> StoreResult<Option<Folder>>;
+    ) -> StoreResult<Option<MemberPlace>>;
     /// The accounts that share a current conversation with `user`, each once.
     async fn co_members(&self, user: &UserId) -> StoreResult<Vec<UserId>>;
     /// Every current member account's receipt, in join order.

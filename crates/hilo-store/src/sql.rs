@@ -290,7 +290,8 @@ pub fn conversation_kind(row: &impl Columns) -> StoreResult<ConversationKind> {
     parsed(row, "kind", ConversationKind::parse)
 }
 
-/// A member's own view from `folder, last_read_seq, muted_until, notify`.
+/// A member's own view from `folder, last_read_seq, muted_until, notify, cleared_seq,
+/// pinned, hidden`.
 pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
     Ok(MemberView {
         folder: parsed(row, "folder", Folder::parse)?,
@@ -299,6 +300,15 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
         notify: parsed(row, "notify", Notify::parse)?,
         cleared_seq: row.opt_int("cleared_seq")?,
         pinned: row.flag("pinned")?,
+        hidden: row.flag("hidden")?,
+    })
+}
+
+/// Where a member stands in a conversation, from `folder, hidden`.
+pub fn member_place(row: &impl Columns) -> StoreResult<crate::MemberPlace> {
+    Ok(crate::MemberPlace {
+        folder: folder(row)?,
+        hidden: row.flag("hidden")?,
     })
 }
 

@@ -748,10 +748,6 @@ async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_
     let gone = next_of(&mut anas, "conversation.updated").await;
     assert_eq!(gone["conversation"], Value::Null, "{gone}");
     assert!(!listed(&server, &ana, "inbox").await.contains(&direct));
-    assert_eq!(
-        server.all_messages(&ana, &direct).await,
-        Vec::<Value>::new()
-    );
     let (status, _) = server
         .get(
             &format!("/api/v1/messages/{}", first["id"].as_str().expect("id")),
@@ -759,10 +755,32 @@ async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "deleted for her");
-    let (_, view) = server
-        .get(&format!("/api/v1/conversations/{direct}"), &ana)
+    // Gone for her: every read or change of it answers as for no conversation at all,
+    // and changes nothing.
+    for path in ["", "/messages", "/receipts"] {
+        let (status, body) = server
+            .get(&format!("/api/v1/conversations/{direct}{path}"), &ana)
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("conversation_not_found")),
+            "GET {path}: {body}"
+        );
+    }
+    let (status, _) = settings(&server, &ana, &direct, json!({"pinned": true})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/conversations/{direct}/read"),
+            &ana,
+            json!({"seq": 2}),
+        )
         .await;
-    assert_eq!(view["unread_count"], 0);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .delete(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "already gone");
     assert_eq!(
         server.all_messages(&bob, &direct).await.len(),
         2,
@@ -785,6 +803,48 @@ async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_
         .map(|m| m["text"].clone())
         .collect();
     assert_eq!(texts, [json!("tres")]);
+    let (_, view) = server
+        .get(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(
+        (&view["unread_count"], &view["pinned"]),
+        (&json!(1), &json!(false)),
+        "{view}"
+    );
+
+    // Opening it again (a new chat with bob) brings it back empty, before anyone writes.
+    let (status, _) = server
+        .delete(&format!("/api/v1/conversations/{direct}"), &ana)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        next_of(&mut anas, "conversation.updated").await["conversation"],
+        Value::Null
+    );
+    let (status, reopened) = server
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            json!({"kind": "direct", "with": "bob"}),
+        )
+        .await;
+    assert_eq!(
+        (status, reopened["id"].as_str()),
+        (StatusCode::OK, Some(direct.as_str())),
+        "{reopened}"
+    );
+    assert_eq!(
+        (&reopened["unread_count"], &reopened["last_message"]),
+        (&json!(0), &Value::Null),
+        "{reopened}"
+    );
+    let back = next_of(&mut anas, "conversation.updated").await;
+    assert_eq!(back["conversation"]["id"], direct.as_str(), "{back}");
+    assert!(listed(&server, &ana, "inbox").await.contains(&direct));
+    assert_eq!(
+        server.all_messages(&ana, &direct).await,
+        Vec::<Value>::new()
+    );
 
     // Declining a request hides it without a word to the sender.
     let request = server.direct(&cai, &ana).await;
