@@ -213,22 +213,22 @@ impl Hilo {
         let after = cursor.map(parse_page_cursor).transpose()?;
         // The first page starts with every pinned conversation (at most PINNED_MAX),
         // beyond `limit`; the pages then go through the others.
-        let mut views = Vec::new();
-        if after.is_none() {
-            let pinned = self
-                .inner
-                .store
-                .list_conversations(&caller.user.id, folder, true, None, PINNED_MAX as i64)
-                .await?;
-            views.extend(pinned.views);
-        }
-        let page = self
-            .inner
-            .store
-            .list_conversations(&caller.user.id, folder, false, after, limit)
-            .await?;
-        views.extend(page.views);
-        let mut views: Vec<ConversationView> = views
+        let page = match after {
+            None => {
+                self.inner
+                    .store
+                    .first_page(&caller.user.id, folder, PINNED_MAX as i64, limit)
+                    .await?
+            }
+            Some(after) => {
+                self.inner
+                    .store
+                    .list_conversations(&caller.user.id, folder, false, Some(after), limit)
+                    .await?
+            }
+        };
+        let mut views: Vec<ConversationView> = page
+            .views
             .into_iter()
             .map(|view| self.unmuted_if_due(view))
             .collect();

@@ -51,6 +51,16 @@ impl ConversationStore for PostgresStore {
         reads::list_conversations(&self.pool, user, folder, pinned, after, limit).await
     }
 
+    async fn first_page(
+        &self,
+        user: &UserId,
+        folder: Folder,
+        pinned_max: i64,
+        limit: i64,
+    ) -> StoreResult<ConversationPage> {
+        reads::first_page(&self.pool, user, folder, pinned_max, limit).await
+    }
+
     async fn rename_group(
         &self,
         id: &ConversationId,

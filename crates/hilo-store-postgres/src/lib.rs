@@ -148,6 +148,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0013_search_walk.sql"),
     ),
     (14, "hidden", include_str!("../migrations/0014_hidden.sql")),
+    (
+        15,
+        "member_activity",
+        include_str!("../migrations/0015_member_activity.sql"),
+    ),
 ];
 
 impl PostgresStore {

@@ -13,6 +13,24 @@ use crate::{db_error, decode, rows};
 /// The backend's reader pool.
 pub(crate) type Pool = sqlx::PgPool;
 
+/// A read-only REPEATABLE READ transaction: one snapshot for several statements, planned
+/// generically. The statements a conversation page runs take id lists, and their custom
+/// plans cost more to make (0.4–1.2 ms each, hilo-bench's inbox) than the generic ones
+/// cost to run.
+pub(crate) async fn snapshot(
+    pool: &Pool,
+) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut transaction = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(db_error)?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *transaction)
+        .await
+        .map_err(db_error)?;
+    Ok(transaction)
+}
+
 pub(crate) async fn count_users(pool: &Pool) -> StoreResult<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(pool)
@@ -156,10 +174,12 @@ pub(crate) async fn conversation_view(
     id: &ConversationId,
     user: &UserId,
 ) -> StoreResult<Option<ConversationView>> {
-    let mut conn = pool.acquire().await.map_err(db_error)?;
-    Ok(views(&mut conn, std::slice::from_ref(id), user)
+    let mut transaction = snapshot(pool).await?;
+    let view = views(&mut transaction, std::slice::from_ref(id), user)
         .await?
-        .pop())
+        .pop();
+    transaction.commit().await.map_err(db_error)?;
+    Ok(view)
 }
 
 /// `ids` as `user` sees them, in that order, leaving out those they are not a current
@@ -242,6 +262,33 @@ async fn by_list<T>(
         .collect()
 }
 
+/// The ids and activity times of up to `limit` of `user`'s conversations in `folder`,
+/// pinned or not, after `after` (`rows::PAGE_FIRST`, `rows::PAGE_AFTER`).
+async fn page_rows(
+    conn: &mut PgConnection,
+    user: &UserId,
+    folder: Folder,
+    pinned: bool,
+    after: Option<&(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<Vec<(String, i64)>> {
+    let query = match after {
+        None => sqlx::query_as(rows::PAGE_FIRST)
+            .bind(user.as_str())
+            .bind(folder.as_str())
+            .bind(pinned)
+            .bind(limit),
+        Some((time, id)) => sqlx::query_as(rows::PAGE_AFTER)
+            .bind(user.as_str())
+            .bind(folder.as_str())
+            .bind(pinned)
+            .bind(time.millis())
+            .bind(id.as_str())
+            .bind(limit),
+    };
+    query.fetch_all(&mut *conn).await.map_err(db_error)
+}
+
 pub(crate) async fn list_conversations(
     pool: &Pool,
     user: &UserId,
@@ -250,29 +297,41 @@ pub(crate) async fn list_conversations(
     after: Option<(Timestamp, ConversationId)>,
     limit: i64,
 ) -> StoreResult<ConversationPage> {
-    let (after_time, after_id) = match &after {
-        Some((time, id)) => (Some(time.millis()), Some(id.as_str().to_owned())),
-        None => (None, None),
-    };
-    // One connection, one snapshot: the page and its views agree.
-    let mut transaction = pool.begin().await.map_err(db_error)?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *transaction)
-        .await
-        .map_err(db_error)?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = $1 AND m.left_at IS NULL AND m.folder = $2 AND NOT m.hidden AND (CAST($3 AS BIGINT) IS NULL OR c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4)) AND m.pinned = $6 ORDER BY c.updated_at DESC, c.id DESC LIMIT $5",
-    )
-    .bind(user.as_str())
-    .bind(folder.as_str())
-    .bind(after_time)
-    .bind(after_id)
-    .bind(limit + 1)
-    .bind(pinned)
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(db_error)?;
-    let (ids, next) = hilo_store::sql::conversation_page(rows, limit);
+    page(pool, user, folder, None, pinned, after.as_ref(), limit).await
+}
+
+/// See `ConversationStore::first_page`.
+pub(crate) async fn first_page(
+    pool: &Pool,
+    user: &UserId,
+    folder: Folder,
+    pinned_max: i64,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    page(pool, user, folder, Some(pinned_max), false, None, limit).await
+}
+
+/// A page of `user`'s conversations in `folder` (see `page_rows`), led by up to `lead`
+/// pinned ones, with their views. One connection, one snapshot: the page and its views
+/// agree.
+async fn page(
+    pool: &Pool,
+    user: &UserId,
+    folder: Folder,
+    lead: Option<i64>,
+    pinned: bool,
+    after: Option<&(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    let mut transaction = snapshot(pool).await?;
+    let mut ids = Vec::new();
+    if let Some(lead) = lead {
+        let rows = page_rows(&mut transaction, user, folder, true, None, lead).await?;
+        ids.extend(rows.into_iter().map(|(id, _)| ConversationId::new(id)));
+    }
+    let rows = page_rows(&mut transaction, user, folder, pinned, after, limit + 1).await?;
+    let (page_ids, next) = hilo_store::sql::conversation_page(rows, limit);
+    ids.extend(page_ids);
     let views = views(&mut transaction, &ids, user).await?;
     transaction.commit().await.map_err(db_error)?;
     Ok(ConversationPage { views, next })

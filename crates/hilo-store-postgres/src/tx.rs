@@ -142,6 +142,16 @@ async fn touch(conn: &mut Conn, id: &ConversationId, now: Timestamp) -> StoreRes
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    sync_activity(conn, id).await
+}
+
+/// See `rows::SYNC_ACTIVITY`.
+async fn sync_activity(conn: &mut Conn, id: &ConversationId) -> StoreResult<()> {
+    sqlx::query(rows::SYNC_ACTIVITY)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -223,8 +233,12 @@ pub(crate) async fn append_message(
             return Ok(AppendOutcome::InvalidAttachment);
         }
     }
+    // The members' copies of the activity time (rows::SYNC_ACTIVITY) move in the same
+    // statement: one round trip.
     let seq: i64 = sqlx::query_scalar(
-        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = CASE WHEN updated_at < $1 THEN $1 ELSE updated_at END WHERE id = $2 RETURNING last_seq",
+        "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = CASE WHEN updated_at < $1 THEN $1 ELSE updated_at END WHERE id = $2 RETURNING last_seq, updated_at), \
+         s AS (UPDATE members SET activity_at = c.updated_at FROM c WHERE members.conversation_id = $2 AND members.left_at IS NULL AND members.activity_at <> c.updated_at) \
+         SELECT last_seq FROM c",
     )
     .bind(new.now.millis())
     .bind(new.conversation_id.as_str())

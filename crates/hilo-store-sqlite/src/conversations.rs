@@ -54,6 +54,16 @@ impl ConversationStore for SqliteStore {
         in_reader!(self, (user), conn => crate::db::in_snapshot(conn, |conn| reads::list_conversations(conn, &user, folder, pinned, after, limit)))
     }
 
+    async fn first_page(
+        &self,
+        user: &UserId,
+        folder: Folder,
+        pinned_max: i64,
+        limit: i64,
+    ) -> StoreResult<ConversationPage> {
+        in_reader!(self, (user), conn => crate::db::in_snapshot(conn, |conn| reads::first_page(conn, &user, folder, pinned_max, limit)))
+    }
+
     async fn rename_group(
         &self,
         id: &ConversationId,

@@ -180,6 +180,34 @@ fn views(
     Ok(sql::assemble_views(ids, rows, members, last_messages))
 }
 
+/// The ids and activity times of up to `limit` of `user`'s conversations in `folder`,
+/// pinned or not, after `after` (`rows::PAGE_FIRST`, `rows::PAGE_AFTER`).
+fn page_rows(
+    conn: &Connection,
+    user: &UserId,
+    folder: Folder,
+    pinned: bool,
+    after: Option<&(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<Vec<(String, i64)>> {
+    let page = |row: &crate::db::Cols<'_, '_>| Ok((row.text("id")?, row.int("updated_at")?));
+    let (user, folder) = (user.as_str(), folder.as_str());
+    match after {
+        None => all(
+            conn,
+            crate::rows::PAGE_FIRST,
+            params![user, folder, pinned, limit],
+            page,
+        ),
+        Some((time, id)) => all(
+            conn,
+            crate::rows::PAGE_AFTER,
+            params![user, folder, pinned, time.millis(), id.as_str(), limit],
+            page,
+        ),
+    }
+}
+
 pub(crate) fn list_conversations(
     conn: &Connection,
     user: &UserId,
@@ -188,24 +216,39 @@ pub(crate) fn list_conversations(
     after: Option<(Timestamp, ConversationId)>,
     limit: i64,
 ) -> StoreResult<ConversationPage> {
-    let (after_time, after_id) = match &after {
-        Some((time, id)) => (Some(time.millis()), Some(id.as_str())),
-        None => (None, None),
-    };
-    let rows = all(
-        conn,
-        "SELECT c.id, c.updated_at FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?1 AND m.left_at IS NULL AND m.folder = ?2 AND NOT m.hidden AND (?3 IS NULL OR c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4)) AND m.pinned = ?6 ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
-        params![
-            user.as_str(),
-            folder.as_str(),
-            after_time,
-            after_id,
-            limit + 1,
-            pinned
-        ],
-        |row| Ok((row.text("id")?, row.int("updated_at")?)),
-    )?;
-    let (ids, next) = sql::conversation_page(rows, limit);
+    page(conn, user, folder, None, pinned, after.as_ref(), limit)
+}
+
+/// See `ConversationStore::first_page`.
+pub(crate) fn first_page(
+    conn: &Connection,
+    user: &UserId,
+    folder: Folder,
+    pinned_max: i64,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    page(conn, user, folder, Some(pinned_max), false, None, limit)
+}
+
+/// A page of `user`'s conversations in `folder` (see `page_rows`), led by up to `lead`
+/// pinned ones, with their views.
+fn page(
+    conn: &Connection,
+    user: &UserId,
+    folder: Folder,
+    lead: Option<i64>,
+    pinned: bool,
+    after: Option<&(Timestamp, ConversationId)>,
+    limit: i64,
+) -> StoreResult<ConversationPage> {
+    let mut ids = Vec::new();
+    if let Some(lead) = lead {
+        let rows = page_rows(conn, user, folder, true, None, lead)?;
+        ids.extend(rows.into_iter().map(|(id, _)| ConversationId::new(id)));
+    }
+    let rows = page_rows(conn, user, folder, pinned, after, limit + 1)?;
+    let (page_ids, next) = sql::conversation_page(rows, limit);
+    ids.extend(page_ids);
     Ok(ConversationPage {
         views: views(conn, &ids, user)?,
         next,

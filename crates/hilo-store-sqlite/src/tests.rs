@@ -290,6 +290,26 @@ async fn hot_queries_use_their_indexes() {
         members[0].contains("INDEX members_of_conversation"),
         "{members:?}"
     );
+    // Which conversations are on a page: a range of members_by_user, newest first,
+    // without sorting the member's every conversation.
+    for sql in [crate::rows::PAGE_FIRST, crate::rows::PAGE_AFTER] {
+        let sql = sql
+            .replace("$1", "'u'")
+            .replace("$2", "'inbox'")
+            .replace("$3", "0")
+            .replace("$4", "5")
+            .replace("$5", "'c'")
+            .replace("$6", "51");
+        let used = plan(&sql);
+        assert_eq!(used.len(), 1, "{sql}: {used:?}");
+        assert!(used[0].contains("INDEX members_by_user"), "{used:?}");
+        if sql.contains("<") {
+            assert!(
+                used[0].contains("(activity_at,conversation_id)<"),
+                "a range: {used:?}"
+            );
+        }
+    }
     // A page of a conversation list: every conversation, member and message by its key.
     for (sql, viewer_and_list) in [
         (crate::reads::VIEWS, true),
@@ -463,9 +483,10 @@ async fn a_schema_12_search_index_is_rebuilt_when_the_store_opens() {
 }
 
 /// Schema 14 keeps what version 7 derived: a conversation deleted with nothing since is
-/// hidden (out of the member's lists), one written to since it was deleted is not.
+/// hidden (out of the member's lists), one written to since it was deleted is not; schema
+/// 15 copies each conversation's activity time to its memberships.
 #[tokio::test]
-async fn a_schema_13_store_keeps_deleted_conversations_hidden() {
+async fn a_schema_13_store_keeps_deleted_conversations_hidden_and_lists_by_activity() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir, Arc::default()).await;
     let (ana, bob, quiet) = ana_and_bob(&store).await;
@@ -494,11 +515,14 @@ async fn a_schema_13_store_keeps_deleted_conversations_hidden() {
         .await
         .expect("stored");
     store.close().await;
-    // Back to schema 13: no flag, only cleared_seq.
+    // Back to schema 13: no flag, only cleared_seq; no copies of the activity time.
     let conn = crate::db::open(&dir.path().join("test.db"), false).expect("opens");
     conn.execute_batch(
-        "ALTER TABLE members DROP COLUMN hidden;
-         DELETE FROM _sqlx_migrations WHERE version = 14;",
+        "DROP INDEX members_by_user;
+         CREATE INDEX members_by_user ON members(user_id, folder, pinned) WHERE user_id IS NOT NULL;
+         ALTER TABLE members DROP COLUMN activity_at;
+         ALTER TABLE members DROP COLUMN hidden;
+         DELETE FROM _sqlx_migrations WHERE version >= 14;",
     )
     .expect("schema 13");
     drop(conn);
@@ -528,4 +552,13 @@ async fn a_schema_13_store_keeps_deleted_conversations_hidden() {
         .collect();
     assert_eq!(listed, [written]);
     store.close().await;
+    // Version 15 gave every membership its conversation's activity time.
+    let conn = crate::db::open(&dir.path().join("test.db"), false).expect("opens");
+    let behind: Option<i64> = crate::db::scalar(
+        &conn,
+        "SELECT COUNT(*) FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.activity_at <> c.updated_at",
+        [],
+    )
+    .expect("counts");
+    assert_eq!(behind, Some(0));
 }

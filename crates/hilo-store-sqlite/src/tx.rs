@@ -101,6 +101,7 @@ fn touch(conn: &Connection, id: &ConversationId, now: Timestamp) -> StoreResult<
         "UPDATE conversations SET updated_at = max(updated_at, ?1) WHERE id = ?2",
         params![now.millis(), id.as_str()],
     )?;
+    execute(conn, rows::SYNC_ACTIVITY, [id.as_str()])?;
     Ok(())
 }
 
@@ -171,6 +172,7 @@ pub(crate) fn append_message(
         params![new.now.millis(), new.conversation_id.as_str()],
     )?
     .ok_or(StoreError::NotFound)?;
+    execute(conn, rows::SYNC_ACTIVITY, [new.conversation_id.as_str()])?;
     execute(
         conn,
         "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",

@@ -328,9 +328,9 @@ macro_rules! arrival_folder {
 /// Account `$3` joins conversation `$1` as `$4` (role) at `$5`, added by `$2` (or opening
 /// it, when it is `$3`), in its arrival folder.
 pub(crate) const INSERT_MEMBER: &str = concat!(
-    "INSERT INTO members (conversation_id, folder, user_id, role, joined_at) VALUES ($1, ",
+    "INSERT INTO members (conversation_id, folder, user_id, role, joined_at, activity_at) VALUES ($1, ",
     arrival_folder!("$3"),
-    ", $3, $4, $5)"
+    ", $3, $4, $5, (SELECT updated_at FROM conversations WHERE id = $1))"
 );
 
 /// A former member of conversation `$3`, account `$4`, rejoins (added by `$2` at `$1`)
@@ -338,7 +338,33 @@ pub(crate) const INSERT_MEMBER: &str = concat!(
 pub(crate) const REJOIN_MEMBER: &str = concat!(
     "UPDATE members SET joined_at = $1, left_at = NULL, role = 'member', hidden = FALSE, folder = ",
     arrival_folder!("members.user_id"),
-    " WHERE conversation_id = $3 AND user_id = $4 AND left_at IS NOT NULL"
+    ", activity_at = (SELECT updated_at FROM conversations WHERE id = $3) WHERE conversation_id = $3 AND user_id = $4 AND left_at IS NOT NULL"
+);
+
+/// Every current member of conversation `$1` takes its activity time, the order of their
+/// lists (`members_by_user` walks it): run in every transaction that moves it.
+pub(crate) const SYNC_ACTIVITY: &str = "UPDATE members SET activity_at = (SELECT updated_at FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND left_at IS NULL AND activity_at <> (SELECT updated_at FROM conversations WHERE id = $1)";
+
+/// The conversations of account `$1` in folder `$2`, pinned (`$3` true) or not, that they
+/// have not deleted, each with its activity time (`updated_at`): append the order and
+/// limit. An index range of `members_by_user`, newest first.
+macro_rules! page_select {
+    () => {
+        "SELECT m.conversation_id AS id, m.activity_at AS updated_at FROM members m WHERE m.user_id = $1 AND m.folder = $2 AND m.pinned = $3 AND m.left_at IS NULL AND NOT m.hidden"
+    };
+}
+
+/// The first page of a list ([`page_select`]): at most `$4` rows.
+pub(crate) const PAGE_FIRST: &str = concat!(
+    page_select!(),
+    " ORDER BY m.activity_at DESC, m.conversation_id DESC LIMIT $4"
+);
+
+/// A later page ([`page_select`]): at most `$6` rows after the one with activity time `$4`
+/// and id `$5`.
+pub(crate) const PAGE_AFTER: &str = concat!(
+    page_select!(),
+    " AND (m.activity_at, m.conversation_id) < ($4, $5) ORDER BY m.activity_at DESC, m.conversation_id DESC LIMIT $6"
 );
 
 /// Where a message from `$2` in conversation `$1` puts the conversation: back in the

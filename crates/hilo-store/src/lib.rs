@@ -323,6 +323,16 @@ pub trait ConversationStore: Send + Sync {
         after: Option<(Timestamp, ConversationId)>,
         limit: i64,
     ) -> StoreResult<ConversationPage>;
+    /// The first page of `user`'s conversations in `folder`, read at once: up to
+    /// `pinned_max` pinned ones, then the first `limit` of the others (`next` continues
+    /// the others, as [`Self::list_conversations`] with `pinned` false).
+    async fn first_page(
+        &self,
+        user: &UserId,
+        folder: Folder,
+        pinned_max: i64,
+        limit: i64,
+    ) -> StoreResult<ConversationPage>;
     /// Renames a group on behalf of `actor`; appends `conversation.updated` for every
     /// member. `NotFound` unless `actor` is a current member (checked in the transaction).
     async fn rename_group(
