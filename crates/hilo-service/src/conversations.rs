@@ -496,10 +496,10 @@ impl Hilo {
                 "seq is a message sequence number (0 or more)",
             ));
         }
-        // While the conversation sits in the caller's requests (or spam), nobody else
-        // learns that they read it.
-        let share = caller.user.settings.read_receipts
-            && accepted(self.visible_place(caller, id).await?.folder);
+        // Not there for a caller who deleted it; while it sits in their requests (or
+        // spam), nobody else learns that they read it.
+        let place = self.visible_place(caller, id).await?;
+        let share = caller.user.settings.read_receipts && accepted(place.folder);
         let (marker, deliveries) = match self
             .inner
             .store

@@ -96,13 +96,9 @@ impl Hilo {
             None => None,
             Some(id) => {
                 let id = ConversationId::new(id);
-                // Not a member (now): the same answer as for a conversation that does not
-                // exist.
-                self.inner
-                    .store
-                    .member_place(&id, &caller.user.id)
-                    .await?
-                    .ok_or(Error::NotFound("conversation"))?;
+                // Not a member (now), or deleted for themselves: the same answer as for a
+                // conversation that does not exist.
+                self.visible_place(caller, &id).await?;
                 Some(id)
             }
         };

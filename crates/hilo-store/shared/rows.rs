@@ -382,8 +382,9 @@ pub(crate) const REOPEN: &str = "UPDATE members SET hidden = FALSE WHERE convers
 
 /// Member `$2` of conversation `$1` deletes it for themselves (or declines it): everything
 /// up to its newest message is hidden from them, counts as read, and the conversation is
-/// gone for them until it is written to or they open it again.
-pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET hidden = TRUE, cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+/// gone for them until it is written to or they open it again, unpinned (it comes back
+/// as a new one, and a hidden pin would hold one of their ten places unseen).
+pub(crate) const CLEAR_CONVERSATION: &str = "UPDATE members SET hidden = TRUE, pinned = FALSE, cleared_seq = (SELECT last_seq FROM conversations WHERE id = $1), last_read_seq = (SELECT last_seq FROM conversations WHERE id = $1), delivered_seq = (SELECT last_seq FROM conversations WHERE id = $1) WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
 
 /// The report columns [`hilo_store::sql::report`] reads.
 macro_rules! report_columns {

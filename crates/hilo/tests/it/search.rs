@@ -212,6 +212,18 @@ async fn the_index_follows_edits_and_every_kind_of_delete_at_once() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(found(&server, &bob, "cena").await.is_empty());
     assert_eq!(found(&server, &ana, "cena").await, ["una cena el viernes"]);
+    // Searching in it by name: gone for him, as for a conversation that does not exist.
+    let (status, body) = search(
+        &server,
+        &bob,
+        &[("q", "cena"), ("conversation_id", id.as_str())],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("conversation_not_found")),
+        "{body}"
+    );
     server.send(&ana, &id, "t4", "otra cena el sábado").await;
     assert_eq!(found(&server, &bob, "cena").await, ["otra cena el sábado"]);
 }

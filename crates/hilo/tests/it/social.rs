@@ -739,6 +739,9 @@ async fn deleting_for_me_hides_history_until_someone_writes_and_declining_tells_
     let direct = server.direct(&bob, &ana).await;
     let first = server.send(&bob, &direct, "b1", "uno").await;
     server.send(&bob, &direct, "b2", "dos").await;
+    // Pinned, then deleted: it comes back as a new conversation would, unpinned.
+    let (status, _) = settings(&server, &ana, &direct, json!({"pinned": true})).await;
+    assert_eq!(status, StatusCode::OK);
     let mut anas = stream(&server, &ana).await;
 
     let (status, _) = server
