@@ -366,7 +366,7 @@ impl Hilo {
         request: &ConversationSettingsRequest,
     ) -> Result<ConversationView> {
         // A conversation the caller deleted is not there to change.
-        self.visible_place(caller, id).await?;
+        let place = self.visible_place(caller, id).await?;
         let mut patch = MemberSettingsPatch::default();
         if let Some(folder) = &request.folder {
             patch.folder = Some(match Folder::parse(folder) {
@@ -379,20 +379,13 @@ impl Hilo {
                 }
             });
         }
-        if request.pinned == Some(true) {
-            let view = self.conversation(caller, id).await?;
+        if request.pinned == Some(true) && !place.pinned {
             let pinned = self
                 .inner
                 .store
-                .list_conversations(
-                    &caller.user.id,
-                    view.me.folder,
-                    true,
-                    None,
-                    PINNED_MAX as i64,
-                )
+                .list_conversations(&caller.user.id, place.folder, true, None, PINNED_MAX as i64)
                 .await?;
-            if !view.me.pinned && pinned.views.len() >= PINNED_MAX {
+            if pinned.views.len() >= PINNED_MAX {
                 return Err(Error::conflict(
                     "too_many_pinned",
                     format!("at most {PINNED_MAX} conversations can be pinned"),

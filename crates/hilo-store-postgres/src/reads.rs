@@ -16,19 +16,16 @@ pub(crate) type Pool = sqlx::PgPool;
 /// A read-only REPEATABLE READ transaction: one snapshot for several statements, planned
 /// generically. The statements a conversation page runs take id lists, and their custom
 /// plans cost more to make (0.4–1.2 ms each, hilo-bench's inbox) than the generic ones
-/// cost to run.
+/// cost to run. One round trip: sqlx sends the opening as a simple query, which may hold
+/// both statements.
 pub(crate) async fn snapshot(
     pool: &Pool,
 ) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut transaction = pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .await
-        .map_err(db_error)?;
-    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-        .execute(&mut *transaction)
-        .await
-        .map_err(db_error)?;
-    Ok(transaction)
+    pool.begin_with(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan",
+    )
+    .await
+    .map_err(db_error)
 }
 
 pub(crate) async fn count_users(pool: &Pool) -> StoreResult<i64> {

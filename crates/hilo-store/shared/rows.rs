@@ -419,8 +419,9 @@ pub(crate) const VISIBLE_REPLIES_TO: &str = "SELECT m.id FROM messages m WHERE m
 /// and that member's folder. No row for groups (or anyone else).
 pub(crate) const DIRECT_PEER: &str = "SELECT o.user_id, o.folder FROM conversations c JOIN members me ON me.conversation_id = c.id JOIN members o ON o.conversation_id = c.id WHERE c.id = $1 AND c.kind = 'direct' AND me.user_id = $2 AND me.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $2 AND o.left_at IS NULL";
 
-/// The folder of conversation `$1` for its current member `$2`, and whether they deleted it.
-pub(crate) const MEMBER_PLACE: &str = "SELECT folder, hidden FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
+/// The folder of conversation `$1` for its current member `$2`, and whether they deleted
+/// and pinned it.
+pub(crate) const MEMBER_PLACE: &str = "SELECT folder, hidden, pinned FROM members WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL";
 
 /// Adds one lesson's counts to a feature (`$2`, `$3`: 1 and 0 for spam, 0 and 1 for ham).
 pub(crate) const TEACH_FEATURE: &str = "INSERT INTO spam_features (feature, spam, ham) VALUES ($1, $2, $3) ON CONFLICT (feature) DO UPDATE SET spam = spam_features.spam + excluded.spam, ham = spam_features.ham + excluded.ham";

@@ -248,6 +248,8 @@ pub struct MemberPlace {
     /// The member deleted (or declined) it and nothing came since: it is gone for them
     /// ([`hilo_core::MemberView::hidden`]).
     pub hidden: bool,
+    /// The member pinned it.
+    pub pinned: bool,
 }
 
 /// What a receipt shows of one member.
@@ -389,8 +391,8 @@ pub trait ConversationStore: Send + Sync {
         id: &ConversationId,
         user: &UserId,
     ) -> StoreResult<Option<(UserId, Folder)>>;
-    /// `user`'s folder for a conversation they are a current member of, and whether they
-    /// deleted it (see [`MemberPlace`]).
+    /// `user`'s folder for a conversation they are a current member of, whether they
+    /// deleted it and whether they pinned it (see [`MemberPlace`]).
     async fn member_place(
         &self,
         id: &ConversationId,

@@ -304,11 +304,12 @@ pub fn member_view(row: &impl Columns) -> StoreResult<MemberView> {
     })
 }
 
-/// Where a member stands in a conversation, from `folder, hidden`.
+/// Where a member stands in a conversation, from `folder, hidden, pinned`.
 pub fn member_place(row: &impl Columns) -> StoreResult<crate::MemberPlace> {
     Ok(crate::MemberPlace {
         folder: folder(row)?,
         hidden: row.flag("hidden")?,
+        pinned: row.flag("pinned")?,
     })
 }
 
