@@ -143,24 +143,37 @@ impl Api {
         Ok(())
     }
 
+    /// hilo only: logs in to an account a run registered earlier (`register`'s password).
+    pub async fn login(&self, username: &str) -> anyhow::Result<Account> {
+        anyhow::ensure!(
+            self.protocol == Protocol::Hilo,
+            "logging in again is for hilo's own API"
+        );
+        self.hilo_account("/api/v1/sessions", username).await
+    }
+
+    /// hilo: an account and its token from `path` (registration or login) with the
+    /// benchmark's password.
+    async fn hilo_account(&self, path: &str, username: &str) -> anyhow::Result<Account> {
+        let body = self
+            .call(
+                reqwest::Method::POST,
+                path,
+                None,
+                Some(json!({"username": username, "password": PASSWORD})),
+            )
+            .await?;
+        Ok(Account {
+            username: username.to_owned(),
+            user_id: String::new(),
+            token: body["token"].as_str().context("token")?.to_owned(),
+        })
+    }
+
     /// Registers `username` (the server must allow open registration).
     pub async fn register(&self, username: &str) -> anyhow::Result<Account> {
         match self.protocol {
-            Protocol::Hilo => {
-                let body = self
-                    .call(
-                        reqwest::Method::POST,
-                        "/api/v1/accounts",
-                        None,
-                        Some(json!({"username": username, "password": PASSWORD})),
-                    )
-                    .await?;
-                Ok(Account {
-                    username: username.to_owned(),
-                    user_id: String::new(),
-                    token: body["token"].as_str().context("token")?.to_owned(),
-                })
-            }
+            Protocol::Hilo => self.hilo_account("/api/v1/accounts", username).await,
             Protocol::Matrix => {
                 // User-interactive auth: the first request names the flows and a session,
                 // the second completes the dummy stage.

@@ -153,6 +153,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "member_activity",
         include_str!("../migrations/0015_member_activity.sql"),
     ),
+    (
+        16,
+        "search_postings",
+        include_str!("../migrations/0016_search_postings.sql"),
+    ),
 ];
 
 impl PostgresStore {

@@ -219,27 +219,31 @@ async fn views(
         .iter()
         .filter_map(|(_, last)| last.as_deref())
         .collect();
-    let mut last_messages = Vec::new();
-    if !last_ids.is_empty() {
-        last_messages = by_list(conn, rows::MESSAGES_BY_ID, &last_ids, decode::message).await?;
-        let reactions = by_list(
-            conn,
-            rows::REACTIONS_OF_MESSAGES,
-            &last_ids,
-            decode::reaction_row,
-        )
-        .await?;
-        sql::with_reactions(&mut last_messages, reactions);
-        let attachments = by_list(
-            conn,
-            rows::ATTACHMENTS_OF_MESSAGES,
-            &last_ids,
-            decode::message_attachment,
-        )
-        .await?;
-        sql::with_attachments(&mut last_messages, attachments);
-    }
+    let last_messages = messages_by_id(conn, &last_ids).await?;
     Ok(sql::assemble_views(ids, rows, members, last_messages))
+}
+
+/// Messages `ids` with their reactions and attachments, three statements however many
+/// (in no particular order; an id with no message is left out).
+pub(crate) async fn messages_by_id(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> StoreResult<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut messages = by_list(conn, rows::MESSAGES_BY_ID, ids, decode::message).await?;
+    let reactions = by_list(conn, rows::REACTIONS_OF_MESSAGES, ids, decode::reaction_row).await?;
+    sql::with_reactions(&mut messages, reactions);
+    let attachments = by_list(
+        conn,
+        rows::ATTACHMENTS_OF_MESSAGES,
+        ids,
+        decode::message_attachment,
+    )
+    .await?;
+    sql::with_attachments(&mut messages, attachments);
+    Ok(messages)
 }
 
 /// Every row of `sql`, whose one parameter is the id list `ids`, decoded by `decode`.

@@ -246,6 +246,7 @@ pub(crate) async fn append_message(
     .await
     .map_err(db_error)?;
     let search = search::new_message_vector(conn, terms.clone(), &new.attachments).await?;
+    // Its search postings follow from `search` (the trigger of migration 16).
     sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label, search) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::tsvector)")
         .bind(new.id.as_str())
         .bind(new.conversation_id.as_str())

@@ -281,6 +281,49 @@ pub struct SearchLoad {
     /// Sends in flight at once while filling the store (setup, not measured).
     #[arg(long, default_value_t = 32)]
     pub fill_concurrency: usize,
+    /// Measure again on the store an earlier run filled (its run id, the prefix of its
+    /// usernames, as in `b1a2b3c4_searcher0`): no setup, no fill, the same queries.
+    #[arg(long)]
+    pub reuse_run: Option<String>,
+}
+
+/// The searcher of an earlier run, and her conversations each with a helper in it who
+/// writes the background messages (logged in again: one session each).
+async fn reuse(api: &Api, run: &str) -> anyhow::Result<(Account, Vec<(String, Account)>)> {
+    let me = api.login(&format!("{run}_searcher0")).await?;
+    let mut helpers: std::collections::HashMap<String, Account> = Default::default();
+    let mut targets = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/conversations?limit=50&cursor={}", encode(c)),
+            None => "/api/v1/conversations?limit=50".to_owned(),
+        };
+        let page = api
+            .hilo_call(reqwest::Method::GET, &path, &me, None)
+            .await?;
+        for view in page["conversations"].as_array().into_iter().flatten() {
+            let id = view["id"].as_str().unwrap_or_default().to_owned();
+            let Some(helper) = view["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["username"].as_str())
+                .find(|name| *name != me.username)
+            else {
+                continue;
+            };
+            if !helpers.contains_key(helper) {
+                helpers.insert(helper.to_owned(), api.login(helper).await?);
+            }
+            targets.push((id, helpers[helper].clone()));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok((me, targets))
 }
 
 pub async fn search(api: &Api, load: SearchLoad) -> anyhow::Result<Report> {
@@ -288,6 +331,10 @@ pub async fn search(api: &Api, load: SearchLoad) -> anyhow::Result<Report> {
         load.conversations > 0 && load.queries > 0,
         "conversations and queries must be positive"
     );
+    if let Some(run) = &load.reuse_run {
+        let (me, targets) = reuse(api, run).await?;
+        return measure(api, &load, me, targets, 0.0, 0.0).await;
+    }
     let run = run_id();
     let me = accounts(api, &run, "searcher", 1).await?.remove(0);
     let helpers = accounts(api, &run, "h", HELPERS).await?;
@@ -365,15 +412,24 @@ pub async fn search(api: &Api, load: SearchLoad) -> anyhow::Result<Report> {
     );
     let fill_seconds = filled.elapsed().as_secs_f64();
 
-    // Background writes into the searcher's conversations while she searches.
-    let writes = background_sends(
-        api,
-        rooms[..load.conversations]
-            .iter()
-            .map(|(id, members)| (id.clone(), members[1].clone()))
-            .collect(),
-        load.write_rate,
-    );
+    let targets = rooms[..load.conversations]
+        .iter()
+        .map(|(id, members)| (id.clone(), members[1].clone()))
+        .collect();
+    measure(api, &load, me, targets, setup_seconds, fill_seconds).await
+}
+
+/// The measured part: the queries, with background writes into the searcher's
+/// conversations (`targets`, each with who writes there) while she searches.
+async fn measure(
+    api: &Api,
+    load: &SearchLoad,
+    me: Account,
+    targets: Vec<(String, Account)>,
+    setup_seconds: f64,
+    fill_seconds: f64,
+) -> anyhow::Result<Report> {
+    let writes = background_sends(api, targets, load.write_rate);
 
     let mut rng = StdRng::seed_from_u64(0x5ea7c4);
     let mut classes: Vec<(QueryClass, Samples, usize, usize)> = QUERY_MIX

@@ -24,6 +24,19 @@ async fn found_with(server: &TestServer, user: &User, params: &[(&str, &str)]) -
     texts(&body)
 }
 
+/// The texts of the hits for `q` in `conversation`, sent by `sender` if given.
+async fn found_in(
+    server: &TestServer,
+    user: &User,
+    q: &str,
+    conversation: &str,
+    sender: Option<&str>,
+) -> Vec<String> {
+    let mut params = vec![("q", q), ("conversation_id", conversation)];
+    params.extend(sender.map(|s| ("sender", s)));
+    found_with(server, user, &params).await
+}
+
 fn texts(body: &Value) -> Vec<String> {
     body["results"]
         .as_array()
@@ -36,6 +49,27 @@ fn texts(body: &Value) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+/// On PostgreSQL, the posting lists hold exactly the keys of every message's tsvector:
+/// nothing left behind by an edit or a delete, nothing missing after a send or a backlog.
+async fn assert_postings_match(db: &TestDb) {
+    if !matches!(db.backend(), Backend::Postgres) {
+        return;
+    }
+    let stray = db
+        .text(
+            "SELECT COUNT(*)::text FROM ( \
+               (SELECT term, n, conversation FROM search_postings \
+                EXCEPT SELECT k, m.search_n, c.num FROM messages m \
+                JOIN conversations c ON c.id = m.conversation_id, unnest(hilo_search_keys(m.search)) k) \
+               UNION ALL \
+               (SELECT k, m.search_n, c.num FROM messages m \
+                JOIN conversations c ON c.id = m.conversation_id, unnest(hilo_search_keys(m.search)) k \
+                EXCEPT SELECT term, n, conversation FROM search_postings)) x",
+        )
+        .await;
+    assert_eq!(stray, "0", "postings that differ from the messages' terms");
 }
 
 /// ana and bob, friends, with a direct conversation.
@@ -81,6 +115,22 @@ async fn search_ignores_case_and_accents_and_finds_word_forms_and_prefixes() {
     assert_eq!(
         found(&server, &bob, "reserv").await,
         ["Ya reservamos la mesa"]
+    );
+    // Short prefixes (PostgreSQL keeps a list for each of up to three letters).
+    assert_eq!(found(&server, &bob, "caf").await, ["Un CAFÉ y nos vemos"]);
+    assert_eq!(
+        found(&server, &bob, "pu").await,
+        ["¿Viste la publicación de Marta?"]
+    );
+    let mut m = found(&server, &bob, "M").await;
+    m.sort();
+    assert_eq!(
+        m,
+        [
+            "Te mandé dos mensajes",
+            "Ya reservamos la mesa",
+            "¿Viste la publicación de Marta?"
+        ]
     );
     // Every word must match, in any order.
     assert_eq!(
@@ -226,6 +276,7 @@ async fn the_index_follows_edits_and_every_kind_of_delete_at_once() {
     );
     server.send(&ana, &id, "t4", "otra cena el sábado").await;
     assert_eq!(found(&server, &bob, "cena").await, ["otra cena el sábado"]);
+    assert_postings_match(&server.db).await;
 }
 
 #[tokio::test]
@@ -433,7 +484,10 @@ async fn messages_from_before_the_index_are_indexed_when_the_server_starts() {
             db.execute("DELETE FROM message_search").await;
             db.execute("DELETE FROM message_search_entries").await;
         }
-        Backend::Postgres => db.execute("UPDATE messages SET search = NULL").await,
+        Backend::Postgres => {
+            db.execute("UPDATE messages SET search = NULL").await;
+            db.execute("DELETE FROM search_postings").await;
+        }
     }
     db.execute("INSERT INTO search_backlog (message_id) SELECT id FROM messages")
         .await;
@@ -441,4 +495,158 @@ async fn messages_from_before_the_index_are_indexed_when_the_server_starts() {
     let server = TestServer::start_on(&db, |_| {}).await;
     assert_eq!(found(&server, &bob, "antiguos").await, ["mensaje antiguo"]);
     assert_eq!(db.count("search_backlog").await, 0);
+    assert_postings_match(&db).await;
+}
+
+#[tokio::test]
+async fn a_prefix_of_many_words_finds_exactly_the_words_it_starts() {
+    let server = TestServer::start().await;
+    let (ana, bob, id) = pair(&server).await;
+    // 40 words that start with "reserva" (more than PostgreSQL follows word by word, so
+    // there it walks "res" and checks each message), and words that share only "res".
+    let letters = "abcdefghij";
+    let mut sent = Vec::new();
+    for (i, first) in letters.chars().take(4).enumerate() {
+        for (j, second) in letters.chars().enumerate() {
+            let text = format!("reserva{first}{second} número {i}{j}");
+            server.send(&ana, &id, &format!("r{i}{j}"), &text).await;
+            sent.push(text);
+        }
+    }
+    server.send(&ana, &id, "x1", "el resto del día").await;
+    server.send(&ana, &id, "x2", "resumen de la mesa").await;
+    server
+        .send(&ana, &id, "x3", "reservaba la mesa del viernes")
+        .await;
+
+    let mut hits = found_with(&server, &bob, &[("q", "reserva"), ("limit", "50")]).await;
+    hits.sort();
+    let mut expected = sent.clone();
+    expected.push("reservaba la mesa del viernes".to_owned());
+    expected.sort();
+    assert_eq!(hits, expected);
+    // Two terms, one of them that long prefix: both must match.
+    assert_eq!(
+        found(&server, &bob, "mesa reserva").await,
+        ["reservaba la mesa del viernes"]
+    );
+    assert_eq!(found(&server, &bob, "resum").await, ["resumen de la mesa"]);
+    let mut mesa = found(&server, &bob, "mesa").await;
+    mesa.sort();
+    assert_eq!(
+        mesa,
+        ["reservaba la mesa del viernes", "resumen de la mesa"]
+    );
+    assert!(found(&server, &bob, "reservaz").await.is_empty());
+    assert_postings_match(&server.db).await;
+}
+
+#[tokio::test]
+async fn a_search_in_one_conversation_finds_the_same_from_either_end() {
+    let server = TestServer::start().await;
+    let (ana, bob, id) = pair(&server).await;
+    let group = server.group(&ana, "Piedras", &[&bob]).await;
+    // The direct conversation is long and "zafiro" rare in it; the group is short and
+    // "charla" common elsewhere. PostgreSQL walks the word's list for the first and the
+    // conversation's messages for the second: the answers must not tell which.
+    for i in 0..30 {
+        server
+            .send(&ana, &id, &format!("c{i}"), &format!("charla número {i}"))
+            .await;
+    }
+    server.send(&bob, &id, "z1", "un zafiro azul").await;
+    server.send(&ana, &id, "z2", "otro zafiro").await;
+    for i in 0..4 {
+        server
+            .send(
+                &ana,
+                &group,
+                &format!("g{i}"),
+                &format!("zafiro del grupo {i}"),
+            )
+            .await;
+    }
+    server.send(&bob, &group, "g9", "charla en el grupo").await;
+
+    let mut zafiros = found_in(&server, &bob, "zafiro", &id, None).await;
+    zafiros.sort();
+    assert_eq!(zafiros, ["otro zafiro", "un zafiro azul"]);
+    assert_eq!(
+        found_in(&server, &bob, "zafiro", &id, Some("bob")).await,
+        ["un zafiro azul"]
+    );
+    assert_eq!(
+        found_in(&server, &bob, "charla", &group, None).await,
+        ["charla en el grupo"]
+    );
+    assert!(
+        found_in(&server, &bob, "charla", &group, Some("ana"))
+            .await
+            .is_empty()
+    );
+
+    // A deletion "for me" hides what came before it on either path.
+    for conversation in [&id, &group] {
+        let (status, _) = server
+            .delete(&format!("/api/v1/conversations/{conversation}"), &bob)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    server.send(&ana, &id, "z3", "zafiro nuevo").await;
+    server.send(&ana, &group, "g10", "charla nueva").await;
+    assert_eq!(
+        found_in(&server, &bob, "zafiro", &id, None).await,
+        ["zafiro nuevo"]
+    );
+    assert_eq!(
+        found_in(&server, &bob, "charla", &group, None).await,
+        ["charla nueva"]
+    );
+    // ana deleted nothing.
+    assert_eq!(
+        found_in(&server, &ana, "charla", &group, None).await.len(),
+        2
+    );
+}
+
+/// PostgreSQL's schema 16 numbers the messages already there in time order and writes
+/// their postings; new messages come after them.
+#[tokio::test]
+async fn a_postgres_store_from_before_the_postings_gets_them_when_it_opens() {
+    let db = TestDb::new().await;
+    if !matches!(db.backend(), Backend::Postgres) {
+        return;
+    }
+    let mut server = TestServer::start_on(&db, |_| {}).await;
+    let (ana, bob, id) = pair(&server).await;
+    server.send(&ana, &id, "t1", "la primera cita").await;
+    server.send(&bob, &id, "t2", "la segunda cita").await;
+    server.stop().await;
+    // Back to schema 15.
+    for statement in [
+        "DROP TRIGGER messages_search_postings ON messages",
+        "DROP FUNCTION hilo_search_post()",
+        "DROP TABLE search_postings",
+        "DROP FUNCTION hilo_search_keys(tsvector)",
+        "ALTER TABLE messages DROP COLUMN search_n",
+        "ALTER TABLE conversations DROP COLUMN num",
+        "CREATE INDEX messages_search ON messages USING gin (search)",
+        "DELETE FROM _sqlx_migrations WHERE version >= 16",
+    ] {
+        db.execute(statement).await;
+    }
+
+    let server = TestServer::start_on(&db, |_| {}).await;
+    assert_postings_match(&db).await;
+    // Found, newest first at equal relevance, and still after a new message.
+    assert_eq!(
+        found(&server, &bob, "cita").await,
+        ["la segunda cita", "la primera cita"]
+    );
+    server.send(&ana, &id, "t3", "la tercera cita").await;
+    assert_eq!(
+        found(&server, &bob, "cita").await,
+        ["la tercera cita", "la segunda cita", "la primera cita"]
+    );
+    assert_postings_match(&db).await;
 }
