@@ -187,8 +187,10 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
         )
         .await
         .map_err(db_error)?;
-    let conversations: Vec<i32> = sqlx::query_scalar(
-        "SELECT c.num FROM members mb JOIN conversations c ON c.id = mb.conversation_id \
+    // The viewer's conversations by number, with their sizes (one, with a conversation
+    // filter: its size decides how to walk it).
+    let conversations: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT c.num, c.last_seq FROM members mb JOIN conversations c ON c.id = mb.conversation_id \
          WHERE mb.user_id = $1 AND mb.left_at IS NULL AND ($2::text IS NULL OR c.id = $2)",
     )
     .bind(search.viewer.as_str())
@@ -196,25 +198,22 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
     .fetch_all(&mut *tx)
     .await
     .map_err(db_error)?;
-    if conversations.is_empty() {
-        tx.commit().await.map_err(db_error)?;
-        return Ok(SearchPage {
-            messages: Vec::new(),
-            has_more: false,
-        });
-    }
     let mut terms = Vec::with_capacity(search.query.terms.len());
-    for term in &search.query.terms {
-        terms.push(term_lists(&mut tx, term).await?);
+    if !conversations.is_empty() {
+        for term in &search.query.terms {
+            terms.push(term_lists(&mut tx, term).await?);
+        }
     }
-    // A term with no list matches nothing (a prefix no word starts, without stems).
-    if terms.iter().any(|term| term.keys.is_empty()) {
+    // Nothing to read, or a term with no list (a prefix no word starts, without stems):
+    // nothing matches.
+    if conversations.is_empty() || terms.iter().any(|term| term.keys.is_empty()) {
         tx.commit().await.map_err(db_error)?;
         return Ok(SearchPage {
             messages: Vec::new(),
             has_more: false,
         });
     }
+    let numbers: Vec<i32> = conversations.iter().map(|(number, _)| *number).collect();
     // The walk starts from the smallest term (a list checked message by message counts
     // as large); one term needs no counting, unless a conversation's size is to be
     // compared with it.
@@ -231,18 +230,8 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
             }
         }
     }
-    let in_conversation = match &search.conversation {
-        Some(conversation) => {
-            let messages: i64 =
-                sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = $1")
-                    .bind(conversation.as_str())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-            messages < driver_size
-        }
-        None => false,
-    };
+    let in_conversation =
+        search.conversation.is_some() && conversations.iter().all(|(_, size)| *size < driver_size);
     let window = if in_conversation {
         format!(
             "SELECT m.search_n AS n FROM messages m \
@@ -295,7 +284,7 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
     // Only placeholders are spliced in: every value is bound.
     let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
         .bind(search.viewer.as_str())
-        .bind(&conversations)
+        .bind(&numbers)
         .bind(search.conversation.as_ref().map(|c| c.as_str()))
         .bind(search.sender.as_ref().map(|s| s.as_str()))
         .bind(search.since.map(|t| t.millis()))
