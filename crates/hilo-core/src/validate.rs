@@ -130,7 +130,21 @@ pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
-/// Checks a password: 8–128 characters, no other composition rule (ASVS 6.2.5).
+/// The 30,000 most common passwords, one per line, most common first: zxcvbn 4.5.0's
+/// `passwords` frequency list (MIT licence, © 2016 Daniel Wolf and Dropbox), drawn from
+/// leaked password sets. 11,611 of them are long enough to pass the length rule.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `input`, ignoring case, is one of [`COMMON_PASSWORDS`] (ASVS 6.2.4 and 6.2.12:
+/// refuse passwords an attacker tries first).
+pub fn is_common_password(input: &str) -> bool {
+    static SET: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| COMMON_PASSWORDS.lines().collect());
+    input.len() <= 64 && SET.contains(input.to_lowercase().as_str())
+}
+
+/// Checks a password: 8–128 characters, not among [`COMMON_PASSWORDS`], no other
+/// composition rule (ASVS 6.2.5).
 pub fn password(input: &str) -> Result<(), ValidationError> {
     let n_chars = input.chars().count();
     if n_chars < PASSWORD_MIN {
@@ -149,6 +163,12 @@ pub fn password(input: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::new(
             "invalid_password",
             "a password may not contain NUL",
+        ));
+    }
+    if is_common_password(input) {
+        return Err(ValidationError::new(
+            "weak_password",
+            "this password is among the most common leaked passwords; choose another",
         ));
     }
     Ok(())
@@ -371,7 +391,8 @@ mod tests {
     #[test]
     fn passwords_and_texts() {
         check(password("1234567"), Err("weak_password"));
-        check(password("12345678"), Ok("()"));
+        check(password("h7-quasar-lemon"), Ok("()"));
+        check(password(&"p".repeat(128)), Ok("()"));
         check(password(&"p".repeat(129)), Err("invalid_password"));
         check(message_text("hola\nqué tal"), Ok("\"hola\\nqué tal\""));
         check(message_text(" \n "), Err("invalid_text"));
@@ -383,5 +404,32 @@ mod tests {
         check(message_text(&"x".repeat(10_001)), Err("text_too_long"));
         check(client_txn_id(""), Err("invalid_client_txn_id"));
         check(client_txn_id(&"t".repeat(65)), Err("invalid_client_txn_id"));
+    }
+
+    #[test]
+    fn common_leaked_passwords_are_refused_in_any_case() {
+        for common in [
+            "12345678",
+            "password1",
+            "PassWord123",
+            "iloveyou",
+            "qwertyuiop",
+        ] {
+            check(password(common), Err("weak_password"));
+        }
+        let long_enough = COMMON_PASSWORDS
+            .lines()
+            .filter(|p| p.chars().count() >= PASSWORD_MIN)
+            .count();
+        assert!(
+            long_enough >= 10_000,
+            "{long_enough} listed passwords pass the length rule"
+        );
+        assert!(
+            COMMON_PASSWORDS
+                .lines()
+                .filter(|p| p.chars().count() >= PASSWORD_MIN)
+                .all(|p| password(p).is_err())
+        );
     }
 }

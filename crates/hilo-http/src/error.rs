@@ -18,6 +18,8 @@ pub struct ApiError {
     message: String,
     /// For logs only.
     source: Option<String>,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 /// The cause of a 5xx, left in the response extensions for the logging middleware.
@@ -32,6 +34,7 @@ impl ApiError {
             code,
             message: message.into(),
             source: None,
+            retry_after: None,
         }
     }
 
@@ -79,10 +82,12 @@ impl ApiError {
     /// 500 with the cause kept for the log.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal_error",
-            message: "something went wrong on the server".into(),
             source: Some(cause.to_string()),
+            ..ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "something went wrong on the server",
+            )
         }
     }
 }
@@ -96,6 +101,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
         if let Some(source) = self.source {
             response.extensions_mut().insert(InternalCause(source));
         }
@@ -112,6 +123,9 @@ impl From<Error> for ApiError {
             Error::Unauthenticated => ApiError::unauthenticated(),
             Error::InvalidCredentials => {
                 ApiError::new(S::UNAUTHORIZED, "invalid_credentials", error.to_string())
+            }
+            Error::TotpRequired => {
+                ApiError::new(S::UNAUTHORIZED, "totp_required", error.to_string())
             }
             Error::AccountSuspended => {
                 ApiError::new(S::FORBIDDEN, "account_suspended", error.to_string())
@@ -143,11 +157,20 @@ impl From<Error> for ApiError {
             Error::UnsupportedMedia { code, message } => {
                 ApiError::new(S::UNSUPPORTED_MEDIA_TYPE, code, message)
             }
+            Error::RateLimited {
+                retry_after_secs,
+                message,
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(S::TOO_MANY_REQUESTS, "rate_limited", message)
+            },
             Error::Store(hilo_store::StoreError::Unavailable(cause)) => ApiError {
-                status: S::SERVICE_UNAVAILABLE,
-                code: "unavailable",
-                message: "the server is temporarily unable to store data; retry shortly".into(),
                 source: Some(cause.to_string()),
+                ..ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server is temporarily unable to store data; retry shortly",
+                )
             },
             Error::Store(other) => {
                 ApiError::internal(format!("{other}: {:?}", std::error::Error::source(&other)))

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use hilo_proto::{check_body, has_encoded_nul};
-use hilo_service::Caller;
+use hilo_service::{Caller, Client};
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, error::ApiError};
@@ -114,24 +114,37 @@ impl FromRequestParts<AppState> for Auth {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
         match state.hilo.authenticate(token).await? {
-            Some(caller) => Ok(Auth(caller)),
+            Some(mut caller) => {
+                caller.client = client_of(parts);
+                Ok(Auth(caller))
+            }
             None => Err(ApiError::unauthenticated()),
         }
     }
 }
 
-/// The peer's IP address, when the server was started with connect info.
-pub struct ClientIp(pub Option<String>);
+/// Where a request comes from: the peer's IP address (when the server was started with
+/// connect info) and its User-Agent.
+pub struct ClientInfo(pub Client);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip().to_string()),
-        ))
+        Ok(ClientInfo(client_of(parts)))
+    }
+}
+
+fn client_of(parts: &Parts) -> Client {
+    Client {
+        ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }

@@ -85,6 +85,7 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
     api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(harden))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -169,6 +170,41 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The security headers every answer carries unless its handler chose its own (an
+/// attachment sets `Content-Security-Policy: sandbox` and a cache lifetime):
+/// - a Content-Security-Policy that allows nothing (an API answer is never a document to
+///   render) and forbids framing (`frame-ancestors 'none'`, with `X-Frame-Options` for
+///   older browsers);
+/// - `nosniff`, `Referrer-Policy: no-referrer`, and `Cache-Control: no-store`, so a token
+///   or a message in an answer is not kept by a shared cache;
+/// - no `Access-Control-*` header: CORS is closed, so another site's scripts cannot read
+///   answers (the web client is served from the same origin).
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+async fn harden(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(name) {
+            headers.insert(
+                axum::http::HeaderName::from_static(name),
+                axum::http::HeaderValue::from_static(value),
+            );
+        }
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -205,6 +205,20 @@ pub struct SessionDto {
     pub current: bool,
 }
 
+impl SessionDto {
+    /// Renders a session; `current` when it is the one making the request.
+    pub fn new(session: &hilo_core::Session, current: bool) -> Self {
+        SessionDto {
+            id: session.id.to_string(),
+            device_name: session.device_name.clone(),
+            created_at: rfc3339(session.created_at),
+            last_seen_at: rfc3339(session.last_seen_at),
+            ip: session.ip.clone(),
+            current,
+        }
+    }
+}
+
 /// `GET /api/v1/sessions`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SessionsResponse {

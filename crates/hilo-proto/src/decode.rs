@@ -8,18 +8,23 @@ use hilo_core::validate;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AddMembersRequest, ConversationSettingsRequest, CreateAccountRequest,
-    CreateConversationRequest, EditMessageRequest, ForwardMessageRequest, FriendRequestBody,
-    LoginRequest, ReadRequest, RenameConversationRequest, ReportRequest, ResolveReportRequest,
-    SendMessageRequest, TypingRequest, UpdateMeRequest, check_body,
+    AddMembersRequest, ChangePasswordRequest, ConfirmTwoFactorRequest, ConversationSettingsRequest,
+    CreateAccountRequest, CreateConversationRequest, DeleteAccountRequest, DisableTwoFactorRequest,
+    EditMessageRequest, ForwardMessageRequest, FriendRequestBody, LoginRequest, ReadRequest,
+    RenameConversationRequest, ReportRequest, ResolveReportRequest, SendMessageRequest,
+    TypingRequest, UpdateMeRequest, check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
 pub const REQUEST_TYPES: &[&str] = &[
     "AddMembersRequest",
+    "ChangePasswordRequest",
+    "ConfirmTwoFactorRequest",
     "ConversationSettingsRequest",
     "CreateAccountRequest",
     "CreateConversationRequest",
+    "DeleteAccountRequest",
+    "DisableTwoFactorRequest",
     "EditMessageRequest",
     "ForwardMessageRequest",
     "FriendRequestBody",
@@ -59,6 +64,19 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         accepted += 1;
         let _ = validate::username(&r.username);
         let _ = names(&r.device_name, validate::device_name);
+    }
+    if decode::<ConfirmTwoFactorRequest>(body).is_some() {
+        accepted += 1;
+    }
+    if decode::<DeleteAccountRequest>(body).is_some() {
+        accepted += 1;
+    }
+    if decode::<DisableTwoFactorRequest>(body).is_some() {
+        accepted += 1;
+    }
+    if let Some(r) = decode::<ChangePasswordRequest>(body) {
+        accepted += 1;
+        let _ = validate::password(&r.new_password);
     }
     if let Some(r) = decode::<UpdateMeRequest>(body) {
         accepted += 1;

@@ -15,6 +15,7 @@ mod decode;
 mod event;
 mod message;
 mod moderation;
+mod security;
 mod social;
 pub mod vocab;
 
@@ -25,6 +26,7 @@ pub use decode::{REQUEST_TYPES, decode_every_request};
 pub use event::*;
 pub use message::*;
 pub use moderation::*;
+pub use security::*;
 pub use social::*;
 
 use serde::{Deserialize, Serialize};

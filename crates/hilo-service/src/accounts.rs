@@ -7,7 +7,8 @@ use hilo_store::{CreateUserOutcome, NewSession, NewUser, ProfilePatch};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::{Caller, Error, Hilo, RegistrationPolicy, Result};
+use crate::security::Audit;
+use crate::{Caller, Client, Error, Hilo, RegistrationPolicy, Result};
 
 /// Activity on a session is written at most this often (milliseconds), so an active client
 /// does not cost a write per request.
@@ -30,10 +31,25 @@ pub struct Registration {
     pub display_name: Option<String>,
     /// Invite code, when required.
     pub invite_code: Option<String>,
-    /// Device name for the first session.
+    /// Device name for the first session (else one from the User-Agent).
     pub device_name: Option<String>,
-    /// Peer address.
-    pub ip: Option<String>,
+    /// Where the request comes from.
+    pub client: Client,
+}
+
+/// A login request.
+#[derive(Debug, Clone, Default)]
+pub struct LoginAttempt {
+    /// Username, any case.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// With 2FA on: a current TOTP code or an unused recovery code.
+    pub totp_code: Option<String>,
+    /// Device name for the session (else one from the User-Agent).
+    pub device_name: Option<String>,
+    /// Where the request comes from.
+    pub client: Client,
 }
 
 /// Another user as the caller may see them.
@@ -76,6 +92,8 @@ impl Hilo {
         if policy == RegistrationPolicy::Closed && self.inner.store.count_users().await? > 0 {
             return Err(Error::RegistrationClosed);
         }
+        self.registration_allowed(request.client.ip.as_deref())
+            .await?;
         // The account and its first session are one write: a failure cannot leave an account
         // nobody is logged into (with its invite spent).
         let (user, session) = self
@@ -121,7 +139,7 @@ impl Hilo {
         }
         let id = UserId::new(self.inner.ids.new_id());
         let session = if with_session {
-            Some(self.new_session(&id, request.device_name, request.ip)?)
+            Some(self.new_session(&id, request.device_name, &request.client)?)
         } else {
             None
         };
@@ -157,17 +175,19 @@ impl Hilo {
         }
     }
 
-    /// A session to store for `user` and its bearer token (shown once, stored hashed).
+    /// A session to store for `user` and its bearer token (shown once, stored hashed). The
+    /// device is named as given, else after the client's User-Agent.
     fn new_session(
         &self,
         user: &UserId,
         device_name: Option<String>,
-        ip: Option<String>,
+        client: &Client,
     ) -> Result<(NewSession, String)> {
-        let device_name = device_name
-            .as_deref()
-            .map(validate::device_name)
-            .transpose()?;
+        let device_name = match device_name.as_deref() {
+            Some(name) => Some(validate::device_name(name)?),
+            None => client.device(),
+        };
+        let ip = client.ip.clone();
         let token = new_token();
         let session = NewSession {
             id: SessionId::new(self.inner.ids.new_id()),
@@ -180,44 +200,80 @@ impl Hilo {
         Ok((session, token))
     }
 
-    async fn start_session(
-        &self,
-        user: &User,
-        device_name: Option<String>,
-        ip: Option<String>,
-    ) -> Result<(Session, String)> {
-        let (new, token) = self.new_session(&user.id, device_name, ip)?;
-        let session = self.inner.store.create_session(new).await?;
-        Ok((session, token))
-    }
-
-    /// Logs in. Unknown users and wrong passwords get the same error after the same work.
-    pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        device_name: Option<String>,
-        ip: Option<String>,
-    ) -> Result<(User, Session, String)> {
+    /// Logs in. Unknown users and wrong passwords get the same error after the same work;
+    /// with 2FA on, a valid second factor is needed too. Every outcome is audited.
+    pub async fn login(&self, attempt: LoginAttempt) -> Result<(User, Session, String)> {
+        let LoginAttempt {
+            username,
+            password,
+            totp_code,
+            device_name,
+            client,
+        } = attempt;
         let username = username.to_ascii_lowercase();
-        let credentials = if username.len() <= validate::USERNAME_MAX
-            && password.chars().count() <= validate::PASSWORD_MAX
-        {
+        let plausible = username.len() <= validate::USERNAME_MAX
+            && password.chars().count() <= validate::PASSWORD_MAX;
+        // A name no account can have gets the answer of a wrong password, without a
+        // counter of its own.
+        let ip = client.ip.as_deref();
+        let throttled_name = if plausible { username.as_str() } else { "-" };
+        self.login_gate(throttled_name, ip).await?;
+        let credentials = if plausible {
             self.inner.store.credentials(&username).await?
         } else {
             None
         };
         let hash = credentials.as_ref().map(|(_, hash)| hash.as_str());
-        if !self.inner.hasher.verify(password, hash).await {
+        if !self.inner.hasher.verify(&password, hash).await {
+            self.login_failed(throttled_name, ip).await?;
+            // The attempted username is not recorded for unknown accounts: people type
+            // their password into the username field.
+            let user = credentials.as_ref().map(|(user, _)| user);
+            self.audit(Audit {
+                user,
+                ..Audit::of_anyone("login_failed", &client).detail("wrong username or password")
+            })
+            .await?;
             return Err(Error::InvalidCredentials);
         }
-        let Some((user, _)) = credentials else {
+        let Some((user, hash)) = credentials else {
             return Err(Error::InvalidCredentials);
         };
         if user.suspended {
+            self.audit(Audit::of("login_failed", &user, &client).detail("account suspended"))
+                .await?;
             return Err(Error::AccountSuspended);
         }
-        let (session, token) = self.start_session(&user, device_name, ip).await?;
+        if let Err(error) = self
+            .second_factor(&user, totp_code.as_deref(), &client)
+            .await
+        {
+            // A wrong or missing code counts as a failure: six digits are guessable.
+            if totp_code.is_some() {
+                self.login_failed(throttled_name, ip).await?;
+            }
+            return Err(error);
+        }
+        self.login_succeeded(throttled_name, ip).await?;
+        if self.inner.hasher.needs_rehash(&hash) {
+            // The same password under today's parameters; a failure only postpones it.
+            match self.inner.hasher.hash(&password).await {
+                Ok(new) => {
+                    self.inner
+                        .store
+                        .rehash_password(&user.id, &hash, &new)
+                        .await?
+                }
+                Err(error) => tracing::warn!(%error, "could not rehash a password"),
+            }
+        }
+        let (new, token) = self.new_session(&user.id, device_name, &client)?;
+        let session = self.inner.store.create_session(new).await?;
+        self.audit(Audit {
+            device: session.device_name.clone(),
+            ..Audit::of("login", &user, &client)
+        })
+        .await?;
         Ok((user, session, token))
     }
 
@@ -250,6 +306,7 @@ impl Hilo {
         Ok(Some(Caller {
             user,
             session_id: session.id,
+            client: Client::default(),
         }))
     }
 
@@ -270,12 +327,15 @@ impl Hilo {
         else {
             return Err(Error::NotFound("session"));
         };
-        let event = Event::SessionRevoked {
-            session_id: session.to_string(),
-        };
-        self.publish_revocations(vec![(session.clone(), delivery)], &event)
+        self.publish_revoked(vec![(session.clone(), delivery)])
             .await;
-        Ok(())
+        let detail = if *session == caller.session_id {
+            "signed out".to_owned()
+        } else {
+            format!("session {session}")
+        };
+        self.audit(Audit::of("session_revoked", &caller.user, &caller.client).detail(detail))
+            .await
     }
 
     /// The caller's account, fresh from the store.
@@ -478,13 +538,12 @@ impl Hilo {
             .store
             .set_password(&user.id, &hash, None, self.inner.clock.now())
             .await?;
-        for (session, delivery) in revoked {
-            let event = Event::SessionRevoked {
-                session_id: session.to_string(),
-            };
-            self.publish_revocations(vec![(session, delivery)], &event)
-                .await;
-        }
+        self.publish_revoked(revoked).await;
+        self.audit(
+            Audit::of("password_changed", &user, &Client::default())
+                .detail("reset by an operator; every session signed out"),
+        )
+        .await?;
         Ok(user)
     }
 }

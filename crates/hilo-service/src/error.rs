@@ -24,6 +24,9 @@ pub enum Error {
     /// Wrong username or password (the same answer for both).
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Two-factor auth is on and the login carried no valid code.
+    #[error("a current two-factor code (or an unused recovery code) is required")]
+    TotpRequired,
     /// The account is suspended.
     #[error("this account is suspended")]
     AccountSuspended,
@@ -68,6 +71,14 @@ pub enum Error {
     Conflict {
         /// Stable code.
         code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// Too many requests of this kind; retry after the given number of seconds.
+    #[error("{message}")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_secs: u64,
         /// Explanation.
         message: String,
     },

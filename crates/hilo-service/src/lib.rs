@@ -18,14 +18,18 @@ mod attachments;
 mod conversations;
 mod error;
 mod events;
+mod export;
+mod limits;
 mod messages;
 mod moderation;
 mod password;
 mod ports;
 mod presence;
 mod search;
+mod security;
 mod social;
 mod spam;
+pub mod totp;
 
 use std::sync::Arc;
 
@@ -33,10 +37,12 @@ use hilo_bus::Bus;
 use hilo_core::{SessionId, User};
 use hilo_store::Store;
 
-pub use accounts::{Registration, UserProfile};
+pub use accounts::{LoginAttempt, Registration, UserProfile};
 pub use attachments::{Download, ORPHAN_TTL, THUMBNAIL_MAX, Wanted, sniff};
 pub use error::Error;
 pub use events::{EventStream, OFFLINE_GRACE, StreamItem};
+pub use export::Export;
+pub use limits::Limits;
 pub use moderation::ReportView;
 pub use password::PasswordHasher;
 pub use ports::{Clock, IdGen, SystemClock, UuidV7};
@@ -44,6 +50,7 @@ pub use presence::TYPING_TTL;
 pub use search::{
     SEARCH_DEPTH_MAX, SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX, SearchHit, SearchRequest, SearchResults,
 };
+pub use security::{Client, Enrolment, RECOVERY_CODES, device_from_user_agent};
 pub use social::FriendStatus;
 pub use spam::LESSON_MESSAGES;
 
@@ -70,6 +77,8 @@ pub struct ServiceConfig {
     pub mail_domain: String,
     /// Largest attachment, in bytes.
     pub attachment_max_bytes: u64,
+    /// Rate limits.
+    pub limits: Limits,
 }
 
 /// An authenticated caller: the account and the session its token belongs to.
@@ -79,6 +88,8 @@ pub struct Caller {
     pub user: User,
     /// The session.
     pub session_id: SessionId,
+    /// Where this request comes from.
+    pub client: Client,
 }
 
 /// The service: cheap to clone, shared by every handler and connection.
@@ -141,6 +152,22 @@ impl Hilo {
         self.record_deliveries();
         self.renew_presence();
         self.sweep_attachments_every(attachment_sweep);
+        self.sweep_counters_hourly();
+    }
+
+    /// Forgets rate-limit counters nobody touched for a day, every hour.
+    fn sweep_counters_hourly(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                ticks.tick().await;
+                let Some(inner) = inner.upgrade() else { return };
+                if let Err(error) = (Hilo { inner }).sweep_counters().await {
+                    tracing::warn!(%error, "could not sweep rate-limit counters");
+                }
+            }
+        });
     }
 
     /// The service's configuration.

@@ -52,6 +52,7 @@ impl Hilo {
             Some(text) => self.mentions(caller, conversation, text).await?,
             None => Vec::new(),
         };
+        self.send_allowed(&caller.user.id).await?;
         let first_contact = self.check_reach(caller, conversation).await? == Some(Folder::Requests);
         let spam = match (first_contact, text.as_deref()) {
             (true, Some(text)) => self.judged_spam(&caller.user.id, text).await?,
@@ -375,6 +376,7 @@ impl Hilo {
             return Err(deleted());
         }
         let target = ConversationId::new(request.conversation_id.as_str());
+        self.send_allowed(&caller.user.id).await?;
         self.check_reach(caller, &target).await?;
         self.append(NewMessage {
             id: MessageId::new(self.inner.ids.new_id()),

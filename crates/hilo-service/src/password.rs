@@ -151,6 +151,24 @@ impl PasswordHasher {
         .unwrap_or_else(|| Err("password hashing stopped".to_owned()))
     }
 
+    /// Whether `stored` was made with other parameters than today's (or another
+    /// algorithm), so the password should be hashed again once it is known.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return true;
+        };
+        Algorithm::try_from(parsed.algorithm) != Ok(Algorithm::Argon2id)
+            || parsed.version != Some(Version::V0x13.into())
+            || Params::try_from(&parsed).map_or(true, |params| {
+                (params.m_cost(), params.t_cost(), params.p_cost())
+                    != (
+                        self.params.m_cost(),
+                        self.params.t_cost(),
+                        self.params.p_cost(),
+                    )
+            })
+    }
+
     /// Verifies a password against a PHC string; `None` verifies against a dummy hash and
     /// always fails, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> bool {
@@ -210,6 +228,21 @@ mod tests {
         assert_eq!(ours, theirs, "same salt and parameters, same PHC string");
         let parsed = PasswordHash::new(&ours).expect("parse");
         assert!(argon.verify_password(b"pa55word", &parsed).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_other_parameters_need_rehashing() {
+        let old = PasswordHasher::with_params(Params::new(128, 1, 1, None).expect("params"));
+        let new = PasswordHasher::for_tests();
+        let old_hash = old.hash("pa55word").await.expect("hash");
+        let new_hash = new.hash("pa55word").await.expect("hash");
+        assert!(new.needs_rehash(&old_hash));
+        assert!(!new.needs_rehash(&new_hash));
+        assert!(new.needs_rehash("not a hash"));
+        assert!(
+            new.verify("pa55word", Some(&old_hash)).await,
+            "old hashes still verify"
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ decoders!(
     relation -> hilo_core::Relation,
     since -> hilo_store::Since,
     report -> hilo_core::Report,
+    audit_event -> hilo_store::AuditEvent,
     folder -> hilo_core::Folder,
     member_place -> hilo_store::MemberPlace,
     view_row -> (hilo_core::ConversationView, Option<String>),

@@ -73,6 +73,7 @@ mod reads;
 #[path = "../../hilo-store/shared/rows.rs"]
 mod rows;
 mod search;
+mod security;
 mod social;
 mod spam;
 mod tx;
@@ -157,6 +158,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "search_postings",
         include_str!("../migrations/0016_search_postings.sql"),
+    ),
+    (
+        17,
+        "account_security",
+        include_str!("../migrations/0017_account_security.sql"),
     ),
 ];
 

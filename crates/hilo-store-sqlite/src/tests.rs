@@ -522,7 +522,7 @@ async fn a_schema_13_store_keeps_deleted_conversations_hidden_and_lists_by_activ
          CREATE INDEX members_by_user ON members(user_id, folder, pinned) WHERE user_id IS NOT NULL;
          ALTER TABLE members DROP COLUMN activity_at;
          ALTER TABLE members DROP COLUMN hidden;
-         DELETE FROM _sqlx_migrations WHERE version >= 14;",
+         DELETE FROM _sqlx_migrations WHERE version IN (14, 15);",
     )
     .expect("schema 13");
     drop(conn);

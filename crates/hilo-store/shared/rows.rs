@@ -442,3 +442,94 @@ pub(crate) const ROUTE_TO_SPAM: &str = "UPDATE members SET folder = 'spam' WHERE
 
 /// The names of a message's attachments, in order: searchable with its text.
 pub(crate) const ATTACHMENT_NAMES_OF: &str = "SELECT a.name FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id WHERE ma.message_id = $1 ORDER BY ma.position";
+
+/// An account's TOTP secret and pending enrolment.
+pub(crate) const TWO_FACTOR: &str = "SELECT totp_secret, totp_pending FROM users WHERE id = $1";
+
+/// An account's unused recovery codes.
+pub(crate) const RECOVERY_CODES: &str =
+    "SELECT n, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY n";
+
+/// Starts an enrolment.
+pub(crate) const SET_TOTP_PENDING: &str = "UPDATE users SET totp_pending = $1 WHERE id = $2";
+
+/// Confirms the pending enrolment `$1`, marking step `$2` used.
+pub(crate) const ENABLE_TOTP: &str = "UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_last_step = $2 WHERE id = $3 AND totp_pending = $1";
+
+/// Forgets an account's recovery codes.
+pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE user_id = $1";
+
+/// Stores one recovery code's hash.
+pub(crate) const INSERT_RECOVERY_CODE: &str =
+    "INSERT INTO recovery_codes (user_id, n, code_hash) VALUES ($1, $2, $3)";
+
+/// Turns 2FA off.
+pub(crate) const DISABLE_TOTP: &str =
+    "UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = $1";
+
+/// Marks step `$1` used unless that step or a later one was.
+pub(crate) const CLAIM_TOTP_STEP: &str =
+    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1";
+
+/// Spends a recovery code unless it was spent.
+pub(crate) const USE_RECOVERY_CODE: &str =
+    "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND n = $3 AND used_at IS NULL";
+
+/// Replaces a password hash by the same password's hash under new parameters.
+pub(crate) const REHASH_PASSWORD: &str =
+    "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3";
+
+/// Appends to the audit log.
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (id, user_id, username, actor_id, kind, at, ip, device, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// One account's audit entries before id `$2`, newest first.
+pub(crate) const AUDIT_OF_USER: &str = "SELECT id, user_id, username, actor_id, kind, at, ip, device, detail FROM audit_events WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+
+/// Every audit entry before id `$1`, newest first.
+pub(crate) const AUDIT_ALL: &str = "SELECT id, user_id, username, actor_id, kind, at, ip, device, detail FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2";
+
+/// Accounts after username `$1` whose username or display name is like `$2`.
+pub(crate) const LIST_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE deleted_at IS NULL AND username > $1 AND (username LIKE $2 ESCAPE '\\' OR lower(display_name) LIKE $2 ESCAPE '\\') ORDER BY username LIMIT $3"
+);
+
+/// Counts an event of key `$1` at `$2`; the window restarts when it began at or before
+/// `$3`, and `$4` (sliding) moves the stored time to now at every event.
+pub(crate) const BUMP_COUNTER: &str = "INSERT INTO rate_limits (key, started_at, count) VALUES ($1, $2, 1) ON CONFLICT (key) DO UPDATE SET count = CASE WHEN rate_limits.started_at <= $3 THEN 1 ELSE rate_limits.count + 1 END, started_at = CASE WHEN rate_limits.started_at <= $3 OR $4 THEN excluded.started_at ELSE rate_limits.started_at END RETURNING count, started_at";
+
+/// A counter.
+pub(crate) const COUNTER: &str = "SELECT count, started_at FROM rate_limits WHERE key = $1";
+
+/// Forgets a counter.
+pub(crate) const FORGET_COUNTER: &str = "DELETE FROM rate_limits WHERE key = $1";
+
+/// Forgets old counters.
+pub(crate) const SWEEP_COUNTERS: &str = "DELETE FROM rate_limits WHERE started_at < $1";
+
+/// What deleting account `$1` removes outright: its secrets, relations, hidden marks,
+/// presence, sessions and event stream.
+pub(crate) const DELETE_ACCOUNT_DATA: [&str; 8] = [
+    "DELETE FROM recovery_codes WHERE user_id = $1",
+    "DELETE FROM friends WHERE user_id = $1 OR friend_id = $1",
+    "DELETE FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1",
+    "DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1",
+    "DELETE FROM hidden_messages WHERE user_id = $1",
+    "DELETE FROM presence WHERE user_id = $1",
+    "DELETE FROM sessions WHERE user_id = $1",
+    "DELETE FROM user_events WHERE user_id = $1",
+];
+
+/// What deleting account `$2` at `$1` changes: unsent uploads are doomed (the sweep
+/// removes their bytes), memberships end, and the account becomes a tombstone no one can
+/// log in to or find, whose username (with a `-`, which no username has) is free again.
+pub(crate) const TOMBSTONE_ACCOUNT: [&str; 3] = [
+    "UPDATE attachments SET deleted_at = $1 WHERE uploader_id = $2 AND sent_at IS NULL AND deleted_at IS NULL",
+    "UPDATE members SET left_at = $1 WHERE user_id = $2 AND left_at IS NULL",
+    "UPDATE users SET deleted_at = $1, username = 'deleted-' || id, display_name = 'Deleted user', password_hash = '!', suspended = TRUE, is_admin = FALSE, totp_secret = NULL, totp_pending = NULL WHERE id = $2 AND deleted_at IS NULL",
+];
+
+/// Whether account `$1` exists and is not deleted.
+pub(crate) const ACCOUNT_LIVE: &str =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL)";

@@ -766,6 +766,126 @@ pub trait ModerationStore: Send + Sync {
     ) -> StoreResult<Vec<(SessionId, Delivery)>>;
 }
 
+/// An account's two-factor state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwoFactor {
+    /// The TOTP secret (base32) when 2FA is on.
+    pub secret: Option<String>,
+    /// The secret of an enrolment not yet confirmed.
+    pub pending: Option<String>,
+    /// The unused recovery codes: number and Argon2id hash.
+    pub recovery: Vec<(i64, String)>,
+}
+
+/// One entry of the security audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// UUIDv7, so id order is time order.
+    pub id: String,
+    /// Whose account it concerns; `None` for a failed login naming no account.
+    pub user_id: Option<UserId>,
+    /// That account's username at the time.
+    pub username: Option<String>,
+    /// Who acted when it was not the account's owner (an admin).
+    pub actor_id: Option<UserId>,
+    /// What happened, e.g. `login`, `login_failed`, `2fa_enabled`.
+    pub kind: String,
+    /// When.
+    pub at: Timestamp,
+    /// From where.
+    pub ip: Option<String>,
+    /// From which device.
+    pub device: Option<String>,
+    /// More about it, in words (never a secret).
+    pub detail: String,
+}
+
+/// Two-factor auth, password upkeep, session sweeps and the audit log.
+#[async_trait]
+pub trait SecurityStore: Send + Sync {
+    /// The account's two-factor state.
+    async fn two_factor(&self, user: &UserId) -> StoreResult<TwoFactor>;
+    /// Starts (or restarts) an enrolment with `secret`.
+    async fn set_totp_pending(&self, user: &UserId, secret: &str) -> StoreResult<()>;
+    /// Turns 2FA on with `secret` if it is still the pending one, marking `step` used and
+    /// replacing the recovery codes with `recovery` (hashes, numbered from 1). `false` when
+    /// the enrolment changed meanwhile.
+    async fn enable_totp(
+        &self,
+        user: &UserId,
+        secret: &str,
+        step: i64,
+        recovery: &[String],
+    ) -> StoreResult<bool>;
+    /// Turns 2FA off: secret, pending enrolment and recovery codes are gone.
+    async fn disable_totp(&self, user: &UserId) -> StoreResult<()>;
+    /// Marks time step `step` used if it is later than the last one used; `false` (a
+    /// replay) otherwise. Atomic, so two nodes cannot both accept one code.
+    async fn claim_totp_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;
+    /// Spends recovery code `n`; `false` when it was already spent.
+    async fn use_recovery_code(&self, user: &UserId, n: i64, now: Timestamp) -> StoreResult<bool>;
+    /// Replaces the password hash `old` by `new` (the same password under new parameters);
+    /// nothing happens if the hash changed meanwhile.
+    async fn rehash_password(&self, user: &UserId, old: &str, new: &str) -> StoreResult<()>;
+    /// Revokes every live session of `user` but `keep`, returning the `session.revoked`
+    /// events appended.
+    async fn revoke_sessions_except(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SessionId, Delivery)>>;
+    /// Appends to the audit log.
+    async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Up to `limit` audit entries, newest first, older than entry `before` when given; of
+    /// one account, or of all when `user` is `None`.
+    async fn audit_events(
+        &self,
+        user: Option<&UserId>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes an account: sessions, secrets, relations and its event stream go, its
+    /// memberships end, and a tombstone stays as the sender of its messages. Returns the
+    /// `session.revoked` events of its live sessions; `NotFound` when there is no such
+    /// live account.
+    async fn delete_account(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<(SessionId, Delivery)>>;
+    /// Accounts for administrators, suspended ones included, in username order after
+    /// `after`: all, or those whose username or display name contains `query`.
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<User>>;
+}
+
+/// The counters behind rate limits, kept in the store so that every node sees the same.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Counts one event of `key`. In a fixed window (`slide` false) the count restarts at
+    /// 1 when the window that began at the stored time is `window_ms` old; with `slide`
+    /// the stored time becomes `now` at every event and the count restarts only after
+    /// `window_ms` without one (a run of failures). Returns the count and the stored time.
+    async fn bump(
+        &self,
+        key: &str,
+        window_ms: i64,
+        slide: bool,
+        now: Timestamp,
+    ) -> StoreResult<(i64, Timestamp)>;
+    /// The count and stored time of `key`, if any.
+    async fn counter(&self, key: &str) -> StoreResult<Option<(i64, Timestamp)>>;
+    /// Forgets `key`.
+    async fn forget_counter(&self, key: &str) -> StoreResult<()>;
+    /// Forgets every counter whose stored time is before `before`.
+    async fn sweep_counters(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
 /// What users teach the spam filter, and the behaviour it weighs (`hilo_core::spam`).
 #[async_trait]
 pub trait SpamStore: Send + Sync {
@@ -828,6 +948,8 @@ pub trait Store:
     + AttachmentStore
     + SocialStore
     + ModerationStore
+    + SecurityStore
+    + LimitStore
     + SpamStore
     + EventStore
     + AdminStore
@@ -841,6 +963,8 @@ impl<
         + AttachmentStore
         + SocialStore
         + ModerationStore
+        + SecurityStore
+        + LimitStore
         + SpamStore
         + EventStore
         + AdminStore,

@@ -460,6 +460,32 @@ pub fn spam_counts(rows: Vec<(String, i64, i64)>) -> hilo_core::spam::Counts {
     counts
 }
 
+/// An audit entry from [`crate::AuditEvent`]'s columns.
+pub fn audit_event(row: &impl Columns) -> StoreResult<crate::AuditEvent> {
+    Ok(crate::AuditEvent {
+        id: row.text("id")?,
+        user_id: row.opt_text("user_id")?.map(UserId::new),
+        username: row.opt_text("username")?,
+        actor_id: row.opt_text("actor_id")?.map(UserId::new),
+        kind: row.text("kind")?,
+        at: Timestamp(row.int("at")?),
+        ip: row.opt_text("ip")?,
+        device: row.opt_text("device")?,
+        detail: row.text("detail")?,
+    })
+}
+
+/// The newest possible audit id, for a first page: ids are lower-case UUIDs.
+pub const AUDIT_NEWEST: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
+/// The `LIKE` pattern of an admin user search: everything for `None`.
+pub fn contains_pattern(query: Option<&str>) -> String {
+    match query {
+        Some(query) => format!("%{}%", like_escape(&query.to_lowercase())),
+        None => "%".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -57,6 +57,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
         registration: config.registration,
         mail_domain: config.mail_domain.clone(),
         attachment_max_bytes: config.attachment_max_bytes,
+        limits: config.limits,
     };
     let blobs = open_blobs(config)?;
     let bus: Arc<dyn Bus> = match &config.nats {

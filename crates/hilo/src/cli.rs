@@ -83,9 +83,28 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Libraries that log what passes through them at their `trace` and `debug` levels: the
+/// WebSocket library logs every frame it receives, and a first frame can carry a bearer
+/// token (and any frame, someone's message). They are held to `info` whatever `HILO_LOG`
+/// asks for, so no secret reaches the log at any level.
+const PAYLOAD_LOGGERS: [&str; 2] = ["tungstenite", "tokio_tungstenite"];
+
+/// The log filter for `spec` (`HILO_LOG`'s syntax, e.g. `info` or `hilo_http=debug`), with
+/// [`PAYLOAD_LOGGERS`] held to `info`.
+pub fn log_filter(spec: &str) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in PAYLOAD_LOGGERS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HILO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var("HILO_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = log_filter(&spec);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

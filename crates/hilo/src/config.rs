@@ -81,6 +81,18 @@ pub struct ServeArgs {
     /// Seconds between sweeps of unsent and deleted attachments [default: 3600].
     #[arg(long, env = "HILO_ATTACHMENT_SWEEP_SECS", value_name = "SECONDS")]
     pub attachment_sweep_secs: Option<String>,
+    /// Failed logins one address may make per 10 minutes; 0: no limit [default: 100].
+    #[arg(long, env = "HILO_LIMIT_LOGIN_FAILURES_PER_IP", value_name = "N")]
+    pub limit_login_failures_per_ip: Option<String>,
+    /// Failed logins to one username from one address before back-off; 0: none [default: 5].
+    #[arg(long, env = "HILO_LIMIT_LOGIN_FREE_FAILURES", value_name = "N")]
+    pub limit_login_free_failures: Option<String>,
+    /// Accounts one address may create per hour; 0: no limit [default: 300].
+    #[arg(long, env = "HILO_LIMIT_REGISTRATIONS_PER_IP", value_name = "N")]
+    pub limit_registrations_per_ip: Option<String>,
+    /// Messages one person may send per minute; 0: no limit [default: 3000].
+    #[arg(long, env = "HILO_LIMIT_MESSAGES_PER_MINUTE", value_name = "N")]
+    pub limit_messages_per_minute: Option<String>,
     /// S3 bucket for attachments; unset: a folder of the data dir.
     #[arg(long, env = "HILO_S3_BUCKET", value_name = "BUCKET")]
     pub s3_bucket: Option<String>,
@@ -135,6 +147,8 @@ pub struct RawConfig {
     pub attachment_max_bytes: Option<u64>,
     /// Seconds between attachment sweeps.
     pub attachment_sweep_secs: Option<u64>,
+    /// Rate limits.
+    pub limits: Option<RawLimits>,
     /// S3 bucket for attachments.
     pub s3_bucket: Option<String>,
     /// S3 endpoint.
@@ -145,6 +159,22 @@ pub struct RawConfig {
     pub s3_access_key_id: Option<String>,
     /// S3 secret access key.
     pub s3_secret_access_key: Option<String>,
+}
+
+/// `[limits]` in the TOML file; 0 turns a limit off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Failed logins one address may make per 10 minutes.
+    pub login_failures_per_ip: Option<u64>,
+    /// Failed logins to one username from one address before back-off.
+    pub login_free_failures: Option<u64>,
+    /// Longest back-off, in seconds.
+    pub login_backoff_max_secs: Option<u64>,
+    /// Accounts one address may create per hour.
+    pub registrations_per_ip: Option<u64>,
+    /// Messages one person may send per minute.
+    pub messages_per_minute: Option<u64>,
 }
 
 /// `[sms]` in the TOML file.
@@ -213,6 +243,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Largest attachment in bytes.
     pub attachment_max_bytes: u64,
+    /// Rate limits.
+    pub limits: hilo_service::Limits,
     /// Time between attachment sweeps.
     pub attachment_sweep: std::time::Duration,
     /// Where attachments are kept: `None`, the data dir's `attachments` folder.
@@ -295,6 +327,7 @@ impl std::fmt::Debug for Config {
             .field("sms", &self.sms)
             .field("attachment_max_bytes", &self.attachment_max_bytes)
             .field("attachment_sweep", &self.attachment_sweep)
+            .field("limits", &self.limits)
             .field("s3", &self.s3)
             .finish()
     }
@@ -330,6 +363,7 @@ impl Config {
             sms: file.sms,
             attachment_max_bytes: file.attachment_max_bytes,
             attachment_sweep_secs: file.attachment_sweep_secs,
+            limits: file.limits,
             s3_bucket: pick(&args.s3_bucket, &file.s3_bucket),
             s3_endpoint: pick(&args.s3_endpoint, &file.s3_endpoint),
             s3_region: pick(&args.s3_region, &file.s3_region),
@@ -358,6 +392,34 @@ impl Config {
                 &args.attachment_sweep_secs,
                 raw.attachment_sweep_secs,
             ),
+            ..raw
+        };
+        let file_limits = raw.limits.clone().unwrap_or_default();
+        let limits = RawLimits {
+            login_failures_per_ip: number(
+                "limits.login_failures_per_ip",
+                &args.limit_login_failures_per_ip,
+                file_limits.login_failures_per_ip,
+            ),
+            login_free_failures: number(
+                "limits.login_free_failures",
+                &args.limit_login_free_failures,
+                file_limits.login_free_failures,
+            ),
+            registrations_per_ip: number(
+                "limits.registrations_per_ip",
+                &args.limit_registrations_per_ip,
+                file_limits.registrations_per_ip,
+            ),
+            messages_per_minute: number(
+                "limits.messages_per_minute",
+                &args.limit_messages_per_minute,
+                file_limits.messages_per_minute,
+            ),
+            ..file_limits
+        };
+        let raw = RawConfig {
+            limits: Some(limits),
             ..raw
         };
         if !problems.is_empty() {
@@ -504,6 +566,43 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             "attachment_sweep_secs: {sweep_secs} is not between 1 and 86400"
         ));
     }
+    let limits = {
+        let raw = raw.limits.clone().unwrap_or_default();
+        let defaults = hilo_service::Limits::default();
+        let mut count = |name: &str, value: Option<u64>, default: u32| match value {
+            None => default,
+            Some(n) => u32::try_from(n).unwrap_or_else(|_| {
+                problems.push(format!("limits.{name}: {n} is too large"));
+                default
+            }),
+        };
+        let backoff_secs = raw
+            .login_backoff_max_secs
+            .unwrap_or(defaults.login_backoff_max.as_secs());
+        hilo_service::Limits {
+            login_failures_per_ip: count(
+                "login_failures_per_ip",
+                raw.login_failures_per_ip,
+                defaults.login_failures_per_ip,
+            ),
+            login_free_failures: count(
+                "login_free_failures",
+                raw.login_free_failures,
+                defaults.login_free_failures,
+            ),
+            login_backoff_max: std::time::Duration::from_secs(backoff_secs.clamp(1, 86_400)),
+            registrations_per_ip: count(
+                "registrations_per_ip",
+                raw.registrations_per_ip,
+                defaults.registrations_per_ip,
+            ),
+            messages_per_minute: count(
+                "messages_per_minute",
+                raw.messages_per_minute,
+                defaults.messages_per_minute,
+            ),
+        }
+    };
     let s3 = match raw.s3_bucket {
         None => {
             if raw.s3_endpoint.is_some() || raw.s3_access_key_id.is_some() {
@@ -541,6 +640,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         sms,
         attachment_max_bytes,
         attachment_sweep: std::time::Duration::from_secs(sweep_secs),
+        limits,
         s3,
     })
 }

@@ -5,7 +5,7 @@
 //! | POST /api/v1/accounts | register |
 //! | POST /api/v1/sessions | log in |
 //! | GET /api/v1/sessions | list own sessions |
-//! | DELETE /api/v1/sessions/{id} | revoke one (`current`: log out) |
+//! | DELETE /api/v1/sessions/{id} | revoke one (`current`: log out; `others`: all but this one) |
 //! | POST /api/v1/admin/invites | make an invite code |
 
 use axum::Json;
@@ -16,11 +16,11 @@ use hilo_proto::{
     AuthResponse, CreateAccountRequest, ErrorBody, InviteResponse, LoginRequest, MeDto, SessionDto,
     SessionsResponse, rfc3339,
 };
-use hilo_service::Registration;
+use hilo_service::{LoginAttempt, Registration};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::extract::{AppJson, AppPath, Auth, ClientIp};
+use crate::extract::{AppJson, AppPath, Auth, ClientInfo};
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -53,10 +53,10 @@ fn authenticated(
 
 /// POST /api/v1/accounts
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = CreateAccountRequest,
-    responses((status = 201, body = AuthResponse), (status = 400, body = ErrorBody), (status = 403, description = "registration closed or invite required", body = ErrorBody), (status = 409, description = "username taken", body = ErrorBody)))]
+    responses((status = 201, body = AuthResponse), (status = 400, body = ErrorBody), (status = 403, description = "registration closed or invite required", body = ErrorBody), (status = 409, description = "username taken", body = ErrorBody), (status = 429, description = "`rate_limited`: too many accounts created from this address; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn create_account(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientInfo(client): ClientInfo,
     AppJson(body): AppJson<CreateAccountRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
     let registration = Registration {
@@ -65,7 +65,7 @@ async fn create_account(
         display_name: body.display_name,
         invite_code: body.invite_code,
         device_name: body.device_name,
-        ip,
+        client,
     };
     let (user, session, token) = state.hilo.register(registration).await?;
     Ok(authenticated(&state, &user, &session, token))
@@ -73,16 +73,20 @@ async fn create_account(
 
 /// POST /api/v1/sessions
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 201, body = AuthResponse), (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 403, description = "account_suspended", body = ErrorBody)))]
+    responses((status = 201, body = AuthResponse), (status = 401, description = "`invalid_credentials`, or `totp_required`: 2FA is on and the login has no valid `totp_code`", body = ErrorBody), (status = 403, description = "account_suspended", body = ErrorBody), (status = 429, description = "`rate_limited`: too many failed logins from this address, or for this username from it; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn login(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientInfo(client): ClientInfo,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
-    let (user, session, token) = state
-        .hilo
-        .login(&body.username, &body.password, body.device_name, ip)
-        .await?;
+    let attempt = LoginAttempt {
+        username: body.username,
+        password: body.password,
+        totp_code: body.totp_code,
+        device_name: body.device_name,
+        client,
+    };
+    let (user, session, token) = state.hilo.login(attempt).await?;
     Ok(authenticated(&state, &user, &session, token))
 }
 
@@ -96,31 +100,27 @@ async fn list_sessions(
     let sessions = state.hilo.sessions(&caller).await?;
     let sessions = sessions
         .iter()
-        .map(|s| SessionDto {
-            id: s.id.to_string(),
-            device_name: s.device_name.clone(),
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            ip: s.ip.clone(),
-            current: s.id == caller.session_id,
-        })
+        .map(|s| SessionDto::new(s, s.id == caller.session_id))
         .collect();
     Ok(Json(SessionsResponse { sessions }))
 }
 
 /// DELETE /api/v1/sessions/{id}
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "accounts", security(("bearer" = [])),
-    params(("id" = String, Path, description = "a session id, or `current` to log out")),
+    params(("id" = String, Path, description = "a session id, `current` to log out, or `others` for every session but the caller's")),
     responses((status = 204, description = "revoked; its token stops working and its streams close"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_session(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = if id == "current" {
-        caller.session_id.clone()
-    } else {
-        SessionId::new(id)
+    let id = match id.as_str() {
+        "current" => caller.session_id.clone(),
+        "others" => {
+            state.hilo.revoke_other_sessions(&caller).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        _ => SessionId::new(id),
     };
     state.hilo.revoke_session(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

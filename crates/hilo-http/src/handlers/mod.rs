@@ -7,6 +7,7 @@ mod events;
 mod messages;
 mod moderation;
 mod search;
+mod security;
 mod server;
 mod social;
 mod users;
@@ -22,6 +23,7 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenAp
     let router = users::routes(router);
     let router = social::routes(router);
     let router = moderation::routes(router);
+    let router = security::routes(router);
     let router = conversations::routes(router);
     let router = messages::routes(router);
     let router = search::routes(router);

@@ -4,12 +4,15 @@
 //! |---|---|
 //! | GET /api/v1/me | own account |
 //! | PATCH /api/v1/me | change display name / settings |
+//! | DELETE /api/v1/me | delete one's account |
 //! | GET /api/v1/users/{username} | someone's profile |
 //! | GET /api/v1/users?q= | people search |
 
 use axum::Json;
 use axum::extract::State;
-use hilo_proto::{ErrorBody, MeDto, UpdateMeRequest, UserDto, UsersResponse, rfc3339};
+use hilo_proto::{
+    DeleteAccountRequest, ErrorBody, MeDto, UpdateMeRequest, UserDto, UsersResponse, rfc3339,
+};
 use hilo_service::UserProfile;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -21,7 +24,7 @@ use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
-        .routes(routes!(get_me, update_me))
+        .routes(routes!(get_me, update_me, delete_me))
         .routes(routes!(get_user))
         .routes(routes!(search_users))
 }
@@ -35,6 +38,19 @@ pub(super) fn user_dto(profile: &UserProfile) -> UserDto {
         online: profile.online,
         last_seen_at: profile.last_seen_at.map(rfc3339),
     }
+}
+
+/// DELETE /api/v1/me
+#[utoipa::path(delete, path = "/api/v1/me", tag = "users", security(("bearer" = [])), request_body = DeleteAccountRequest,
+    responses((status = 204, description = "deleted: every session ends; the account's messages stay for the others, from a \"Deleted user\""), (status = 401, body = ErrorBody),
+        (status = 403, description = "`invalid_password`", body = ErrorBody)))]
+async fn delete_me(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(body): AppJson<DeleteAccountRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.hilo.delete_account(&caller, &body.password).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// GET /api/v1/me

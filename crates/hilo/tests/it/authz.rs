@@ -81,6 +81,51 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             Some(json!({"action": "dismiss"})),
         ),
         ("GET /api/v1/me", Account, None),
+        // In this order: enrol, confirm (the code is filled in), turn off again.
+        ("POST /api/v1/me/2fa", Account, None),
+        (
+            "POST /api/v1/me/2fa/confirm",
+            Account,
+            Some(json!({"code": "{code}"})),
+        ),
+        (
+            "DELETE /api/v1/me/2fa",
+            Account,
+            Some(json!({"password": "correct horse battery", "code": "{code}"})),
+        ),
+        (
+            "POST /api/v1/me/password",
+            Account,
+            Some(
+                json!({"current_password": "correct horse battery", "new_password": "another long passphrase"}),
+            ),
+        ),
+        ("GET /api/v1/me/audit", Account, None),
+        ("GET /api/v1/me/export", Account, None),
+        ("GET /api/v1/admin/audit", ServerAdmin, None),
+        ("GET /api/v1/admin/users", ServerAdmin, None),
+        (
+            "POST /api/v1/admin/users/{username}/suspend",
+            ServerAdmin,
+            None,
+        ),
+        (
+            "POST /api/v1/admin/users/{username}/unsuspend",
+            ServerAdmin,
+            None,
+        ),
+        (
+            "POST /api/v1/admin/users/{username}/logout",
+            ServerAdmin,
+            None,
+        ),
+        ("DELETE /api/v1/admin/users/{username}", ServerAdmin, None),
+        // By dave (see the rightful callers below), whose password is still the first.
+        (
+            "DELETE /api/v1/me",
+            Account,
+            Some(json!({"password": "correct horse battery"})),
+        ),
         (
             "PATCH /api/v1/me",
             Account,
@@ -279,12 +324,10 @@ pub(super) async fn world() -> World {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    // No API suspends an account yet (an operator task to come): set the flag the way it
-    // will be stored.
-    server
-        .db
-        .execute("UPDATE users SET suspended = TRUE WHERE username = 'erin'")
+    let (status, body) = server
+        .post("/api/v1/admin/users/erin/suspend", &ana, json!({}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     World {
         server,
         ana,
@@ -342,6 +385,31 @@ async fn request(
     if route == "POST /api/v1/attachments" {
         return upload_as(&w.server, token, tiny_jpeg()).await;
     }
+    // A current code of ana's enrolment: the pending secret to confirm it, the confirmed
+    // one (a step ahead of the code that confirmed it) to turn it off.
+    let body = match route {
+        "POST /api/v1/me/2fa/confirm" | "DELETE /api/v1/me/2fa" => {
+            let secret = w
+                .server
+                .db
+                .text("SELECT COALESCE(totp_pending, totp_secret, '') FROM users WHERE username = 'ana'")
+                .await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_millis() as i64;
+            let ahead = if route.starts_with("DELETE") {
+                30_000
+            } else {
+                0
+            };
+            let code = hilo_service::totp::code_for(&secret, now + ahead).unwrap_or_default();
+            body.map(|b| {
+                serde_json::from_str(&b.to_string().replace("{code}", &code)).expect("JSON")
+            })
+        }
+        _ => body,
+    };
     let method = route.split_once(' ').expect("METHOD path").0;
     w.server.call(method, path, token, body).await
 }
@@ -358,6 +426,8 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
     let username = match access {
         // Another member of the group: only an admin may remove them.
         Access::GroupAdmin => "frank",
+        // Someone else: an admin may not suspend themself.
+        Access::ServerAdmin if route.contains("/admin/users/") => "gus",
         _ => w.ana.username.as_str(),
     };
     let path = route.split_once(' ').expect("METHOD path").1;
@@ -546,12 +616,19 @@ async fn every_route_refuses_everyone_but_its_rightful_caller_and_writes_nothing
     let mut in_order: Vec<_> = matrix.iter().collect();
     in_order.sort_by_key(|(route, _, _)| match *route {
         "DELETE /api/v1/messages/{id}" | "DELETE /api/v1/conversations/{id}" => 1,
+        "POST /api/v1/me/password" | "DELETE /api/v1/admin/users/{username}" => 1,
+        // An account goes last of all.
+        "DELETE /api/v1/me" => 3,
         _ if route.starts_with("DELETE /api/v1/sessions") => 2,
         _ => 0,
     });
     for (route, access, body) in in_order {
         let path = fill(route, *access, &w);
-        let caller = rightful(*access, &w);
+        // Deleting an account is dave's: ana is needed to the end.
+        let caller = match *route {
+            "DELETE /api/v1/me" => Some(&w.dave),
+            _ => rightful(*access, &w),
+        };
         let (status, answer) = request(
             &w,
             route,

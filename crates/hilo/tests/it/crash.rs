@@ -657,7 +657,8 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     const BASELINE: usize = 1_000;
     const FLOOD: usize = 10_000;
     let db = TestDb::new().await;
-    let process = ProcessServer::start(&db);
+    // Ana's flood is the point here, not her rate limit.
+    let process = ProcessServer::start_with(&db, &[], &[("HILO_LIMIT_MESSAGES_PER_MINUTE", "0")]);
     let server = Arc::new(process.client());
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;

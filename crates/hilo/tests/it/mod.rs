@@ -17,6 +17,7 @@ mod process;
 mod properties;
 mod rich;
 mod search;
+mod security;
 mod server;
 mod social;
 mod spam;

@@ -80,6 +80,19 @@ async fn openapi_documents_every_route() {
         "POST /api/v1/attachments",
         "GET /api/v1/attachments/{id}",
         "GET /api/v1/attachments/{id}/thumbnail",
+        "POST /api/v1/me/2fa",
+        "DELETE /api/v1/me/2fa",
+        "POST /api/v1/me/2fa/confirm",
+        "POST /api/v1/me/password",
+        "GET /api/v1/me/audit",
+        "GET /api/v1/me/export",
+        "GET /api/v1/admin/audit",
+        "GET /api/v1/admin/users",
+        "POST /api/v1/admin/users/{username}/suspend",
+        "POST /api/v1/admin/users/{username}/unsuspend",
+        "POST /api/v1/admin/users/{username}/logout",
+        "DELETE /api/v1/admin/users/{username}",
+        "DELETE /api/v1/me",
     ]
     .into_iter()
     .map(String::from)

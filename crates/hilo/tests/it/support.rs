@@ -26,6 +26,103 @@ use tokio_util::sync::CancellationToken;
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// With `HILO_TEST_LOG_DIR` set (`.ci/run` sets it), every in-process server logs at the
+/// most verbose level into `server-<pid>.jsonl` there, and every secret the tests send or
+/// receive (passwords, tokens, 2FA secrets and recovery codes; 10 characters or more, so a
+/// short one cannot match by chance) goes into `secrets-<pid>.txt`. After the whole run,
+/// `.ci/run` greps the logs for the secrets: none may appear (issue 8, TESTING.md).
+mod capture {
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
+
+    fn open(name: &str) -> Option<File> {
+        let dir = std::env::var_os("HILO_TEST_LOG_DIR")?;
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = std::path::Path::new(&dir).join(format!("{name}-{}", std::process::id()));
+        OpenOptions::new().create(true).append(true).open(path).ok()
+    }
+
+    /// Installs the log capture once per test binary.
+    pub fn install() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            if let Some(file) = open("server.jsonl") {
+                let _ = tracing_subscriber::fmt()
+                    .json()
+                    .with_env_filter(hilo::cli::log_filter("trace"))
+                    .with_writer(Mutex::new(file))
+                    .try_init();
+            }
+        });
+    }
+
+    /// Appends a log line of a server process.
+    pub fn process_line(line: &str) {
+        static FILE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+        if let Some(file) = FILE.get_or_init(|| open("process.jsonl").map(Mutex::new)) {
+            let mut file = file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
+    /// Whether logs are being captured.
+    pub fn enabled() -> bool {
+        std::env::var_os("HILO_TEST_LOG_DIR").is_some()
+    }
+
+    /// Records a secret the tests used.
+    pub fn secret(value: &str) {
+        static FILE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+        if value.chars().count() < 10 || value.contains('\n') {
+            return;
+        }
+        if let Some(file) = FILE.get_or_init(|| open("secrets.txt").map(Mutex::new)) {
+            let mut file = file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(file, "{value}");
+        }
+    }
+
+    /// Fields of a request body that carry a secret.
+    pub const SENT: &[&str] = &[
+        "password",
+        "current_password",
+        "new_password",
+        "token",
+        "totp_code",
+        "code",
+    ];
+    /// Fields of an answer that carry one (an error's `code` is no secret).
+    pub const RECEIVED: &[&str] = &["token", "secret", "otpauth_uri", "recovery_codes"];
+
+    /// Records the secrets in a body: the values of the `fields` that carry one, at any
+    /// depth.
+    pub fn secrets_in(value: &serde_json::Value, fields: &[&str]) {
+        match value {
+            serde_json::Value::Object(object) => {
+                for (name, field) in object {
+                    if fields.contains(&name.as_str()) {
+                        match field {
+                            serde_json::Value::String(text) => secret(text),
+                            serde_json::Value::Array(items) => {
+                                items.iter().filter_map(|i| i.as_str()).for_each(secret)
+                            }
+                            _ => {}
+                        }
+                    }
+                    secrets_in(field, fields);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| secrets_in(i, fields)),
+            _ => {}
+        }
+    }
+}
+
 /// Which store the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -315,6 +412,7 @@ impl TestServer {
 
     /// A server on an existing database (a restart, or a second node).
     pub async fn start_on(db: &Arc<TestDb>, configure: impl FnOnce(&mut ServeArgs)) -> TestServer {
+        capture::install();
         let mut args = serve_args(db);
         configure(&mut args);
         let config = Config::load(&args).expect("test config is valid");
@@ -363,23 +461,43 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let (status, _, body) = self.call_with(method, path, token, body, &[]).await;
+        (status, body)
+    }
+
+    /// [`TestServer::call`] with extra request headers; the answer's headers too.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, self.url(path));
         if let Some(token) = token {
+            capture::secret(token);
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
+            capture::secrets_in(&body, capture::SENT);
             request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await.expect("a body");
         let value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        (status, value)
+        capture::secrets_in(&value, capture::RECEIVED);
+        (status, headers, value)
     }
 
     /// Sends raw bytes with a content type.
@@ -774,6 +892,8 @@ pub struct ProcessServer {
     pub child: Child,
     pub base: String,
     pub db: Arc<TestDb>,
+    /// Every line the process has logged so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl ProcessServer {
@@ -784,7 +904,11 @@ impl ProcessServer {
     /// Starts with extra flags and environment variables; logs must be JSON (the default
     /// here) so the harness can read the listening address.
     pub fn start_with(db: &Arc<TestDb>, args: &[&str], env: &[(&str, &str)]) -> ProcessServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hilo"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hilo"));
+        if capture::enabled() {
+            command.env("HILO_LOG", "trace");
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(db.flags())
             .args(args)
@@ -801,11 +925,18 @@ impl ProcessServer {
             .expect("the hilo binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
+                capture::process_line(&line);
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line.clone());
                 let Ok(value) = serde_json::from_str::<Value>(&line) else {
                     // Not a log line: a panic message, say. Shown with a failing test.
                     eprintln!("server: {line}");
@@ -827,6 +958,7 @@ impl ProcessServer {
             child,
             base: format!("http://{address}"),
             db: db.clone(),
+            log,
         }
     }
 
