@@ -183,11 +183,13 @@ impl Hilo {
         device_name: Option<String>,
         client: &Client,
     ) -> Result<(NewSession, String)> {
+        let agent = client.device();
         let device_name = match device_name.as_deref() {
             Some(name) => Some(validate::device_name(name)?),
-            None => client.device(),
+            None => agent.clone(),
         };
         let ip = client.ip.clone();
+        let network = ip.as_deref().and_then(crate::security::network_of);
         let token = new_token();
         let session = NewSession {
             id: SessionId::new(self.inner.ids.new_id()),
@@ -195,6 +197,8 @@ impl Hilo {
             token_hash: secret_hash(&token),
             device_name,
             ip,
+            agent,
+            network,
             now: self.inner.clock.now(),
         };
         Ok((session, token))
@@ -218,6 +222,8 @@ impl Hilo {
         let ip = client.ip.as_deref();
         let throttled_name = if plausible { username.as_str() } else { "-" };
         self.login_gate(throttled_name, ip).await?;
+        let tries = crate::limits::login_tries_key(throttled_name, ip);
+        self.try_counted(&tries, "failed logins").await?;
         let credentials = if plausible {
             self.inner.store.credentials(&username).await?
         } else {
@@ -255,6 +261,7 @@ impl Hilo {
             return Err(error);
         }
         self.login_succeeded(throttled_name, ip).await?;
+        self.try_succeeded(&tries).await?;
         if self.inner.hasher.needs_rehash(&hash) {
             // The same password under today's parameters; a failure only postpones it.
             match self.inner.hasher.hash(&password).await {
@@ -267,6 +274,7 @@ impl Hilo {
                 Err(error) => tracing::warn!(%error, "could not rehash a password"),
             }
         }
+        let novelty = self.novelty(&user.id, &client).await?;
         let (new, token) = self.new_session(&user.id, device_name, &client)?;
         let session = self.inner.store.create_session(new).await?;
         self.audit(Audit {
@@ -274,6 +282,15 @@ impl Hilo {
             ..Audit::of("login", &user, &client)
         })
         .await?;
+        if let Some((new_device, new_network)) = novelty
+            && (new_device || new_network)
+            && let Err(error) = self
+                .login_alert(&user, &session, new_device, new_network)
+                .await
+        {
+            // The login stands; the alert is also in the audit log.
+            tracing::warn!(%error, user = %user.id, "could not send a login alert");
+        }
         Ok((user, session, token))
     }
 

@@ -74,11 +74,11 @@ fn storage(error: impl std::fmt::Display) -> Error {
 
 /// Writes entries as they arrive into a zip in an unnamed temporary file.
 fn write_archive(
-    entries: std::sync::mpsc::Receiver<Entry>,
+    mut entries: tokio::sync::mpsc::Receiver<Entry>,
 ) -> std::io::Result<(std::fs::File, u64)> {
     use zip::write::SimpleFileOptions;
     let mut zip = zip::ZipWriter::new(tempfile::tempfile()?);
-    for entry in entries {
+    while let Some(entry) = entries.blocking_recv() {
         let method = if entry.deflate {
             zip::CompressionMethod::Deflated
         } else {
@@ -103,7 +103,9 @@ impl Hilo {
         let key = format!("export:{}", caller.user.id);
         self.within(key, EXPORTS_PER_HOUR, 3600 * 1000, "exports")
             .await?;
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Entry>(4);
+        // A bounded channel whose sender waits asynchronously: a slow disk holds up the
+        // gathering, never a runtime thread.
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Entry>(4);
         let writer = tokio::task::spawn_blocking(move || write_archive(receiver));
         let gathered = self.gather(caller, &sender).await;
         drop(sender);
@@ -119,13 +121,10 @@ impl Hilo {
     }
 
     /// Sends every entry of the caller's archive to the writer.
-    async fn gather(
-        &self,
-        caller: &Caller,
-        out: &std::sync::mpsc::SyncSender<Entry>,
-    ) -> Result<()> {
-        let send = |entry: Entry| {
+    async fn gather(&self, caller: &Caller, out: &tokio::sync::mpsc::Sender<Entry>) -> Result<()> {
+        let send = async |entry: Entry| {
             out.send(entry)
+                .await
                 .map_err(|_| storage("the archive writer stopped"))
         };
         let me = self.me(caller).await?;
@@ -133,7 +132,8 @@ impl Hilo {
         send(json_entry(
             "profile.json".into(),
             &json!(MeDto::new(&me, mail_domain)),
-        ))?;
+        ))
+        .await?;
 
         let sessions: Vec<SessionDto> = self
             .sessions(caller)
@@ -141,7 +141,7 @@ impl Hilo {
             .iter()
             .map(|s| SessionDto::new(s, s.id == caller.session_id))
             .collect();
-        send(json_entry("sessions.json".into(), &json!(sessions)))?;
+        send(json_entry("sessions.json".into(), &json!(sessions))).await?;
 
         let friends: Vec<serde_json::Value> = self
             .friends(caller)
@@ -151,10 +151,10 @@ impl Hilo {
                 json!({"username": profile.user.username, "display_name": profile.user.display_name, "since": rfc3339(*since)})
             })
             .collect();
-        send(json_entry("friends.json".into(), &json!(friends)))?;
+        send(json_entry("friends.json".into(), &json!(friends))).await?;
         let blocks = self.blocks(caller).await?;
         let blocked: Vec<&str> = blocks.iter().map(|p| p.user.username.as_str()).collect();
-        send(json_entry("blocked.json".into(), &json!(blocked)))?;
+        send(json_entry("blocked.json".into(), &json!(blocked))).await?;
 
         let mut audit = Vec::new();
         let mut before: Option<String> = None;
@@ -176,7 +176,7 @@ impl Hilo {
                 break;
             }
         }
-        send(json_entry("security-log.json".into(), &json!(audit)))?;
+        send(json_entry("security-log.json".into(), &json!(audit))).await?;
 
         let mut files: Vec<(AttachmentId, String)> = Vec::new();
         for folder in [
@@ -214,7 +214,7 @@ impl Hilo {
                         "conversation": ConversationDto::from(view),
                         "messages": messages,
                     });
-                    send(json_entry(format!("conversations/{id}.json"), &document))?;
+                    send(json_entry(format!("conversations/{id}.json"), &document)).await?;
                 }
                 match next {
                     Some(next) if !views.is_empty() => cursor = Some(next),
@@ -240,13 +240,15 @@ impl Hilo {
                 path: format!("files/{id}/{}", safe_name(&name)),
                 bytes,
                 deflate: false,
-            })?;
+            })
+            .await?;
         }
         send(Entry {
             path: "README.txt".into(),
             bytes: README.as_bytes().to_vec(),
             deflate: true,
-        })?;
+        })
+        .await?;
         Ok(())
     }
 }

@@ -34,7 +34,7 @@ pub mod totp;
 use std::sync::Arc;
 
 use hilo_bus::Bus;
-use hilo_core::{SessionId, User};
+use hilo_core::{SessionId, User, UserId};
 use hilo_store::Store;
 
 pub use accounts::{LoginAttempt, Registration, UserProfile};
@@ -111,6 +111,8 @@ struct Inner {
     /// This node's name in the shared presence table (a new one at every start).
     node: String,
     config: ServiceConfig,
+    /// The server's own account that sends security notices (`Hilo::prepare`).
+    notices: std::sync::OnceLock<UserId>,
 }
 
 impl Hilo {
@@ -139,6 +141,7 @@ impl Hilo {
                 deliveries: presence::Deliveries::default(),
                 node,
                 config,
+                notices: std::sync::OnceLock::new(),
             }),
         };
         hilo.announce_presence(transitions);

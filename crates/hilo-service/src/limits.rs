@@ -11,6 +11,13 @@ use crate::{Error, Hilo, Result};
 
 /// The window of [`Limits::login_failures_per_ip`].
 const LOGIN_IP_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Tries counted up front (and given back when they succeed), so that requests sent in
+/// parallel cannot all slip past a check that reads a counter before any of them is
+/// counted: at most this many wrong passwords per username and address, wrong 2FA codes
+/// per account, or wrong passwords re-entered per account, per [`TRIES_WINDOW_MS`].
+const TRIES: u32 = 10;
+/// The window of [`TRIES`].
+const TRIES_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// A run of login failures is forgotten after this long without one.
 const FAILURE_MEMORY_MS: i64 = 24 * 3600 * 1000;
 /// Counters are swept when their time is older than this.
@@ -66,9 +73,23 @@ fn limited(until: Timestamp, now: Timestamp, what: &str) -> Error {
     }
 }
 
-/// The address part of a counter key.
-fn address(ip: Option<&str>) -> &str {
-    ip.unwrap_or("-")
+/// The address part of a counter key: the address, or for IPv6 its /64 (one subscriber's
+/// block: anyone holding one has billions of addresses).
+fn address(ip: Option<&str>) -> String {
+    match ip.map(|ip| ip.parse::<std::net::IpAddr>().map(|a| a.to_canonical())) {
+        Some(Ok(std::net::IpAddr::V6(v6))) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
+        Some(Err(_)) | None => "-".to_owned(),
+    }
+}
+
+/// A username as it appears in a counter key: hashed, since what people type there is
+/// sometimes their password.
+fn name_key(username: &str) -> String {
+    crate::accounts::secret_hash(username)[..24].to_owned()
 }
 
 impl Hilo {
@@ -89,6 +110,18 @@ impl Hilo {
             return Err(limited(started.plus_millis(window_ms), now, what));
         }
         Ok(())
+    }
+
+    /// Counts a try of `key` before it is checked, refusing it past [`TRIES`] in the
+    /// window; [`Hilo::try_succeeded`] gives it back.
+    pub(crate) async fn try_counted(&self, key: &str, what: &str) -> Result<()> {
+        self.within(key.to_owned(), TRIES, TRIES_WINDOW_MS, what)
+            .await
+    }
+
+    /// A try counted by [`Hilo::try_counted`] succeeded: it does not count.
+    pub(crate) async fn try_succeeded(&self, key: &str) -> Result<()> {
+        Ok(self.inner.store.refund(key).await?)
     }
 
     /// Before a password is checked: refuses an address with too many recent failures,
@@ -173,12 +206,27 @@ impl Hilo {
 }
 
 fn login_key(username: &str, ip: Option<&str>) -> String {
-    format!("login:{username}:{}", address(ip))
+    format!("login:{}:{}", name_key(username), address(ip))
+}
+
+/// The key of the up-front count of logins to `username` from `ip`.
+pub(crate) fn login_tries_key(username: &str, ip: Option<&str>) -> String {
+    format!("login-try:{}:{}", name_key(username), address(ip))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_keyed_by_address_or_ipv6_block() {
+        assert_eq!(address(Some("192.0.2.7")), "192.0.2.7");
+        assert_eq!(address(Some("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(address(Some("2001:db8:1:2::9")), "2001:db8:1:2::/64");
+        assert_eq!(address(Some("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(address(None), "-");
+        assert!(!login_key("correct horse", None).contains("horse"));
+    }
 
     #[test]
     fn the_backoff_starts_after_the_free_failures_doubles_and_stops_at_the_cap() {

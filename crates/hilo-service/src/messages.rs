@@ -5,7 +5,7 @@ use std::future::Future;
 
 use hilo_core::message::mentioned_usernames;
 use hilo_core::{
-    ConversationId, DeleteScope, EventKind, Folder, Message, MessageId, UserId, validate,
+    Channel, ConversationId, DeleteScope, EventKind, Folder, Message, MessageId, UserId, validate,
 };
 use hilo_proto::{Event, ForwardMessageRequest, MessageDto, SendMessageRequest};
 use hilo_store::{AppendOutcome, MessageChange, MessagePage, MessageVersion, NewMessage};
@@ -62,6 +62,7 @@ impl Hilo {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: conversation.clone(),
             sender: caller.user.id.clone(),
+            channel: Channel::Chat,
             text,
             client_txn_id,
             now: self.inner.clock.now(),
@@ -76,6 +77,11 @@ impl Hilo {
     }
 
     /// Stores a message and announces it; see [`Hilo::send_message`].
+    /// Appends a notice the server writes (a login alert), publishing it as a send.
+    pub(crate) async fn append_notice(&self, new: NewMessage) -> Result<()> {
+        self.append(new).await.map(|_| ())
+    }
+
     async fn append(&self, new: NewMessage) -> Result<(Message, bool)> {
         let hilo = self.clone();
         let sender = new.sender.clone();
@@ -340,6 +346,12 @@ impl Hilo {
         let Some((other, folder)) = store.direct_peer(conversation, &caller.user.id).await? else {
             return Ok(None);
         };
+        if self.is_notices_account(&other) {
+            return Err(Error::forbidden(
+                "read_only",
+                "security notices cannot be answered",
+            ));
+        }
         let relation = store.relation(&caller.user.id, &other).await?;
         if relation.blocked_by {
             store.count_dropped(&other, &caller.user.id).await?;
@@ -382,6 +394,7 @@ impl Hilo {
             id: MessageId::new(self.inner.ids.new_id()),
             conversation_id: ConversationId::new(request.conversation_id.as_str()),
             sender: caller.user.id.clone(),
+            channel: Channel::Chat,
             text: source.text,
             client_txn_id,
             now: self.inner.clock.now(),

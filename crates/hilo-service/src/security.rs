@@ -95,6 +95,25 @@ pub fn device_from_user_agent(user_agent: &str) -> Option<String> {
     }
 }
 
+/// The network of an address, for login alerts: the /24 of an IPv4 address, the /48 of an
+/// IPv6 one (an IPv4-mapped IPv6 address counts as IPv4).
+pub fn network_of(ip: &str) -> Option<String> {
+    match ip.parse::<std::net::IpAddr>().ok()?.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0/24"))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+    }
+}
+
+/// The username of the account that sends security notices: a `-` keeps it out of reach
+/// of sign-up, and it is suspended and listed nowhere.
+pub const NOTICES_USERNAME: &str = "hilo-security";
+
 /// A new recovery code: 80 random bits as 16 base32 letters, grouped by four.
 fn new_recovery_code() -> String {
     let mut bytes = [0u8; 10];
@@ -180,6 +199,109 @@ impl<'a> Audit<'a> {
 }
 
 impl Hilo {
+    /// Creates (or finds) the account that sends security notices; `app::build` calls it
+    /// once at start.
+    pub async fn prepare(&self) -> Result<()> {
+        let id = self
+            .inner
+            .store
+            .system_account(
+                &UserId::new(self.inner.ids.new_id()),
+                NOTICES_USERNAME,
+                "Security",
+                self.inner.clock.now(),
+            )
+            .await?;
+        let _ = self.inner.notices.set(id);
+        Ok(())
+    }
+
+    /// Whether `user` is the account that sends security notices (nobody may write to it).
+    pub(crate) fn is_notices_account(&self, user: &UserId) -> bool {
+        self.inner.notices.get() == Some(user)
+    }
+
+    /// What a login from `client` is, compared with the account's earlier sessions: a new
+    /// device, a new network; `None` with nothing to compare with.
+    pub(crate) async fn novelty(
+        &self,
+        user: &UserId,
+        client: &Client,
+    ) -> Result<Option<(bool, bool)>> {
+        let network = client.ip.as_deref().and_then(network_of);
+        let known = self
+            .inner
+            .store
+            .known_client(user, client.device().as_deref(), network.as_deref())
+            .await?;
+        Ok(known
+            .map(|(agent_seen, network_seen)| (!agent_seen, network.is_some() && !network_seen)))
+    }
+
+    /// Tells `user`, in their "Security" conversation, of a login from a new device or
+    /// network: when, which device, from where, and how to end that session if it was not
+    /// them. The message is a `system` one from the notices account, so every device of
+    /// theirs gets it as `message.created`.
+    pub(crate) async fn login_alert(
+        &self,
+        user: &User,
+        session: &hilo_core::Session,
+        new_device: bool,
+        new_network: bool,
+    ) -> Result<()> {
+        let Some(notices) = self.inner.notices.get().cloned() else {
+            return Ok(());
+        };
+        let now = self.inner.clock.now();
+        let (conversation, created, deliveries) = self
+            .inner
+            .store
+            .find_or_create_direct(
+                hilo_core::ConversationId::new(self.inner.ids.new_id()),
+                &user.id,
+                &notices,
+                now,
+            )
+            .await?;
+        let kind = if created {
+            hilo_core::EventKind::ConversationCreated
+        } else {
+            hilo_core::EventKind::ConversationUpdated
+        };
+        self.publish_conversation_events(&deliveries, kind, &conversation, None)
+            .await;
+        let what = match (new_device, new_network) {
+            (true, true) => "a new device and network",
+            (true, false) => "a new device",
+            _ => "a new network",
+        };
+        let text = format!(
+            "New login to your account from {what}: {device}, {ip}, at {at}.\n\
+             If this wasn't you, end that session (Settings → Sessions, or DELETE \
+             /api/v1/sessions/{id}) and change your password.\n\
+             session: {id}",
+            device = session
+                .device_name
+                .as_deref()
+                .unwrap_or("an unknown device"),
+            ip = session.ip.as_deref().unwrap_or("an unknown address"),
+            at = hilo_proto::rfc3339(session.created_at),
+            id = session.id,
+        );
+        self.append_notice(hilo_store::NewMessage {
+            channel: hilo_core::Channel::System,
+            ..hilo_store::NewMessage::text(
+                hilo_core::MessageId::new(self.inner.ids.new_id()),
+                conversation,
+                notices,
+                text,
+                format!("login-alert-{}", session.id),
+                now,
+            )
+        })
+        .await
+    }
+
     /// Appends to the audit log.
     pub(crate) async fn audit(&self, entry: Audit<'_>) -> Result<()> {
         let event = AuditEvent {
@@ -211,6 +333,8 @@ impl Hilo {
     /// Whether `password` is the caller's; 403 `invalid_password` otherwise (for acts that
     /// ask for it again: 2FA off, password change, account deletion).
     async fn check_password(&self, user: &User, password: &str) -> Result<String> {
+        let tries = format!("reauth-try:{}", user.id);
+        self.try_counted(&tries, "wrong passwords").await?;
         let credentials = if password.chars().count() <= hilo_core::validate::PASSWORD_MAX {
             self.inner.store.credentials(&user.username).await?
         } else {
@@ -218,6 +342,7 @@ impl Hilo {
         };
         let hash = credentials.map(|(_, hash)| hash);
         if self.inner.hasher.verify(password, hash.as_deref()).await {
+            self.try_succeeded(&tries).await?;
             Ok(hash.unwrap_or_default())
         } else {
             Err(Error::forbidden(
@@ -239,6 +364,24 @@ impl Hilo {
         if input.len() > CODE_INPUT_MAX {
             return Ok(None);
         }
+        // Counted per account up front, so neither parallel requests nor many addresses
+        // give more than a few guesses at six digits.
+        let tries = format!("code-try:{user}");
+        self.try_counted(&tries, "wrong codes").await?;
+        let spent = self.spend_checked(user, secret, recovery, input).await?;
+        if spent.is_some() {
+            self.try_succeeded(&tries).await?;
+        }
+        Ok(spent)
+    }
+
+    async fn spend_checked(
+        &self,
+        user: &UserId,
+        secret: &str,
+        recovery: &[(i64, String)],
+        input: &str,
+    ) -> Result<Option<SecondFactor>> {
         if let Some(code) = totp::parse_code(input) {
             let now = self.inner.clock.now().millis();
             let Some(step) = totp::matching_step(secret, code, now) else {
@@ -453,11 +596,24 @@ impl Hilo {
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
         let before = audit_cursor(before)?;
-        Ok(self
+        let mut events = self
             .inner
             .store
             .audit_events(Some(&caller.user.id), before, limit)
-            .await?)
+            .await?;
+        // What an administrator did to the account shows without the administrator's
+        // address and device.
+        for event in &mut events {
+            if event
+                .actor_id
+                .as_ref()
+                .is_some_and(|a| *a != caller.user.id)
+            {
+                event.ip = None;
+                event.device = None;
+            }
+        }
+        Ok(events)
     }
 
     /// Everyone's audit entries, newest first (admins only).

@@ -29,7 +29,7 @@ pub(crate) async fn snapshot(
 }
 
 pub(crate) async fn count_users(pool: &Pool) -> StoreResult<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
         .fetch_one(pool)
         .await
         .map_err(db_error)
@@ -70,7 +70,7 @@ pub(crate) async fn user_by_username(pool: &Pool, username: &str) -> StoreResult
     let row = sqlx::query(concat!(
         "SELECT ",
         rows::user_columns!(),
-        " FROM users WHERE username = $1"
+        " FROM users WHERE username = $1 AND deleted_at IS NULL"
     ))
     .bind(username)
     .fetch_optional(pool)

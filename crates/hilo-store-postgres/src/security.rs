@@ -194,14 +194,54 @@ impl SecurityStore for PostgresStore {
         rows.iter().map(decode::audit_event).collect()
     }
 
+    async fn known_client(
+        &self,
+        user: &UserId,
+        agent: Option<&str>,
+        network: Option<&str>,
+    ) -> StoreResult<Option<(bool, bool)>> {
+        let (baseline, agent, network): (bool, bool, bool) = sqlx::query_as(rows::KNOWN_CLIENT)
+            .bind(user.as_str())
+            .bind(agent)
+            .bind(network)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(baseline.then_some((agent, network)))
+    }
+
+    async fn system_account(
+        &self,
+        id: &UserId,
+        username: &str,
+        display_name: &str,
+        now: Timestamp,
+    ) -> StoreResult<UserId> {
+        sqlx::query(rows::INSERT_SYSTEM_ACCOUNT)
+            .bind(id.as_str())
+            .bind(username)
+            .bind(display_name)
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let id: String = sqlx::query_scalar(rows::USER_ID_BY_USERNAME)
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(UserId::new(id))
+    }
+
     async fn delete_account(
         &self,
         user: &UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<(SessionId, Delivery)>> {
         in_transaction!(self, conn => async {
-            // Session rows before the user's row, the lock order of every body (`tx`); the
-            // tombstone's update refuses an account deleted meanwhile.
+            // The lock order of every body (`tx`): member rows, then session rows, then
+            // the user's row last (`revoke_sessions` appends to their stream, which locks
+            // it). The tombstone's update refuses an account deleted meanwhile.
             let live: bool = sqlx::query_scalar(rows::ACCOUNT_LIVE)
                 .bind(user.as_str())
                 .fetch_one(&mut *conn)
@@ -209,6 +249,14 @@ impl SecurityStore for PostgresStore {
                 .map_err(db_error)?;
             if !live {
                 return Err(hilo_store::StoreError::NotFound);
+            }
+            for statement in rows::END_ACCOUNT_PLACES {
+                sqlx::query(statement)
+                    .bind(now.millis())
+                    .bind(user.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
             }
             let sessions: Vec<String> = sqlx::query_scalar(concat!(
                 "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
@@ -226,16 +274,13 @@ impl SecurityStore for PostgresStore {
                     .await
                     .map_err(db_error)?;
             }
-            let mut changed = 0;
-            for statement in rows::TOMBSTONE_ACCOUNT {
-                changed = sqlx::query(statement)
-                    .bind(now.millis())
-                    .bind(user.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-            }
+            let changed = sqlx::query(rows::TOMBSTONE_ACCOUNT)
+                .bind(now.millis())
+                .bind(user.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
             if changed == 0 {
                 // Deleted by another node since the check: roll back.
                 return Err(hilo_store::StoreError::NotFound);
@@ -288,6 +333,12 @@ impl LimitStore for PostgresStore {
             .await
             .map_err(db_error)?;
         Ok(row.map(|(count, at)| (count, Timestamp(at))))
+    }
+
+    async fn refund(&self, key: &str) -> StoreResult<()> {
+        self.update(rows::REFUND_COUNTER, &[Bind::Text(key)])
+            .await?;
+        Ok(())
     }
 
     async fn forget_counter(&self, key: &str) -> StoreResult<()> {

@@ -47,13 +47,15 @@ async fn user_in(conn: &mut Conn, id: &UserId) -> StoreResult<User> {
 }
 
 pub(crate) async fn insert_session(conn: &mut Conn, new: &NewSession) -> StoreResult<()> {
-    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+    sqlx::query("INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at, agent, network) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)")
         .bind(new.id.as_str())
         .bind(new.user_id.as_str())
         .bind(&new.token_hash)
         .bind(&new.device_name)
         .bind(&new.ip)
         .bind(new.now.millis())
+        .bind(&new.agent)
+        .bind(&new.network)
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -247,7 +249,7 @@ pub(crate) async fn append_message(
     .map_err(db_error)?;
     let search = search::new_message_vector(conn, terms.clone(), &new.attachments).await?;
     // Its search postings follow from `search` (the trigger of migration 16).
-    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label, search) VALUES ($1, $2, $3, $4, 'chat', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::tsvector)")
+    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label, search) VALUES ($1, $2, $3, $4, $15, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::tsvector)")
         .bind(new.id.as_str())
         .bind(new.conversation_id.as_str())
         .bind(seq)
@@ -262,6 +264,7 @@ pub(crate) async fn append_message(
         .bind(new.location.as_ref().map(|l| l.lon))
         .bind(new.location.as_ref().and_then(|l| l.label.as_deref()))
         .bind(search)
+        .bind(new.channel.as_str())
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -613,10 +616,11 @@ pub(crate) async fn revoke_sessions(
 /// Creates an account with the first-is-admin rule and invite redemption.
 pub(crate) async fn create_user(conn: &mut Conn, new: &NewUser) -> StoreResult<CreateUserOutcome> {
     lock_account_creation(conn).await?;
-    let first: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    let first: bool =
+        sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users WHERE deleted_at IS NULL)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
     // The very first account bootstraps the server, so it needs no invite. The invite is
     // judged before the username, so a made-up code cannot be used to learn which
     // usernames exist.

@@ -10,6 +10,11 @@ ALTER TABLE users ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0;
 -- user") for the others; everything else of it is gone.
 ALTER TABLE users ADD COLUMN deleted_at BIGINT;
 
+-- Login alerts: what the User-Agent says the device is, and the address's network (an
+-- IPv4 /24 or IPv6 /48), for telling a login from a new device or network.
+ALTER TABLE sessions ADD COLUMN agent TEXT;
+ALTER TABLE sessions ADD COLUMN network TEXT;
+
 -- Ten single-use recovery codes per account with 2FA on, Argon2id-hashed.
 CREATE TABLE recovery_codes (
     user_id   TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

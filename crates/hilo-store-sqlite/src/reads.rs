@@ -13,7 +13,12 @@ use crate::db::{all, one, scalar};
 use crate::rows;
 
 pub(crate) fn count_users(conn: &Connection) -> StoreResult<i64> {
-    Ok(scalar(conn, "SELECT COUNT(*) FROM users", [])?.unwrap_or(0))
+    Ok(scalar(
+        conn,
+        "SELECT COUNT(*) FROM users WHERE deleted_at IS NULL",
+        [],
+    )?
+    .unwrap_or(0))
 }
 
 pub(crate) fn credentials(
@@ -42,7 +47,7 @@ pub(crate) fn user_by_username(conn: &Connection, username: &str) -> StoreResult
         concat!(
             "SELECT ",
             rows::user_columns!(),
-            " FROM users WHERE username = ?1"
+            " FROM users WHERE username = ?1 AND deleted_at IS NULL"
         ),
         [username],
         |row| sql::user(row),

@@ -131,6 +131,35 @@ impl SecurityStore for SqliteStore {
         })
     }
 
+    async fn known_client(
+        &self,
+        user: &UserId,
+        agent: Option<&str>,
+        network: Option<&str>,
+    ) -> StoreResult<Option<(bool, bool)>> {
+        let (agent, network) = (agent.map(str::to_owned), network.map(str::to_owned));
+        in_reader!(self, (user), conn => {
+            let row = one(conn, rows::KNOWN_CLIENT, params![user.as_str(), agent, network], |row| {
+                Ok((row.flag("baseline")?, row.flag("agent_seen")?, row.flag("network_seen")?))
+            })?;
+            Ok(row.and_then(|(baseline, agent, network)| baseline.then_some((agent, network))))
+        })
+    }
+
+    async fn system_account(
+        &self,
+        id: &UserId,
+        username: &str,
+        display_name: &str,
+        now: Timestamp,
+    ) -> StoreResult<UserId> {
+        in_writer!(self, (id, username, display_name), conn => {
+            execute(conn, rows::INSERT_SYSTEM_ACCOUNT, params![id.as_str(), username, display_name, now.millis()])?;
+            let id: Option<String> = crate::db::scalar(conn, rows::USER_ID_BY_USERNAME, [username.as_str()])?;
+            id.map(UserId::new).ok_or(hilo_store::StoreError::NotFound)
+        })
+    }
+
     async fn delete_account(
         &self,
         user: &UserId,
@@ -141,6 +170,10 @@ impl SecurityStore for SqliteStore {
             if live != Some(true) {
                 return Err(hilo_store::StoreError::NotFound);
             }
+            // The order of PostgreSQL's body, for one behaviour.
+            for statement in rows::END_ACCOUNT_PLACES {
+                execute(conn, statement, params![now.millis(), user.as_str()])?;
+            }
             let sessions: Vec<String> = column(
                 conn,
                 "SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY id",
@@ -150,9 +183,7 @@ impl SecurityStore for SqliteStore {
             for statement in rows::DELETE_ACCOUNT_DATA {
                 execute(conn, statement, [user.as_str()])?;
             }
-            for statement in rows::TOMBSTONE_ACCOUNT {
-                execute(conn, statement, params![now.millis(), user.as_str()])?;
-            }
+            execute(conn, rows::TOMBSTONE_ACCOUNT, params![now.millis(), user.as_str()])?;
             Ok(revoked)
         })
     }
@@ -191,6 +222,13 @@ impl LimitStore for SqliteStore {
         in_reader!(self, (key), conn => one(conn, rows::COUNTER, [key.as_str()], |row| {
             Ok((row.int("count")?, Timestamp(row.int("started_at")?)))
         }))
+    }
+
+    async fn refund(&self, key: &str) -> StoreResult<()> {
+        in_writer!(self, (key), conn => {
+            execute(conn, rows::REFUND_COUNTER, [key.as_str()])?;
+            Ok(())
+        })
     }
 
     async fn forget_counter(&self, key: &str) -> StoreResult<()> {

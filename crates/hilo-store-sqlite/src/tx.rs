@@ -41,14 +41,16 @@ fn message_in(conn: &Connection, id: &MessageId) -> StoreResult<Message> {
 pub(crate) fn insert_session(conn: &Connection, new: &NewSession) -> StoreResult<()> {
     execute(
         conn,
-        "INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO sessions (id, user_id, token_hash, device_name, ip, created_at, last_seen_at, agent, network) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
         params![
             new.id.as_str(),
             new.user_id.as_str(),
             new.token_hash,
             new.device_name,
             new.ip,
-            new.now.millis()
+            new.now.millis(),
+            new.agent,
+            new.network
         ],
     )?;
     Ok(())
@@ -175,7 +177,7 @@ pub(crate) fn append_message(
     execute(conn, rows::SYNC_ACTIVITY, [new.conversation_id.as_str()])?;
     execute(
         conn,
-        "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES (?1, ?2, ?3, ?4, 'chat', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES (?1, ?2, ?3, ?4, ?14, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             new.id.as_str(),
             new.conversation_id.as_str(),
@@ -190,6 +192,7 @@ pub(crate) fn append_message(
             new.location.as_ref().map(|l| l.lat),
             new.location.as_ref().map(|l| l.lon),
             new.location.as_ref().and_then(|l| l.label.as_deref()),
+            new.channel.as_str(),
         ],
     )?;
     for (position, attachment) in new.attachments.iter().enumerate() {
@@ -263,6 +266,7 @@ pub(crate) fn append_message(
         new.text.clone(),
         new.now,
     );
+    message.channel = new.channel;
     message.client_txn_id = Some(new.client_txn_id.clone());
     message.reply_to = reply_to;
     message.mentions = new.mentions.clone();
@@ -516,8 +520,12 @@ pub(crate) fn revoke_sessions(
 
 /// Creates an account with the first-is-admin rule and invite redemption.
 pub(crate) fn create_user(conn: &Connection, new: &NewUser) -> StoreResult<CreateUserOutcome> {
-    let first: bool =
-        scalar(conn, "SELECT NOT EXISTS (SELECT 1 FROM users)", [])?.ok_or(StoreError::NotFound)?;
+    let first: bool = scalar(
+        conn,
+        "SELECT NOT EXISTS (SELECT 1 FROM users WHERE deleted_at IS NULL)",
+        [],
+    )?
+    .ok_or(StoreError::NotFound)?;
     // The very first account bootstraps the server, so it needs no invite. The invite is
     // judged before the username, so a made-up code cannot be used to learn which
     // usernames exist.

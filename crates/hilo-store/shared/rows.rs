@@ -502,6 +502,10 @@ pub(crate) const BUMP_COUNTER: &str = "INSERT INTO rate_limits (key, started_at,
 /// A counter.
 pub(crate) const COUNTER: &str = "SELECT count, started_at FROM rate_limits WHERE key = $1";
 
+/// Takes one back from a counter.
+pub(crate) const REFUND_COUNTER: &str =
+    "UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND count > 0";
+
 /// Forgets a counter.
 pub(crate) const FORGET_COUNTER: &str = "DELETE FROM rate_limits WHERE key = $1";
 
@@ -521,15 +525,29 @@ pub(crate) const DELETE_ACCOUNT_DATA: [&str; 8] = [
     "DELETE FROM user_events WHERE user_id = $1",
 ];
 
-/// What deleting account `$2` at `$1` changes: unsent uploads are doomed (the sweep
-/// removes their bytes), memberships end, and the account becomes a tombstone no one can
-/// log in to or find, whose username (with a `-`, which no username has) is free again.
-pub(crate) const TOMBSTONE_ACCOUNT: [&str; 3] = [
+/// What deleting account `$2` at `$1` changes first, before its sessions (the lock order
+/// of every body: member rows before `users` rows): unsent uploads are doomed (the sweep
+/// removes their bytes) and memberships end.
+pub(crate) const END_ACCOUNT_PLACES: [&str; 2] = [
     "UPDATE attachments SET deleted_at = $1 WHERE uploader_id = $2 AND sent_at IS NULL AND deleted_at IS NULL",
     "UPDATE members SET left_at = $1 WHERE user_id = $2 AND left_at IS NULL",
-    "UPDATE users SET deleted_at = $1, username = 'deleted-' || id, display_name = 'Deleted user', password_hash = '!', suspended = TRUE, is_admin = FALSE, totp_secret = NULL, totp_pending = NULL WHERE id = $2 AND deleted_at IS NULL",
 ];
+
+/// The last step of deleting account `$2` at `$1`: it becomes a tombstone no one can log
+/// in to or find, whose username (with a `-`, which no username has) is free again.
+pub(crate) const TOMBSTONE_ACCOUNT: &str = "UPDATE users SET deleted_at = $1, username = 'deleted-' || id, display_name = 'Deleted user', password_hash = '!', suspended = TRUE, is_admin = FALSE, totp_secret = NULL, totp_pending = NULL WHERE id = $2 AND deleted_at IS NULL";
 
 /// Whether account `$1` exists and is not deleted.
 pub(crate) const ACCOUNT_LIVE: &str =
     "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL)";
+
+/// Whether account `$1` has sessions with a recorded network at all, one from a device
+/// described as `$2` (NULL matching NULL), and one from network `$3`.
+pub(crate) const KNOWN_CLIENT: &str = "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND network IS NOT NULL) AS baseline, EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND network IS NOT NULL AND agent IS NOT DISTINCT FROM $2) AS agent_seen, EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND network = $3) AS network_seen";
+
+/// Creates the server's own account `$2` (id `$1`, shown as `$3`, at `$4`) unless it
+/// exists: no password, suspended (no login, no profile) and marked deleted (in no list).
+pub(crate) const INSERT_SYSTEM_ACCOUNT: &str = "INSERT INTO users (id, username, display_name, password_hash, suspended, deleted_at, created_at) VALUES ($1, $2, $3, '!', TRUE, $4, $4) ON CONFLICT (username) DO NOTHING";
+
+/// An account's id by username.
+pub(crate) const USER_ID_BY_USERNAME: &str = "SELECT id FROM users WHERE username = $1";

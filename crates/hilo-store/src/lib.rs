@@ -103,6 +103,10 @@ pub struct NewSession {
     pub device_name: Option<String>,
     /// Peer address.
     pub ip: Option<String>,
+    /// The device as the User-Agent describes it (login alerts compare it).
+    pub agent: Option<String>,
+    /// The peer address's network (login alerts compare it).
+    pub network: Option<String>,
     /// Creation time.
     pub now: Timestamp,
 }
@@ -436,6 +440,8 @@ pub struct NewMessage {
     pub conversation_id: ConversationId,
     /// Sending account.
     pub sender: UserId,
+    /// How it arrives: `chat`, or `system` for what the server writes.
+    pub channel: hilo_core::Channel,
     /// Validated text; a message may have none when it carries a location.
     pub text: Option<String>,
     /// The sender's idempotency key.
@@ -471,6 +477,7 @@ impl NewMessage {
             id,
             conversation_id,
             sender,
+            channel: hilo_core::Channel::Chat,
             text: Some(text),
             client_txn_id,
             now,
@@ -845,6 +852,25 @@ pub trait SecurityStore: Send + Sync {
         before: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<AuditEvent>>;
+    /// Whether `user` logged in before from a device described as `agent`, and from the
+    /// network `network`; `None` when none of their sessions recorded either (no baseline
+    /// to compare with, as for sessions from before login alerts).
+    async fn known_client(
+        &self,
+        user: &UserId,
+        agent: Option<&str>,
+        network: Option<&str>,
+    ) -> StoreResult<Option<(bool, bool)>>;
+    /// The id of the server's own account `username` (a sender of notices, such as login
+    /// alerts), created with `id` when missing: nobody can log in to it, find it or list
+    /// it.
+    async fn system_account(
+        &self,
+        id: &UserId,
+        username: &str,
+        display_name: &str,
+        now: Timestamp,
+    ) -> StoreResult<UserId>;
     /// Deletes an account: sessions, secrets, relations and its event stream go, its
     /// memberships end, and a tombstone stays as the sender of its messages. Returns the
     /// `session.revoked` events of its live sessions; `NotFound` when there is no such
@@ -880,6 +906,8 @@ pub trait LimitStore: Send + Sync {
     ) -> StoreResult<(i64, Timestamp)>;
     /// The count and stored time of `key`, if any.
     async fn counter(&self, key: &str) -> StoreResult<Option<(i64, Timestamp)>>;
+    /// Takes one back from `key`'s count (an attempt counted up front that succeeded).
+    async fn refund(&self, key: &str) -> StoreResult<()>;
     /// Forgets `key`.
     async fn forget_counter(&self, key: &str) -> StoreResult<()>;
     /// Forgets every counter whose stored time is before `before`.

@@ -77,6 +77,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
         hasher,
         service,
     );
+    hilo.prepare().await?;
     Ok(App {
         attachment_sweep: config.attachment_sweep,
         hilo,

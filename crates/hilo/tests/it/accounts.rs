@@ -93,7 +93,7 @@ async fn usernames_are_validated_and_unique() {
     let (status, _) = server.call("POST", "/api/v1/accounts", None, Some(json!({"username": "dave", "password": "correct horse", "display_name": "x".repeat(65)}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        server.count("users").await,
+        server.count("users WHERE deleted_at IS NULL").await,
         2,
         "refused registrations write nothing"
     );
@@ -395,7 +395,7 @@ async fn invite_registration_needs_a_single_use_admin_invite() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("invite_required"))
     );
-    assert_eq!(server.count("users").await, 2);
+    assert_eq!(server.count("users WHERE deleted_at IS NULL").await, 2);
 }
 
 async fn body_for(server: &TestServer, username: &str) -> serde_json::Value {

@@ -298,6 +298,16 @@ async fn turning_two_factor_off_needs_the_password_and_a_code() {
     // On again, with a new secret: the old one's codes are worthless.
     let (new_secret, _) = enable_two_factor(&server, &bea).await;
     assert_ne!(new_secret, secret);
+    let old = code(&secret, 1);
+    if (-1..=2).all(|step| code(&new_secret, step) != old) {
+        let (status, body) = log_in(&server, "bea", Some(&old)).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("totp_required"))
+        );
+    }
+    let (status, body) = log_in(&server, "bea", Some(&code(&new_secret, 1))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 #[tokio::test]
@@ -847,7 +857,7 @@ async fn no_password_token_or_code_reaches_the_log_of_the_binary() {
     }
 }
 
-/// A client whose requests come from `source` (any 127.x.y.z reaches the server over
+/// A login whose request comes from `source` (any 127.x.y.z reaches the server over
 /// loopback), for limits kept per address.
 async fn log_in_from(
     server: &TestServer,
@@ -855,11 +865,24 @@ async fn log_in_from(
     username: &str,
     password: &str,
 ) -> (StatusCode, Option<String>, Value) {
-    let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from(source))
-        .build()
-        .expect("client");
+    log_in_with(server, source, None, username, password).await
+}
+
+/// [`log_in_from`] with a User-Agent.
+async fn log_in_with(
+    server: &TestServer,
+    source: [u8; 4],
+    user_agent: Option<&str>,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let mut client = reqwest::Client::builder().local_address(std::net::IpAddr::from(source));
+    if let Some(agent) = user_agent {
+        client = client.user_agent(agent);
+    }
     let response = client
+        .build()
+        .expect("client")
         .post(server.url("/api/v1/sessions"))
         .json(&json!({"username": username, "password": password}))
         .send()
@@ -1343,4 +1366,162 @@ async fn the_data_export_holds_everything_the_person_can_see_and_nothing_else() 
     ] {
         assert!(!everything.contains(secret), "the export holds {secret:?}");
     }
+}
+
+const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36";
+
+/// The user's "Security" conversation and its messages, if any.
+async fn security_notices(server: &TestServer, user: &User) -> Option<(String, Vec<Value>)> {
+    let (_, body) = server.get("/api/v1/conversations", user).await;
+    let conversation = body["conversations"]
+        .as_array()
+        .expect("conversations")
+        .iter()
+        .find(|c| c["members"].to_string().contains("\"Security\""))
+        .cloned()?;
+    let id = conversation["id"].as_str().expect("id").to_owned();
+    let messages = server.all_messages(user, &id).await;
+    Some((id, messages))
+}
+
+#[tokio::test]
+async fn a_login_from_a_new_device_or_network_is_announced_in_the_security_conversation() {
+    let server = TestServer::start().await;
+    let (status, _, body) = server
+        .call_with(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(json!({"username": "nia", "password": PASSWORD})),
+            &[("user-agent", FIREFOX)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let nia = user_from(&body);
+    assert_eq!(
+        body["user"]["is_admin"], true,
+        "the notices account takes nothing from the first one"
+    );
+    let mut ws = stream(&server, &nia).await;
+
+    // The same browser on the same network again: nothing to say.
+    let (status, _, _) = log_in_with(&server, [127, 0, 0, 1], Some(FIREFOX), "nia", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(
+        security_notices(&server, &nia).await.is_none(),
+        "no alert for a known device"
+    );
+
+    // A phone: a new device.
+    let (status, _, body) =
+        log_in_with(&server, [127, 0, 0, 1], Some(ANDROID), "nia", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let phone = user_from(&body);
+    let created = next_of(&mut ws, "message.created").await;
+    assert_eq!(created["message"]["channel"], "system", "{created}");
+    let (conversation, messages) = security_notices(&server, &nia)
+        .await
+        .expect("a Security conversation");
+    assert_eq!(messages.len(), 1);
+    let text = messages[0]["text"].as_str().expect("text");
+    for part in [
+        "a new device",
+        "Chrome on Android",
+        "127.0.0.1",
+        phone.session_id.as_str(),
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert_eq!(messages[0]["channel"], "system");
+    assert_eq!(messages[0]["sender"]["display_name"], "Security");
+
+    // The same browser from another network.
+    let (status, _, body) =
+        log_in_with(&server, [127, 1, 0, 9], Some(FIREFOX), "nia", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, messages) = security_notices(&server, &nia)
+        .await
+        .expect("the same conversation");
+    assert_eq!(messages.len(), 2);
+    let text = messages[1]["text"].as_str().expect("text");
+    assert!(
+        text.contains("a new network") && text.contains("127.1.0.9"),
+        "{text}"
+    );
+
+    // "This wasn't me": that session ends with one request.
+    let (status, _) = server
+        .delete(&format!("/api/v1/sessions/{}", phone.session_id), &nia)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/api/v1/me", &phone).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Notices cannot be answered, and their sender is nobody anyone can reach.
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &nia,
+            json!({"client_txn_id": "r", "text": "was me"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("read_only")),
+        "{body}"
+    );
+    assert_eq!(
+        server.get("/api/v1/users/hilo-security", &nia).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, body) = server.get("/api/v1/admin/users", &nia).await;
+    assert!(!body.to_string().contains("hilo-security"), "{body}");
+    let (status, _) = server
+        .call(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"username": "hilo-security", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn guesses_sent_in_parallel_get_no_more_tries_than_one_at_a_time() {
+    let server = TestServer::start().await;
+    server.register("oto").await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let url = server.url("/api/v1/sessions");
+        guesses.spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"username": "oto", "password": format!("guess number {n}")}))
+                .send()
+                .await
+                .expect("answer")
+                .status()
+        });
+    }
+    let mut checked = 0;
+    while let Some(status) = guesses.join_next().await {
+        match status.expect("task") {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        (1..=10).contains(&checked),
+        "each try is counted before it is checked: {checked} of 30 were"
+    );
+    let (status, _, _) = log_in_from(&server, [127, 0, 0, 5], "oto", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the owner elsewhere is not held up"
+    );
 }

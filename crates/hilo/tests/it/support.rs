@@ -47,13 +47,17 @@ mod capture {
     pub fn install() {
         static INSTALLED: OnceLock<()> = OnceLock::new();
         INSTALLED.get_or_init(|| {
-            if let Some(file) = open("server.jsonl") {
-                let _ = tracing_subscriber::fmt()
-                    .json()
-                    .with_env_filter(hilo::cli::log_filter("trace"))
-                    .with_writer(Mutex::new(file))
-                    .try_init();
+            if !enabled() {
+                return;
             }
+            // Asked for and not working would let the grep pass on nothing: fail instead.
+            let file = open("server.jsonl").expect("HILO_TEST_LOG_DIR is writable");
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(hilo::cli::log_filter("trace"))
+                .with_writer(Mutex::new(file))
+                .try_init()
+                .expect("the log capture is the test binary's only subscriber");
         });
     }
 
