@@ -57,7 +57,7 @@ fn sent(
 
 /// POST /api/v1/conversations/{id}/messages
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)), request_body = SendMessageRequest,
-    responses((status = 201, description = "stored durably", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: the sender sent too many messages this minute; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
+    responses((status = 201, description = "stored durably", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`recipient_blocked` (the sender blocks the recipient), `recipient_restricts_messages`, or `read_only` (security notices)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: the sender sent too many messages this minute; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn send_message(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -221,7 +221,7 @@ async fn remove_reaction(
 
 /// POST /api/v1/messages/{id}/forward
 #[utoipa::path(post, path = "/api/v1/messages/{id}/forward", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)), request_body = ForwardMessageRequest,
-    responses((status = 201, description = "the new, forwarded message", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "no such message or target conversation for the caller", body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody), (status = 429, description = "`rate_limited`: the sender sent too many messages this minute; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
+    responses((status = 201, description = "the new, forwarded message", body = MessageDto), (status = 200, description = "a repeat of an earlier client_txn_id: the original message", body = MessageDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "`recipient_blocked` (the sender blocks the recipient), `recipient_restricts_messages`, or `read_only` (security notices)", body = ErrorBody), (status = 404, description = "no such message or target conversation for the caller", body = ErrorBody), (status = 409, description = "the message was deleted", body = ErrorBody), (status = 429, description = "`rate_limited`: the sender sent too many messages this minute; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn forward_message(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -80,7 +80,7 @@ async fn confirm_two_factor(
 /// DELETE /api/v1/me/2fa
 #[utoipa::path(delete, path = "/api/v1/me/2fa", tag = "accounts", security(("bearer" = [])), request_body = DisableTwoFactorRequest,
     responses((status = 204, description = "2FA is off; the recovery codes are void"), (status = 400, description = "`invalid_code`", body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "`invalid_password`", body = ErrorBody), (status = 409, description = "`totp_not_enabled`", body = ErrorBody)))]
+        (status = 403, description = "`invalid_password`", body = ErrorBody), (status = 409, description = "`totp_not_enabled`", body = ErrorBody), (status = 429, description = "`rate_limited`: ten wrong passwords or codes in 15 minutes; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn disable_two_factor(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -96,7 +96,7 @@ async fn disable_two_factor(
 /// POST /api/v1/me/password
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204, description = "changed; every other session is revoked"), (status = 400, description = "`weak_password` or `invalid_password`: the new password breaks a rule", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, description = "`invalid_password`: the current password is wrong", body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, description = "`invalid_password`: the current password is wrong", body = ErrorBody), (status = 429, description = "`rate_limited`: ten wrong passwords in 15 minutes; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn change_password(
     State(state): State<AppState>,
     Auth(caller): Auth,

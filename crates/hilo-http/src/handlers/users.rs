@@ -43,7 +43,7 @@ pub(super) fn user_dto(profile: &UserProfile) -> UserDto {
 /// DELETE /api/v1/me
 #[utoipa::path(delete, path = "/api/v1/me", tag = "users", security(("bearer" = [])), request_body = DeleteAccountRequest,
     responses((status = 204, description = "deleted: every session ends; the account's messages stay for the others, from a \"Deleted user\""), (status = 401, body = ErrorBody),
-        (status = 403, description = "`invalid_password`", body = ErrorBody)))]
+        (status = 403, description = "`invalid_password`", body = ErrorBody), (status = 429, description = "`rate_limited`: ten wrong passwords in 15 minutes; `Retry-After` gives the seconds to wait", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait")))))]
 async fn delete_me(
     State(state): State<AppState>,
     Auth(caller): Auth,
