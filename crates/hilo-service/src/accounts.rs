@@ -222,8 +222,12 @@ impl Hilo {
         let ip = client.ip.as_deref();
         let throttled_name = if plausible { username.as_str() } else { "-" };
         self.login_gate(throttled_name, ip).await?;
-        let tries = crate::limits::login_tries_key(throttled_name, ip);
-        self.try_counted(&tries, "failed logins").await?;
+        // Per-username guessing limits are one setting: off, both are off.
+        let tries = (self.inner.config.limits.login_free_failures > 0)
+            .then(|| crate::limits::login_tries_key(throttled_name, ip));
+        if let Some(tries) = &tries {
+            self.try_counted(tries, "failed logins").await?;
+        }
         let credentials = if plausible {
             self.inner.store.credentials(&username).await?
         } else {
@@ -261,7 +265,9 @@ impl Hilo {
             return Err(error);
         }
         self.login_succeeded(throttled_name, ip).await?;
-        self.try_succeeded(&tries).await?;
+        if let Some(tries) = &tries {
+            self.try_succeeded(tries).await?;
+        }
         if self.inner.hasher.needs_rehash(&hash) {
             // The same password under today's parameters; a failure only postpones it.
             match self.inner.hasher.hash(&password).await {
