@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::support::{
-    ProcessServer, StatusCode, TestDb, TestServer, User, close_code, next_json, next_of, stream,
-    user_from,
+    Backend, ProcessServer, StatusCode, TestDb, TestServer, User, close_code, next_json, next_of,
+    stream, user_from,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -1524,4 +1524,27 @@ async fn guesses_sent_in_parallel_get_no_more_tries_than_one_at_a_time() {
         StatusCode::CREATED,
         "the owner elsewhere is not held up"
     );
+}
+
+#[tokio::test]
+async fn limits_hold_across_nodes_sharing_a_database() {
+    // Two nodes on one PostgreSQL database: failures counted on one throttle the other.
+    let db = TestDb::new().await;
+    if !matches!(db.backend(), Backend::Postgres) {
+        return;
+    }
+    let first = TestServer::start_on(&db, |_| {}).await;
+    let second = TestServer::start_on(&db, |_| {}).await;
+    first.register("pol").await;
+    for _ in 0..5 {
+        let (status, _, _) = log_in_from(&first, [127, 0, 0, 1], "pol", "not pol's password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry, body) = log_in_from(&second, [127, 0, 0, 1], "pol", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the other node sees the same failures: {body}"
+    );
+    assert!(retry.is_some());
 }
