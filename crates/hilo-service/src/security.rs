@@ -330,6 +330,19 @@ impl Hilo {
         }
     }
 
+    /// Revokes every live session of `user` but `keep` and closes their streams; how many.
+    async fn end_sessions(&self, user: &UserId, keep: Option<&SessionId>) -> Result<usize> {
+        let now = self.inner.clock.now();
+        let revoked = self
+            .inner
+            .store
+            .revoke_sessions_except(user, keep, now)
+            .await?;
+        let count = revoked.len();
+        self.publish_revoked(revoked).await;
+        Ok(count)
+    }
+
     /// Whether `password` is the caller's; 403 `invalid_password` otherwise (for acts that
     /// ask for it again: 2FA off, password change, account deletion).
     async fn check_password(&self, user: &User, password: &str) -> Result<String> {
@@ -569,17 +582,9 @@ impl Hilo {
 
     /// Revokes every session of the caller's but the current one; how many.
     pub async fn revoke_other_sessions(&self, caller: &Caller) -> Result<usize> {
-        let revoked = self
-            .inner
-            .store
-            .revoke_sessions_except(
-                &caller.user.id,
-                Some(&caller.session_id),
-                self.inner.clock.now(),
-            )
+        let count = self
+            .end_sessions(&caller.user.id, Some(&caller.session_id))
             .await?;
-        let count = revoked.len();
-        self.publish_revoked(revoked).await;
         self.audit(
             Audit::of("sessions_revoked", &caller.user, &caller.client)
                 .detail(format!("{count} other sessions signed out")),
@@ -692,13 +697,7 @@ impl Hilo {
     pub async fn admin_force_logout(&self, caller: &Caller, username: &str) -> Result<usize> {
         require_admin(caller)?;
         let subject = self.existing_user(username).await?;
-        let revoked = self
-            .inner
-            .store
-            .revoke_sessions_except(&subject.id, None, self.inner.clock.now())
-            .await?;
-        let count = revoked.len();
-        self.publish_revoked(revoked).await;
+        let count = self.end_sessions(&subject.id, None).await?;
         self.audit(Audit {
             actor: Some(&caller.user.id),
             ..Audit::of("sessions_revoked", &subject, &caller.client).detail(format!(
