@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod handlers;
 pub mod metrics;
+mod web;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,7 +83,8 @@ pub fn router(hilo: Hilo, metrics: Arc<Metrics>, shutdown: CancellationToken) ->
         shutdown,
         openapi,
     };
-    api.fallback(not_found)
+    api.merge(web::routes())
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(harden))

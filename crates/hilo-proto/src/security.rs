@@ -4,6 +4,15 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// `GET /api/v1/me/2fa`: the caller's two-factor state.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TwoFactorStatus {
+    /// Whether logins need a code.
+    pub enabled: bool,
+    /// Recovery codes not used yet (0 while 2FA is off).
+    pub recovery_codes_left: usize,
+}
+
 /// `POST /api/v1/me/2fa`: what to scan into an authenticator app.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TwoFactorEnrolment {

@@ -457,6 +457,13 @@ impl Hilo {
         }
     }
 
+    /// Whether 2FA is on for the caller, and how many recovery codes are left unused.
+    pub async fn two_factor_status(&self, caller: &Caller) -> Result<(bool, usize)> {
+        let state = self.inner.store.two_factor(&caller.user.id).await?;
+        let enabled = state.secret.is_some();
+        Ok((enabled, if enabled { state.recovery.len() } else { 0 }))
+    }
+
     /// Starts 2FA enrolment: a new secret, as an `otpauth://` URI and a QR code. Calling it
     /// again replaces an unconfirmed enrolment; 409 `totp_enabled` when 2FA is on.
     pub async fn start_two_factor(&self, caller: &Caller) -> Result<Enrolment> {

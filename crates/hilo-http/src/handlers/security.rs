@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use hilo_proto::{
     AdminUserDto, AdminUsersResponse, AuditEventDto, AuditResponse, ChangePasswordRequest,
     ConfirmTwoFactorRequest, DisableTwoFactorRequest, ErrorBody, RecoveryCodesResponse,
-    RevokedResponse, TwoFactorEnrolment, rfc3339,
+    RevokedResponse, TwoFactorEnrolment, TwoFactorStatus, rfc3339,
 };
 use hilo_store::AuditEvent;
 use serde::Deserialize;
@@ -35,7 +35,11 @@ use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
-        .routes(routes!(start_two_factor, disable_two_factor))
+        .routes(routes!(
+            two_factor_status,
+            start_two_factor,
+            disable_two_factor
+        ))
         .routes(routes!(confirm_two_factor))
         .routes(routes!(change_password))
         .routes(routes!(my_audit))
@@ -46,6 +50,20 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(unsuspend))
         .routes(routes!(force_logout))
         .routes(routes!(delete_user))
+}
+
+/// GET /api/v1/me/2fa
+#[utoipa::path(get, path = "/api/v1/me/2fa", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "whether 2FA is on, and the recovery codes left", body = TwoFactorStatus), (status = 401, body = ErrorBody)))]
+async fn two_factor_status(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<TwoFactorStatus>, ApiError> {
+    let (enabled, recovery_codes_left) = state.hilo.two_factor_status(&caller).await?;
+    Ok(Json(TwoFactorStatus {
+        enabled,
+        recovery_codes_left,
+    }))
 }
 
 /// POST /api/v1/me/2fa

@@ -82,6 +82,7 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ),
         ("GET /api/v1/me", Account, None),
         // In this order: enrol, confirm (the code is filled in), turn off again.
+        ("GET /api/v1/me/2fa", Account, None),
         ("POST /api/v1/me/2fa", Account, None),
         (
             "POST /api/v1/me/2fa/confirm",

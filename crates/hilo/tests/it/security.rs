@@ -90,6 +90,16 @@ async fn two_factor_enrolment_then_logins_need_a_fresh_code() {
     }
     let svg = body["qr_svg"].as_str().expect("svg");
     assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg:.100}");
+    let status_of = |user: &User| {
+        let user = user.clone();
+        let server = &server;
+        async move { server.get("/api/v1/me/2fa", &user).await.1 }
+    };
+    assert_eq!(
+        status_of(&ana).await,
+        json!({"enabled": false, "recovery_codes_left": 0}),
+        "an enrolment not confirmed is not on"
+    );
 
     // Not on until confirmed: logins need no code yet.
     assert_eq!(log_in(&server, "ana", None).await.0, StatusCode::CREATED);
@@ -195,6 +205,11 @@ async fn two_factor_enrolment_then_logins_need_a_fresh_code() {
     assert_eq!(
         log_in(&server, "ana", Some(&typed)).await.0,
         StatusCode::CREATED
+    );
+    assert_eq!(
+        status_of(&phone).await,
+        json!({"enabled": true, "recovery_codes_left": 8}),
+        "two recovery codes used"
     );
     let (status, _) = log_in(&server, "ana", Some(&"x".repeat(5000))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

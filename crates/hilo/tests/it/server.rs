@@ -80,6 +80,7 @@ async fn openapi_documents_every_route() {
         "POST /api/v1/attachments",
         "GET /api/v1/attachments/{id}",
         "GET /api/v1/attachments/{id}/thumbnail",
+        "GET /api/v1/me/2fa",
         "POST /api/v1/me/2fa",
         "DELETE /api/v1/me/2fa",
         "POST /api/v1/me/2fa/confirm",

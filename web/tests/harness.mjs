@@ -1,0 +1,214 @@
+// What the browser tests and the screenshot script share: a real hilo server process on a
+// loopback port (restartable on the same data directory), Debian's Chromium driven by
+// playwright-core, the API for set-up steps, TOTP codes, and a PNG to upload.
+//
+// Environment: HILO_BIN (the binary; crates/hilo/tests/web.rs passes the one cargo built),
+// HILO_TEST_CHROMIUM (default /usr/bin/chromium), HILO_TEST_LOG_DIR (as the Rust suite:
+// the server logs at trace into process.jsonl-web-<pid> and every secret the tests use is
+// written to secrets.txt-web-<pid>, for .ci/run's grep).
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const LOG_DIR = process.env.HILO_TEST_LOG_DIR;
+
+/** Writes down a secret the tests used, for the log grep of .ci/run. */
+export function secret(value) {
+  if (LOG_DIR && value && String(value).length >= 10) {
+    appendFileSync(join(LOG_DIR, `secrets.txt-web-${process.pid}`), `${value}\n`);
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** A hilo server process with its own data directory (SQLite), on a fixed port across restarts. */
+export class Server {
+  static async start() {
+    const server = new Server();
+    server.dataDir = mkdtempSync(join(tmpdir(), 'hilo-web-'));
+    server.port = await freePort();
+    server.base = `http://127.0.0.1:${server.port}`;
+    await server.run();
+    return server;
+  }
+
+  async run() {
+    const bin = process.env.HILO_BIN;
+    if (!bin) throw new Error('HILO_BIN names the hilo binary to test');
+    const env = {
+      ...process.env,
+      HILO_LOG_FORMAT: 'json',
+      // Every browser of the tests comes from 127.0.0.1: per-address limits would count them as one.
+      HILO_LIMIT_REGISTRATIONS_PER_IP: '0',
+      HILO_LIMIT_LOGIN_FAILURES_PER_IP: '0',
+    };
+    for (const key of ['HILO_CONFIG', 'HILO_DATABASE_URL', 'HILO_NATS_URL', 'HILO_REGISTRATION', 'HILO_MAIL_DOMAIN']) delete env[key];
+    if (LOG_DIR) env.HILO_LOG = 'trace';
+    this.child = spawn(bin, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
+    let buffered = '';
+    this.child.stderr.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (LOG_DIR) appendFileSync(join(LOG_DIR, `process.jsonl-web-${process.pid}`), `${line}\n`);
+        if (/"level":"(WARN|ERROR)"/.test(line) || !line.startsWith('{')) process.stderr.write(`server: ${line}\n`);
+      }
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const r = await fetch(`${this.base}/healthz`);
+        if (r.ok) return;
+      } catch { /* not up yet */ }
+      if (Date.now() > deadline) throw new Error('the server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Stops the process (SIGTERM: a graceful shutdown, as a restart by an operator). */
+  async stop() {
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async restart() {
+    await this.stop();
+    await this.run();
+  }
+
+  async close() {
+    if (this.child.exitCode === null) await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Calls the API (for set-up steps a test does not drive through the page). */
+  async api(method, path, token, body) {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const r = await fetch(`${this.base}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    if (data?.token) secret(data.token);
+    return data;
+  }
+
+  async register(username, password, displayName) {
+    secret(password);
+    return this.api('POST', '/accounts', undefined, { username, password, display_name: displayName });
+  }
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.HILO_TEST_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    // As root in a container Chromium needs --no-sandbox; the rest keep it off the network
+    // (the machine has none) and quiet.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+/** A browser context as one person: English unless told, desktop size unless told. */
+export async function person(browser, server, { locale = 'en-US', viewport = { width: 1280, height: 800 } } = {}) {
+  const context = await browser.newContext({ baseURL: server.base, locale, viewport });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(err));
+  // Console errors fail a test, except the browser's own notes of failed requests: the
+  // tests provoke those on purpose (a 401 asking for a 2FA code, a server that restarts).
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (msg.type() === 'error' && !/^Failed to load resource|^WebSocket connection to .* failed/.test(text)) page.errors.push(new Error(text));
+  });
+  return { context, page };
+}
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret, `offset` steps from now. */
+export function totp(base32, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const step = Math.floor(Date.now() / 30_000) + offset;
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  const code = (mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000;
+  return String(code).padStart(6, '0');
+}
+
+/** A small RGB PNG of a colour gradient (a real picture the server decodes and thumbnails). */
+export function png(width = 64, height = 48) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y += 1) {
+    raw[y * (width * 3 + 1)] = 0;
+    for (let x = 0; x < width; x += 1) {
+      const at = y * (width * 3 + 1) + 1 + x * 3;
+      raw[at] = Math.round((x / width) * 255);
+      raw[at + 1] = Math.round((y / height) * 255);
+      raw[at + 2] = 180;
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Signs up through the page: the accessible names are the contract of issue 9. */
+export async function signUp(page, username, password) {
+  secret(password);
+  await page.goto('/');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('textbox', { name: 'Search' }).or(page.getByRole('searchbox', { name: 'Search' })).waitFor();
+  secret(await page.evaluate(() => localStorage.getItem('hilo.token')));
+}
