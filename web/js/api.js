@@ -12,11 +12,19 @@ export class ApiError extends Error {
   }
 }
 
+// The token this page signed in with, kept in memory: if another tab signs in as someone
+// else (or out), this page reloads rather than act for an account it does not show.
+let current = localStorage.getItem(TOKEN_KEY);
+window.addEventListener('storage', (e) => {
+  if (e.key === TOKEN_KEY && e.newValue !== current) location.reload();
+});
+
 export function token() {
-  return localStorage.getItem(TOKEN_KEY);
+  return current;
 }
 
 export function setToken(value) {
+  current = value || null;
   if (value) localStorage.setItem(TOKEN_KEY, value);
   else localStorage.removeItem(TOKEN_KEY);
 }
@@ -102,6 +110,12 @@ export function upload(file, onProgress) {
 }
 
 const blobs = new Map();
+
+/** Forgets the files fetched so far (signing out). */
+export function clearBlobs() {
+  for (const promise of blobs.values()) promise.then((href) => URL.revokeObjectURL(href)).catch(() => {});
+  blobs.clear();
+}
 
 /**
  * A blob: URL for an authenticated file (attachments and thumbnails need the bearer token,

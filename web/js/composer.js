@@ -79,7 +79,6 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
     maxlength: 10000,
     'aria-autocomplete': 'list',
     'aria-controls': 'mention-list',
-    'aria-expanded': 'false',
   });
   const banner = h('div', { class: 'composer-banner', hidden: true });
   const files = h('ul', { class: 'upload-list', 'aria-label': t('composer.files'), hidden: true });
@@ -146,14 +145,12 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
       onpointerdown: (e) => { e.preventDefault(); chooseMention(i); },
     }, h('strong', {}, m.display_name), ' ', h('span', { class: 'muted' }, `@${m.username}`))));
     mentionList.hidden = false;
-    input.setAttribute('aria-expanded', 'true');
     input.setAttribute('aria-activedescendant', `mention-${mention.active}`);
   }
 
   function closeMentions() {
     mention = null;
     mentionList.hidden = true;
-    input.setAttribute('aria-expanded', 'false');
     input.removeAttribute('aria-activedescendant');
   }
 
@@ -184,7 +181,12 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
       e.preventDefault();
       submit();
     }
-    if (e.key === 'Escape' && (replyTo || editing)) { e.preventDefault(); cancelBanner(); }
+    if (e.key === 'Escape' && (replyTo || editing)) {
+      e.preventDefault();
+      // Leaving an edit leaves nothing of it behind to be sent as a new message.
+      if (editing) { input.value = ''; grow(); }
+      cancelBanner();
+    }
     if (e.key === 'ArrowUp' && !input.value && !editing) {
       // As in Slack: the up arrow in an empty composer edits one's last message.
       const own = [...(state.threads.get(conv()?.id)?.messages.values() || [])]
@@ -198,7 +200,7 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
   function addFiles(list) {
     for (const file of list) {
       const item = { file, progress: 0, attachment: null, error: null };
-      const bar = h('progress', { max: 1, value: 0, 'aria-label': t('composer.uploading', { name: file.name || 'file' }) });
+      const bar = h('progress', { max: 1, value: 0, 'aria-label': t('composer.uploading', { name: file.name || t('composer.pasted') }) });
       const status = h('span', { class: 'muted small' }, t('composer.uploadingShort'));
       item.el = h('li', { class: 'upload' },
         h('span', { class: 'file-name' }, file.name || t('composer.pasted')),
@@ -270,7 +272,14 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
         h('button', { type: 'button', onclick: () => close() }, t('common.cancel')),
         h('button', { type: 'submit', class: 'primary' }, t('composer.share'))));
     });
-    if (place) send({ text: input.value.trim() || undefined, location: place, replyTo });
+    if (!place) return;
+    // The place goes with what is written (and the quoted message); files wait for Send.
+    const text = input.value.trim() || undefined;
+    const quoted = replyTo;
+    input.value = '';
+    grow();
+    if (replyTo) cancelBanner();
+    send({ text, location: place, replyTo: quoted });
   }
 
   // ---- reply and edit ----------------------------------------------------------------
@@ -305,7 +314,19 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
   }
 
   // ---- sending -----------------------------------------------------------------------
+  let submitting = false;
+
   async function submit() {
+    if (submitting) return;
+    submitting = true;
+    try {
+      await submitOnce();
+    } finally {
+      submitting = false;
+    }
+  }
+
+  async function submitOnce() {
     error.textContent = '';
     const text = input.value.replace(/\s+$/, '');
     if (editing) {
@@ -322,13 +343,22 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
     }
     if (!text.trim() && !uploads.length) return;
     const waiting = uploads.slice();
-    if (waiting.some((u) => !u.attachment && !u.error)) announce(t('composer.waitingUploads'));
-    await Promise.all(waiting.map((u) => u.promise));
-    if (waiting.some((u) => u.error)) { error.textContent = t('composer.uploadFailed'); return; }
-    const body = { text: text.trim() ? text : undefined, attachments: waiting.map((u) => u.attachment), replyTo };
+    const quoted = replyTo;
+    // Taken out of the composer now, so what is typed while files finish is the next message.
     input.value = '';
     grow();
-    waiting.forEach(removeUpload);
+    if (waiting.some((u) => !u.attachment && !u.error)) announce(t('composer.waitingUploads'));
+    await Promise.all(waiting.map((u) => u.promise));
+    if (waiting.some((u) => u.error)) {
+      error.textContent = t('composer.uploadFailed');
+      if (!input.value) { input.value = text; grow(); }
+      return;
+    }
+    // A file removed while it was uploading is not sent.
+    const files = waiting.filter((u) => uploads.includes(u));
+    const body = { text: text.trim() ? text : undefined, attachments: files.map((u) => u.attachment), replyTo: quoted };
+    if (!body.text && !files.length) return;
+    files.forEach(removeUpload);
     typingSentAt = 0;
     if (replyTo) cancelBanner();
     closeMentions();

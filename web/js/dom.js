@@ -93,7 +93,7 @@ export function initials(name) {
 export function avatarColor(id) {
   let hash = 0;
   for (const ch of String(id)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return `hsl(${hash % 360} 55% 36%)`;
+  return `hsl(${hash % 360} 55% 28%)`;
 }
 
 export function avatar(party, size = 'md') {
@@ -159,3 +159,25 @@ export function tabbedPage({ title, back, label, tabs, current }, body) {
     h('nav', { class: 'tabs', 'aria-label': label }, tabs.map(([key, href, text]) => h('a', { href, 'aria-current': key === current ? 'page' : null }, text))),
     body);
 }
+
+/**
+ * What has focus inside `root`, in a form that survives a redraw: the element's id, or its
+ * message and accessible name (a message's buttons have no id).
+ */
+export function focusKey(root) {
+  const el = document.activeElement;
+  if (!el || !root.contains(el) || el === root) return null;
+  return { id: el.id, message: el.closest('article')?.dataset.id, label: el.getAttribute('aria-label') || el.textContent };
+}
+
+export function restoreFocus(root, key) {
+  if (!key || root.contains(document.activeElement)) return;
+  let el = key.id ? root.querySelector(`#${CSS.escape(key.id)}`) : null;
+  if (!el) {
+    const scope = key.message ? root.querySelector(`article[data-id="${CSS.escape(key.message)}"]`) : root;
+    el = [...(scope?.querySelectorAll('button, a, input, select, textarea, [tabindex]') || [])]
+      .find((c) => (c.getAttribute('aria-label') || c.textContent) === key.label) || scope;
+  }
+  el?.focus({ preventScroll: true });
+}
+

@@ -22,9 +22,12 @@ export class EventStream {
     this.timer = null;
   }
 
+  /** Connects; resolves once the stream is live the first time (events from then on are not missed). */
   start() {
     this.stopped = false;
+    const ready = new Promise((resolve) => { this.onFirstReady = resolve; });
     this.connect();
+    return ready;
   }
 
   stop() {
@@ -51,12 +54,17 @@ export class EventStream {
       try { event = JSON.parse(msg.data); } catch { return; }
       if (event.type === 'ready') {
         this.attempt = 0;
+        // The stream's head when this connection began: where to resume if the server
+        // says the cursor given is too old.
+        this.readyCursor = event.cursor;
         if (!this.cursor) this.cursor = event.cursor;
         this.setStatus('live');
+        this.onFirstReady?.();
+        this.onFirstReady = null;
         return;
       }
       if (event.type === 'resync_required') {
-        this.cursor = null;
+        this.cursor = this.readyCursor || null;
         this.handlers.onResync?.();
         return;
       }

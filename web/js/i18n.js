@@ -48,7 +48,7 @@ const en = {
   'folders.empty.spam': 'No spam. Nice.',
   'list.more': 'Show more',
   'list.unread': '{n} unread',
-  'list.unreadConversations': '{n} unread conversations',
+  'list.unreadConversations': { one: '{n} unread conversation', other: '{n} unread conversations' },
 
   'search.label': 'Search',
   'search.placeholder': 'Search messages and people',
@@ -189,7 +189,7 @@ const en = {
   'group.members': 'Members',
   'group.membersHint': 'Usernames, separated by commas.',
   'group.create': 'Create group',
-  'group.memberCount': '{n} members',
+  'group.memberCount': { one: '{n} member', other: '{n} members' },
   'group.membersTitle': 'Members ({n})',
   'group.rename': 'Rename',
   'group.renamed': 'Group renamed',
@@ -278,7 +278,7 @@ const en = {
   'twofa.title': 'Two-factor authentication',
   'twofa.on': 'On: logging in needs a code from your authenticator app.',
   'twofa.off': 'Off. Turn it on so that a stolen password is not enough to get into your account.',
-  'twofa.codesLeft': '{n} recovery codes left.',
+  'twofa.codesLeft': { one: '{n} recovery code left.', other: '{n} recovery codes left.' },
   'twofa.start': 'Set up two-factor authentication',
   'twofa.step1': 'Install an authenticator app (for example Aegis, Google Authenticator or 1Password).',
   'twofa.step2': 'Scan this QR code with it.',
@@ -419,7 +419,7 @@ const es = {
   'folders.empty.spam': 'No hay spam. Bien.',
   'list.more': 'Mostrar más',
   'list.unread': '{n} sin leer',
-  'list.unreadConversations': '{n} conversaciones sin leer',
+  'list.unreadConversations': { one: '{n} conversación sin leer', other: '{n} conversaciones sin leer' },
 
   'search.label': 'Buscar',
   'search.placeholder': 'Buscar mensajes y personas',
@@ -560,7 +560,7 @@ const es = {
   'group.members': 'Miembros',
   'group.membersHint': 'Nombres de usuario, separados por comas.',
   'group.create': 'Crear grupo',
-  'group.memberCount': '{n} miembros',
+  'group.memberCount': { one: '{n} miembro', other: '{n} miembros' },
   'group.membersTitle': 'Miembros ({n})',
   'group.rename': 'Cambiar nombre',
   'group.renamed': 'Nombre del grupo cambiado',
@@ -649,7 +649,7 @@ const es = {
   'twofa.title': 'Verificación en dos pasos',
   'twofa.on': 'Activada: para iniciar sesión hace falta un código de tu aplicación de autenticación.',
   'twofa.off': 'Desactivada. Actívala para que una contraseña robada no baste para entrar en tu cuenta.',
-  'twofa.codesLeft': 'Te quedan {n} códigos de recuperación.',
+  'twofa.codesLeft': { one: 'Te queda {n} código de recuperación.', other: 'Te quedan {n} códigos de recuperación.' },
   'twofa.start': 'Configurar la verificación en dos pasos',
   'twofa.step1': 'Instala una aplicación de autenticación (por ejemplo Aegis, Google Authenticator o 1Password).',
   'twofa.step2': 'Escanea con ella este código QR.',
@@ -777,9 +777,14 @@ export function setLang(code) {
   document.documentElement.lang = code;
 }
 
-/** The string for `key` in the current language, with {name} placeholders filled in. */
+/**
+ * The string for `key` in the current language, with {name} placeholders filled in; a key
+ * with plural forms ({one, other}) takes the form for `params.n`.
+ */
 export function t(key, params) {
-  const text = DICTIONARIES[current][key] ?? en[key] ?? key;
+  let text = DICTIONARIES[current][key] ?? en[key] ?? key;
+  // A string with plural forms picks one by `n`, by the language's rules.
+  if (typeof text === 'object') text = text[new Intl.PluralRules(current).select(params?.n ?? 0)] ?? text.other;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (_, name) => (params[name] ?? ''));
 }

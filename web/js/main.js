@@ -4,12 +4,12 @@
 // Routes: #/ (the conversation list), #/c/<id> (a thread), #/c/<id>/<seq> (a thread at a
 // message), #/people, #/u/<username>, #/settings/<tab>, #/admin/<tab>.
 
-import { api, get, setToken, token, whenUnauthorized } from './api.js';
+import { api, clearBlobs, get, setToken, token, whenUnauthorized } from './api.js';
 import { announce, h, mount } from './dom.js';
 import { EventStream } from './events.js';
 import { lang, setLang, t, LANGS } from './i18n.js';
 import {
-  emit, fetchConversation, isReading, loadAllFolders, on, profile, putConversation, dropConversation, reset, state,
+  emit, fetchConversation, loadAllFolders, on, profile, putConversation, dropConversation, reset, state,
 } from './state.js';
 import { renderAuth } from './auth.js';
 import { renderSidebar } from './sidebar.js';
@@ -51,17 +51,21 @@ function showAuth(error) {
 
 async function startSession() {
   stream?.stop();
-  await loadAllFolders().catch(() => {});
   stream = new EventStream({
-    onEvent: handleEvent,
+    // One event at a time, in order (applying one may wait for a fetch).
+    onEvent: (event) => { events = events.then(() => handleEvent(event)).catch((err) => console.error(err)); },
     onStatus: (status) => { state.connection = status; emit('connection'); if (status === 'live' && wasOffline) { wasOffline = false; emit('reconnected'); } if (status === 'offline') wasOffline = true; },
-    onResync: async () => { await loadAllFolders().catch(() => {}); emit('resync'); },
+    onResync: async () => { state.threads.clear(); await loadAllFolders().catch(() => {}); emit('resync'); },
     onUnauthorized: () => signOut(false),
   });
-  stream.start();
+  // The stream first, then the lists: whatever happens in between comes as events.
+  await Promise.race([stream.start(), new Promise((r) => { setTimeout(r, 3000); })]);
+  await loadAllFolders().catch(() => {});
   renderShell();
   route();
 }
+
+let events = Promise.resolve();
 
 let wasOffline = false;
 
@@ -75,6 +79,8 @@ export async function signOut(callServer = true) {
   stream = null;
   if (callServer) await api('DELETE', '/sessions/current').catch(() => {});
   setToken(null);
+  clearBlobs();
+  document.querySelector('.menu')?.remove();
   reset();
   mainCleanup?.();
   mainCleanup = null;
@@ -108,6 +114,8 @@ function renderShell() {
     h('a', { href: '#/people', 'data-nav': 'people' }, t('nav.people')),
     h('a', { href: '#/settings/profile', 'data-nav': 'settings' }, t('nav.settings')),
     state.me?.is_admin ? h('a', { href: '#/admin/reports', 'data-nav': 'admin' }, t('nav.admin')) : null);
+  const meName = h('span', { class: 'me-name' }, state.me?.display_name);
+  cleanup.push(on('me', () => { meName.textContent = state.me?.display_name || ''; }));
   const sidebar = h('aside', { class: 'sidebar', 'aria-label': t('nav.conversations') });
   mainEl = h('main', { class: 'main', id: 'main', tabindex: '-1' });
   shellEl = h('div', { class: 'shell', 'data-view': 'list' },
@@ -118,7 +126,7 @@ function renderShell() {
       nav,
       h('div', { class: 'me' },
         langSelect,
-        h('span', { class: 'me-name' }, state.me?.display_name),
+        meName,
         h('button', { type: 'button', onclick: () => signOut(true) }, t('auth.logout')))),
     h('div', { class: 'body' }, sidebar, mainEl));
   mount(app, shellEl);
@@ -129,7 +137,12 @@ function renderShell() {
 /** Shows what the hash names in the main pane. */
 function route() {
   if (!state.me || !mainEl) return;
-  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  let parts;
+  try {
+    parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  } catch {
+    parts = [''];
+  }
   mainCleanup?.();
   mainCleanup = null;
   const [section, a, b] = parts;
@@ -156,6 +169,11 @@ function route() {
       h('p', {}, t('chat.pick'))));
   }
   shellEl.dataset.view = view;
+  const titles = { people: 'nav.people', u: 'nav.people', settings: 'nav.settings', admin: 'nav.admin' };
+  state.viewTitle = titles[section] ? t(titles[section]) : '';
+  updateTitle();
+  // On a phone the list and the view are separate screens: move focus to the new one.
+  if (view === 'main' && window.matchMedia('(max-width: 759px)').matches) mainEl.focus({ preventScroll: true });
   emit('route', { section, id: a });
 }
 
@@ -166,12 +184,12 @@ async function handleEvent(event) {
       const conv = state.conversations.get(event.conversation_id) || await fetchConversation(event.conversation_id).catch(() => null);
       if (conv) {
         const mine = event.message.sender?.id === state.me.id;
-        const reading = isReading(conv.id);
         if (event.message.seq > (conv.last_seq || 0)) {
           conv.last_seq = event.message.seq;
           conv.last_message = event.message;
           conv.updated_at = event.message.created_at;
-          if (!mine && !reading) conv.unread_count += 1;
+          // Unread until the open thread, if the person is looking at its end, says it was read.
+          if (!mine) conv.unread_count += 1;
           if (mine) { conv.unread_count = 0; conv.last_read_seq = event.message.seq; }
         }
         putConversation(conv);
@@ -186,9 +204,16 @@ async function handleEvent(event) {
       threadEvent(event);
       break;
     }
-    case 'message.hidden':
+    case 'message.hidden': {
       threadEvent(event);
+      // The list's preview and count leave it out too: read the conversation again.
+      const conv = state.conversations.get(event.conversation_id);
+      if (conv?.last_message?.id === event.message_id || conv?.unread_count) {
+        state.conversations.delete(event.conversation_id);
+        await fetchConversation(event.conversation_id).catch(() => {});
+      }
       break;
+    }
     case 'conversation.created':
     case 'conversation.updated':
       if (event.conversation) putConversation(event.conversation);
@@ -219,9 +244,21 @@ async function handleEvent(event) {
       state.presence.set(event.user_id, { online: event.online, last_seen_at: event.last_seen_at });
       emit('presence', event.user_id);
       break;
-    case 'user.updated':
+    case 'user.updated': {
       if (event.me) { state.me = event.me; emit('me'); }
+      // A new name shows everywhere the person is: members, senders, previews.
+      const { user } = event;
+      for (const conv of state.conversations.values()) {
+        for (const m of conv.members) if (m.id === user.id) m.display_name = user.display_name;
+        if (conv.last_message?.sender?.id === user.id) conv.last_message.sender.display_name = user.display_name;
+      }
+      for (const thread of state.threads.values()) {
+        for (const m of thread.messages.values()) if (m.sender?.id === user.id) m.sender.display_name = user.display_name;
+      }
+      emit('conversations');
+      for (const id of state.threads.keys()) emit(`thread:${id}`);
       break;
+    }
     case 'friend.request':
       if (event.direction === 'incoming') announce(t('people.requestFrom', { name: event.user.display_name }));
       emit('friends');

@@ -38,7 +38,8 @@ export function permission() {
 
 export function updateTitle() {
   const n = state.me ? totalUnread() : 0;
-  document.title = n > 0 ? `(${n}) hilo` : 'hilo';
+  const view = state.me && state.viewTitle ? `${state.viewTitle} · ` : '';
+  document.title = `${n > 0 ? `(${n}) ` : ''}${view}hilo`;
 }
 
 on('conversations', updateTitle);

@@ -14,7 +14,7 @@ async function openDirect(username) {
 }
 
 /** The buttons for a person, by relationship; `done` redraws whatever shows them. */
-function actionsFor(user, done) {
+function actionsFor(user, done, describedBy) {
   const u = encodeURIComponent(user.username);
   const act = (fn, message) => async () => {
     try {
@@ -48,14 +48,19 @@ function actionsFor(user, done) {
     type: 'button',
     onclick: act(async () => { const reason = await reasonDialog(t('people.report')); if (reason) { await post('/reports', { username: user.username, reason }); announce(t('report.sent')); } }),
   }, t('people.report')));
+  // In a list, each button is described by its row's name ("Block, button, Dan").
+  if (describedBy) buttons.forEach((b) => b.setAttribute('aria-describedby', describedBy));
   return buttons;
 }
 
+let rows = 0;
+
 function personRow(user, done) {
+  const nameId = `person-${rows += 1}`;
   return h('li', { class: 'person' },
     h('a', { href: `#/u/${encodeURIComponent(user.username)}`, class: 'person-link' }, avatar(user, 'md'),
-      h('span', {}, h('strong', {}, user.display_name), h('span', { class: 'muted' }, ` @${user.username}`))),
-    h('div', { class: 'actions' }, actionsFor(user, done)));
+      h('span', { id: nameId }, h('strong', {}, user.display_name), h('span', { class: 'muted' }, ` @${user.username}`))),
+    h('div', { class: 'actions' }, actionsFor(user, done, nameId)));
 }
 
 export function renderPeople(root) {
@@ -115,9 +120,11 @@ export function renderPeople(root) {
 
 export function renderProfile(root, username) {
   const offs = [];
+  let disposed = false;
   async function load() {
     try {
       const user = await get(`/users/${encodeURIComponent(username)}`);
+      if (disposed) return;
       const presence = user.online ? t('presence.online') : (user.last_seen_at ? formatLastSeen(user.last_seen_at) : '');
       mount(root, h('div', { class: 'page profile' },
         h('header', { class: 'page-head' }, h('a', { href: '#/people', class: 'back icon-button', 'aria-label': t('nav.back') }, icon('back')), h('h1', {}, user.display_name)),
@@ -129,10 +136,11 @@ export function renderProfile(root, username) {
             h('p', {}, t(`relationship.${user.relationship}`)))),
         h('div', { class: 'actions' }, actionsFor(user, load))));
     } catch (err) {
+      if (disposed) return;
       mount(root, h('div', { class: 'page' }, h('p', { class: 'error', role: 'alert' }, errorText(err)), h('a', { href: '#/people' }, t('nav.back'))));
     }
   }
   load();
   offs.push(on('friends', load));
-  return () => offs.forEach((off) => off());
+  return () => { disposed = true; offs.forEach((off) => off()); };
 }

@@ -2,7 +2,7 @@
 // box over messages and people, and "New group".
 
 import { get, post, qs } from './api.js';
-import { avatar, debounce, h, icon, markedText, modal, mount } from './dom.js';
+import { announce, avatar, debounce, focusKey, h, icon, markedText, modal, mount, restoreFocus } from './dom.js';
 import { errorText, formatListTime, t } from './i18n.js';
 import {
   FOLDERS, conversationName, conversationsIn, isMuted, loadFolder, on, otherMember, putConversation, state, unreadIn,
@@ -27,22 +27,34 @@ export function renderSidebar(root) {
   const listBox = h('div', { class: 'list-box' }, folderNav, list, more);
 
   function drawFolders() {
+    const focus = focusKey(folderNav);
     mount(folderNav, FOLDERS.map((f) => {
       const count = unreadIn(f);
       return h('button', {
         type: 'button',
+        id: `folder-${f}`,
         class: 'folder',
         'aria-pressed': String(f === folder),
         onclick: () => { folder = f; drawFolders(); drawList(); },
       }, t(`folders.${f}`), count ? h('span', { class: 'badge', 'aria-label': t('list.unreadConversations', { n: count }) }, String(count)) : null);
     }));
+    restoreFocus(folderNav, focus);
+  }
+
+  // Many events in a row (a page of presence answers, a burst of messages) redraw once.
+  let pending = 0;
+  function redraw() {
+    if (pending) return;
+    pending = requestAnimationFrame(() => { pending = 0; drawFolders(); drawList(); });
   }
 
   function drawList() {
+    const focus = focusKey(list);
     const convs = conversationsIn(folder);
     const current = location.hash.match(/^#\/c\/([^/]+)/)?.[1];
     mount(list, convs.length ? convs.map((c) => item(c, decodeURIComponent(current || '') === c.id)) : h('li', { class: 'empty' }, t(`folders.empty.${folder}`)));
     more.hidden = !state.loadedFolders.get(folder)?.nextCursor;
+    restoreFocus(list, focus);
   }
 
   const runSearch = debounce(async () => {
@@ -61,6 +73,16 @@ export function renderSidebar(root) {
         get(`/search/messages${qs({ q })}`).catch((err) => (err.code === 'invalid_query' ? { results: [] } : Promise.reject(err))),
       ]);
       if (search.value.trim() !== q) return;
+      const hits = h('ul', { class: 'result-list' });
+      const moreHits = h('button', { type: 'button', class: 'link more', hidden: true }, t('list.more'));
+      // Further pages of results, on demand (the server gives `next_cursor` while more follow).
+      const showHits = (page) => {
+        hits.append(...page.results.map(hit));
+        moreHits.hidden = !page.next_cursor;
+        moreHits.onclick = async () => {
+          try { showHits(await get(`/search/messages${qs({ q, cursor: page.next_cursor })}`)); } catch (err) { announce(errorText(err)); }
+        };
+      };
       mount(results,
         h('h2', { class: 'section' }, t('search.people')),
         people.users.length
@@ -69,18 +91,9 @@ export function renderSidebar(root) {
               h('span', {}, h('strong', {}, u.display_name), ' ', h('span', { class: 'muted' }, `@${u.username}`))))))
           : h('p', { class: 'muted' }, t('search.noPeople')),
         h('h2', { class: 'section' }, t('search.messages')),
-        messages.results.length
-          ? h('ul', { class: 'result-list' }, messages.results.map((r) => {
-            const conv = state.conversations.get(r.message.conversation_id);
-            return h('li', {},
-              h('a', { href: `#/c/${encodeURIComponent(r.message.conversation_id)}/${r.message.seq}`, class: 'result message-result' },
-                h('span', { class: 'result-head' },
-                  h('strong', {}, r.message.sender?.display_name || ''),
-                  conv ? h('span', { class: 'muted' }, ` · ${conversationName(conv)}`) : null,
-                  h('time', { datetime: r.message.created_at, class: 'muted' }, formatListTime(r.message.created_at))),
-                h('span', { class: 'highlight' }, markedText(r.highlight))));
-          }))
-          : h('p', { class: 'muted' }, t('search.noMessages')));
+        messages.results.length ? hits : h('p', { class: 'muted' }, t('search.noMessages')),
+        moreHits);
+      showHits(messages);
     } catch (err) {
       mount(results, h('p', { class: 'error', role: 'alert' }, errorText(err)));
     }
@@ -101,10 +114,22 @@ export function renderSidebar(root) {
     listBox);
   drawFolders();
   drawList();
-  offs.push(on('conversations', () => { drawFolders(); drawList(); }));
-  offs.push(on('presence', drawList));
-  offs.push(on('route', drawList));
-  return () => offs.forEach((off) => off());
+  offs.push(on('conversations', redraw));
+  offs.push(on('presence', redraw));
+  offs.push(on('route', redraw));
+  return () => { offs.forEach((off) => off()); cancelAnimationFrame(pending); };
+}
+
+/** One search result: who, where, when, and the text with the matches marked; opens the thread there. */
+function hit(r) {
+  const conv = state.conversations.get(r.message.conversation_id);
+  return h('li', {},
+    h('a', { href: `#/c/${encodeURIComponent(r.message.conversation_id)}/${r.message.seq}`, class: 'result message-result' },
+      h('span', { class: 'result-head' },
+        h('strong', {}, r.message.sender?.display_name || ''),
+        conv ? h('span', { class: 'muted' }, ` · ${conversationName(conv)}`) : null,
+        h('time', { datetime: r.message.created_at, class: 'muted' }, formatListTime(r.message.created_at))),
+      h('span', { class: 'highlight' }, markedText(r.highlight))));
 }
 
 function item(conv, current) {
@@ -123,29 +148,30 @@ function item(conv, current) {
     preview = who + body;
   }
   const unread = conv.unread_count > 0;
-  return h('li', {},
-    h('a', {
-      href: `#/c/${encodeURIComponent(conv.id)}`,
-      class: `conv${unread ? ' unread' : ''}`,
-      'aria-label': name,
-      'aria-describedby': descId,
-      'aria-current': current ? 'page' : null,
-      dataset: { id: conv.id },
-    },
+  // The link's name is the conversation's name and nothing else (what a screen reader user
+  // asks for, and what one sees); the preview, unread count and presence are its
+  // description. The link covers the whole row (CSS), so a click anywhere opens it.
+  return h('li', { class: `conv${unread ? ' unread' : ''}${current ? ' current' : ''}`, dataset: { id: conv.id } },
     h('span', { class: 'avatar-wrap' }, avatar(conv.kind === 'group' ? { id: conv.id, display_name: name } : other, 'md'),
       online ? h('span', { class: 'dot', title: t('presence.online') }) : null),
     h('span', { class: 'conv-body' },
       h('span', { class: 'conv-top' },
-        h('span', { class: 'conv-name' }, name),
-        last ? h('time', { datetime: last.created_at }, formatListTime(last.created_at)) : null),
-      h('span', { class: 'conv-bottom' },
+        h('a', {
+          href: `#/c/${encodeURIComponent(conv.id)}`,
+          id: `conv-${conv.id}`,
+          class: 'conv-name',
+          'aria-describedby': descId,
+          'aria-current': current ? 'page' : null,
+        }, name),
+        last ? h('time', { datetime: last.created_at, 'aria-hidden': 'true' }, formatListTime(last.created_at)) : null),
+      h('span', { class: 'conv-bottom', 'aria-hidden': 'true' },
         h('span', { class: 'preview', id: descId },
           preview,
           unread ? h('span', { class: 'visually-hidden' }, `, ${t('list.unread', { n: conv.unread_count })}`) : null,
           online ? h('span', { class: 'visually-hidden' }, `, ${t('presence.online')}`) : null),
         conv.pinned ? h('span', { class: 'flag', title: t('conv.pinned'), 'aria-hidden': 'true' }, '📌') : null,
         isMuted(conv) ? h('span', { class: 'flag', title: t('conv.muted'), 'aria-hidden': 'true' }, '🔕') : null,
-        unread ? h('span', { class: 'badge', 'aria-hidden': 'true' }, String(conv.unread_count)) : null))));
+        unread ? h('span', { class: 'badge' }, String(conv.unread_count)) : null)));
 }
 
 /** "New group": a name and members by username. */

@@ -8,13 +8,14 @@
 // keeps one copy however often it is retried.
 
 import { ApiError, blobUrl, del, download, get, patch, post, put, qs } from './api.js';
-import { announce, avatar, formatSize, h, icon, modal, mount, randomId } from './dom.js';
-import { errorText, formatDay, formatTime, formatLastSeen, dayKey, t } from './i18n.js';
+import { announce, avatar, focusKey, formatSize, h, icon, modal, mount, randomId, restoreFocus } from './dom.js';
+import { errorText, formatDateTime, formatDay, formatTime, formatLastSeen, dayKey, lang, t } from './i18n.js';
 import {
   conversationName, conversationsIn, emit, fetchConversation, isMuted, isReading, memberById, on, otherMember,
   putConversation, dropConversation, state, typingIn,
 } from './state.js';
 import { renderComposer, EMOJI, pickEmoji, showMenu } from './composer.js';
+import { updateTitle } from './notify.js';
 
 const PAGE = 50;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -69,7 +70,7 @@ export function applyEvent(event) {
       if (thread.hasMoreAfter) return; // not looking at the end: it is loaded when scrolled to
       thread.add(event.message);
       if (event.message.sender?.id !== state.me.id) {
-        announce(t('msg.newFrom', { name: event.message.sender?.display_name || '', text: event.message.text || '' }));
+        if (isReading(thread.id)) announce(t('msg.newFrom', { name: event.message.sender?.display_name || '', text: event.message.text || '' }));
         // Their message ends their typing.
         state.typing.get(thread.id)?.delete(event.message.sender?.id);
       }
@@ -126,6 +127,7 @@ export function renderThread(root, id, jumpSeq) {
   let stickToBottom = true;
   const elements = new Map(); // message key -> { key, el }
   let composer = null;
+  let disposed = false;
 
   mount(root, h('section', { class: 'thread', 'aria-label': t('chat.loading') },
     h('div', { class: 'thread-main' }, head, banner, log, typingLine, composerSlot),
@@ -137,10 +139,14 @@ export function renderThread(root, id, jumpSeq) {
     try {
       conv = await fetchConversation(id);
     } catch (err) {
+      if (disposed) return;
       mount(root, h('div', { class: 'empty-main' }, h('p', { class: 'error', role: 'alert' }, errorText(err)), h('a', { href: '#/' }, t('nav.back'))));
       return;
     }
+    if (disposed) return;
     section.setAttribute('aria-label', conversationName(conv));
+    state.viewTitle = conversationName(conv);
+    updateTitle();
     drawHead();
     drawBanner();
     composer = renderComposer({ conv: () => conv, send, edit, uploadTarget: section });
@@ -153,6 +159,7 @@ export function renderThread(root, id, jumpSeq) {
       mount(log, h('p', { class: 'error', role: 'alert' }, errorText(err)));
       return;
     }
+    if (disposed) return;
     draw();
     if (jumpSeq) focusSeq(jumpSeq);
     else scrollToBottom();
@@ -203,6 +210,13 @@ export function renderThread(root, id, jumpSeq) {
       const data = await get(`/conversations/${encodeURIComponent(id)}/messages${qs({ after: thread.lastSeq(), limit: PAGE })}`);
       data.messages.forEach((m) => thread.add(m));
       thread.hasMoreAfter = data.has_more;
+      if (!thread.hasMoreAfter) {
+        // Messages whose events came while this page was on its way were not kept (the
+        // thread was not at its end then): read once more from here.
+        const rest = await get(`/conversations/${encodeURIComponent(id)}/messages${qs({ after: thread.lastSeq(), limit: PAGE })}`);
+        rest.messages.forEach((m) => thread.add(m));
+        thread.hasMoreAfter = rest.has_more;
+      }
       draw();
       markRead();
     } catch (err) {
@@ -369,15 +383,18 @@ export function renderThread(root, id, jumpSeq) {
     for (const key of [...elements.keys()]) if (!seen.has(key)) elements.delete(key);
     if (thread.hasMoreAfter) children.push(h('div', { class: 'loading-more' }, t('chat.loadingNewer')));
     const wasBottom = stickToBottom;
-    const focused = document.activeElement;
+    const focus = focusKey(log);
     log.replaceChildren(...children);
-    if (focused && log.contains(focused)) focused.focus({ preventScroll: true });
+    restoreFocus(log, focus);
     if (wasBottom) scrollToBottom();
   }
 
   function drawTyping() {
+    if (!conv) return;
     const names = typingIn(id).filter((u) => u !== state.me.id).map((u) => memberById(conv, u)?.display_name).filter(Boolean);
-    typingLine.textContent = names.length === 0 ? '' : names.length === 1 ? t('chat.typingOne', { name: names[0] }) : t('chat.typingMany', { names: names.join(', ') });
+    const text = names.length === 0 ? '' : names.length === 1 ? t('chat.typingOne', { name: names[0] }) : t('chat.typingMany', { names: names.join(', ') });
+    // Written only when it changes: it is a live region.
+    if (typingLine.textContent !== text) typingLine.textContent = text;
   }
 
   // ---- one message -------------------------------------------------------------------
@@ -413,7 +430,7 @@ export function renderThread(root, id, jumpSeq) {
     }
     const meta = h('footer', { class: 'meta' },
       m.channel && m.channel !== 'chat' ? h('span', { class: `channel channel-${m.channel}` }, t(`channel.${m.channel}`)) : null,
-      m.created_at ? h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, formatTime(m.created_at)) : null,
+      m.created_at ? h('time', { datetime: m.created_at, title: formatDateTime(m.created_at) }, formatTime(m.created_at)) : null,
       m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('msg.edited')) : null,
       st ? h('span', { class: `state state-${st}`, title: t(`state.${st}`) }, h('span', { 'aria-hidden': 'true' }, { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' }[st]), h('span', { class: 'visually-hidden' }, t(`state.${st}`))) : null);
     mount(bubble, parts, meta);
@@ -485,7 +502,8 @@ export function renderThread(root, id, jumpSeq) {
     let at = 0;
     const links = (m.entities || []).filter((e) => e.type === 'link').sort((a, b) => a.offset - b.offset);
     for (const link of links) {
-      if (link.offset < at) continue;
+      // The server only ever makes web and mail links; anything else stays text.
+      if (link.offset < at || !/^(https?:|mailto:)/i.test(link.url)) continue;
       out.push(...mentions(text.slice(at, link.offset), m));
       out.push(h('a', { href: link.url, target: '_blank', rel: 'noopener noreferrer nofollow' }, text.slice(link.offset, link.offset + link.length)));
       at = link.offset + link.length;
@@ -524,7 +542,7 @@ export function renderThread(root, id, jumpSeq) {
     }
     return h('div', { class: 'file-card' },
       h('span', { class: 'file-icon' }, icon('file')),
-      h('span', { class: 'file-info' }, h('span', { class: 'file-name' }, a.name), h('span', { class: 'muted small' }, formatSize(a.size))),
+      h('span', { class: 'file-info' }, h('span', { class: 'file-name' }, a.name), h('span', { class: 'muted small' }, formatSize(a.size, lang()))),
       h('button', { type: 'button', onclick: () => download(a.url, a.name).catch((err) => announce(errorText(err))) }, t('msg.download')));
   }
 
@@ -667,6 +685,9 @@ export function renderThread(root, id, jumpSeq) {
       // Only a refusal of this very message is final; the network or the server being away
       // leaves it to retry.
       local.failed = true;
+      // Worth retrying by itself once the connection is back: the network or the server
+      // being away, not a refusal of this very message.
+      local.retryable = !(err instanceof ApiError) || err.status === 0 || err.status >= 500;
       local.error = err instanceof ApiError && err.status ? errorText(err) : t('state.failedOffline');
       draw();
       announce(t('state.failed'));
@@ -761,8 +782,9 @@ export function renderThread(root, id, jumpSeq) {
           onsubmit: act(async () => {
             const usernames = add.value.split(/[\s,]+/).map((u) => u.replace(/^@/, '').toLowerCase()).filter(Boolean);
             if (!usernames.length) return;
-            putConversation(await post(`/conversations/${cid}/members`, { usernames }));
+            const updated = await post(`/conversations/${cid}/members`, { usernames });
             add.value = '';
+            putConversation(updated);
             announce(t('group.added'));
           }),
         }, h('label', { for: 'add-members' }, t('group.addMembers')), add, h('button', { type: 'submit' }, t('group.add'))),
@@ -782,7 +804,14 @@ export function renderThread(root, id, jumpSeq) {
         h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.username)}`); announce(t('people.blocked', { name: other.display_name })); }) }, t('people.block')),
         h('button', { type: 'button', onclick: act(async () => { const reason = await reasonDialog(t('people.report')); if (reason) { await post('/reports', { username: other.username, reason }); announce(t('report.sent')); } }) }, t('people.report'))));
     }
+    const focus = focusKey(details);
+    const typed = [...details.querySelectorAll('input[id]')].map((el) => [el.id, el.value]);
     mount(details, parts);
+    for (const [fieldId, value] of typed) {
+      const el = details.querySelector(`#${fieldId}`);
+      if (el && value) el.value = value;
+    }
+    restoreFocus(details, focus);
   }
 
   // ---- wiring ------------------------------------------------------------------------
@@ -800,15 +829,16 @@ export function renderThread(root, id, jumpSeq) {
     // Events replayed from the cursor already filled the gap; receipts are re-read, and
     // messages that failed while offline are sent again (same client_txn_id: never twice).
     loadReceipts();
-    for (const local of thread.pending.values()) if (local.failed) retry(local.client_txn_id);
+    for (const local of thread.pending.values()) if (local.failed && local.retryable) retry(local.client_txn_id);
   }));
-  offs.push(on('resync', async () => { thread.loaded = false; await loadLatest().catch(() => {}); draw(); }));
   const typingTimer = setInterval(drawTyping, 1000);
   const onVisible = () => { if (document.visibilityState === 'visible' && stickToBottom) markRead(); };
   document.addEventListener('visibilitychange', onVisible);
   start();
   return () => {
+    disposed = true;
     offs.forEach((off) => off());
+    document.querySelector('.menu')?.remove();
     clearInterval(typingTimer);
     document.removeEventListener('visibilitychange', onVisible);
     composer?.destroy();

@@ -107,7 +107,9 @@ test('typing shows live, and a read message shows as read to its sender', async 
   await message(ana.page, 'Muy bien.').locator('.state-read').waitFor();
   assert.equal(await message(ana.page, 'Muy bien.').locator('.state .visually-hidden').innerText(), 'Read');
   // And in the list: nothing unread for Bob.
-  assert.equal(await bob.page.getByRole('link', { name: 'ana', exact: true }).locator('.badge').count(), 0);
+  const row = bob.page.locator('.conv-list li', { has: bob.page.getByRole('link', { name: 'ana', exact: true }) });
+  await row.waitFor();
+  assert.equal(await row.locator('.badge').count(), 0);
 });
 
 test('reactions and quoted replies reach the other side', async () => {
@@ -284,9 +286,9 @@ test('keyboard only: log in, open a conversation and send', async () => {
   // Tab until the conversation link has focus, then open it.
   for (let i = 0; i < 40; i += 1) {
     await page.keyboard.press('Tab');
-    if (await page.evaluate(() => document.activeElement?.getAttribute('aria-label')) === 'ana') break;
+    if (await page.evaluate(() => document.activeElement?.textContent) === 'ana') break;
   }
-  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'ana');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'ana');
   await page.keyboard.press('Enter');
   await page.getByRole('textbox', { name: 'Message' }).focus();
   await page.keyboard.type('Solo con teclado');

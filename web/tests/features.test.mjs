@@ -6,44 +6,23 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launch, png, Server } from './harness.mjs';
+import { png, world } from './harness.mjs';
 
+let w;
 let server;
-let browser;
-const people = {};
+let people;
+const open = (...args) => w.open(...args);
+const api = (...args) => w.api(...args);
 
 before(async () => {
-  server = await Server.start();
-  browser = await launch();
-  for (const [name, display] of [['ana', 'Ana'], ['bob', 'Bob'], ['carol', 'Carol'], ['dan', 'Dan']]) {
-    people[name] = await server.register(name, `${name}-long-secret-0`, display);
-  }
   // Ana is the first account: the server's admin. Ana, Bob and Carol are friends.
-  for (const [a, b] of [['ana', 'bob'], ['ana', 'carol'], ['bob', 'carol']]) {
-    await server.api('POST', '/friends', people[a].token, { username: b });
-    await server.api('POST', '/friends', people[b].token, { username: a });
-  }
+  w = await world([['ana', 'Ana'], ['bob', 'Bob'], ['carol', 'Carol'], ['dan', 'Dan']], [['ana', 'bob'], ['ana', 'carol'], ['bob', 'carol']]);
+  ({ server, people } = w);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.close();
+  await w?.close();
 });
-
-/** A page signed in as `name` (the token put where the client keeps it). */
-async function open(name, { init, viewport } = {}) {
-  const context = await browser.newContext({ baseURL: server.base, locale: 'en-US', viewport: viewport || { width: 1280, height: 800 } });
-  await context.addInitScript((token) => localStorage.setItem('hilo.token', token), people[name].token);
-  if (init) await context.addInitScript(init);
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (err) => page.errors.push(err));
-  await page.goto('/');
-  await page.getByRole('searchbox', { name: 'Search' }).waitFor();
-  return page;
-}
-
-const api = (who, method, path, body) => server.api(method, path, people[who].token, body);
 
 /** Polls `check` (an async function returning a truthy value when done) for up to 10 s. */
 async function eventually(check, what) {

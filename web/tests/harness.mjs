@@ -212,3 +212,33 @@ export async function signUp(page, username, password) {
   await page.getByRole('textbox', { name: 'Search' }).or(page.getByRole('searchbox', { name: 'Search' })).waitFor();
   secret(await page.evaluate(() => localStorage.getItem('hilo.token')));
 }
+
+/**
+ * A server with accounts made through the API (password `<name>-long-secret-0`), the
+ * first being the admin, and pairs of them friends; `open(name)` gives a page signed in as
+ * one of them (the token put where the client keeps it).
+ */
+export async function world(accounts, friendships = []) {
+  const server = await Server.start();
+  const browser = await launch();
+  const people = {};
+  for (const [name, display] of accounts) people[name] = await server.register(name, `${name}-long-secret-0`, display);
+  for (const [a, b] of friendships) {
+    await server.api('POST', '/friends', people[a].token, { username: b });
+    await server.api('POST', '/friends', people[b].token, { username: a });
+  }
+  const open = async (name, { locale = 'en-US', viewport = { width: 1280, height: 800 }, init, signedIn = true } = {}) => {
+    const context = await browser.newContext({ baseURL: server.base, locale, viewport });
+    if (signedIn) await context.addInitScript((token) => localStorage.setItem('hilo.token', token), people[name].token);
+    if (init) await context.addInitScript(init);
+    const page = await context.newPage();
+    page.errors = [];
+    page.on('pageerror', (err) => page.errors.push(err));
+    await page.goto('/');
+    if (signedIn) await page.locator('input[type=search]').first().waitFor();
+    return page;
+  };
+  const api = (who, method, path, body) => server.api(method, path, people[who].token, body);
+  const close = async () => { await browser.close(); await server.close(); };
+  return { server, browser, people, open, api, close };
+}

@@ -682,7 +682,7 @@ pub(crate) async fn update_profile(
         .as_ref()
         .is_some_and(|name| *name != before.display_name)
     {
-        let others: Vec<String> = sqlx::query_scalar(rows::CO_MEMBERS)
+        let others: Vec<String> = sqlx::query_scalar(rows::NAME_AUDIENCE)
             .bind(id.as_str())
             .fetch_all(&mut *conn)
             .await

@@ -596,7 +596,7 @@ pub(crate) fn update_profile(
     let after = user_in(conn, id)?;
     let mut recipients = Vec::new();
     if after.display_name != before.display_name {
-        let others: Vec<String> = column(conn, rows::CO_MEMBERS, [id.as_str()])?;
+        let others: Vec<String> = column(conn, rows::NAME_AUDIENCE, [id.as_str()])?;
         recipients.extend(others.into_iter().map(UserId::new));
     }
     if after != before {

@@ -155,6 +155,10 @@ pub(crate) const SENDERS_BETWEEN: &str = "SELECT DISTINCT sender_user_id FROM me
 /// The accounts sharing a current conversation with `$1` (not `$1` itself).
 pub(crate) const CO_MEMBERS: &str = "SELECT DISTINCT o.user_id FROM members me JOIN members o ON o.conversation_id = me.conversation_id WHERE me.user_id = $1 AND me.left_at IS NULL AND o.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $1";
 
+/// Who hears of `$1`'s new display name: the current members of every conversation `$1`
+/// is or was in, since their messages stay there, shown under the name they have now.
+pub(crate) const NAME_AUDIENCE: &str = "SELECT DISTINCT o.user_id FROM members me JOIN members o ON o.conversation_id = me.conversation_id WHERE me.user_id = $1 AND o.left_at IS NULL AND o.user_id IS NOT NULL AND o.user_id <> $1";
+
 /// The attachment columns [`hilo_store::sql::attachment`] reads (table alias `a`).
 macro_rules! attachment_columns {
     () => {

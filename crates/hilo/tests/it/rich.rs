@@ -943,6 +943,31 @@ async fn a_new_display_name_reaches_everyone_who_shares_a_conversation() {
     }
 }
 
+/// Found by `properties::events_applied_to_a_snapshot_equal_a_fresh_snapshot`: someone who
+/// left a group still has messages there, shown under their current name, so the members
+/// hear of a new one.
+#[tokio::test]
+async fn a_new_display_name_reaches_the_groups_one_has_left() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    let bob = server.register("bob").await;
+    let group = server.group(&bob, "trip", &[&ana]).await;
+    server.send(&ana, &group, "a1", "hola").await;
+    let (status, _) = server
+        .delete(&format!("/api/v1/conversations/{group}/members/ana"), &ana)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut bobs = stream(&server, &bob).await;
+    let (status, _) = server
+        .patch("/api/v1/me", &ana, json!({"display_name": "Ana María"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = next_of(&mut bobs, "user.updated").await;
+    assert_eq!(seen["user"]["display_name"], "Ana María");
+    let history = server.all_messages(&bob, &group).await;
+    assert_eq!(history[0]["sender"]["display_name"], "Ana María");
+}
+
 #[tokio::test]
 async fn a_long_polling_client_between_polls_does_not_flap_offline() {
     let server = TestServer::start().await;

@@ -1,0 +1,179 @@
+// More of issue 9: accessibility audits (axe-core, the checker browsers' own tools use)
+// of the main screens in both languages and at both widths, and the smaller features:
+// the emoji picker, audio and video players, presence dots, pinning, the display name,
+// and logging in with a recovery code.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { after, before, test } from 'node:test';
+import { secret, totp, world } from './harness.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let w;
+const open = (...args) => w.open(...args);
+const api = (...args) => w.api(...args);
+
+before(async () => {
+  w = await world([['ana', 'Ana'], ['bob', 'Bob'], ['eve', 'Eve']], [['ana', 'bob']]);
+});
+
+after(async () => {
+  await w?.close();
+});
+const log = (page) => page.getByRole('log').first();
+const link = (page, name) => page.getByRole('link', { name, exact: true });
+
+/** Runs axe on the page as it is; returns the violations of impact serious or critical. */
+async function audit(page) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')})`);
+}
+
+test('the main screens pass an accessibility audit in English and Spanish, on desktop and phone', async () => {
+  const conv = await api('bob', 'POST', '/conversations', { kind: 'direct', with: 'ana' });
+  for (const text of ['Hola', 'Did you see https://example.org?', '@ana ven']) {
+    await api('bob', 'POST', `/conversations/${conv.id}/messages`, { client_txn_id: text, text });
+  }
+  await api('ana', 'PUT', `/messages/${(await api('ana', 'GET', `/conversations/${conv.id}/messages`)).messages[0].id}/reactions/${encodeURIComponent('❤️')}`);
+  const findings = [];
+  for (const locale of ['en-US', 'es-ES']) {
+    for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+      const where = `${locale} ${viewport.width}px`;
+      const login = await open('ana', { locale, viewport, signedIn: false });
+      findings.push(...(await audit(login)).map((f) => `${where} login: ${f}`));
+      await login.context().close();
+      const page = await open('ana', { locale, viewport });
+      assert.equal(await page.evaluate(() => document.documentElement.lang), locale.slice(0, 2));
+      findings.push(...(await audit(page)).map((f) => `${where} list: ${f}`));
+      await page.goto(`/#/c/${conv.id}`);
+      await log(page).locator('article').nth(2).waitFor();
+      findings.push(...(await audit(page)).map((f) => `${where} thread: ${f}`));
+      for (const path of ['#/settings/security', '#/settings/privacy', '#/people', '#/admin/users']) {
+        await page.goto(`/${path}`);
+        await page.locator('.page h2, .page .field').first().waitFor();
+        await page.waitForTimeout(200);
+        findings.push(...(await audit(page)).map((f) => `${where} ${path}: ${f}`));
+      }
+      assert.deepEqual(page.errors, []);
+      await page.context().close();
+    }
+  }
+  assert.deepEqual(findings, []);
+});
+
+test('the emoji picker writes into the composer', async () => {
+  const page = await open('ana');
+  await link(page, 'Bob').click();
+  await page.getByRole('button', { name: 'Emoji' }).click();
+  const picker = page.getByRole('dialog', { name: 'Emoji' });
+  await picker.getByRole('button', { name: '🎉' }).click();
+  await picker.waitFor({ state: 'detached' });
+  assert.equal(await page.getByRole('textbox', { name: 'Message' }).inputValue(), '🎉');
+  // Escape closes it without choosing.
+  await page.getByRole('button', { name: 'Emoji' }).click();
+  await page.keyboard.press('Escape');
+  await picker.waitFor({ state: 'detached' });
+  assert.equal(await page.getByRole('textbox', { name: 'Message' }).inputValue(), '🎉');
+  await page.context().close();
+});
+
+/** A second of silence as a WAV file. */
+function wav() {
+  const samples = 8000;
+  const buffer = Buffer.alloc(44 + samples);
+  buffer.write('RIFF', 0);
+  buffer.writeUInt32LE(36 + samples, 4);
+  buffer.write('WAVEfmt ', 8);
+  buffer.writeUInt32LE(16, 16);
+  buffer.writeUInt16LE(1, 20); // PCM
+  buffer.writeUInt16LE(1, 22); // mono
+  buffer.writeUInt32LE(8000, 24);
+  buffer.writeUInt32LE(8000, 28);
+  buffer.writeUInt16LE(1, 32);
+  buffer.writeUInt16LE(8, 34);
+  buffer.write('data', 36);
+  buffer.writeUInt32LE(samples, 40);
+  buffer.fill(128, 44);
+  return buffer;
+}
+
+test('audio arrives as a player', async () => {
+  const ana = await open('ana');
+  const bob = await open('bob');
+  await link(ana, 'Bob').click();
+  await link(bob, 'Ana').click();
+  await ana.locator('input[type=file]').setInputFiles({ name: 'voice.wav', mimeType: 'audio/wav', buffer: wav() });
+  await ana.getByText('Ready').waitFor();
+  await ana.getByRole('button', { name: 'Send' }).click();
+  const player = bob.locator('audio[aria-label="voice.wav"]');
+  await player.waitFor();
+  await bob.waitForFunction((el) => el.src.startsWith('blob:'), await player.elementHandle());
+  // It plays: the browser reads its length from the file.
+  await bob.waitForFunction(async (el) => { el.load(); await new Promise((r) => { el.onloadedmetadata = r; }); return el.duration > 0.9; }, await player.elementHandle());
+  await ana.context().close();
+  await bob.context().close();
+});
+
+test('presence dots, pinning and the display name', async () => {
+  const ana = await open('ana');
+  await api('eve', 'POST', '/conversations', { kind: 'direct', with: 'ana' })
+    .then((c) => api('eve', 'POST', `/conversations/${c.id}/messages`, { client_txn_id: 'e1', text: 'hi from eve' }));
+  // Bob comes online: his dot shows in Ana's list (and is said to screen readers).
+  const bob = await open('bob');
+  const bobLink = link(ana, 'Bob');
+  const bobRow = ana.locator('.conv-list li', { has: bobLink });
+  await bobRow.locator('.dot').waitFor();
+  assert.match(await ana.locator(`#${await bobLink.getAttribute('aria-describedby')}`).innerText(), /Online/);
+  await bob.context().close();
+  await bobRow.locator('.dot').waitFor({ state: 'detached' });
+
+  // Pinning puts a conversation first.
+  const names = () => ana.locator('.conv-list a.conv-name').allInnerTexts();
+  await bobLink.click();
+  await ana.getByRole('button', { name: 'Conversation details' }).click();
+  await ana.getByRole('button', { name: 'Pin', exact: true }).click();
+  await ana.getByRole('button', { name: 'Unpin' }).waitFor();
+  assert.equal((await names())[0], 'Bob');
+  await ana.getByRole('button', { name: 'Unpin' }).click();
+  await ana.getByRole('button', { name: 'Pin', exact: true }).waitFor();
+
+  await ana.getByRole('link', { name: 'Settings' }).click();
+  await ana.getByLabel('Display name').fill('Ana María');
+  await ana.getByRole('button', { name: 'Save' }).first().click();
+  await ana.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+  assert.equal((await api('ana', 'GET', '/me')).display_name, 'Ana María');
+  await ana.context().close();
+});
+
+test('a recovery code logs in once', async () => {
+  const enrol = await api('eve', 'POST', '/me/2fa');
+  secret(enrol.secret);
+  const { recovery_codes: codes } = await api('eve', 'POST', '/me/2fa/confirm', { code: totp(enrol.secret) });
+  codes.forEach(secret);
+  const page = await open('eve', { signedIn: false });
+  const logIn = async (code) => {
+    await page.getByLabel('Username').fill('eve');
+    await page.getByLabel('Password').fill('eve-long-secret-0');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByLabel('Two-factor code').waitFor();
+    await page.getByLabel('Two-factor code').fill(code);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  };
+  await logIn(codes[0].toUpperCase());
+  await page.getByRole('searchbox', { name: 'Search' }).waitFor();
+  secret(await page.evaluate(() => localStorage.getItem('hilo.token')));
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await logIn(codes[0]);
+  await page.getByRole('alert').filter({ hasText: 'not valid (or was already used)' }).waitFor();
+  await page.goto('/#/settings/security');
+  await page.context().close();
+  const status = await api('ana', 'GET', '/me/2fa');
+  assert.equal(status.enabled, false, 'Ana never turned it on');
+});
