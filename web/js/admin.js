@@ -72,39 +72,51 @@ function invites(root) {
     out));
 }
 
+const USERS_PAGE = 100;
+
 function users(root) {
   const q = h('input', { id: 'admin-q', type: 'search', autocomplete: 'off', maxlength: 64 });
-  const list = h('div');
-  const load = async () => {
+  const list = h('ul', { class: 'people-list' });
+  const status = h('p', { class: 'error', role: 'alert' });
+  const more = h('button', { type: 'button', class: 'link more', hidden: true }, t('list.more'));
+  const row = (u) => {
+    const name = encodeURIComponent(u.username);
+    const act = (fn, done) => async () => {
+      try { await fn(); announce(done); load(); } catch (err) { announce(errorText(err)); }
+    };
+    return h('li', { class: 'person' },
+      h('span', { class: 'grow' }, h('strong', {}, u.display_name), h('span', { class: 'muted' }, ` @${u.username}`),
+        u.is_admin ? h('span', { class: 'pill' }, t('admin.isAdmin')) : null,
+        u.suspended ? h('span', { class: 'pill warn' }, t('admin.suspended')) : null),
+      u.id === state.me.id ? null : h('div', { class: 'actions' },
+        u.suspended
+          ? h('button', { type: 'button', onclick: act(() => post(`/admin/users/${name}/unsuspend`), t('admin.unsuspended')) }, t('admin.unsuspend'))
+          : h('button', { type: 'button', class: 'danger', onclick: act(() => post(`/admin/users/${name}/suspend`), t('admin.suspendedDone')) }, t('admin.suspend')),
+        h('button', { type: 'button', onclick: act(() => post(`/admin/users/${name}/logout`), t('admin.loggedOut')) }, t('admin.logout')),
+        h('button', {
+          type: 'button',
+          class: 'danger',
+          onclick: act(async () => {
+            if (await confirmDialog(t('admin.delete'), t('admin.deleteConfirm', { name: u.username }), t('admin.delete'))) await del(`/admin/users/${name}`);
+          }, t('admin.deleted')),
+        }, t('admin.delete'))));
+  };
+  // Pages of accounts by username: the next starts after the last one shown.
+  const page = async (after) => {
     try {
-      const data = await get(`/admin/users${qs({ q: q.value.trim(), limit: 100 })}`);
-      mount(list, h('ul', { class: 'people-list' }, data.users.map((u) => {
-        const name = encodeURIComponent(u.username);
-        const act = (fn, done) => async () => {
-          try { await fn(); announce(done); load(); } catch (err) { announce(errorText(err)); }
-        };
-        return h('li', { class: 'person' },
-          h('span', { class: 'grow' }, h('strong', {}, u.display_name), h('span', { class: 'muted' }, ` @${u.username}`),
-            u.is_admin ? h('span', { class: 'pill' }, t('admin.isAdmin')) : null,
-            u.suspended ? h('span', { class: 'pill warn' }, t('admin.suspended')) : null),
-          u.id === state.me.id ? null : h('div', { class: 'actions' },
-            u.suspended
-              ? h('button', { type: 'button', onclick: act(() => post(`/admin/users/${name}/unsuspend`), t('admin.unsuspended')) }, t('admin.unsuspend'))
-              : h('button', { type: 'button', class: 'danger', onclick: act(() => post(`/admin/users/${name}/suspend`), t('admin.suspendedDone')) }, t('admin.suspend')),
-            h('button', { type: 'button', onclick: act(() => post(`/admin/users/${name}/logout`), t('admin.loggedOut')) }, t('admin.logout')),
-            h('button', {
-              type: 'button',
-              class: 'danger',
-              onclick: act(async () => {
-                if (await confirmDialog(t('admin.delete'), t('admin.deleteConfirm', { name: u.username }), t('admin.delete'))) await del(`/admin/users/${name}`);
-              }, t('admin.deleted')),
-            }, t('admin.delete'))));
-      })));
+      const data = await get(`/admin/users${qs({ q: q.value.trim(), after, limit: USERS_PAGE })}`);
+      if (!after) mount(list);
+      status.textContent = '';
+      list.append(...data.users.map(row));
+      const last = data.users[data.users.length - 1];
+      more.hidden = data.users.length < USERS_PAGE;
+      more.onclick = () => page(last.username);
     } catch (err) {
-      mount(list, h('p', { class: 'error', role: 'alert' }, errorText(err)));
+      status.textContent = errorText(err);
     }
   };
+  const load = () => page();
   q.addEventListener('input', debounce(load, 250));
-  mount(root, h('div', { class: 'field' }, h('label', { for: 'admin-q' }, t('admin.findUser')), q), list);
+  mount(root, h('div', { class: 'field' }, h('label', { for: 'admin-q' }, t('admin.findUser')), q), status, list, more);
   load();
 }

@@ -20,6 +20,8 @@ import { updateTitle } from './notify.js';
 const PAGE = 50;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 export const FOREVER = '9999-12-31T00:00:00Z';
+/** The server's notices account (login alerts), which nobody can answer. */
+const NOTICES = 'hilo-security';
 
 class Thread {
   constructor(id) {
@@ -149,8 +151,13 @@ export function renderThread(root, id, jumpSeq) {
     updateTitle();
     drawHead();
     drawBanner();
-    composer = renderComposer({ conv: () => conv, send, edit, uploadTarget: section });
-    mount(composerSlot, composer.el);
+    if (otherMember(conv)?.username === NOTICES) {
+      // The server's notices (login alerts) cannot be answered (docs/api.md).
+      mount(composerSlot, h('p', { class: 'read-only' }, t('error.read_only')));
+    } else {
+      composer = renderComposer({ conv: () => conv, send, edit, uploadTarget: section });
+      mount(composerSlot, composer.el);
+    }
     try {
       if (jumpSeq) await loadAround(jumpSeq);
       else if (!thread.loaded || thread.hasMoreAfter) await loadLatest();
@@ -164,7 +171,7 @@ export function renderThread(root, id, jumpSeq) {
     if (jumpSeq) focusSeq(jumpSeq);
     else scrollToBottom();
     markRead();
-    if (!jumpSeq && window.matchMedia('(min-width: 760px)').matches) composer.focus();
+    if (!jumpSeq && composer && window.matchMedia('(min-width: 760px)').matches) composer.focus();
   }
 
   async function loadLatest() {
@@ -400,8 +407,9 @@ export function renderThread(root, id, jumpSeq) {
   // ---- one message -------------------------------------------------------------------
   function renderMessage(m, { grouped, mine, state: st, readBy }) {
     if (m.channel === 'system') {
-      return h('article', { class: 'msg system', dataset: { id: m.id, seq: m.seq }, tabindex: '-1' },
-        h('p', {}, renderText(m)), h('time', { datetime: m.created_at }, formatTime(m.created_at)));
+      return h('article', { class: 'msg system', dataset: { id: m.id, seq: m.seq }, tabindex: '-1', 'aria-label': `${t('channel.system')}: ${m.text || ''}` },
+        h('p', {}, renderText(m)),
+        h('footer', { class: 'meta' }, channelBadge(m), h('time', { datetime: m.created_at }, formatTime(m.created_at))));
     }
     const sender = m.sender || {};
     const senderName = sender.display_name || t('msg.someone');
@@ -429,7 +437,7 @@ export function renderThread(root, id, jumpSeq) {
       parts.push(renderBody(m));
     }
     const meta = h('footer', { class: 'meta' },
-      m.channel && m.channel !== 'chat' ? h('span', { class: `channel channel-${m.channel}` }, t(`channel.${m.channel}`)) : null,
+      channelBadge(m),
       m.created_at ? h('time', { datetime: m.created_at, title: formatDateTime(m.created_at) }, formatTime(m.created_at)) : null,
       m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('msg.edited')) : null,
       st ? h('span', { class: `state state-${st}`, title: t(`state.${st}`) }, h('span', { 'aria-hidden': 'true' }, { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' }[st]), h('span', { class: 'visually-hidden' }, t(`state.${st}`))) : null);
@@ -456,7 +464,7 @@ export function renderThread(root, id, jumpSeq) {
       : null;
     const actions = m.pendingLocal || m.deleted ? null : h('div', { class: 'actions-bar', role: 'toolbar', 'aria-label': t('msg.actions') },
       h('button', { type: 'button', 'aria-label': t('msg.react'), title: t('msg.react'), onclick: (e) => reactMenu(e.currentTarget, m) }, icon('smile')),
-      h('button', { type: 'button', 'aria-label': t('msg.reply'), title: t('msg.reply'), onclick: () => composer.startReply(m) }, icon('reply')),
+      h('button', { type: 'button', 'aria-label': t('msg.reply'), title: t('msg.reply'), onclick: () => composer?.startReply(m) }, icon('reply')),
       h('button', { type: 'button', 'aria-label': t('msg.more'), title: t('msg.more'), 'aria-haspopup': 'menu', onclick: (e) => moreMenu(e.currentTarget, m, mine) }, icon('more')));
     const readRow = readBy.length
       ? h('div', { class: 'read-by', 'aria-label': t('msg.readBy', { names: readBy.map((p) => p.display_name).join(', ') }), role: 'img' },
@@ -584,7 +592,7 @@ export function renderThread(root, id, jumpSeq) {
 
   function moreMenu(anchor, m, mine) {
     const items = [];
-    if (mine && m.text && !m.deleted) items.push({ label: t('msg.edit'), run: () => composer.startEdit(m) });
+    if (mine && m.text && !m.deleted) items.push({ label: t('msg.edit'), run: () => composer?.startEdit(m) });
     items.push({ label: t('msg.forward'), run: () => forward(m) });
     if (m.text) items.push({ label: t('msg.copy'), run: () => navigator.clipboard?.writeText(m.text).then(() => announce(t('msg.copied'))).catch(() => {}) });
     items.push({ label: t('msg.deleteForMe'), run: () => remove(m, 'me') });
@@ -843,6 +851,11 @@ export function renderThread(root, id, jumpSeq) {
     document.removeEventListener('visibilitychange', onVisible);
     composer?.destroy();
   };
+}
+
+/** Where a message came from, when not chat: Email, SMS, Web, Notice. */
+function channelBadge(m) {
+  return m.channel && m.channel !== 'chat' ? h('span', { class: `channel channel-${m.channel}` }, t(`channel.${m.channel}`)) : null;
 }
 
 function muteLabel(until) {

@@ -87,6 +87,8 @@ test('groups: create, rename, add and remove members, mention, leave', async () 
   await box.press('Enter');
   await link(carol, 'Big trip').click();
   await message(carol, 'hola @carol').locator('.mention-me').waitFor();
+  // Carol has read it: her small avatar shows under it for Ana.
+  await message(ana, 'hola @carol').getByRole('img', { name: 'Seen by Carol' }).waitFor();
 
   await link(bob, 'Big trip').click();
   await bob.getByRole('button', { name: 'Conversation details' }).click();
@@ -98,6 +100,31 @@ test('groups: create, rename, add and remove members, mention, leave', async () 
     assert.deepEqual(page.errors, []);
     await page.context().close();
   }
+});
+
+test('a message goes from sent to delivered to read', async () => {
+  await direct('ana', 'carol');
+  const ana = await open('ana');
+  await link(ana, 'Carol').click();
+  // Carol has no page open: sent, not delivered.
+  await send(ana, 'are you there?');
+  const state = () => message(ana, 'are you there?').locator('.state .visually-hidden').innerText();
+  assert.equal(await state(), 'Sent');
+  // With her page open elsewhere, her stream hands the next one out: delivered (both,
+  // since receipts cover everything up to a message).
+  const carol = await open('carol');
+  await carol.getByRole('link', { name: 'People' }).click();
+  await send(ana, 'now?');
+  await message(ana, 'now?').locator('.state-delivered').waitFor();
+  assert.equal(await message(ana, 'now?').locator('.state .visually-hidden').innerText(), 'Delivered');
+  assert.equal(await state(), 'Delivered');
+  // She opens the conversation: read.
+  await carol.getByRole('link', { name: 'Chats' }).click();
+  await link(carol, 'Ana').click();
+  await message(ana, 'now?').locator('.state-read').waitFor();
+  assert.equal(await state(), 'Read');
+  await ana.context().close();
+  await carol.context().close();
 });
 
 test('edit, delete for me and for everyone, forward, and share a place', async () => {

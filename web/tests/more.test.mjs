@@ -169,6 +169,14 @@ test('a recovery code logs in once', async () => {
   await logIn(codes[0].toUpperCase());
   await page.getByRole('searchbox', { name: 'Search' }).waitFor();
   secret(await page.evaluate(() => localStorage.getItem('hilo.token')));
+  // A login from a new device (this browser, after the API's sign-up): the alert is a
+  // notice in the Security conversation, marked with its channel, and it cannot be answered.
+  await page.getByRole('link', { name: 'Security', exact: true }).click();
+  const alert = page.getByRole('log').first().locator('article.system');
+  await alert.locator('.channel-system').filter({ hasText: 'Notice' }).waitFor();
+  assert.match(await alert.innerText(), /Chrome on Linux/);
+  assert.equal(await page.getByRole('textbox', { name: 'Message' }).count(), 0);
+  await page.getByText('You can’t reply in this conversation.').waitFor();
   await page.getByRole('button', { name: 'Log out' }).click();
   await logIn(codes[0]);
   await page.getByRole('alert').filter({ hasText: 'not valid (or was already used)' }).waitFor();
