@@ -101,21 +101,27 @@ function users(root) {
           }, t('admin.deleted')),
         }, t('admin.delete'))));
   };
-  // Pages of accounts by username: the next starts after the last one shown.
-  const page = async (after) => {
+  // Pages of accounts by username: the next starts after the last one shown. Only the
+  // latest search's answers are shown (a late one for an older search is dropped).
+  let search = 0;
+  const page = async (query, after, ticket) => {
+    more.disabled = true;
     try {
-      const data = await get(`/admin/users${qs({ q: q.value.trim(), after, limit: USERS_PAGE })}`);
+      const data = await get(`/admin/users${qs({ q: query, after, limit: USERS_PAGE })}`);
+      if (ticket !== search) return;
       if (!after) mount(list);
       status.textContent = '';
       list.append(...data.users.map(row));
       const last = data.users[data.users.length - 1];
       more.hidden = data.users.length < USERS_PAGE;
-      more.onclick = () => page(last.username);
+      more.onclick = () => page(query, last.username, ticket);
     } catch (err) {
-      status.textContent = errorText(err);
+      if (ticket === search) status.textContent = errorText(err);
+    } finally {
+      more.disabled = false;
     }
   };
-  const load = () => page();
+  const load = () => { search += 1; return page(q.value.trim(), undefined, search); };
   q.addEventListener('input', debounce(load, 250));
   mount(root, h('div', { class: 'field' }, h('label', { for: 'admin-q' }, t('admin.findUser')), q), status, list, more);
   load();

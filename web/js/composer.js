@@ -304,13 +304,13 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
     input.focus();
   }
 
-  function cancelBanner() {
+  function cancelBanner(focus = true) {
     replyTo = null;
     editing = null;
     banner.hidden = true;
     mount(banner);
     sendButton.textContent = t('composer.send');
-    input.focus();
+    if (focus) input.focus();
   }
 
   // ---- sending -----------------------------------------------------------------------
@@ -344,25 +344,30 @@ export function renderComposer({ conv, send, edit, uploadTarget }) {
     if (!text.trim() && !uploads.length) return;
     const waiting = uploads.slice();
     const quoted = replyTo;
-    // Taken out of the composer now, so what is typed while files finish is the next message.
+    // Taken out of the composer now (text and quote), so what is typed while files finish
+    // is the next message.
     input.value = '';
     grow();
+    if (quoted) cancelBanner(false);
+    closeMentions();
     if (waiting.some((u) => !u.attachment && !u.error)) announce(t('composer.waitingUploads'));
     await Promise.all(waiting.map((u) => u.promise));
-    if (waiting.some((u) => u.error)) {
+    // A file removed while it was uploading is not sent (nor its failure counted).
+    const files = waiting.filter((u) => uploads.includes(u));
+    if (files.some((u) => u.error)) {
       error.textContent = t('composer.uploadFailed');
-      if (!input.value) { input.value = text; grow(); }
+      // Put the message back, before anything typed since.
+      input.value = input.value ? `${text}\n${input.value}` : text;
+      grow();
+      if (quoted && !replyTo && !editing) startReply(quoted);
       return;
     }
-    // A file removed while it was uploading is not sent.
-    const files = waiting.filter((u) => uploads.includes(u));
     const body = { text: text.trim() ? text : undefined, attachments: files.map((u) => u.attachment), replyTo: quoted };
     if (!body.text && !files.length) return;
     files.forEach(removeUpload);
     typingSentAt = 0;
-    if (replyTo) cancelBanner();
-    closeMentions();
-    await send(body);
+    // Not awaited: the message shows as sending at once, and the composer is free again.
+    send(body);
   }
 
   return {

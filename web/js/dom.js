@@ -161,23 +161,31 @@ export function tabbedPage({ title, back, label, tabs, current }, body) {
 }
 
 /**
- * What has focus inside `root`, in a form that survives a redraw: the element's id, or its
- * message and accessible name (a message's buttons have no id).
+ * What has focus inside `root`, in a form that survives a redraw: the element's id, its
+ * `data-focus` key, or its message and accessible name (a message's buttons have no id).
  */
 export function focusKey(root) {
   const el = document.activeElement;
   if (!el || !root.contains(el) || el === root) return null;
-  return { id: el.id, message: el.closest('article')?.dataset.id, label: el.getAttribute('aria-label') || el.textContent };
+  return {
+    id: el.id,
+    key: el.dataset?.focus,
+    message: el.closest('article')?.dataset.id,
+    label: el.getAttribute('aria-label') || el.textContent,
+  };
 }
 
-export function restoreFocus(root, key) {
+/**
+ * Puts focus back on the redrawn element `key` names; when it is gone, on its message, or
+ * on `fallback` (something that takes focus), so it never drops to the page's body.
+ */
+export function restoreFocus(root, key, fallback) {
   if (!key || root.contains(document.activeElement)) return;
-  let el = key.id ? root.querySelector(`#${CSS.escape(key.id)}`) : null;
-  if (!el) {
-    const scope = key.message ? root.querySelector(`article[data-id="${CSS.escape(key.message)}"]`) : root;
-    el = [...(scope?.querySelectorAll('button, a, input, select, textarea, [tabindex]') || [])]
-      .find((c) => (c.getAttribute('aria-label') || c.textContent) === key.label) || scope;
-  }
+  const scope = (key.message && root.querySelector(`article[data-id="${CSS.escape(key.message)}"]`)) || root;
+  const el = (key.id && root.querySelector(`#${CSS.escape(key.id)}`))
+    || (key.key && scope.querySelector(`[data-focus="${CSS.escape(key.key)}"]`))
+    || [...scope.querySelectorAll('button, a, input, select, textarea')]
+      .find((c) => (c.getAttribute('aria-label') || c.textContent) === key.label)
+    || (scope !== root ? scope : fallback);
   el?.focus({ preventScroll: true });
 }
-

@@ -49,23 +49,40 @@ function showAuth(error) {
   renderAuth(app, { error, onSignedIn: async (me) => { state.me = me; await startSession(); } });
 }
 
+/**
+ * Runs `fn` after everything queued before it: events apply one at a time, in order, and
+ * a reload of the lists takes its place among them (so an older list answer never
+ * overwrites what a later event brought).
+ */
+let events = Promise.resolve();
+function queued(fn) {
+  events = events.then(fn).catch((err) => console.error(err));
+  return events;
+}
+
 async function startSession() {
   stream?.stop();
-  stream = new EventStream({
-    // One event at a time, in order (applying one may wait for a fetch).
-    onEvent: (event) => { events = events.then(() => handleEvent(event)).catch((err) => console.error(err)); },
+  const mine = new EventStream({
+    onEvent: (event) => queued(() => handleEvent(event)),
     onStatus: (status) => { state.connection = status; emit('connection'); if (status === 'live' && wasOffline) { wasOffline = false; emit('reconnected'); } if (status === 'offline') wasOffline = true; },
-    onResync: async () => { state.threads.clear(); await loadAllFolders().catch(() => {}); emit('resync'); },
+    // Events were lost: every list and thread is read again (the open one at once, the
+    // others when opened); unsent messages and drafts stay.
+    onResync: () => queued(async () => {
+      for (const thread of state.threads.values()) thread.loaded = false;
+      await loadAllFolders().catch(() => {});
+      emit('resync');
+    }),
     onUnauthorized: () => signOut(false),
   });
+  stream = mine;
   // The stream first, then the lists: whatever happens in between comes as events.
-  await Promise.race([stream.start(), new Promise((r) => { setTimeout(r, 3000); })]);
-  await loadAllFolders().catch(() => {});
+  await Promise.race([mine.start(), new Promise((r) => { setTimeout(r, 3000); })]);
+  await queued(() => loadAllFolders().catch(() => {}));
+  // Signed out meanwhile (the session was revoked): stay on the sign-in page.
+  if (!state.me || stream !== mine) return;
   renderShell();
   route();
 }
-
-let events = Promise.resolve();
 
 let wasOffline = false;
 
@@ -209,8 +226,8 @@ async function handleEvent(event) {
       // The list's preview and count leave it out too: read the conversation again.
       const conv = state.conversations.get(event.conversation_id);
       if (conv?.last_message?.id === event.message_id || conv?.unread_count) {
-        state.conversations.delete(event.conversation_id);
-        await fetchConversation(event.conversation_id).catch(() => {});
+        const fresh = await get(`/conversations/${encodeURIComponent(event.conversation_id)}`).catch(() => null);
+        if (fresh) putConversation(fresh);
       }
       break;
     }
@@ -248,15 +265,17 @@ async function handleEvent(event) {
       if (event.me) { state.me = event.me; emit('me'); }
       // A new name shows everywhere the person is: members, senders, previews.
       const { user } = event;
-      for (const conv of state.conversations.values()) {
-        for (const m of conv.members) if (m.id === user.id) m.display_name = user.display_name;
-        if (conv.last_message?.sender?.id === user.id) conv.last_message.sender.display_name = user.display_name;
-      }
+      state.namesVersion += 1;
       for (const thread of state.threads.values()) {
         for (const m of thread.messages.values()) if (m.sender?.id === user.id) m.sender.display_name = user.display_name;
       }
+      for (const conv of [...state.conversations.values()]) {
+        const member = conv.members.some((m) => m.id === user.id);
+        for (const m of conv.members) if (m.id === user.id) m.display_name = user.display_name;
+        if (conv.last_message?.sender?.id === user.id) conv.last_message.sender.display_name = user.display_name;
+        if (member || state.threads.has(conv.id)) putConversation(conv);
+      }
       emit('conversations');
-      for (const id of state.threads.keys()) emit(`thread:${id}`);
       break;
     }
     case 'friend.request':
@@ -277,7 +296,6 @@ async function handleEvent(event) {
 }
 
 // Re-read the folders and the open thread after the stream said events were lost.
-on('resync', () => route());
 
 // Profiles of direct conversations' peers give the presence dots their first state.
 on('conversations', () => {

@@ -52,7 +52,7 @@ export function renderSidebar(root) {
     const focus = focusKey(list);
     const convs = conversationsIn(folder);
     const current = location.hash.match(/^#\/c\/([^/]+)/)?.[1];
-    mount(list, convs.length ? convs.map((c) => item(c, decodeURIComponent(current || '') === c.id)) : h('li', { class: 'empty' }, t(`folders.empty.${folder}`)));
+    mount(list, convs.length ? convs.map((c) => item(c, current === encodeURIComponent(c.id))) : h('li', { class: 'empty' }, t(`folders.empty.${folder}`)));
     more.hidden = !state.loadedFolders.get(folder)?.nextCursor;
     restoreFocus(list, focus);
   }
@@ -168,7 +168,9 @@ function item(conv, current) {
         h('span', { class: 'preview', id: descId },
           preview,
           unread ? h('span', { class: 'visually-hidden' }, `, ${t('list.unread', { n: conv.unread_count })}`) : null,
-          online ? h('span', { class: 'visually-hidden' }, `, ${t('presence.online')}`) : null),
+          online ? h('span', { class: 'visually-hidden' }, `, ${t('presence.online')}`) : null,
+          conv.pinned ? h('span', { class: 'visually-hidden' }, `, ${t('conv.pinned')}`) : null,
+          isMuted(conv) ? h('span', { class: 'visually-hidden' }, `, ${t('conv.muted')}`) : null),
         conv.pinned ? h('span', { class: 'flag', title: t('conv.pinned'), 'aria-hidden': 'true' }, '📌') : null,
         isMuted(conv) ? h('span', { class: 'flag', title: t('conv.muted'), 'aria-hidden': 'true' }, '🔕') : null,
         unread ? h('span', { class: 'badge' }, String(conv.unread_count)) : null)));

@@ -15,6 +15,8 @@ export const state = {
   presence: new Map(), // user id -> { online, last_seen_at }
   users: new Map(), // username -> profile
   connection: 'connecting',
+  namesVersion: 0, // bumped when someone's display name changes: rendered names are stale
+  viewTitle: '', // what the tab title says besides the unread count
 };
 
 const listeners = new Map();

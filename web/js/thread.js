@@ -130,6 +130,8 @@ export function renderThread(root, id, jumpSeq) {
   const elements = new Map(); // message key -> { key, el }
   let composer = null;
   let disposed = false;
+  let namesSeen = state.namesVersion;
+  let detailsShown = '';
 
   mount(root, h('section', { class: 'thread', 'aria-label': t('chat.loading') },
     h('div', { class: 'thread-main' }, head, banner, log, typingLine, composerSlot),
@@ -171,13 +173,21 @@ export function renderThread(root, id, jumpSeq) {
     if (jumpSeq) focusSeq(jumpSeq);
     else scrollToBottom();
     markRead();
-    if (!jumpSeq && composer && window.matchMedia('(min-width: 760px)').matches) composer.focus();
+    // On a desktop, ready to type, unless the person started typing elsewhere (the search
+    // box, say) while the thread loaded.
+    const active = document.activeElement;
+    const typingElsewhere = active && !root.contains(active) && active.matches('input, textarea, select');
+    if (!jumpSeq && composer && !typingElsewhere && window.matchMedia('(min-width: 760px)').matches) composer.focus();
   }
 
   async function loadLatest() {
     const data = await get(`/conversations/${encodeURIComponent(id)}/messages${qs({ limit: PAGE })}`);
+    // Messages whose events arrived while the page was on its way are newer than it: kept.
+    const newest = data.messages.length ? data.messages[data.messages.length - 1].seq : 0;
+    const newer = [...thread.messages.values()].filter((m) => m.seq > newest);
     thread.messages.clear();
     data.messages.forEach((m) => thread.add(m));
+    newer.forEach((m) => thread.add(m));
     thread.hasMoreBefore = data.has_more;
     thread.hasMoreAfter = false;
     thread.loaded = true;
@@ -293,13 +303,15 @@ export function renderThread(root, id, jumpSeq) {
     }
     const toggle = h('button', {
       type: 'button',
+      id: 'details-toggle',
       class: 'icon-button',
       'aria-expanded': String(!details.hidden),
       'aria-controls': 'thread-details',
       onclick: () => { details.hidden = !details.hidden; toggle.setAttribute('aria-expanded', String(!details.hidden)); if (!details.hidden) drawDetails(); },
     }, icon('info'), h('span', { class: 'visually-hidden' }, t('details.title')));
+    const focus = focusKey(head);
     mount(head,
-      h('a', { href: '#/', class: 'back icon-button', 'aria-label': t('nav.back') }, icon('back')),
+      h('a', { href: '#/', id: 'thread-back', class: 'back icon-button', 'aria-label': t('nav.back') }, icon('back')),
       h('span', { class: 'avatar-wrap' }, avatar(conv.kind === 'group' ? { id: conv.id, display_name: conversationName(conv) } : other, 'md'),
         other && state.presence.get(other.id)?.online ? h('span', { class: 'dot' }) : null),
       h('div', { class: 'thread-title' },
@@ -307,10 +319,12 @@ export function renderThread(root, id, jumpSeq) {
         h('p', { class: 'muted' }, sub)),
       toggle);
     details.id = 'thread-details';
+    restoreFocus(head, focus);
   }
 
   function drawBanner() {
     if (conv.folder !== 'requests' && conv.folder !== 'spam') { mount(banner); return; }
+    const focus = focusKey(banner);
     const other = otherMember(conv);
     const who = conv.kind === 'group' ? conversationName(conv) : (other?.display_name || '');
     const act = (fn) => async () => {
@@ -325,6 +339,7 @@ export function renderThread(root, id, jumpSeq) {
           ? h('button', { type: 'button', onclick: act(async () => putConversation(await post(`/conversations/${encodeURIComponent(id)}/not_spam`))) }, t('request.notSpam'))
           : h('button', { type: 'button', onclick: act(async () => putConversation(await post(`/conversations/${encodeURIComponent(id)}/spam`))) }, t('request.spam')),
         other?.username ? h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.username)}`); await post(`/conversations/${encodeURIComponent(id)}/decline`).catch(() => {}); dropConversation(id); location.hash = '#/'; }) }, t('people.block')) : null)));
+    restoreFocus(banner, focus);
   }
 
   function stateOf(message) {
@@ -357,6 +372,11 @@ export function renderThread(root, id, jumpSeq) {
 
   function draw() {
     if (!conv) return;
+    if (namesSeen !== state.namesVersion) {
+      // Someone's name changed: every message is drawn again with it.
+      namesSeen = state.namesVersion;
+      elements.clear();
+    }
     const list = thread.ordered();
     const readers = readersAt();
     const children = [];
@@ -392,7 +412,7 @@ export function renderThread(root, id, jumpSeq) {
     const wasBottom = stickToBottom;
     const focus = focusKey(log);
     log.replaceChildren(...children);
-    restoreFocus(log, focus);
+    restoreFocus(log, focus, log);
     if (wasBottom) scrollToBottom();
   }
 
@@ -455,6 +475,7 @@ export function renderThread(root, id, jumpSeq) {
         return h('button', {
           type: 'button',
           class: 'reaction',
+          'data-focus': `reaction:${r.emoji}`,
           'aria-pressed': String(minePressed),
           'aria-label': t('msg.reactionLabel', { emoji: r.emoji, n: r.count, names }),
           title: names,
@@ -474,7 +495,7 @@ export function renderThread(root, id, jumpSeq) {
       class: classes.join(' '),
       // On a touch screen there is no hover: a tap on a message shows its actions.
       onclick: (e) => { if (!e.target.closest('button, a, video, audio')) e.currentTarget.classList.toggle('selected'); },
-      dataset: { id: m.id || '', seq: m.seq ?? '' },
+      dataset: { id: m.id || `txn-${m.client_txn_id}`, seq: m.seq ?? '' },
       tabindex: '-1',
       'aria-label': `${mine ? t('chat.you') : senderName}: ${m.deleted ? t('msg.deleted') : (m.text || (m.attachments?.length ? m.attachments.map((a) => a.name).join(', ') : ''))}`,
     },
@@ -669,7 +690,7 @@ export function renderThread(root, id, jumpSeq) {
         location: body.location || undefined,
       },
     };
-    if (thread.hasMoreAfter) { await loadLatest(); }
+    if (thread.hasMoreAfter) await loadLatest().catch(() => {});
     thread.pending.set(txn, local);
     stickToBottom = true;
     draw();
@@ -723,7 +744,12 @@ export function renderThread(root, id, jumpSeq) {
   }
 
   // ---- details -----------------------------------------------------------------------
+  function detailsKey() {
+    return JSON.stringify([conv.name, conv.members.map((m) => [m.id, m.display_name]), conv.pinned, conv.folder, conv.muted_until, conv.notify, state.namesVersion]);
+  }
+
   function drawDetails() {
+    detailsShown = detailsKey();
     const cid = encodeURIComponent(id);
     const other = otherMember(conv);
     const act = (fn) => async (e) => {
@@ -751,16 +777,16 @@ export function renderThread(root, id, jumpSeq) {
       onchange: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { notify: notifySelect.value }))),
     }, ['all', 'mentions', 'none'].map((n) => h('option', { value: n, selected: conv.notify === n }, t(`notify.${n}`))));
     const parts = [
-      h('div', { class: 'details-head' }, h('h2', {}, t('details.title')),
-        h('button', { type: 'button', class: 'icon-button', 'aria-label': t('common.close'), onclick: () => { details.hidden = true; drawHead(); } }, icon('close'))),
+      h('div', { class: 'details-head' }, h('h2', { tabindex: '-1' }, t('details.title')),
+        h('button', { type: 'button', class: 'icon-button', 'aria-label': t('common.close'), onclick: () => { details.hidden = true; drawHead(); head.querySelector('#details-toggle')?.focus(); } }, icon('close'))),
       h('section', {}, h('h3', {}, t('details.notifications')),
         h('div', { class: 'field' }, h('label', { for: 'mute' }, t('mute.label')), muteSelect),
         h('div', { class: 'field' }, h('label', { for: 'notify' }, t('notify.label')), notifySelect)),
       h('section', { class: 'stack' }, h('h3', {}, t('details.conversation')),
-        h('button', { type: 'button', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { pinned: !conv.pinned }))) }, t(conv.pinned ? 'conv.unpin' : 'conv.pin')),
+        h('button', { type: 'button', 'data-focus': 'pin', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { pinned: !conv.pinned }))) }, t(conv.pinned ? 'conv.unpin' : 'conv.pin')),
         conv.folder === 'archived'
-          ? h('button', { type: 'button', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { folder: 'inbox' }))) }, t('conv.unarchive'))
-          : h('button', { type: 'button', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { folder: 'archived' }))) }, t('conv.archive')),
+          ? h('button', { type: 'button', 'data-focus': 'archive', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { folder: 'inbox' }))) }, t('conv.unarchive'))
+          : h('button', { type: 'button', 'data-focus': 'archive', onclick: act(async () => putConversation(await patch(`/conversations/${cid}/settings`, { folder: 'archived' }))) }, t('conv.archive')),
         h('button', {
           type: 'button',
           class: 'danger',
@@ -817,9 +843,9 @@ export function renderThread(root, id, jumpSeq) {
     mount(details, parts);
     for (const [fieldId, value] of typed) {
       const el = details.querySelector(`#${fieldId}`);
-      if (el && value) el.value = value;
+      if (el) el.value = value;
     }
-    restoreFocus(details, focus);
+    restoreFocus(details, focus, details.querySelector('h2'));
   }
 
   // ---- wiring ------------------------------------------------------------------------
@@ -828,11 +854,21 @@ export function renderThread(root, id, jumpSeq) {
   offs.push(on(`conversation:${id}`, ({ conv: next }) => {
     if (!next) { location.hash = '#/'; return; }
     conv = next;
+    section.setAttribute('aria-label', conversationName(conv));
+    if (isReading(id)) { state.viewTitle = conversationName(conv); updateTitle(); }
     drawHead();
     drawBanner();
-    if (!details.hidden) drawDetails();
+    // The details are drawn again only when something they show changed (not on every
+    // message), so what is being typed there is left alone.
+    if (!details.hidden && detailsKey() !== detailsShown) drawDetails();
   }));
-  offs.push(on('presence', () => { if (conv) drawHead(); }));
+  offs.push(on('presence', (userId) => { if (conv && otherMember(conv)?.id === userId) drawHead(); }));
+  offs.push(on('resync', async () => {
+    await loadLatest().catch(() => {});
+    if (disposed) return;
+    draw();
+    loadReceipts();
+  }));
   offs.push(on('reconnected', async () => {
     // Events replayed from the cursor already filled the gap; receipts are re-read, and
     // messages that failed while offline are sent again (same client_txn_id: never twice).

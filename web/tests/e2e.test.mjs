@@ -290,7 +290,8 @@ test('keyboard only: log in, open a conversation and send', async () => {
   }
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'ana');
   await page.keyboard.press('Enter');
-  await page.getByRole('textbox', { name: 'Message' }).focus();
+  // Opening a conversation puts the cursor in its composer.
+  await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Message');
   await page.keyboard.type('Solo con teclado');
   await page.keyboard.press('Enter');
   await message(ana.page, 'Solo con teclado').waitFor();
