@@ -5,7 +5,7 @@ import { del, get, post, qs } from './api.js';
 import { announce, debounce, h, mount, tabbedPage } from './dom.js';
 import { errorText, formatDateTime, t } from './i18n.js';
 import { state } from './state.js';
-import { confirmDialog } from './thread.js';
+import { confirmDialog } from './dialogs.js';
 
 const TABS = ['reports', 'invites', 'users'];
 

@@ -109,6 +109,11 @@ export function upload(file, onProgress) {
   });
 }
 
+/** An API path from a URL the server gave (`/api/v1/attachments/…`), for `api()`. */
+function apiPath(url) {
+  return url.startsWith('/api/v1') ? url.slice('/api/v1'.length) : url;
+}
+
 const blobs = new Map();
 
 /** Forgets the files fetched so far (signing out). */
@@ -123,8 +128,7 @@ export function clearBlobs() {
  */
 export function blobUrl(url) {
   if (!blobs.has(url)) {
-    const path = url.startsWith('/api/v1') ? url.slice('/api/v1'.length) : url;
-    const promise = api('GET', path, undefined, { raw: true })
+    const promise = api('GET', apiPath(url), undefined, { raw: true })
       .then((r) => r.blob())
       .then((b) => URL.createObjectURL(b));
     promise.catch(() => blobs.delete(url));
@@ -135,7 +139,7 @@ export function blobUrl(url) {
 
 /** Saves an authenticated download (the data export, a file card) under a file name. */
 export async function download(path, name) {
-  const response = await api('GET', path.startsWith('/api/v1') ? path.slice('/api/v1'.length) : path, undefined, { raw: true });
+  const response = await api('GET', apiPath(path), undefined, { raw: true });
   const href = URL.createObjectURL(await response.blob());
   const a = document.createElement('a');
   a.href = href;

@@ -9,7 +9,7 @@ import { announce, h, mount } from './dom.js';
 import { EventStream } from './events.js';
 import { lang, setLang, t, LANGS } from './i18n.js';
 import {
-  emit, fetchConversation, loadAllFolders, on, profile, putConversation, dropConversation, reset, state,
+  emit, fetchConversation, loadAllFolders, noteMessage, on, profile, putConversation, dropConversation, reset, state,
 } from './state.js';
 import { renderAuth } from './auth.js';
 import { renderSidebar } from './sidebar.js';
@@ -200,17 +200,9 @@ async function handleEvent(event) {
     case 'message.created': {
       const conv = state.conversations.get(event.conversation_id) || await fetchConversation(event.conversation_id).catch(() => null);
       if (conv) {
-        const mine = event.message.sender?.id === state.me.id;
-        if (event.message.seq > (conv.last_seq || 0)) {
-          conv.last_seq = event.message.seq;
-          conv.last_message = event.message;
-          conv.updated_at = event.message.created_at;
-          // Unread until the open thread, if the person is looking at its end, says it was read.
-          if (!mine) conv.unread_count += 1;
-          if (mine) { conv.unread_count = 0; conv.last_read_seq = event.message.seq; }
-        }
+        noteMessage(conv, event.message);
         putConversation(conv);
-        if (!mine) notifyMessage(conv, event.message);
+        notifyMessage(conv, event.message);
       }
       threadEvent(event);
       break;

@@ -5,7 +5,7 @@ import { del, get, post, put, qs } from './api.js';
 import { announce, avatar, debounce, h, icon, mount } from './dom.js';
 import { errorText, formatLastSeen, t } from './i18n.js';
 import { on, putConversation, state } from './state.js';
-import { confirmDialog, reasonDialog } from './thread.js';
+import { confirmDialog, reasonDialog } from './dialogs.js';
 
 async function openDirect(username) {
   const conv = await post('/conversations', { kind: 'direct', with: username });

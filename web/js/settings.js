@@ -7,7 +7,7 @@ import { announce, h, mount, tabbedPage } from './dom.js';
 import { errorText, formatDateTime, lang, setLang, t, LANGS } from './i18n.js';
 import { askPermission, permission } from './notify.js';
 import { emit, state } from './state.js';
-import { confirmDialog } from './thread.js';
+import { confirmDialog } from './dialogs.js';
 
 const TABS = ['profile', 'privacy', 'notifications', 'security'];
 

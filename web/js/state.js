@@ -149,3 +149,23 @@ export function typingIn(id) {
 export function isReading(id) {
   return location.hash.startsWith(`#/c/${encodeURIComponent(id)}`) && document.visibilityState === 'visible';
 }
+
+/**
+ * A new message of a conversation, from its event or from the answer to one's own send
+ * (whichever comes first): the list's preview and time, and the unread count (one's own
+ * message means everything before it was read). Returns whether it was new.
+ */
+export function noteMessage(conv, message) {
+  if (message.seq <= (conv.last_seq || 0)) return false;
+  conv.last_seq = message.seq;
+  conv.last_message = message;
+  conv.updated_at = message.created_at;
+  if (message.sender?.id === state.me?.id) {
+    conv.unread_count = 0;
+    conv.last_read_seq = message.seq;
+  } else {
+    // Unread until the open thread, if the person is looking at its end, says it was read.
+    conv.unread_count += 1;
+  }
+  return true;
+}

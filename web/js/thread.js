@@ -11,10 +11,11 @@ import { ApiError, blobUrl, del, download, get, patch, post, put, qs } from './a
 import { announce, avatar, focusKey, formatSize, h, icon, modal, mount, randomId, restoreFocus } from './dom.js';
 import { errorText, formatDateTime, formatDay, formatTime, formatLastSeen, dayKey, lang, t } from './i18n.js';
 import {
-  conversationName, conversationsIn, emit, fetchConversation, isMuted, isReading, memberById, on, otherMember,
+  conversationName, conversationsIn, emit, fetchConversation, isMuted, isReading, memberById, noteMessage, on, otherMember,
   putConversation, dropConversation, state, typingIn,
 } from './state.js';
-import { renderComposer, EMOJI, pickEmoji, showMenu } from './composer.js';
+import { renderComposer, pickEmoji, showMenu } from './composer.js';
+import { confirmDialog, reasonDialog } from './dialogs.js';
 import { updateTitle } from './notify.js';
 
 const PAGE = 50;
@@ -701,14 +702,7 @@ export function renderThread(root, id, jumpSeq) {
     try {
       const message = await post(`/conversations/${encodeURIComponent(id)}/messages`, local.request);
       thread.add(message);
-      if (message.seq > (conv.last_seq || 0)) {
-        conv.last_seq = message.seq;
-        conv.last_message = message;
-        conv.last_read_seq = message.seq;
-        conv.updated_at = message.created_at;
-        conv.unread_count = 0;
-        putConversation(conv);
-      }
+      if (noteMessage(conv, message)) putConversation(conv);
       draw();
     } catch (err) {
       // Only a refusal of this very message is final; the network or the server being away
@@ -898,24 +892,3 @@ function muteLabel(until) {
   if (until >= '9000') return t('mute.forever');
   return t('mute.until', { time: formatTime(until, true) });
 }
-
-export function confirmDialog(title, text, okLabel) {
-  return modal(title, (close) => h('div', {},
-    h('p', {}, text),
-    h('div', { class: 'actions' },
-      h('button', { type: 'button', onclick: () => close(false) }, t('common.cancel')),
-      h('button', { type: 'button', class: 'primary danger', onclick: () => close(true) }, okLabel))));
-}
-
-export function reasonDialog(title) {
-  return modal(title, (close) => {
-    const reason = h('textarea', { id: 'report-reason', required: true, maxlength: 1000, rows: 3 });
-    return h('form', { onsubmit: (e) => { e.preventDefault(); if (reason.value.trim()) close(reason.value.trim()); } },
-      h('div', { class: 'field' }, h('label', { for: 'report-reason' }, t('report.reason')), reason),
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', onclick: () => close() }, t('common.cancel')),
-        h('button', { type: 'submit', class: 'primary' }, t('report.send'))));
-  });
-}
-
-export { EMOJI };

@@ -61,6 +61,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/settings.js", JS),
     asset!("js/admin.js", JS),
     asset!("js/notify.js", JS),
+    asset!("js/dialogs.js", JS),
 ];
 
 const INDEX: &[u8] = include_bytes!("../../../web/index.html");
