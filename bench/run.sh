@@ -61,7 +61,7 @@ measure() {
 
 start_hilo() {
     local backend="$1"
-    local args=(serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/hilo-$backend")
+    local args=(serve --listen "127.0.0.1:$PORT" --smtp-listen 127.0.0.1:0 --mail-dns none --data-dir "$WORK/hilo-$backend")
     if [ "$backend" = postgres ]; then
         psql_admin "DROP DATABASE IF EXISTS hilo_bench WITH (FORCE)"
         psql_admin "CREATE DATABASE hilo_bench"

@@ -440,6 +440,7 @@ export function renderThread(root, id, jumpSeq) {
     const bubble = h('div', { class: 'bubble' });
     const parts = [];
     if (m.forwarded) parts.push(h('p', { class: 'forwarded' }, `↪ ${t('msg.forwarded')}`));
+    if (m.email?.subject && !m.deleted) parts.push(h('p', { class: 'subject' }, t('msg.subject', { subject: m.email.subject })));
     if (m.reply_to) {
       const quoted = memberById(conv, m.reply_to.sender_id);
       parts.push(h('button', {

@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -42,6 +42,7 @@ export class Server {
     const server = new Server();
     server.dataDir = mkdtempSync(join(tmpdir(), 'hilo-web-'));
     server.port = await freePort();
+    server.smtpPort = await freePort();
     server.base = `http://127.0.0.1:${server.port}`;
     await server.run();
     return server;
@@ -59,7 +60,7 @@ export class Server {
     };
     for (const key of ['HILO_CONFIG', 'HILO_DATABASE_URL', 'HILO_NATS_URL', 'HILO_REGISTRATION', 'HILO_MAIL_DOMAIN']) delete env[key];
     if (LOG_DIR) env.HILO_LOG = 'trace';
-    this.child = spawn(bin, ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(bin, ['serve', '--listen', `127.0.0.1:${this.port}`, '--smtp-listen', `127.0.0.1:${this.smtpPort}`, '--mail-dns', 'none', '--data-dir', this.dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     let buffered = '';
     this.child.stderr.on('data', (chunk) => {
@@ -97,6 +98,38 @@ export class Server {
   async close() {
     if (this.child.exitCode === null) await this.stop();
     rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Sends a mail to the server over SMTP; `data` is the message, CRLF line ends. */
+  async mail(from, to, data) {
+    const socket = connect(this.smtpPort, '127.0.0.1');
+    socket.setEncoding('utf8');
+    let buffered = '';
+    const waiting = [];
+    socket.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (line[3] !== '-') waiting.shift()?.(line);
+      }
+    });
+    const reply = () => new Promise((resolve) => waiting.push(resolve));
+    const step = async (line, code) => {
+      const answer = reply();
+      if (line !== null) socket.write(`${line}\r\n`);
+      const got = await answer;
+      if (!got.startsWith(code)) throw new Error(`SMTP ${line}: ${got}`);
+    };
+    await step(null, '220');
+    await step('EHLO web-tests', '250');
+    await step(`MAIL FROM:<${from}> BODY=8BITMIME`, '250');
+    await step(`RCPT TO:<${to}>`, '250');
+    await step('DATA', '354');
+    await step(`${data.replace(/^\./gm, '..')}\r\n.`, '250');
+    await step('QUIT', '221');
+    socket.end();
   }
 
   /** Calls the API (for set-up steps a test does not drive through the page). */

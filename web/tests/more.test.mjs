@@ -185,3 +185,30 @@ test('a recovery code logs in once', async () => {
   const status = await api('ana', 'GET', '/me/2fa');
   assert.equal(status.enabled, false, 'Ana never turned it on');
 });
+
+test('a mail from a stranger is a request marked Email, with its subject', async () => {
+  await w.server.mail('lena@example.org', 'bob@localhost', [
+    'From: Lena Ortiz <lena@example.org>',
+    'To: bob@localhost',
+    'Subject: Hello from afar',
+    'Message-ID: <web-1@example.org>',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Hi Bob, this came by email.',
+    '',
+    'On Mon, Bob wrote:',
+    '> an old line',
+  ].join('\r\n'));
+  const page = await open('bob');
+  const requests = page.getByRole('button', { name: /^Requests/ });
+  await requests.locator('.badge').waitFor();
+  await requests.click();
+  await page.getByRole('link', { name: 'Lena Ortiz', exact: true }).click();
+  const mail = log(page).locator('article').filter({ hasText: 'Hi Bob, this came by email.' });
+  await mail.waitFor();
+  await mail.locator('.channel-email').filter({ hasText: 'Email' }).waitFor();
+  await mail.locator('.subject').filter({ hasText: 'Subject: Hello from afar' }).waitFor();
+  assert.doesNotMatch(await mail.innerText(), /an old line/, 'the quoted history is not shown');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

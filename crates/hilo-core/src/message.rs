@@ -26,6 +26,54 @@ str_enum!(Channel {
     System = "system",
 });
 
+/// One address of a mail's To or Cc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailRecipient {
+    /// `to` or `cc`.
+    pub field: EmailField,
+    /// The address.
+    pub address: String,
+    /// The name given with it.
+    pub name: Option<String>,
+}
+
+/// Which header an address was in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailField {
+    /// `To`.
+    To,
+    /// `Cc`.
+    Cc,
+}
+str_enum!(EmailField { To = "to", Cc = "cc" });
+
+/// A message's mail: the headers hilo keeps (Bcc never among them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMeta {
+    /// `Message-ID`, without angle brackets.
+    pub message_id: String,
+    /// The subject.
+    pub subject: Option<String>,
+    /// The `From` address.
+    pub from: String,
+    /// Every To and Cc address, in order.
+    pub recipients: Vec<EmailRecipient>,
+    /// Sender authentication, once checked: SPF, DKIM and DMARC results.
+    pub auth: Option<EmailAuth>,
+}
+
+/// The results of checking a received mail's sender (RFC 8601 words: `pass`, `fail`,
+/// `softfail`, `neutral`, `none`, `temperror`, `permerror`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAuth {
+    /// SPF, for the envelope sender.
+    pub spf: String,
+    /// DKIM, the best signature's.
+    pub dkim: String,
+    /// DMARC, for the `From` domain.
+    pub dmarc: String,
+}
+
 /// Who a message is deleted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteScope {
@@ -74,6 +122,8 @@ pub struct Message {
     pub forwarded: bool,
     /// Attached files, in the order sent.
     pub attachments: Vec<crate::Attachment>,
+    /// What came or went with it by email.
+    pub email: Option<EmailMeta>,
     /// For the account it was read for: they block its sender, so their clients show it
     /// folded away (groups shared with someone blocked keep working). Set by the service
     /// for that reader; stores always leave it false.
@@ -107,6 +157,7 @@ impl Message {
             location: None,
             forwarded: false,
             attachments: Vec::new(),
+            email: None,
             collapsed: false,
         }
     }

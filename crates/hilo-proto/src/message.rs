@@ -1,7 +1,7 @@
 //! Messages: the message object with its replies, mentions, reactions, location and link
 //! entities, and the requests that send and change messages.
 
-use hilo_core::{LinkEntity, Location, Message, Reaction, ReplyRef};
+use hilo_core::{EmailField, EmailMeta, LinkEntity, Location, Message, Reaction, ReplyRef};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -51,6 +51,76 @@ pub struct MessageDto {
     /// The caller blocks its sender: show it folded away (in a group they still share).
     #[serde(default)]
     pub collapsed: bool,
+    /// For a message that came by email: the mail's subject, id, sender, recipients and
+    /// the checks of its sender. Null otherwise.
+    #[serde(default)]
+    pub email: Option<EmailDto>,
+}
+
+/// The mail a message came with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailDto {
+    /// The subject.
+    pub subject: Option<String>,
+    /// Its `Message-ID`, without angle brackets.
+    pub message_id: String,
+    /// The `From` address.
+    pub from: String,
+    /// The `To` addresses.
+    pub to: Vec<EmailAddressDto>,
+    /// The `Cc` addresses (a Bcc is never shown).
+    pub cc: Vec<EmailAddressDto>,
+    /// SPF, DKIM and DMARC results for a received mail; null until checked.
+    pub auth: Option<EmailAuthDto>,
+}
+
+/// An address of a mail, with the name given with it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailAddressDto {
+    /// The address.
+    pub address: String,
+    /// The name, if one was given.
+    pub name: Option<String>,
+}
+
+/// Sender authentication results (RFC 8601 words: `pass`, `fail`, `softfail`, `neutral`,
+/// `none`, `temperror`, `permerror`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailAuthDto {
+    /// SPF for the envelope sender.
+    pub spf: String,
+    /// DKIM.
+    pub dkim: String,
+    /// DMARC for the `From` domain.
+    pub dmarc: String,
+}
+
+impl From<&EmailMeta> for EmailDto {
+    fn from(email: &EmailMeta) -> Self {
+        let field = |which: EmailField| {
+            email
+                .recipients
+                .iter()
+                .filter(|r| r.field == which)
+                .map(|r| EmailAddressDto {
+                    address: r.address.clone(),
+                    name: r.name.clone(),
+                })
+                .collect()
+        };
+        EmailDto {
+            subject: email.subject.clone(),
+            message_id: email.message_id.clone(),
+            from: email.from.clone(),
+            to: field(EmailField::To),
+            cc: field(EmailField::Cc),
+            auth: email.auth.as_ref().map(|auth| EmailAuthDto {
+                spf: auth.spf.clone(),
+                dkim: auth.dkim.clone(),
+                dmarc: auth.dmarc.clone(),
+            }),
+        }
+    }
 }
 
 /// An uploaded file.
@@ -235,6 +305,7 @@ impl From<&Message> for MessageDto {
             deleted: message.deleted,
             created_at: rfc3339(message.created_at),
             collapsed: message.collapsed,
+            email: message.email.as_ref().map(EmailDto::from),
         }
     }
 }

@@ -14,6 +14,19 @@ pub const LESSON_MESSAGES: i64 = 20;
 const HOUR_MS: i64 = 3_600_000;
 
 impl Hilo {
+    /// Whether a received mail's text is spam, by the model alone (a mail sender has no
+    /// behaviour on this server to judge).
+    pub(crate) async fn mail_judged_spam(&self, text: &str) -> Result<bool> {
+        let features = features(text);
+        let learned = self.inner.store.learned(&features).await?;
+        let model = shipped().subset(&features).plus(&learned);
+        let single = Behaviour {
+            new_conversations_last_hour: 1,
+            same_text_recipients_last_day: 1,
+        };
+        Ok(judge(&model, text, single).spam)
+    }
+
     /// Whether a first-contact message from `sender` is spam: the shipped model plus what
     /// this server's users taught, and the sender's behaviour.
     pub(crate) async fn judged_spam(&self, sender: &UserId, text: &str) -> Result<bool> {

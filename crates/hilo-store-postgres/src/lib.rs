@@ -164,6 +164,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account_security",
         include_str!("../migrations/0017_account_security.sql"),
     ),
+    (18, "email", include_str!("../migrations/0018_email.sql")),
 ];
 
 impl PostgresStore {
@@ -208,8 +209,31 @@ impl PostgresStore {
 
     /// Starts a transaction.
     pub(crate) async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.pool.begin().await.map_err(unavailable)
+        begin(&self.pool, None).await.map_err(unavailable)
     }
+}
+
+/// Opens a transaction (with `statement` as its `BEGIN`, if given) in a task of its own.
+///
+/// sqlx 0.9 sends the `BEGIN` and counts the transaction only once the server answers; a
+/// caller cancelled in between (a client hanging up mid-request) drops the connection back
+/// into the pool still inside that transaction, and whoever uses the connection next runs
+/// in it: a write in a leftover read-only snapshot fails ("cannot execute INSERT in a
+/// read-only transaction", seen in the crash suite). Run to completion in its own task,
+/// the begin either never happened or belongs to a `Transaction` whose drop rolls it back.
+pub(crate) async fn begin(
+    pool: &PgPool,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await
+    .map_err(|_| sqlx::Error::WorkerCrashed)?
 }
 
 /// The key of the advisory lock that serialises account creation across nodes, so "the

@@ -6,7 +6,7 @@ use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
     AppendOutcome, Delivery, MessageChange, MessagePage, MessageSearch, MessageStore,
-    MessageVersion, NewMessage, SearchPage, StoreResult,
+    MessageVersion, NewInboundEmail, NewMessage, SearchPage, StoreResult,
 };
 
 use crate::{PostgresStore, reads, search, tx};
@@ -18,6 +18,14 @@ impl MessageStore for PostgresStore {
         // acknowledges the send.
         let terms = index_terms(new.text.as_deref());
         in_transaction!(self, conn => tx::append_message(conn, &new, &terms))
+    }
+
+    async fn append_email(&self, new: NewInboundEmail) -> StoreResult<(AppendOutcome, bool)> {
+        let terms = index_terms([
+            new.email.subject.as_deref().unwrap_or(""),
+            new.text.as_str(),
+        ]);
+        in_transaction!(self, conn => tx::append_email(conn, &new, &terms))
     }
 
     async fn message(

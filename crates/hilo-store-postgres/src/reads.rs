@@ -21,8 +21,11 @@ pub(crate) type Pool = sqlx::PgPool;
 pub(crate) async fn snapshot(
     pool: &Pool,
 ) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-    pool.begin_with(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan",
+    crate::begin(
+        pool,
+        Some(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan",
+        ),
     )
     .await
     .map_err(db_error)

@@ -181,12 +181,14 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
     // Plans are made for each query's values (so the viewer's conversations are a hashed
     // list) until the window is read. JIT stays off: the walk's estimated cost can pass
     // jit_above_cost, and compiling took 20 ms of a query that runs in 10.
-    let mut tx = pool
-        .begin_with(
+    let mut tx = crate::begin(
+        pool,
+        Some(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off",
-        )
-        .await
-        .map_err(db_error)?;
+        ),
+    )
+    .await
+    .map_err(db_error)?;
     // The viewer's conversations by number, with their sizes (one, with a conversation
     // filter: its size decides how to walk it).
     let conversations: Vec<(i32, i64)> = sqlx::query_as(
@@ -334,7 +336,7 @@ pub(crate) async fn search(pool: &Pool, search: &MessageSearch) -> StoreResult<S
 /// Indexes up to `batch` messages written before the index existed, in one transaction;
 /// how many it did.
 pub(crate) async fn drain_backlog(pool: &Pool, batch: i64) -> StoreResult<usize> {
-    let mut tx = pool.begin().await.map_err(db_error)?;
+    let mut tx = crate::begin(pool, None).await.map_err(db_error)?;
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "DELETE FROM search_backlog b USING messages m WHERE m.id = b.message_id AND b.message_id IN (SELECT message_id FROM search_backlog LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING m.id, m.text",
     )

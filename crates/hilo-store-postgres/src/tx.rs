@@ -15,14 +15,14 @@
 
 use hilo_core::search::IndexTerms;
 use hilo_core::{
-    Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId,
-    SessionId, Timestamp, User, UserId,
+    Attachment, AttachmentId, ContactId, ConversationId, EventKind, EventRecord, Message,
+    MessageId, SessionId, Timestamp, User, UserId,
 };
 use hilo_store::sql;
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
-    MessageChange, NewGroup, NewMessage, NewSession, NewUser, ProfilePatch, StoreError,
-    StoreResult,
+    MessageChange, NewGroup, NewInboundEmail, NewMessage, NewSession, NewUser, ProfilePatch,
+    StoreError, StoreResult,
 };
 
 use crate::{db_error, decode, events, lock_account_creation, reads, rows, search};
@@ -163,6 +163,61 @@ async fn message_in(conn: &mut Conn, id: &MessageId) -> StoreResult<Message> {
         .ok_or(StoreError::NotFound)
 }
 
+/// Takes the next `seq` of a conversation written to at `now`. The members' copies of the
+/// activity time (rows::SYNC_ACTIVITY) move in the same statement: one round trip.
+async fn next_seq(conn: &mut Conn, id: &ConversationId, now: Timestamp) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = CASE WHEN updated_at < $1 THEN $1 ELSE updated_at END WHERE id = $2 RETURNING last_seq, updated_at), \
+         s AS (UPDATE members SET activity_at = c.updated_at FROM c WHERE members.conversation_id = $2 AND members.left_at IS NULL AND members.activity_at <> c.updated_at) \
+         SELECT last_seq FROM c",
+    )
+    .bind(now.millis())
+    .bind(id.as_str())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error)
+}
+
+/// The members a new message from `sender` (an account's or a contact's id) moves between
+/// folders (`rows::ROUTE_TO_SPAM` if it was judged spam, `rows::ROUTE_ON_SEND`) or shows
+/// the conversation to again (`rows::REVEALED_BY`), each once.
+async fn moved_by_message(
+    conn: &mut Conn,
+    id: &ConversationId,
+    sender: &str,
+    spam: bool,
+) -> StoreResult<Vec<String>> {
+    let mut moved: Vec<String> = if spam {
+        sqlx::query_scalar(rows::ROUTE_TO_SPAM)
+            .bind(id.as_str())
+            .bind(sender)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?
+    } else {
+        Vec::new()
+    };
+    let routed: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
+        .bind(id.as_str())
+        .bind(sender)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    moved.extend(routed);
+    let revealed: Vec<String> = sqlx::query_scalar(rows::REVEALED_BY)
+        .bind(id.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    moved.extend(
+        revealed
+            .into_iter()
+            .filter(|u| !moved.contains(u))
+            .collect::<Vec<_>>(),
+    );
+    Ok(moved)
+}
+
 /// Appends a message: returns the original for a repeated `client_txn_id`, refuses a
 /// sender who is not a member, otherwise takes the next `seq`, stores the message, moves
 /// the sender's read marker to it and appends `message.created` to every member's stream.
@@ -235,18 +290,7 @@ pub(crate) async fn append_message(
             return Ok(AppendOutcome::InvalidAttachment);
         }
     }
-    // The members' copies of the activity time (rows::SYNC_ACTIVITY) move in the same
-    // statement: one round trip.
-    let seq: i64 = sqlx::query_scalar(
-        "WITH c AS (UPDATE conversations SET last_seq = last_seq + 1, updated_at = CASE WHEN updated_at < $1 THEN $1 ELSE updated_at END WHERE id = $2 RETURNING last_seq, updated_at), \
-         s AS (UPDATE members SET activity_at = c.updated_at FROM c WHERE members.conversation_id = $2 AND members.left_at IS NULL AND members.activity_at <> c.updated_at) \
-         SELECT last_seq FROM c",
-    )
-    .bind(new.now.millis())
-    .bind(new.conversation_id.as_str())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let seq = next_seq(conn, &new.conversation_id, new.now).await?;
     let search = search::new_message_vector(conn, terms.clone(), &new.attachments).await?;
     // Its search postings follow from `search` (the trigger of migration 16).
     sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label, search) VALUES ($1, $2, $3, $4, $15, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::tsvector)")
@@ -287,34 +331,7 @@ pub(crate) async fn append_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    let mut moved: Vec<String> = if new.spam {
-        sqlx::query_scalar(rows::ROUTE_TO_SPAM)
-            .bind(new.conversation_id.as_str())
-            .bind(new.sender.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?
-    } else {
-        Vec::new()
-    };
-    let routed: Vec<String> = sqlx::query_scalar(rows::ROUTE_ON_SEND)
-        .bind(new.conversation_id.as_str())
-        .bind(new.sender.as_str())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    moved.extend(routed);
-    let revealed: Vec<String> = sqlx::query_scalar(rows::REVEALED_BY)
-        .bind(new.conversation_id.as_str())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    moved.extend(
-        revealed
-            .into_iter()
-            .filter(|u| !moved.contains(u))
-            .collect::<Vec<_>>(),
-    );
+    let moved = moved_by_message(conn, &new.conversation_id, new.sender.as_str(), new.spam).await?;
     // The move first: a client sees the conversation change folder, then the message.
     // Two appends: lock every recipient in one sorted batch first.
     events::lock_users(conn, &members).await?;
@@ -1250,4 +1267,122 @@ pub(crate) async fn clear_conversation(
     )
     .await?;
     Ok(deliveries.into_iter().next())
+}
+
+/// A received mail from a contact (see `MessageStore::append_email`).
+pub(crate) async fn append_email(
+    conn: &mut Conn,
+    new: &NewInboundEmail,
+    terms: &IndexTerms,
+) -> StoreResult<(AppendOutcome, bool)> {
+    let now = new.now.millis();
+    sqlx::query(rows::INSERT_EMAIL_CONTACT)
+        .bind(new.new_contact_id.as_str())
+        .bind(&new.address)
+        .bind(&new.display_name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let contact: String = sqlx::query_scalar(rows::CONTACT_BY_ADDRESS)
+        .bind(&new.address)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let contact = ContactId::new(contact);
+    let key = sql::contact_direct_key(&new.recipient, &contact);
+    let created: Option<String> = sqlx::query_scalar(rows::INSERT_DIRECT)
+        .bind(new.new_conversation_id.as_str())
+        .bind(&key)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let conversation = match &created {
+        Some(id) => ConversationId::new(id.clone()),
+        None => ConversationId::new(
+            sqlx::query_scalar::<_, String>(rows::DIRECT_BY_KEY)
+                .bind(&key)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_error)?,
+        ),
+    };
+    // The conversation lock first (for a new one, the insert holds it already).
+    lock_conversation(conn, &conversation).await?;
+    if created.is_some() {
+        sqlx::query(rows::INSERT_ADDRESSEE)
+            .bind(conversation.as_str())
+            .bind(new.recipient.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(rows::INSERT_CONTACT_MEMBER)
+            .bind(conversation.as_str())
+            .bind(contact.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    let repeated: Option<String> = sqlx::query_scalar(rows::RECEIVED_EMAIL)
+        .bind(conversation.as_str())
+        .bind(&new.email.message_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if let Some(id) = repeated {
+        return Ok((
+            AppendOutcome::Repeated(message_in(conn, &MessageId::new(id)).await?),
+            false,
+        ));
+    }
+    let members = member_users(conn, &conversation).await?;
+    let seq = next_seq(conn, &conversation, new.now).await?;
+    let search = search::new_message_vector(conn, terms.clone(), &[]).await?;
+    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded, search) VALUES ($1, $2, $3, $4, 'email', $5, $6, '', FALSE, $7::tsvector)")
+        .bind(new.id.as_str())
+        .bind(conversation.as_str())
+        .bind(seq)
+        .bind(contact.as_str())
+        .bind(&new.text)
+        .bind(now)
+        .bind(search)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    sqlx::query(rows::INSERT_MESSAGE_EMAIL)
+        .bind(new.id.as_str())
+        .bind(conversation.as_str())
+        .bind(&new.email.message_id)
+        .bind(true)
+        .bind(&new.email.subject)
+        .bind(&new.email.from)
+        .bind(sql::email_recipients_column(&new.email.recipients))
+        .bind(new.email.auth.as_ref().map(sql::email_auth_column))
+        .bind(&new.full_text)
+        .bind(&new.html)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
+    // A conversation just opened is announced by its creation, not as a move.
+    let (kind, moved) = if created.is_some() {
+        (EventKind::ConversationCreated, vec![new.recipient.clone()])
+    } else {
+        (
+            EventKind::ConversationUpdated,
+            moved.into_iter().map(UserId::new).collect(),
+        )
+    };
+    events::lock_users(conn, &members).await?;
+    let moved = events::append(conn, &moved, &record(kind, &conversation), new.now).await?;
+    let mut record = record(EventKind::MessageCreated, &conversation);
+    record.message_id = Some(new.id.clone());
+    let deliveries = events::append(conn, &members, &record, new.now).await?;
+    Ok((
+        AppendOutcome::Created(message_in(conn, &new.id).await?, deliveries, moved),
+        created.is_some(),
+    ))
 }

@@ -174,6 +174,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account_security",
         include_str!("../migrations/0017_account_security.sql"),
     ),
+    (18, "email", include_str!("../migrations/0018_email.sql")),
 ];
 
 impl SqliteStore {

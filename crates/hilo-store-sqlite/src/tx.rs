@@ -9,14 +9,14 @@
 use hilo_core::message::excerpt;
 use hilo_core::search::IndexTerms;
 use hilo_core::{
-    Attachment, AttachmentId, ConversationId, EventKind, EventRecord, Message, MessageId, Party,
-    ReplyRef, SessionId, Timestamp, User, UserId,
+    Attachment, AttachmentId, ContactId, ConversationId, EventKind, EventRecord, Message,
+    MessageId, Party, ReplyRef, SessionId, Timestamp, User, UserId,
 };
 use hilo_store::sql::{self, Columns as _};
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
-    MessageChange, NewGroup, NewMessage, NewSession, NewUser, ProfilePatch, StoreError,
-    StoreResult,
+    MessageChange, NewGroup, NewInboundEmail, NewMessage, NewSession, NewUser, ProfilePatch,
+    StoreError, StoreResult,
 };
 use rusqlite::{Connection, params};
 
@@ -168,13 +168,7 @@ pub(crate) fn append_message(
             return Ok(AppendOutcome::InvalidAttachment);
         }
     }
-    let seq: i64 = scalar(
-        conn,
-        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = max(updated_at, ?1) WHERE id = ?2 RETURNING last_seq",
-        params![new.now.millis(), new.conversation_id.as_str()],
-    )?
-    .ok_or(StoreError::NotFound)?;
-    execute(conn, rows::SYNC_ACTIVITY, [new.conversation_id.as_str()])?;
+    let seq = next_seq(conn, &new.conversation_id, new.now)?;
     execute(
         conn,
         "INSERT INTO messages (id, conversation_id, seq, sender_user_id, channel, text, client_txn_id, created_at, reply_to_id, mentions, forwarded, location_lat, location_lon, location_label) VALUES (?1, ?2, ?3, ?4, ?14, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -214,27 +208,7 @@ pub(crate) fn append_message(
         "UPDATE members SET last_read_seq = ?1, delivered_seq = max(delivered_seq, ?1) WHERE conversation_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
         params![seq, new.conversation_id.as_str(), new.sender.as_str()],
     )?;
-    let mut moved: Vec<String> = if new.spam {
-        column(
-            conn,
-            rows::ROUTE_TO_SPAM,
-            [new.conversation_id.as_str(), new.sender.as_str()],
-        )?
-    } else {
-        Vec::new()
-    };
-    moved.extend(column::<String>(
-        conn,
-        rows::ROUTE_ON_SEND,
-        [new.conversation_id.as_str(), new.sender.as_str()],
-    )?);
-    let revealed: Vec<String> = column(conn, rows::REVEALED_BY, [new.conversation_id.as_str()])?;
-    moved.extend(
-        revealed
-            .into_iter()
-            .filter(|u| !moved.contains(u))
-            .collect::<Vec<_>>(),
-    );
+    let moved = moved_by_message(conn, &new.conversation_id, new.sender.as_str(), new.spam)?;
     // The move first: a client sees the conversation change folder, then the message.
     let moved = events::append(
         conn,
@@ -281,6 +255,48 @@ pub(crate) fn append_message(
         )?;
     }
     Ok(AppendOutcome::Created(message, deliveries, moved))
+}
+
+/// Takes the next `seq` of a conversation written to at `now` (its activity time and the
+/// members' copies move with it).
+fn next_seq(conn: &Connection, id: &ConversationId, now: Timestamp) -> StoreResult<i64> {
+    let seq: i64 = scalar(
+        conn,
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = max(updated_at, ?1) WHERE id = ?2 RETURNING last_seq",
+        params![now.millis(), id.as_str()],
+    )?
+    .ok_or(StoreError::NotFound)?;
+    execute(conn, rows::SYNC_ACTIVITY, [id.as_str()])?;
+    Ok(seq)
+}
+
+/// The members a new message from `sender` (an account's or a contact's id) moves between
+/// folders (`rows::ROUTE_TO_SPAM` if it was judged spam, `rows::ROUTE_ON_SEND`) or shows
+/// the conversation to again (`rows::REVEALED_BY`), each once.
+fn moved_by_message(
+    conn: &Connection,
+    id: &ConversationId,
+    sender: &str,
+    spam: bool,
+) -> StoreResult<Vec<String>> {
+    let mut moved: Vec<String> = if spam {
+        column(conn, rows::ROUTE_TO_SPAM, [id.as_str(), sender])?
+    } else {
+        Vec::new()
+    };
+    moved.extend(column::<String>(
+        conn,
+        rows::ROUTE_ON_SEND,
+        [id.as_str(), sender],
+    )?);
+    let revealed: Vec<String> = column(conn, rows::REVEALED_BY, [id.as_str()])?;
+    moved.extend(
+        revealed
+            .into_iter()
+            .filter(|u| !moved.contains(u))
+            .collect::<Vec<_>>(),
+    );
+    Ok(moved)
 }
 
 /// The message an actor wants to change, if it exists in a conversation the actor is a
@@ -1122,4 +1138,120 @@ pub(crate) fn clear_conversation(
         now,
     )?;
     Ok(deliveries.into_iter().next())
+}
+
+/// A received mail from a contact (see `MessageStore::append_email`).
+pub(crate) fn append_email(
+    conn: &Connection,
+    new: &NewInboundEmail,
+    terms: &IndexTerms,
+) -> StoreResult<(AppendOutcome, bool)> {
+    let now = new.now.millis();
+    execute(
+        conn,
+        rows::INSERT_EMAIL_CONTACT,
+        params![
+            new.new_contact_id.as_str(),
+            new.address,
+            new.display_name,
+            now
+        ],
+    )?;
+    let contact: String = scalar(conn, rows::CONTACT_BY_ADDRESS, [new.address.as_str()])?
+        .ok_or(StoreError::NotFound)?;
+    let contact = ContactId::new(contact);
+    let key = sql::contact_direct_key(&new.recipient, &contact);
+    let created: Option<String> = scalar(
+        conn,
+        rows::INSERT_DIRECT,
+        params![new.new_conversation_id.as_str(), key, now],
+    )?;
+    let mut opened = Vec::new();
+    let conversation = match created.clone() {
+        Some(id) => {
+            let id = ConversationId::new(id);
+            execute(
+                conn,
+                rows::INSERT_ADDRESSEE,
+                params![id.as_str(), new.recipient.as_str(), now],
+            )?;
+            execute(
+                conn,
+                rows::INSERT_CONTACT_MEMBER,
+                params![id.as_str(), contact.as_str(), now],
+            )?;
+            opened = events::append(
+                conn,
+                std::slice::from_ref(&new.recipient),
+                &record(EventKind::ConversationCreated, &id),
+                new.now,
+            )?;
+            id
+        }
+        None => ConversationId::new(
+            scalar::<String>(conn, rows::DIRECT_BY_KEY, [key.as_str()])?
+                .ok_or(StoreError::NotFound)?,
+        ),
+    };
+    if let Some(id) = scalar::<String>(
+        conn,
+        rows::RECEIVED_EMAIL,
+        [conversation.as_str(), new.email.message_id.as_str()],
+    )? {
+        return Ok((
+            AppendOutcome::Repeated(message_in(conn, &MessageId::new(id))?),
+            false,
+        ));
+    }
+    let members = member_users(conn, &conversation)?;
+    let seq = next_seq(conn, &conversation, new.now)?;
+    execute(
+        conn,
+        "INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded) VALUES (?1, ?2, ?3, ?4, 'email', ?5, ?6, '', 0)",
+        params![
+            new.id.as_str(),
+            conversation.as_str(),
+            seq,
+            contact.as_str(),
+            new.text,
+            now
+        ],
+    )?;
+    execute(
+        conn,
+        rows::INSERT_MESSAGE_EMAIL,
+        params![
+            new.id.as_str(),
+            conversation.as_str(),
+            new.email.message_id,
+            true,
+            new.email.subject,
+            new.email.from,
+            sql::email_recipients_column(&new.email.recipients),
+            new.email.auth.as_ref().map(sql::email_auth_column),
+            new.full_text,
+            new.html,
+        ],
+    )?;
+    search::index(conn, &new.id, terms)?;
+    let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;
+    // A conversation just opened is announced by its creation, not as a move.
+    let created = created.is_some();
+    if created {
+        moved.clear();
+    }
+    let mut moved = events::append(
+        conn,
+        &moved.into_iter().map(UserId::new).collect::<Vec<_>>(),
+        &record(EventKind::ConversationUpdated, &conversation),
+        new.now,
+    )?;
+    moved.extend(opened);
+    let mut record = record(EventKind::MessageCreated, &conversation);
+    record.message_id = Some(new.id.clone());
+    let deliveries = events::append(conn, &members, &record, new.now)?;
+    Ok((
+        AppendOutcome::Created(message_in(conn, &new.id)?, deliveries, moved),
+        created,
+    ))
 }

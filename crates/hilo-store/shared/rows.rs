@@ -52,7 +52,7 @@ pub(crate) use session_columns;
 /// `concat!`.
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id"
+        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted, e.rfc_id AS email_rfc_id, e.subject AS email_subject, e.from_address AS email_from, e.recipients AS email_recipients, e.auth AS email_auth FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN message_emails e ON e.message_id = m.id"
     };
 }
 pub(crate) use message_select;
@@ -555,3 +555,29 @@ pub(crate) const INSERT_SYSTEM_ACCOUNT: &str = "INSERT INTO users (id, username,
 
 /// An account's id by username.
 pub(crate) const USER_ID_BY_USERNAME: &str = "SELECT id FROM users WHERE username = $1";
+
+/// Adds an email contact (`$1` id, `$2` lower-case address, `$3` name, `$4` time) unless
+/// the address is one already; read its id with [`CONTACT_BY_ADDRESS`].
+pub(crate) const INSERT_EMAIL_CONTACT: &str = "INSERT INTO contacts (id, kind, address, display_name, created_at) VALUES ($1, 'email', $2, $3, $4) ON CONFLICT (address) DO NOTHING";
+
+/// A contact's id by address.
+pub(crate) const CONTACT_BY_ADDRESS: &str = "SELECT id FROM contacts WHERE address = $1";
+
+/// Opens the direct conversation `$1` with key `$2` at `$3`, unless the pair has one.
+pub(crate) const INSERT_DIRECT: &str = "INSERT INTO conversations (id, kind, direct_key, created_at, updated_at) VALUES ($1, 'direct', $2, $3, $3) ON CONFLICT (direct_key) DO NOTHING RETURNING id";
+
+/// A direct conversation's id by key.
+pub(crate) const DIRECT_BY_KEY: &str = "SELECT id FROM conversations WHERE direct_key = $1";
+
+/// Contact `$2` joins conversation `$1` at `$3` (contacts have no folder of their own).
+pub(crate) const INSERT_CONTACT_MEMBER: &str = "INSERT INTO members (conversation_id, contact_id, role, folder, joined_at, activity_at) VALUES ($1, $2, 'member', 'inbox', $3, $3)";
+
+/// Account `$2` joins conversation `$1`, which a stranger opened at `$3`: a request.
+pub(crate) const INSERT_ADDRESSEE: &str = "INSERT INTO members (conversation_id, user_id, role, folder, joined_at, activity_at) VALUES ($1, $2, 'member', 'requests', $3, $3)";
+
+/// The message already stored for mail `$2` received in conversation `$1`, if any.
+pub(crate) const RECEIVED_EMAIL: &str =
+    "SELECT message_id FROM message_emails WHERE conversation_id = $1 AND rfc_id = $2 AND inbound";
+
+/// Keeps a message's mail (columns as in migration 18).
+pub(crate) const INSERT_MESSAGE_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients, auth, full_text, html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use hilo_core::search::SearchQuery;
 use hilo_core::spam::{Behaviour, Counts};
 use hilo_core::{
-    Attachment, AttachmentId, Conversation, ConversationId, ConversationView, Folder,
+    Attachment, AttachmentId, ContactId, Conversation, ConversationId, ConversationView, Folder,
     FriendRequestResult, Location, Message, MessageId, Notify, Relation, Report, ReportId,
     ReportStatus, Session, SessionId, Settings, StoredEvent, Timestamp, User, UserId,
 };
@@ -509,6 +509,36 @@ pub enum AppendOutcome {
     InvalidAttachment,
 }
 
+/// A received mail for one account, from someone who is not an account (a contact): it
+/// goes into the direct conversation of the two, opened as a request if there is none.
+#[derive(Debug, Clone)]
+pub struct NewInboundEmail {
+    /// New message id (unused if the mail was stored before).
+    pub id: MessageId,
+    /// Id for the conversation, if the pair has none yet.
+    pub new_conversation_id: ConversationId,
+    /// Id for the contact, if the address is not one yet.
+    pub new_contact_id: ContactId,
+    /// The addressee.
+    pub recipient: UserId,
+    /// The sender's address (lower-case domain) and name.
+    pub address: String,
+    /// The name the sender gave.
+    pub display_name: String,
+    /// What the thread shows.
+    pub text: String,
+    /// Judged spam: the addressee gets it in spam if it is a request.
+    pub spam: bool,
+    /// The mail's headers as kept.
+    pub email: hilo_core::EmailMeta,
+    /// The whole text.
+    pub full_text: String,
+    /// The HTML as received.
+    pub html: Option<String>,
+    /// Receive time.
+    pub now: Timestamp,
+}
+
 /// The result of a change to an existing message.
 #[derive(Debug)]
 pub enum MessageChange {
@@ -553,6 +583,14 @@ pub trait MessageStore: Send + Sync {
     /// Appends a message durably (on disk before this returns) with the next gap-free
     /// `seq`, unless the sender already used this `client_txn_id` in this conversation.
     async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
+
+    /// Stores a received mail (see [`NewInboundEmail`]): the contact and the conversation
+    /// made if needed, `conversation.created` to the addressee if it was, the message
+    /// (channel `email`, sent by the contact) and its mail, `message.created`. The same
+    /// Message-ID in the same conversation again gives `Repeated` with the first one.
+    /// True when the conversation was opened by this mail (the outcome's first list is
+    /// then its `conversation.created`).
+    async fn append_email(&self, email: NewInboundEmail) -> StoreResult<(AppendOutcome, bool)>;
     /// A message by id; `None` also when `viewer` deleted it for themselves.
     async fn message(
         &self,

@@ -8,9 +8,10 @@
 use hilo_core::message::{excerpt, group_reactions};
 use hilo_core::{
     Attachment, AttachmentId, Channel, ContactId, Conversation, ConversationId, ConversationKind,
-    ConversationView, EventKind, EventRecord, Folder, LastSeenVisibility, Location, Member,
-    MemberView, Message, MessageId, Notify, Party, ReplyRef, Role, Session, SessionId, Settings,
-    StoredEvent, Timestamp, User, UserId, WhoCanMessage,
+    ConversationView, EmailAuth, EmailField, EmailMeta, EmailRecipient, EventKind, EventRecord,
+    Folder, LastSeenVisibility, Location, Member, MemberView, Message, MessageId, Notify, Party,
+    ReplyRef, Role, Session, SessionId, Settings, StoredEvent, Timestamp, User, UserId,
+    WhoCanMessage,
 };
 
 use crate::{MessagePage, StoreError, StoreResult};
@@ -202,8 +203,72 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
         location,
         forwarded: row.flag("forwarded")?,
         attachments: Vec::new(),
+        email: if deleted { None } else { email(row)? },
         collapsed: false,
     })
+}
+
+/// A message's mail from `email_rfc_id, email_subject, email_from, email_recipients,
+/// email_auth` (all NULL for a message that never was mail).
+fn email(row: &impl Columns) -> StoreResult<Option<EmailMeta>> {
+    let Some(message_id) = row.opt_text("email_rfc_id")? else {
+        return Ok(None);
+    };
+    let recipients = row
+        .opt_text("email_recipients")?
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let field = EmailField::parse(fields.next()?)?;
+            let address = fields.next()?.to_owned();
+            let name = fields.next().filter(|n| !n.is_empty()).map(str::to_owned);
+            Some(EmailRecipient {
+                field,
+                address,
+                name,
+            })
+        })
+        .collect();
+    let auth = row.opt_text("email_auth")?.and_then(|text| {
+        let mut words = text.split(' ').map(str::to_owned);
+        Some(EmailAuth {
+            spf: words.next()?,
+            dkim: words.next()?,
+            dmarc: words.next()?,
+        })
+    });
+    Ok(Some(EmailMeta {
+        message_id,
+        subject: row.opt_text("email_subject")?,
+        from: row.opt_text("email_from")?.unwrap_or_default(),
+        recipients,
+        auth,
+    }))
+}
+
+/// How `message_emails.recipients` holds a mail's To and Cc: a line per address, its
+/// field, address and name separated by tabs (none of which an address or a cleaned
+/// name holds).
+pub fn email_recipients_column(recipients: &[EmailRecipient]) -> String {
+    recipients
+        .iter()
+        .map(|r| {
+            let clean = |text: &str| text.replace(['\t', '\n', '\r'], " ");
+            format!(
+                "{}\t{}\t{}",
+                r.field.as_str(),
+                clean(&r.address),
+                clean(r.name.as_deref().unwrap_or(""))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How `message_emails.auth` holds the results: `spf dkim dmarc`.
+pub fn email_auth_column(auth: &EmailAuth) -> String {
+    format!("{} {} {}", auth.spf, auth.dkim, auth.dmarc)
 }
 
 /// An attachment from `attachment_columns!`.
@@ -430,6 +495,11 @@ pub fn conversation_page(
 /// creates it first.
 pub fn direct_key(low: &UserId, high: &UserId) -> String {
     format!("u:{low}|u:{high}")
+}
+
+/// The key of the direct conversation between an account and a contact.
+pub fn contact_direct_key(user: &UserId, contact: &ContactId) -> String {
+    format!("c:{contact}|u:{user}")
 }
 
 /// Escapes `%`, `_` and `\` so `text` matches itself in a `LIKE … ESCAPE '\'` pattern.

@@ -33,6 +33,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// How often the serving node sweeps attachments (operator commands never do).
     attachment_sweep: Duration,
+    /// How received mail is checked.
+    mail: crate::config::MailConfig,
 }
 
 /// Options that only tests change.
@@ -79,6 +81,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     );
     hilo.prepare().await?;
     Ok(App {
+        mail: config.mail.clone(),
         attachment_sweep: config.attachment_sweep,
         hilo,
         shutdown: CancellationToken::new(),
@@ -164,6 +167,25 @@ impl App {
             self.metrics.clone(),
             self.shutdown.clone(),
         )
+    }
+
+    /// Receives mail on `listener` (SMTP) for this server's addresses until shutdown.
+    pub fn serve_mail(&self, listener: TcpListener) -> anyhow::Result<()> {
+        let address = listener.local_addr()?;
+        tracing::info!(smtp_address = %address, "hilo is receiving mail");
+        let domain = self.hilo.config().mail_domain.clone();
+        let checks = hilo_mail::Authenticator::new(&self.mail.dns, &self.mail.dns_records, &domain)
+            .context("cannot set up sender checks")?;
+        let intake = self
+            .hilo
+            .mail_intake(Arc::new(checks), self.mail.dmarc_reject);
+        tokio::spawn(hilo_mail::smtp::serve(
+            listener,
+            hilo_mail::SmtpConfig::new(domain),
+            Arc::new(intake),
+            self.shutdown.clone(),
+        ));
+        Ok(())
     }
 
     /// Closes the store (flushing the writer).

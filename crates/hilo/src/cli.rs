@@ -122,13 +122,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(config.json_logs);
             if config.smtp_relay.is_some() || !config.sms.providers.is_empty() {
                 tracing::warn!(
-                    "SMTP relay and SMS providers are configured but mail and SMS are not available in this version yet"
+                    "an SMTP relay and SMS providers are configured, but sending mail and SMS is not available in this version yet"
                 );
             }
             let app = app::build(&config, BuildOptions::default()).await?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let smtp = TcpListener::bind(config.smtp_listen)
+                .await
+                .with_context(|| format!("cannot listen for mail on {}", config.smtp_listen))?;
+            app.serve_mail(smtp)?;
             let shutdown = app.shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;

@@ -61,7 +61,7 @@ pub struct ServeArgs {
     /// Domain of users' own addresses [default: localhost].
     #[arg(long, env = "HILO_MAIL_DOMAIN", value_name = "DOMAIN")]
     pub mail_domain: Option<String>,
-    /// SMTP listen address [default: 127.0.0.1:2525] (mail ingress is not available yet).
+    /// Where mail for this server's addresses is received (SMTP) [default: 127.0.0.1:2525].
     #[arg(long, env = "HILO_SMTP_LISTEN", value_name = "ADDR")]
     pub smtp_listen: Option<String>,
     /// Outbound SMTP relay, `smtp://[user:pass@]host:port` (not available yet).
@@ -72,6 +72,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub smtp_relay: Option<String>,
+    /// Where sender checks of received mail ask DNS: `system` (default), a name server
+    /// `IP[:port]`, or `none` (only the `[[mail.dns_records]]` of the config file exist).
+    #[arg(long, env = "HILO_MAIL_DNS", value_name = "DNS")]
+    pub mail_dns: Option<String>,
     /// Who may register: `open` (default), `invite` or `closed`.
     #[arg(long, env = "HILO_REGISTRATION", value_name = "POLICY")]
     pub registration: Option<String>,
@@ -143,6 +147,8 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     /// SMS settings.
     pub sms: Option<SmsConfig>,
+    /// Mail settings.
+    pub mail: Option<RawMail>,
     /// Largest attachment in bytes.
     pub attachment_max_bytes: Option<u64>,
     /// Seconds between attachment sweeps.
@@ -175,6 +181,44 @@ pub struct RawLimits {
     pub registrations_per_ip: Option<u64>,
     /// Messages one person may send per minute.
     pub messages_per_minute: Option<u64>,
+}
+
+/// `[mail]` in the TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    /// Where sender checks (SPF, DKIM, DMARC) ask DNS: `system` (default), a name server
+    /// `IP` or `IP:port`, or `none` (only `dns_records` exist).
+    pub dns: Option<String>,
+    /// What a mail whose DMARC check fails becomes: `spam` (default) or `reject`ed.
+    pub dmarc_failure: Option<String>,
+    /// Records that answer before the resolver (`[[mail.dns_records]]`).
+    #[serde(default)]
+    pub dns_records: Vec<RawDnsRecord>,
+}
+
+/// One `[[mail.dns_records]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsRecord {
+    /// Its name.
+    pub name: String,
+    /// `TXT`, `A`, `AAAA` or `MX`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// Validated mail settings.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// Where DNS answers come from.
+    pub dns: hilo_mail::DnsMode,
+    /// Records that answer first.
+    pub dns_records: Vec<hilo_mail::DnsRecord>,
+    /// Refuse (rather than file as spam) mail that fails DMARC.
+    pub dmarc_reject: bool,
 }
 
 /// `[sms]` in the TOML file.
@@ -235,12 +279,14 @@ pub struct Config {
     pub nats: Option<String>,
     /// NATS subject prefix.
     pub nats_prefix: String,
-    /// SMTP listen address (accepted now, used when mail ingress lands).
+    /// Where mail is received (SMTP).
     pub smtp_listen: SocketAddr,
     /// SMTP relay (accepted now, used when outbound mail lands).
     pub smtp_relay: Option<String>,
     /// SMS providers (accepted now, used when SMS lands).
     pub sms: SmsConfig,
+    /// Mail settings.
+    pub mail: MailConfig,
     /// Largest attachment in bytes.
     pub attachment_max_bytes: u64,
     /// Rate limits.
@@ -325,6 +371,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_listen", &self.smtp_listen)
             .field("smtp_relay", &self.smtp_relay.as_deref().map(redact_url))
             .field("sms", &self.sms)
+            .field("mail", &self.mail)
             .field("attachment_max_bytes", &self.attachment_max_bytes)
             .field("attachment_sweep", &self.attachment_sweep)
             .field("limits", &self.limits)
@@ -361,6 +408,13 @@ impl Config {
             sqlite_synchronous: pick(&args.store.sqlite_synchronous, &file.sqlite_synchronous),
             log_format: pick(&args.store.log_format, &file.log_format),
             sms: file.sms,
+            mail: match &args.mail_dns {
+                None => file.mail,
+                Some(dns) => Some(RawMail {
+                    dns: Some(dns.clone()),
+                    ..file.mail.unwrap_or_default()
+                }),
+            },
             attachment_max_bytes: file.attachment_max_bytes,
             attachment_sweep_secs: file.attachment_sweep_secs,
             limits: file.limits,
@@ -545,6 +599,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
             false
         }
     };
+    let mail = mail_config(raw.mail.unwrap_or_default(), &mut problems);
     let sms = raw.sms.unwrap_or_default();
     for provider in &sms.providers {
         if provider.kind != "twilio" {
@@ -638,11 +693,72 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         smtp_listen,
         smtp_relay: raw.smtp_relay,
         sms,
+        mail,
         attachment_max_bytes,
         attachment_sweep: std::time::Duration::from_secs(sweep_secs),
         limits,
         s3,
     })
+}
+
+fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {
+    use hilo_mail::{DnsMode, DnsRecord, RecordType};
+    let dns = match raw.dns.as_deref().map(str::trim) {
+        None | Some("system") => DnsMode::System,
+        Some("none") => DnsMode::None,
+        Some(server) => match server.parse::<SocketAddr>().or_else(|_| {
+            server
+                .parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        }) {
+            Ok(address) => DnsMode::Server(address),
+            Err(_) => {
+                problems.push(format!(
+                    "mail.dns: {server:?} is not system, none, or a name server address"
+                ));
+                DnsMode::System
+            }
+        },
+    };
+    let dmarc_reject = match raw.dmarc_failure.as_deref() {
+        None | Some("spam") => false,
+        Some("reject") => true,
+        Some(other) => {
+            problems.push(format!(
+                "mail.dmarc_failure: {other:?} is not spam or reject"
+            ));
+            false
+        }
+    };
+    let mut dns_records = Vec::new();
+    for (n, record) in raw.dns_records.into_iter().enumerate() {
+        let kind = match record.kind.to_ascii_uppercase().as_str() {
+            "TXT" => RecordType::Txt,
+            "A" => RecordType::A,
+            "AAAA" => RecordType::Aaaa,
+            "MX" => RecordType::Mx,
+            other => {
+                problems.push(format!(
+                    "mail.dns_records[{n}].type: {other:?} is not TXT, A, AAAA or MX"
+                ));
+                continue;
+            }
+        };
+        dns_records.push(DnsRecord {
+            name: record.name,
+            kind,
+            value: record.value,
+        });
+    }
+    // The records are read now, so a bad one is reported with the rest.
+    if let Err(error) = hilo_mail::Authenticator::new(&DnsMode::None, &dns_records, "localhost") {
+        problems.push(format!("mail.dns_records: {error}"));
+    }
+    MailConfig {
+        dns,
+        dns_records,
+        dmarc_reject,
+    }
 }
 
 #[cfg(test)]
@@ -702,5 +818,39 @@ mod tests {
             redact_url("postgres://hilo@db/hilo?password=s3cret&sslmode=require"),
             "postgres://hilo@db/hilo?password=***&sslmode=require"
         );
+    }
+}
+
+#[cfg(test)]
+mod mail_tests {
+    use super::*;
+
+    #[test]
+    fn mail_settings_are_read_and_their_problems_reported_together() {
+        let file: RawConfig = toml::from_str(
+            "[mail]\ndns = \"127.0.0.1:5353\"\ndmarc_failure = \"reject\"\n[[mail.dns_records]]\nname = \"example.org\"\ntype = \"txt\"\nvalue = \"v=spf1 -all\"\n",
+        )
+        .expect("toml");
+        let config = validate(file).expect("valid");
+        assert_eq!(
+            config.mail.dns,
+            hilo_mail::DnsMode::Server("127.0.0.1:5353".parse().expect("address"))
+        );
+        assert!(config.mail.dmarc_reject);
+        assert_eq!(config.mail.dns_records.len(), 1);
+
+        let file: RawConfig = toml::from_str(
+            "[mail]\ndns = \"somewhere\"\ndmarc_failure = \"ignore\"\n[[mail.dns_records]]\nname = \"a\"\ntype = \"SRV\"\nvalue = \"x\"\n[[mail.dns_records]]\nname = \"_dmarc.b\"\ntype = \"TXT\"\nvalue = \"nonsense\"\n",
+        )
+        .expect("toml");
+        let error = validate(file).expect_err("refused").to_string();
+        for expected in [
+            "mail.dns:",
+            "mail.dmarc_failure:",
+            "mail.dns_records[0].type",
+            "_dmarc.b",
+        ] {
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
     }
 }

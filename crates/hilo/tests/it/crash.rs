@@ -646,11 +646,10 @@ fn longest_stall(sent: &HashMap<usize, Instant>, arrivals: &BTreeMap<usize, Inst
 
 /// T5: a client that never reads while the server writes 100 MB at it.
 ///
-/// The others' latency is compared within the same window (this machine runs other tests
-/// at the same time, so two windows see different loads): bob's other device against
-/// carol, who gets the same messages and has no stalled device; and neither one's
-/// deliveries may pause for the server's send timeout, which anyone waiting on the
-/// stalled socket would pay.
+/// Bob's other device and carol (who gets the same messages and has no stalled device)
+/// must get every message without their deliveries ever pausing for the server's send
+/// timeout, which anyone waiting on the stalled socket would pay. Their p99 latencies are
+/// printed, not asserted: this machine runs other tests at the same time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -755,14 +754,13 @@ async fn a_reader_that_never_reads_costs_bounded_memory_and_slows_no_one() {
         baseline[1],
     );
     assert!(growth <= 64 << 20, "server RSS grew {} MiB", growth >> 20);
-    assert!(
-        bob_p99 <= carol_p99 * 2 + Duration::from_millis(250),
-        "bob's other device waited on his stalled one: p99 {bob_p99:?}, carol's {carol_p99:?}"
-    );
     // Waiting on the stalled socket would show as the others' deliveries stopping for the
     // server's 10 s send timeout while messages for them were already sent. A machine
-    // busy with the rest of the suite shows as a lag that grows (p99 above), never as a
-    // pause: this checks the pause, not the speed, so load cannot fail it.
+    // busy with the rest of the suite shows as a lag that grows (the p99s printed above),
+    // never as a pause: this checks the pause, not the speed, so load cannot fail it. (A
+    // comparison of the two p99s failed once in CI, 6.7 s against 2.5 s, with no pause:
+    // whichever reader first falls a bus queue behind catches up from the store, which is
+    // slower per event, so the two lags differ by chance on a loaded machine.)
     for (seen, who) in arrivals.iter().zip(["bob's other device", "carol"]) {
         let stall = longest_stall(&flood_sent, &seen.lock().expect("lock"));
         assert!(

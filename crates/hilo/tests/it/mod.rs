@@ -10,6 +10,7 @@ mod bad_input;
 mod conversations;
 mod crash;
 mod events;
+mod mail;
 mod messages;
 mod moderation;
 mod multinode;

@@ -381,6 +381,8 @@ impl Drop for PgDatabase {
 /// A server running in this process.
 pub struct TestServer {
     pub base: String,
+    /// Where the server takes mail (SMTP).
+    pub smtp: Option<std::net::SocketAddr>,
     pub shutdown: CancellationToken,
     pub db: Arc<TestDb>,
     http: reqwest::Client,
@@ -399,6 +401,8 @@ pub struct User {
 pub fn serve_args(db: &TestDb) -> ServeArgs {
     let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
+        // Tests ask no resolver: only loopback is ever a target.
+        mail_dns: Some("none".into()),
         ..Default::default()
     };
     db.configure(&mut args);
@@ -432,10 +436,16 @@ impl TestServer {
             .await
             .expect("a loopback port is free");
         let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let smtp = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port is free");
+        let smtp_address = smtp.local_addr().expect("bound");
+        app.serve_mail(smtp).expect("mail is served");
         let shutdown = app.shutdown.clone();
         let task = tokio::spawn(app::serve(app, listener));
         TestServer {
             base,
+            smtp: Some(smtp_address),
             shutdown,
             db: db.clone(),
             http: reqwest::Client::new(),
@@ -898,6 +908,8 @@ pub struct ProcessServer {
     pub db: Arc<TestDb>,
     /// Every line the process has logged so far.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Where it takes mail, once it logged it (before its HTTP address).
+    pub smtp: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
 }
 
 impl ProcessServer {
@@ -913,12 +925,21 @@ impl ProcessServer {
             command.env("HILO_LOG", "trace");
         }
         let mut child = command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--smtp-listen",
+                "127.0.0.1:0",
+                "--mail-dns",
+                "none",
+            ])
             .args(db.flags())
             .args(args)
             .env("HILO_LOG_FORMAT", "json")
             .env_remove("HILO_CONFIG")
             .env_remove("HILO_MAIL_DOMAIN")
+            .env_remove("HILO_MAIL_DNS")
             .env_remove("HILO_REGISTRATION")
             .env_remove("HILO_DATABASE_URL")
             .env_remove("HILO_NATS_URL")
@@ -931,6 +952,8 @@ impl ProcessServer {
         let (sender, receiver) = std::sync::mpsc::channel();
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let lines = log.clone();
+        let smtp: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+        let smtp_seen = smtp.clone();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -949,6 +972,11 @@ impl ProcessServer {
                 if let Some(address) = value["fields"]["address"].as_str() {
                     let _ = sender.send(address.to_owned());
                 }
+                if let Some(address) = value["fields"]["smtp_address"].as_str() {
+                    *smtp_seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = address.parse().ok();
+                }
                 // The server's warnings and errors are shown with a failing test's output.
                 if matches!(value["level"].as_str(), Some("WARN" | "ERROR")) {
                     eprintln!("server: {line}");
@@ -960,6 +988,7 @@ impl ProcessServer {
             .expect("the server logs its address");
         ProcessServer {
             child,
+            smtp,
             base: format!("http://{address}"),
             db: db.clone(),
             log,
@@ -975,6 +1004,10 @@ impl ProcessServer {
     pub fn client(&self) -> TestServer {
         TestServer {
             base: self.base.clone(),
+            smtp: *self
+                .smtp
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
             shutdown: CancellationToken::new(),
             db: self.db.clone(),
             http: reqwest::Client::new(),

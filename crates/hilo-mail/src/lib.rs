@@ -1,0 +1,13 @@
+//! hilo's mail edge: the inbound SMTP listener (`smtp`) and what a received message
+//! becomes (`parse`). No storage and no HTTP here: the listener hands accepted mail to a
+//! [`smtp::Mailbox`], which `hilo-service` implements.
+
+pub mod auth;
+pub mod dkim;
+pub mod parse;
+pub mod smtp;
+
+pub use auth::{AuthResults, Authenticator, DnsMode, DnsRecord, RecordType};
+pub use dkim::DkimKey;
+pub use parse::{MailAddress, MailAttachment, ParsedMail, parse};
+pub use smtp::{Envelope, Mailbox, Reply, SmtpConfig};

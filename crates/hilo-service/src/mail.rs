@@ -1,0 +1,288 @@
+//! Mail intake: what the SMTP listener accepted, put into threads.
+//!
+//! Every account has the address `username@<mail domain>` (and `username+tag@…`, which
+//! reaches the same person). A mail from someone who is not an account is a message from
+//! a *contact* (known by address) in the direct conversation between the addressee and
+//! that contact: opened as a message request the first time, judged by the spam filter,
+//! and the same conversation for every later mail from that address, whatever its
+//! subject or references. Two senders replying to one mail thus land in two threads.
+//!
+//! Mail that claims to come from this server's own domain is refused: the accounts of
+//! this domain write through hilo itself, never through the SMTP door.
+//!
+//! Every mail's sender is checked (SPF, DKIM, DMARC; `hilo_mail::auth`) and the results
+//! are kept on the message. A mail whose DMARC check fails cannot be believed about its
+//! From: it is refused, or (by default) kept but filed as spam when it opens a request.
+
+use std::sync::Arc;
+
+use hilo_core::{
+    ContactId, ConversationId, EmailAuth, EmailField, EmailMeta, EmailRecipient, EventKind,
+    MessageId, User,
+};
+use hilo_mail::{AuthResults, Authenticator, Envelope, MailAddress, ParsedMail, Reply};
+use hilo_proto::{Event, MessageDto};
+use hilo_store::{AppendOutcome, NewInboundEmail};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Hilo};
+
+/// Longest text a mail shows in a thread (the whole text is kept beside it).
+const MAX_SHOWN: usize = 10_000;
+/// Mails one sender address may send here per hour.
+pub const MAILS_PER_SENDER_HOUR: u32 = 200;
+/// Mails one client address may send here per hour.
+pub const MAILS_PER_CLIENT_HOUR: u32 = 2_000;
+
+/// The service's side of the SMTP listener (`hilo_mail::Mailbox`).
+#[derive(Clone)]
+pub struct MailIntake {
+    hilo: Hilo,
+    checks: Arc<Authenticator>,
+    dmarc_reject: bool,
+}
+
+impl Hilo {
+    /// What the SMTP listener hands accepted mail to: senders are checked by `checks`,
+    /// and a DMARC failure is refused if `dmarc_reject`, filed as spam otherwise.
+    pub fn mail_intake(&self, checks: Arc<Authenticator>, dmarc_reject: bool) -> MailIntake {
+        MailIntake {
+            hilo: self.clone(),
+            checks,
+            dmarc_reject,
+        }
+    }
+
+    /// The account an address of this server's domain reaches: `username@domain`, or
+    /// `username+anything@domain`. `None` for another domain or no such account (a
+    /// suspended or deleted one included).
+    async fn addressee(&self, address: &str) -> crate::Result<Option<User>> {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return Ok(None);
+        };
+        if !domain.eq_ignore_ascii_case(&self.inner.config.mail_domain) {
+            return Ok(None);
+        }
+        let username = local
+            .split('+')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if username.is_empty() || username.len() > 64 {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .store
+            .user_by_username(&username)
+            .await?
+            .filter(|user| !user.suspended))
+    }
+
+    fn is_local_domain(&self, address: &str) -> bool {
+        address
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.inner.config.mail_domain))
+    }
+
+    /// Stores `mail` for `user`; true if it was new.
+    async fn receive_for(
+        &self,
+        user: &User,
+        sender: &MailAddress,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<bool> {
+        let text = shown_text(mail);
+        let spam = checked.dmarc_failed() || self.mail_judged_spam(&text).await?;
+        let mut recipients: Vec<EmailRecipient> = Vec::new();
+        for (field, list) in [(EmailField::To, &mail.to), (EmailField::Cc, &mail.cc)] {
+            recipients.extend(list.iter().map(|a| EmailRecipient {
+                field,
+                address: a.address.clone(),
+                name: a.name.clone(),
+            }));
+        }
+        let ids = &self.inner.ids;
+        let new = NewInboundEmail {
+            id: MessageId::new(ids.new_id()),
+            new_conversation_id: ConversationId::new(ids.new_id()),
+            new_contact_id: ContactId::new(ids.new_id()),
+            recipient: user.id.clone(),
+            address: sender.address.to_lowercase(),
+            display_name: sender
+                .name
+                .clone()
+                .unwrap_or_else(|| sender.address.to_lowercase()),
+            text,
+            spam,
+            email: EmailMeta {
+                message_id: message_id.to_owned(),
+                subject: mail.subject.clone(),
+                from: sender.address.to_lowercase(),
+                recipients,
+                auth: Some(EmailAuth {
+                    spf: checked.spf.to_owned(),
+                    dkim: checked.dkim.to_owned(),
+                    dmarc: checked.dmarc.to_owned(),
+                }),
+            },
+            full_text: mail.full_text.clone(),
+            html: mail.html.clone(),
+            now: self.inner.clock.now(),
+        };
+        let hilo = self.clone();
+        let stored = tokio::spawn(async move {
+            let (outcome, opened) = hilo.inner.store.append_email(new).await?;
+            let AppendOutcome::Created(message, deliveries, moved) = &outcome else {
+                return Ok::<bool, Error>(false);
+            };
+            let kind = if opened {
+                EventKind::ConversationCreated
+            } else {
+                EventKind::ConversationUpdated
+            };
+            hilo.publish_conversation_events(moved, kind, &message.conversation_id, None)
+                .await;
+            let event = Event::MessageCreated {
+                conversation_id: message.conversation_id.to_string(),
+                message: MessageDto::from(message),
+            };
+            hilo.publish(deliveries, &event).await;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))??;
+        Ok(stored)
+    }
+}
+
+/// What a thread shows of a mail: its text without quoted history, or its subject when
+/// that is all it has, cut to the longest message.
+fn shown_text(mail: &ParsedMail) -> String {
+    let text = mail.text.trim();
+    let text = if text.is_empty() {
+        mail.subject.as_deref().unwrap_or("(no text)")
+    } else {
+        text
+    };
+    let mut shown: String = text.chars().take(MAX_SHOWN).collect();
+    if shown.len() < text.len() {
+        shown.pop();
+        shown.push('…');
+    }
+    shown
+}
+
+fn temporary() -> Reply {
+    Reply::new(451, "4.3.0", "temporary failure; try again later")
+}
+
+impl hilo_mail::Mailbox for MailIntake {
+    async fn check_sender(&self, envelope: &Envelope) -> Result<(), Reply> {
+        let hilo = &self.hilo;
+        let client = format!("mail-ip:{}", envelope.client.ip().to_canonical());
+        let refused = |error: Error| match error {
+            Error::RateLimited { .. } => Reply::new(450, "4.7.1", "too much mail; try again later"),
+            _ => temporary(),
+        };
+        hilo.within(client, MAILS_PER_CLIENT_HOUR, 3_600_000, "mails")
+            .await
+            .map_err(refused)?;
+        if let Some(from) = &envelope.mail_from {
+            let key = format!(
+                "mail-from:{}",
+                crate::accounts::secret_hash(&from.to_lowercase())
+            );
+            hilo.within(key, MAILS_PER_SENDER_HOUR, 3_600_000, "mails")
+                .await
+                .map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    async fn check_recipient(&self, _envelope: &Envelope, address: &str) -> Result<(), Reply> {
+        if !self.hilo.is_local_domain(address) {
+            return Err(Reply::new(550, "5.7.1", "relaying is not permitted here"));
+        }
+        match self.hilo.addressee(address).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Reply::new(550, "5.1.1", "no such user here")),
+            Err(_) => Err(temporary()),
+        }
+    }
+
+    async fn deliver(&self, envelope: Envelope, message: Vec<u8>) -> Result<(), Reply> {
+        let hilo = &self.hilo;
+        let mail = hilo_mail::parse(&message)
+            .map_err(|_| Reply::new(554, "5.6.0", "not a readable message"))?;
+        let sender = mail
+            .from
+            .clone()
+            .or_else(|| {
+                envelope.mail_from.as_ref().map(|address| MailAddress {
+                    address: address.clone(),
+                    name: None,
+                })
+            })
+            .ok_or_else(|| Reply::new(550, "5.1.7", "the message has no sender address"))?;
+        if hilo.is_local_domain(&sender.address) {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "mail from this server's own domain is sent through hilo, not to it",
+            ));
+        }
+        let checked = self
+            .checks
+            .check(
+                &message,
+                envelope.client.ip(),
+                &envelope.helo,
+                envelope.mail_from.as_deref(),
+            )
+            .await;
+        if checked.dmarc_failed() && self.dmarc_reject {
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "the sender's domain does not vouch for this mail (DMARC)",
+            ));
+        }
+        // A mail without a Message-ID is known by its bytes: a retry of it is the same mail.
+        let message_id = mail.message_id.clone().unwrap_or_else(|| {
+            let digest = Sha256::digest(&message);
+            format!(
+                "{}@hilo.invalid",
+                data_encoding::HEXLOWER.encode(&digest[..16])
+            )
+        });
+        let mut stored = 0;
+        for address in &envelope.recipients {
+            let user = match hilo.addressee(address).await {
+                Ok(Some(user)) => user,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "could not find a mail's addressee");
+                    return Err(temporary());
+                }
+            };
+            match hilo
+                .receive_for(&user, &sender, &mail, &message_id, &checked)
+                .await
+            {
+                Ok(_) => stored += 1,
+                Err(error) => {
+                    // What was stored stays; the retry finds it by its Message-ID.
+                    tracing::warn!(%error, "could not store a received mail");
+                    return Err(temporary());
+                }
+            }
+        }
+        if stored == 0 {
+            return Err(Reply::new(550, "5.1.1", "no such user here"));
+        }
+        Ok(())
+    }
+}
