@@ -8,7 +8,11 @@ import { on, putConversation, state } from './state.js';
 import { confirmDialog, reasonDialog } from './dialogs.js';
 
 async function openDirect(username) {
-  const conv = await post('/conversations', { kind: 'direct', with: username });
+  await openWith({ with: username });
+}
+
+async function openWith(who) {
+  const conv = await post('/conversations', { kind: 'direct', ...who });
   putConversation(conv);
   location.hash = `#/c/${encodeURIComponent(conv.id)}`;
 }
@@ -107,9 +111,29 @@ export function renderPeople(root) {
     }
   }
 
+  // Someone who is not on this server: written to by email.
+  const address = h('input', { id: 'people-address', type: 'email', autocomplete: 'email', autocapitalize: 'none', maxlength: 254, required: true });
+  const addressError = h('p', { class: 'error', role: 'alert', hidden: true });
+  const byEmail = h('form', {
+    class: 'field inline-form',
+    // The server's answer says what is wrong with an address, in the page's language.
+    novalidate: true,
+    onsubmit: async (e) => {
+      e.preventDefault();
+      addressError.hidden = true;
+      try {
+        await openWith({ with_address: address.value.trim() });
+      } catch (err) {
+        addressError.textContent = errorText(err);
+        addressError.hidden = false;
+      }
+    },
+  }, h('label', { for: 'people-address' }, t('people.byEmail')), address, h('button', { type: 'submit' }, t('people.write')), addressError);
+
   mount(root, h('div', { class: 'page' },
     h('header', { class: 'page-head' }, h('a', { href: '#/', class: 'back icon-button', 'aria-label': t('nav.back') }, icon('back')), h('h1', {}, t('nav.people'))),
     h('section', {}, h('div', { class: 'field' }, h('label', { for: 'people-q' }, t('people.find')), query), results),
+    h('section', {}, byEmail),
     h('section', {}, requests),
     h('section', {}, friends),
     h('section', {}, blocked)));

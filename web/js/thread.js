@@ -460,10 +460,14 @@ export function renderThread(root, id, jumpSeq) {
     }
     const meta = h('footer', { class: 'meta' },
       channelBadge(m),
+      m.delivery && !m.deleted ? h('span', { class: `delivery delivery-${m.delivery.state}`, title: m.delivery.detail || '' }, t(`delivery.${m.delivery.state}`)) : null,
       m.created_at ? h('time', { datetime: m.created_at, title: formatDateTime(m.created_at) }, formatTime(m.created_at)) : null,
       m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('msg.edited')) : null,
       st ? h('span', { class: `state state-${st}`, title: t(`state.${st}`) }, h('span', { 'aria-hidden': 'true' }, { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' }[st]), h('span', { class: 'visually-hidden' }, t(`state.${st}`))) : null);
     mount(bubble, parts, meta);
+    if (m.delivery?.state === 'failed' && m.delivery.detail && !m.deleted) {
+      bubble.append(h('div', { class: 'failed-row' }, h('span', { class: 'error' }, t('delivery.failedBecause', { detail: m.delivery.detail }))));
+    }
     if (st === 'failed') {
       bubble.append(h('div', { class: 'failed-row' },
         h('span', { class: 'error' }, m.error || t('state.failed')),

@@ -212,3 +212,22 @@ test('a mail from a stranger is a request marked Email, with its subject', async
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test('someone is written to by email address, and the page shows how mailing went', async () => {
+  const page = await open('eve');
+  await page.goto('/#/people');
+  const address = page.getByLabel('Write to an email address');
+  await address.fill('not an address@');
+  await page.getByRole('button', { name: 'Write', exact: true }).click();
+  await page.getByRole('alert').filter({ hasText: 'not an email address' }).waitFor();
+  await address.fill('Max@Example.org');
+  await page.getByRole('button', { name: 'Write', exact: true }).click();
+  const composer = page.getByRole('textbox', { name: 'Message' });
+  await composer.fill('Hello Max, by email');
+  await composer.press('Enter');
+  // No relay in these tests: the mail waits in the queue, and the page says so.
+  const mine = log(page).locator('article').filter({ hasText: 'Hello Max, by email' });
+  await mine.locator('.delivery-queued').filter({ hasText: 'Email queued' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

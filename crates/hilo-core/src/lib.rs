@@ -33,8 +33,8 @@ pub use conversation::{
 pub use event::{EventKind, EventRecord, StoredEvent};
 pub use id::{AttachmentId, ContactId, ConversationId, MessageId, ReportId, SessionId, UserId};
 pub use message::{
-    Channel, DeleteScope, EmailAuth, EmailField, EmailMeta, EmailRecipient, LinkEntity, Location,
-    Message, Reaction, ReplyRef,
+    Channel, DeleteScope, DeliveryState, EmailAuth, EmailField, EmailMeta, EmailRecipient,
+    LinkEntity, Location, MailDelivery, Message, Reaction, ReplyRef,
 };
 pub use report::{Report, ReportAction, ReportStatus};
 pub use social::{FriendRequestResult, Relation, Relationship};

@@ -74,6 +74,34 @@ pub struct EmailAuth {
     pub dmarc: String,
 }
 
+/// How mailing a message to its conversation's contacts went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailDelivery {
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Why the last try failed (the relay's answer, or the bounce), if it did.
+    pub detail: Option<String>,
+}
+
+/// Where mailing a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting to be sent (or to be tried again).
+    Queued,
+    /// The relay took it.
+    Sent,
+    /// The recipient's server reported it delivered.
+    Delivered,
+    /// Given up on: refused, bounced, or out of tries.
+    Failed,
+}
+str_enum!(DeliveryState {
+    Queued = "queued",
+    Sent = "sent",
+    Delivered = "delivered",
+    Failed = "failed",
+});
+
 /// Who a message is deleted for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteScope {
@@ -124,6 +152,8 @@ pub struct Message {
     pub attachments: Vec<crate::Attachment>,
     /// What came or went with it by email.
     pub email: Option<EmailMeta>,
+    /// For a message mailed to contacts: how sending it went.
+    pub delivery: Option<MailDelivery>,
     /// For the account it was read for: they block its sender, so their clients show it
     /// folded away (groups shared with someone blocked keep working). Set by the service
     /// for that reader; stores always leave it false.
@@ -158,6 +188,7 @@ impl Message {
             forwarded: false,
             attachments: Vec::new(),
             email: None,
+            delivery: None,
             collapsed: false,
         }
     }

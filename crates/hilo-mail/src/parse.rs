@@ -244,8 +244,9 @@ fn normalize_newlines(text: &str) -> String {
         .collect()
 }
 
-/// A one-line value (a subject, a name): control characters become spaces.
-fn one_line(text: &str) -> String {
+/// A one-line value (a subject, a name): control characters become spaces. (Outbound,
+/// lettre refuses, by panicking, a name that holds a line break.)
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()

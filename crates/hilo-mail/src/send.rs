@@ -10,6 +10,7 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Tokio1Executor};
 
 use crate::DkimKey;
+use crate::parse::one_line;
 
 /// A file sent with a mail.
 #[derive(Debug, Clone)]
@@ -72,14 +73,17 @@ fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, SendError> {
     let address = address
         .parse()
         .map_err(|_| SendError::permanent(format!("{address} is not a mail address")))?;
-    Ok(Mailbox::new(name.map(str::to_owned), address))
+    Ok(Mailbox::new(
+        name.map(one_line).filter(|n| !n.is_empty()),
+        address,
+    ))
 }
 
 /// The mail's bytes (CRLF line ends), signed by `dkim` when given.
 pub fn compose(mail: &OutgoingMail, dkim: Option<&DkimKey>) -> Result<Vec<u8>, SendError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(Some(&mail.from_name), &mail.from_address)?)
-        .subject(mail.subject.clone())
+        .subject(one_line(&mail.subject))
         .message_id(Some(format!("<{}>", mail.message_id)))
         .header(AutoSubmitted(mail.auto_submitted));
     if let Some(reply_to) = &mail.reply_to {
@@ -103,9 +107,12 @@ pub fn compose(mail: &OutgoingMail, dkim: Option<&DkimKey>) -> Result<Vec<u8>, S
     } else {
         let mut parts = MultiPart::mixed().singlepart(text);
         for file in &mail.files {
-            let content_type = ContentType::parse(&file.content_type)
-                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("a valid type"));
-            parts = parts.singlepart(Attachment::new(file.name.clone()).body(file.bytes.clone(), content_type));
+            let content_type = ContentType::parse(&file.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").expect("a valid type")
+            });
+            parts = parts.singlepart(
+                Attachment::new(file.name.clone()).body(file.bytes.clone(), content_type),
+            );
         }
         builder.multipart(parts)
     }
@@ -133,7 +140,11 @@ impl lettre::message::header::Header for AutoSubmitted {
     }
 
     fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted(if s.trim() == "no" { "no" } else { "auto-generated" }))
+        Ok(AutoSubmitted(if s.trim() == "no" {
+            "no"
+        } else {
+            "auto-generated"
+        }))
     }
 
     fn display(&self) -> HeaderValue {
@@ -147,8 +158,8 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A relay from a URL: `smtp://[user:pass@]host:port` (STARTTLS when the relay offers
-    /// it, `?tls=required` to insist), or `smtps://…` (TLS from the start).
+    /// A relay from a URL: `smtp://[user:pass@]host:port` (plain; `?tls=opportunistic`
+    /// or `?tls=required` for STARTTLS), or `smtps://…` (TLS from the start).
     pub fn new(url: &str) -> Result<Relay, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("smtp_relay: {e}"))?
@@ -158,7 +169,12 @@ impl Relay {
     }
 
     /// Sends `bytes` from `envelope_from` (the bounce address) to `to`.
-    pub async fn send(&self, envelope_from: &str, to: &[String], bytes: &[u8]) -> Result<(), SendError> {
+    pub async fn send(
+        &self,
+        envelope_from: &str,
+        to: &[String],
+        bytes: &[u8],
+    ) -> Result<(), SendError> {
         let from = envelope_from
             .parse()
             .map_err(|_| SendError::permanent(format!("{envelope_from} is not a mail address")))?;

@@ -142,6 +142,11 @@ pub struct CreateConversationRequest {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 32)]
     pub with: Option<String>,
+    /// Direct, instead of `with`: the email address of someone who is not an account here
+    /// (they get what is written by email), or an address of this server (its account).
+    #[serde(default)]
+    #[schema(min_length = 3, max_length = 254)]
+    pub with_address: Option<String>,
     /// Group: its name.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 100)]

@@ -55,6 +55,19 @@ pub struct MessageDto {
     /// the checks of its sender. Null otherwise.
     #[serde(default)]
     pub email: Option<EmailDto>,
+    /// For a message sent to email contacts: how mailing it went. Null otherwise.
+    #[serde(default)]
+    pub delivery: Option<DeliveryDto>,
+}
+
+/// How mailing a message went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryDto {
+    /// `queued`, `sent`, `delivered` or `failed`.
+    #[schema(value_type = crate::vocab::DeliveryState)]
+    pub state: String,
+    /// Why the last try failed, if it did (the relay's answer, or the bounce).
+    pub detail: Option<String>,
 }
 
 /// The mail a message came with.
@@ -306,6 +319,10 @@ impl From<&Message> for MessageDto {
             created_at: rfc3339(message.created_at),
             collapsed: message.collapsed,
             email: message.email.as_ref().map(EmailDto::from),
+            delivery: message.delivery.as_ref().map(|d| DeliveryDto {
+                state: d.state.as_str().to_owned(),
+                detail: d.detail.clone(),
+            }),
         }
     }
 }

@@ -61,6 +61,16 @@ pub enum Channel {
     System,
 }
 
+/// Where mailing a message stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+}
+
 /// Who may start a conversation with a user.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -158,6 +168,7 @@ mod tests {
         assert_eq!(names::<Notify>(), core::Notify::NAMES);
         assert_eq!(names::<Channel>(), core::Channel::NAMES);
         assert_eq!(names::<DeleteScope>(), core::DeleteScope::NAMES);
+        assert_eq!(names::<DeliveryState>(), core::DeliveryState::NAMES);
         assert_eq!(names::<WhoCanMessage>(), core::WhoCanMessage::NAMES);
         assert_eq!(
             names::<LastSeenVisibility>(),

@@ -70,7 +70,7 @@ impl Wanted {
     }
 }
 
-fn key(id: &AttachmentId) -> Path {
+pub(crate) fn key(id: &AttachmentId) -> Path {
     Path::from(format!("attachments/{id}"))
 }
 

@@ -152,16 +152,56 @@ impl Hilo {
                 now,
             )
             .await?;
-        // Created: both hear of it. Opened again after deleting it: the opener's devices
-        // see it come back.
+        self.opened(caller, &id, created, &deliveries).await
+    }
+
+    /// Opens the caller's direct conversation with whoever is at `address`: an account of
+    /// this server for one of its own addresses, otherwise an email contact (made if
+    /// new), who gets what is written there by email.
+    pub async fn open_with_address(
+        &self,
+        caller: &Caller,
+        address: &str,
+    ) -> Result<(ConversationView, bool)> {
+        let address = validate::email_address(address)?;
+        let (local, domain) = address.rsplit_once('@').unwrap_or_default();
+        if domain == self.inner.config.mail_domain.to_ascii_lowercase() {
+            let username = local.split('+').next().unwrap_or_default();
+            return self.open_direct(caller, username).await;
+        }
+        let ids = &self.inner.ids;
+        let (id, created, deliveries) = self
+            .inner
+            .store
+            .open_contact_direct(hilo_store::NewContactDirect {
+                new_conversation_id: ConversationId::new(ids.new_id()),
+                new_contact_id: hilo_core::ContactId::new(ids.new_id()),
+                user: caller.user.id.clone(),
+                display_name: address.clone(),
+                address,
+                now: self.inner.clock.now(),
+            })
+            .await?;
+        self.opened(caller, &id, created, &deliveries).await
+    }
+
+    /// A direct conversation the caller opened: created, both (or all) hear of it; opened
+    /// again after deleting it, the opener's devices see it come back. The caller's view.
+    async fn opened(
+        &self,
+        caller: &Caller,
+        id: &ConversationId,
+        created: bool,
+        deliveries: &[hilo_store::Delivery],
+    ) -> Result<(ConversationView, bool)> {
         let kind = if created {
             EventKind::ConversationCreated
         } else {
             EventKind::ConversationUpdated
         };
-        self.publish_conversation_events(&deliveries, kind, &id, None)
+        self.publish_conversation_events(deliveries, kind, id, None)
             .await;
-        Ok((self.conversation(caller, &id).await?, created))
+        Ok((self.conversation(caller, id).await?, created))
     }
 
     /// Creates a group with the caller as admin.

@@ -79,6 +79,39 @@ impl Hilo {
             .filter(|user| !user.suspended))
     }
 
+    /// The message a bounce address names: `bounces+<message id>@<mail domain>`, the
+    /// envelope sender of every mail hilo sends (so what comes back says what bounced).
+    fn bounced_message(&self, address: &str) -> Option<MessageId> {
+        let (local, domain) = address.rsplit_once('@')?;
+        let id = local.strip_prefix("bounces+")?;
+        let plausible = domain.eq_ignore_ascii_case(&self.inner.config.mail_domain)
+            && (1..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        plausible.then(|| MessageId::new(id.to_ascii_lowercase()))
+    }
+
+    /// A bounce (a delivery status notification) for a mail hilo sent: the message is
+    /// marked failed with the reason; nothing else is stored, nobody is notified by mail.
+    async fn bounced(&self, message: &MessageId, mail: &ParsedMail) -> crate::Result<()> {
+        let now = self.inner.clock.now();
+        let deliveries = self
+            .inner
+            .store
+            .finish_mail(
+                message,
+                hilo_store::MailOutcome {
+                    state: hilo_core::DeliveryState::Failed,
+                    detail: Some(bounce_reason(mail)),
+                    next_attempt_at: now,
+                    sent: None,
+                    now,
+                },
+            )
+            .await?;
+        self.publish_message_update(message, &deliveries).await;
+        Ok(())
+    }
+
     fn is_local_domain(&self, address: &str) -> bool {
         address
             .rsplit_once('@')
@@ -175,6 +208,34 @@ fn shown_text(mail: &ParsedMail) -> String {
     shown
 }
 
+/// Why a bounce says the mail failed: its `Diagnostic-Code` (or `Status`), else the start
+/// of its text.
+fn bounce_reason(mail: &ParsedMail) -> String {
+    let report = mail
+        .attachments
+        .iter()
+        .filter(|a| {
+            a.content_type == "message/delivery-status" || a.content_type.starts_with("text/")
+        })
+        .map(|a| String::from_utf8_lossy(&a.bytes).into_owned())
+        .chain(std::iter::once(mail.full_text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let field = |name: &str| {
+        report.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let reason = field("Diagnostic-Code")
+        .or_else(|| field("Status").map(|status| format!("status {status}")))
+        .unwrap_or_else(|| mail.text.lines().next().unwrap_or("bounced").to_owned());
+    let reason: String = reason.chars().take(300).collect();
+    format!("bounced: {reason}")
+}
+
 fn temporary() -> Reply {
     Reply::new(451, "4.3.0", "temporary failure; try again later")
 }
@@ -203,6 +264,9 @@ impl hilo_mail::Mailbox for MailIntake {
     }
 
     async fn check_recipient(&self, _envelope: &Envelope, address: &str) -> Result<(), Reply> {
+        if self.hilo.bounced_message(address).is_some() {
+            return Ok(());
+        }
         if !self.hilo.is_local_domain(address) {
             return Err(Reply::new(550, "5.7.1", "relaying is not permitted here"));
         }
@@ -217,6 +281,21 @@ impl hilo_mail::Mailbox for MailIntake {
         let hilo = &self.hilo;
         let mail = hilo_mail::parse(&message)
             .map_err(|_| Reply::new(554, "5.6.0", "not a readable message"))?;
+        // What comes back to a bounce address is about a mail hilo sent, nothing more.
+        let bounced: Vec<MessageId> = envelope
+            .recipients
+            .iter()
+            .filter_map(|address| hilo.bounced_message(address))
+            .collect();
+        for message in &bounced {
+            if let Err(error) = hilo.bounced(message, &mail).await {
+                tracing::warn!(%error, "could not record a bounce");
+                return Err(temporary());
+            }
+        }
+        if bounced.len() == envelope.recipients.len() {
+            return Ok(());
+        }
         let sender = mail
             .from
             .clone()
@@ -260,6 +339,9 @@ impl hilo_mail::Mailbox for MailIntake {
         });
         let mut stored = 0;
         for address in &envelope.recipients {
+            if hilo.bounced_message(address).is_some() {
+                continue;
+            }
             let user = match hilo.addressee(address).await {
                 Ok(Some(user)) => user,
                 Ok(None) => continue,

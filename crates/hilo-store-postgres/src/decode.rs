@@ -62,6 +62,8 @@ decoders!(
     member_place -> hilo_store::MemberPlace,
     view_row -> (hilo_core::ConversationView, Option<String>),
     conversation_member -> (String, Member),
+    mail_job -> hilo_store::MailJob,
+    thread_mail -> hilo_store::ThreadMail,
 );
 
 /// A non-null text column.

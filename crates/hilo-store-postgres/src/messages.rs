@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
-    AppendOutcome, Delivery, MessageChange, MessagePage, MessageSearch, MessageStore,
-    MessageVersion, NewInboundEmail, NewMessage, SearchPage, StoreResult,
+    AppendOutcome, Delivery, MailJob, MailOutcome, MessageChange, MessagePage, MessageSearch,
+    MessageStore, MessageVersion, NewContactDirect, NewInboundEmail, NewMessage, SearchPage,
+    StoreResult, ThreadMail,
 };
 
 use crate::{PostgresStore, reads, search, tx};
@@ -26,6 +27,44 @@ impl MessageStore for PostgresStore {
             new.text.as_str(),
         ]);
         in_transaction!(self, conn => tx::append_email(conn, &new, &terms))
+    }
+
+    async fn open_contact_direct(
+        &self,
+        open: NewContactDirect,
+    ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+        in_transaction!(self, conn => tx::open_contact_direct(conn, &open))
+    }
+
+    async fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MailJob>> {
+        in_transaction!(self, conn => tx::claim_mail(conn, now, lease_ms, limit))
+    }
+
+    async fn thread_mail(
+        &self,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> StoreResult<Vec<ThreadMail>> {
+        let rows = sqlx::query(crate::rows::THREAD_MAIL)
+            .bind(conversation.as_str())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(crate::db_error)?;
+        rows.iter().map(crate::decode::thread_mail).collect()
+    }
+
+    async fn finish_mail(
+        &self,
+        message: &MessageId,
+        outcome: MailOutcome,
+    ) -> StoreResult<Vec<Delivery>> {
+        in_transaction!(self, conn => tx::finish_mail(conn, message, &outcome))
     }
 
     async fn message(

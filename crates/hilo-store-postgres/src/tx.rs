@@ -20,9 +20,9 @@ use hilo_core::{
 };
 use hilo_store::sql;
 use hilo_store::{
-    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
-    MessageChange, NewGroup, NewInboundEmail, NewMessage, NewSession, NewUser, ProfilePatch,
-    StoreError, StoreResult,
+    AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMessage,
+    NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
 
 use crate::{db_error, decode, events, lock_account_creation, reads, rows, search};
@@ -323,6 +323,14 @@ pub(crate) async fn append_message(
         .await
         .map_err(db_error)?;
     }
+    // Mailed to the conversation's email contacts, if it has any.
+    sqlx::query(rows::ENQUEUE_MAIL)
+        .bind(new.id.as_str())
+        .bind(new.conversation_id.as_str())
+        .bind(new.now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     // Sending means having read everything up to one's own message.
     sqlx::query("UPDATE members SET last_read_seq = $1, delivered_seq = GREATEST(delivered_seq, $1) WHERE conversation_id = $2 AND user_id = $3 AND last_read_seq < $1")
         .bind(seq)
@@ -1269,32 +1277,39 @@ pub(crate) async fn clear_conversation(
     Ok(deliveries.into_iter().next())
 }
 
-/// A received mail from a contact (see `MessageStore::append_email`).
-pub(crate) async fn append_email(
+/// The direct conversation between `user` and the email contact at `address` (made with
+/// the given ids if needed, `user` in `folder`), locked; whether it was made just now,
+/// and the contact's id.
+#[allow(clippy::too_many_arguments)]
+async fn contact_direct(
     conn: &mut Conn,
-    new: &NewInboundEmail,
-    terms: &IndexTerms,
-) -> StoreResult<(AppendOutcome, bool)> {
-    let now = new.now.millis();
+    user: &UserId,
+    new_contact_id: &ContactId,
+    address: &str,
+    display_name: &str,
+    new_conversation_id: &ConversationId,
+    folder: &str,
+    now: Timestamp,
+) -> StoreResult<(ConversationId, ContactId, bool)> {
     sqlx::query(rows::INSERT_EMAIL_CONTACT)
-        .bind(new.new_contact_id.as_str())
-        .bind(&new.address)
-        .bind(&new.display_name)
-        .bind(now)
+        .bind(new_contact_id.as_str())
+        .bind(address)
+        .bind(display_name)
+        .bind(now.millis())
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
     let contact: String = sqlx::query_scalar(rows::CONTACT_BY_ADDRESS)
-        .bind(&new.address)
+        .bind(address)
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;
     let contact = ContactId::new(contact);
-    let key = sql::contact_direct_key(&new.recipient, &contact);
+    let key = sql::contact_direct_key(user, &contact);
     let created: Option<String> = sqlx::query_scalar(rows::INSERT_DIRECT)
-        .bind(new.new_conversation_id.as_str())
+        .bind(new_conversation_id.as_str())
         .bind(&key)
-        .bind(now)
+        .bind(now.millis())
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -1313,19 +1328,83 @@ pub(crate) async fn append_email(
     if created.is_some() {
         sqlx::query(rows::INSERT_ADDRESSEE)
             .bind(conversation.as_str())
-            .bind(new.recipient.as_str())
-            .bind(now)
+            .bind(user.as_str())
+            .bind(now.millis())
+            .bind(folder)
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
         sqlx::query(rows::INSERT_CONTACT_MEMBER)
             .bind(conversation.as_str())
             .bind(contact.as_str())
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
     }
+    Ok((conversation, contact, created.is_some()))
+}
+
+/// An account opens its direct conversation with an email contact (see
+/// `MessageStore::open_contact_direct`).
+pub(crate) async fn open_contact_direct(
+    conn: &mut Conn,
+    open: &NewContactDirect,
+) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+    let (id, _, created) = contact_direct(
+        conn,
+        &open.user,
+        &open.new_contact_id,
+        &open.address,
+        &open.display_name,
+        &open.new_conversation_id,
+        "inbox",
+        open.now,
+    )
+    .await?;
+    let kind = if created {
+        EventKind::ConversationCreated
+    } else if sqlx::query(rows::REOPEN)
+        .bind(id.as_str())
+        .bind(open.user.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .rows_affected()
+        > 0
+    {
+        EventKind::ConversationUpdated
+    } else {
+        return Ok((id, false, Vec::new()));
+    };
+    events::lock_users(conn, std::slice::from_ref(&open.user)).await?;
+    let deliveries = events::append(
+        conn,
+        std::slice::from_ref(&open.user),
+        &record(kind, &id),
+        open.now,
+    )
+    .await?;
+    Ok((id, created, deliveries))
+}
+
+/// A received mail from a contact (see `MessageStore::append_email`).
+pub(crate) async fn append_email(
+    conn: &mut Conn,
+    new: &NewInboundEmail,
+    terms: &IndexTerms,
+) -> StoreResult<(AppendOutcome, bool)> {
+    let (conversation, contact, created) = contact_direct(
+        conn,
+        &new.recipient,
+        &new.new_contact_id,
+        &new.address,
+        &new.display_name,
+        &new.new_conversation_id,
+        "requests",
+        new.now,
+    )
+    .await?;
     let repeated: Option<String> = sqlx::query_scalar(rows::RECEIVED_EMAIL)
         .bind(conversation.as_str())
         .bind(&new.email.message_id)
@@ -1347,7 +1426,7 @@ pub(crate) async fn append_email(
         .bind(seq)
         .bind(contact.as_str())
         .bind(&new.text)
-        .bind(now)
+        .bind(new.now.millis())
         .bind(search)
         .execute(&mut *conn)
         .await
@@ -1368,7 +1447,7 @@ pub(crate) async fn append_email(
         .map_err(db_error)?;
     let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
     // A conversation just opened is announced by its creation, not as a move.
-    let (kind, moved) = if created.is_some() {
+    let (kind, moved) = if created {
         (EventKind::ConversationCreated, vec![new.recipient.clone()])
     } else {
         (
@@ -1383,6 +1462,63 @@ pub(crate) async fn append_email(
     let deliveries = events::append(conn, &members, &record, new.now).await?;
     Ok((
         AppendOutcome::Created(message_in(conn, &new.id).await?, deliveries, moved),
-        created.is_some(),
+        created,
     ))
+}
+
+/// Claims up to `limit` mails due at `now` for `lease_ms` (see `MessageStore::claim_mail`);
+/// rows another node is claiming at the same moment are skipped, not waited for.
+pub(crate) async fn claim_mail(
+    conn: &mut Conn,
+    now: Timestamp,
+    lease_ms: i64,
+    limit: i64,
+) -> StoreResult<Vec<MailJob>> {
+    let rows = sqlx::query(
+        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at",
+    )
+    .bind(now.millis() + lease_ms)
+    .bind(now.millis())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter().map(decode::mail_job).collect()
+}
+
+/// Records a try at mailing a message (see `MessageStore::finish_mail`).
+pub(crate) async fn finish_mail(
+    conn: &mut Conn,
+    message: &MessageId,
+    outcome: &MailOutcome,
+) -> StoreResult<Vec<Delivery>> {
+    let conversation: Option<String> = sqlx::query_scalar(rows::FINISH_MAIL)
+        .bind(outcome.state.as_str())
+        .bind(&outcome.detail)
+        .bind(outcome.next_attempt_at.millis())
+        .bind(message.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let Some(conversation) = conversation else {
+        return Ok(Vec::new());
+    };
+    let conversation = ConversationId::new(conversation);
+    if let Some(sent) = &outcome.sent {
+        sqlx::query(rows::INSERT_SENT_EMAIL)
+            .bind(message.as_str())
+            .bind(conversation.as_str())
+            .bind(&sent.message_id)
+            .bind(&sent.subject)
+            .bind(&sent.from)
+            .bind(sql::email_recipients_column(&sent.recipients))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    let members = member_users(conn, &conversation).await?;
+    events::lock_users(conn, &members).await?;
+    let mut record = record(EventKind::MessageUpdated, &conversation);
+    record.message_id = Some(message.clone());
+    events::append(conn, &members, &record, outcome.now).await
 }

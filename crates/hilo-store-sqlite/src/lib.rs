@@ -175,6 +175,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0017_account_security.sql"),
     ),
     (18, "email", include_str!("../migrations/0018_email.sql")),
+    (
+        19,
+        "outbound",
+        include_str!("../migrations/0019_outbound.sql"),
+    ),
 ];
 
 impl SqliteStore {

@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
-    AppendOutcome, Delivery, MessageChange, MessagePage, MessageSearch, MessageStore,
-    MessageVersion, NewInboundEmail, NewMessage, SearchPage, StoreResult,
+    AppendOutcome, Delivery, MailJob, MailOutcome, MessageChange, MessagePage, MessageSearch,
+    MessageStore, MessageVersion, NewContactDirect, NewInboundEmail, NewMessage, SearchPage,
+    StoreResult, ThreadMail,
 };
 
-use crate::{SqliteStore, reads, search, tx};
+use crate::{SqliteStore, reads, rows, search, tx};
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -28,6 +29,43 @@ impl MessageStore for SqliteStore {
             new.text.as_str(),
         ]);
         in_writer!(self, (), conn => tx::append_email(conn, &new, &terms))
+    }
+
+    async fn open_contact_direct(
+        &self,
+        open: NewContactDirect,
+    ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+        in_writer!(self, (), conn => tx::open_contact_direct(conn, &open))
+    }
+
+    async fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MailJob>> {
+        in_writer!(self, (), conn => tx::claim_mail(conn, now, lease_ms, limit))
+    }
+
+    async fn thread_mail(
+        &self,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> StoreResult<Vec<ThreadMail>> {
+        in_reader!(self, (conversation), conn => crate::db::all(
+            conn,
+            rows::THREAD_MAIL,
+            rusqlite::params![conversation.as_str(), limit],
+            |row| hilo_store::sql::thread_mail(row),
+        ))
+    }
+
+    async fn finish_mail(
+        &self,
+        message: &MessageId,
+        outcome: MailOutcome,
+    ) -> StoreResult<Vec<Delivery>> {
+        in_writer!(self, (message), conn => tx::finish_mail(conn, &message, &outcome))
     }
 
     async fn message(

@@ -9,14 +9,14 @@
 use hilo_core::message::excerpt;
 use hilo_core::search::IndexTerms;
 use hilo_core::{
-    Attachment, AttachmentId, ContactId, ConversationId, EventKind, EventRecord, Message,
-    MessageId, Party, ReplyRef, SessionId, Timestamp, User, UserId,
+    Attachment, AttachmentId, ContactId, ConversationId, DeliveryState, EventKind, EventRecord,
+    MailDelivery, Message, MessageId, Party, ReplyRef, SessionId, Timestamp, User, UserId,
 };
 use hilo_store::sql::{self, Columns as _};
 use hilo_store::{
-    AppendOutcome, CreateUserOutcome, Delivery, MemberSettingsPatch, MembershipChange,
-    MessageChange, NewGroup, NewInboundEmail, NewMessage, NewSession, NewUser, ProfilePatch,
-    StoreError, StoreResult,
+    AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMessage,
+    NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
 use rusqlite::{Connection, params};
 
@@ -202,6 +202,16 @@ pub(crate) fn append_message(
         )?;
     }
     search::index(conn, &new.id, terms)?;
+    // Mailed to the conversation's email contacts, if it has any.
+    let mailed = execute(
+        conn,
+        rows::ENQUEUE_MAIL,
+        params![
+            new.id.as_str(),
+            new.conversation_id.as_str(),
+            new.now.millis()
+        ],
+    )? > 0;
     // Sending means having read everything up to one's own message.
     execute(
         conn,
@@ -246,6 +256,10 @@ pub(crate) fn append_message(
     message.mentions = new.mentions.clone();
     message.location = new.location.clone();
     message.forwarded = new.forwarded;
+    message.delivery = mailed.then_some(MailDelivery {
+        state: DeliveryState::Queued,
+        detail: None,
+    });
     if !new.attachments.is_empty() {
         message.attachments = all(
             conn,
@@ -1140,58 +1154,117 @@ pub(crate) fn clear_conversation(
     Ok(deliveries.into_iter().next())
 }
 
+/// The direct conversation between `user` and the email contact at `address` (made with
+/// the given ids if needed, `user` in `folder`); whether it was made just now, and the
+/// contact's id.
+#[allow(clippy::too_many_arguments)]
+fn contact_direct(
+    conn: &Connection,
+    user: &UserId,
+    new_contact_id: &ContactId,
+    address: &str,
+    display_name: &str,
+    new_conversation_id: &ConversationId,
+    folder: &str,
+    now: Timestamp,
+) -> StoreResult<(ConversationId, ContactId, bool)> {
+    execute(
+        conn,
+        rows::INSERT_EMAIL_CONTACT,
+        params![new_contact_id.as_str(), address, display_name, now.millis()],
+    )?;
+    let contact: String =
+        scalar(conn, rows::CONTACT_BY_ADDRESS, [address])?.ok_or(StoreError::NotFound)?;
+    let contact = ContactId::new(contact);
+    let key = sql::contact_direct_key(user, &contact);
+    let created: Option<String> = scalar(
+        conn,
+        rows::INSERT_DIRECT,
+        params![new_conversation_id.as_str(), key, now.millis()],
+    )?;
+    Ok(match created {
+        Some(id) => {
+            let id = ConversationId::new(id);
+            execute(
+                conn,
+                rows::INSERT_ADDRESSEE,
+                params![id.as_str(), user.as_str(), now.millis(), folder],
+            )?;
+            execute(
+                conn,
+                rows::INSERT_CONTACT_MEMBER,
+                params![id.as_str(), contact.as_str(), now.millis()],
+            )?;
+            (id, contact, true)
+        }
+        None => (
+            ConversationId::new(
+                scalar::<String>(conn, rows::DIRECT_BY_KEY, [key.as_str()])?
+                    .ok_or(StoreError::NotFound)?,
+            ),
+            contact,
+            false,
+        ),
+    })
+}
+
+/// An account opens its direct conversation with an email contact (see
+/// `MessageStore::open_contact_direct`).
+pub(crate) fn open_contact_direct(
+    conn: &Connection,
+    open: &NewContactDirect,
+) -> StoreResult<(ConversationId, bool, Vec<Delivery>)> {
+    let (id, _, created) = contact_direct(
+        conn,
+        &open.user,
+        &open.new_contact_id,
+        &open.address,
+        &open.display_name,
+        &open.new_conversation_id,
+        "inbox",
+        open.now,
+    )?;
+    let kind = if created {
+        EventKind::ConversationCreated
+    } else if execute(conn, rows::REOPEN, [id.as_str(), open.user.as_str()])? > 0 {
+        EventKind::ConversationUpdated
+    } else {
+        return Ok((id, false, Vec::new()));
+    };
+    let deliveries = events::append(
+        conn,
+        std::slice::from_ref(&open.user),
+        &record(kind, &id),
+        open.now,
+    )?;
+    Ok((id, created, deliveries))
+}
+
 /// A received mail from a contact (see `MessageStore::append_email`).
 pub(crate) fn append_email(
     conn: &Connection,
     new: &NewInboundEmail,
     terms: &IndexTerms,
 ) -> StoreResult<(AppendOutcome, bool)> {
-    let now = new.now.millis();
-    execute(
+    let (conversation, contact, created) = contact_direct(
         conn,
-        rows::INSERT_EMAIL_CONTACT,
-        params![
-            new.new_contact_id.as_str(),
-            new.address,
-            new.display_name,
-            now
-        ],
+        &new.recipient,
+        &new.new_contact_id,
+        &new.address,
+        &new.display_name,
+        &new.new_conversation_id,
+        "requests",
+        new.now,
     )?;
-    let contact: String = scalar(conn, rows::CONTACT_BY_ADDRESS, [new.address.as_str()])?
-        .ok_or(StoreError::NotFound)?;
-    let contact = ContactId::new(contact);
-    let key = sql::contact_direct_key(&new.recipient, &contact);
-    let created: Option<String> = scalar(
-        conn,
-        rows::INSERT_DIRECT,
-        params![new.new_conversation_id.as_str(), key, now],
-    )?;
-    let mut opened = Vec::new();
-    let conversation = match created.clone() {
-        Some(id) => {
-            let id = ConversationId::new(id);
-            execute(
-                conn,
-                rows::INSERT_ADDRESSEE,
-                params![id.as_str(), new.recipient.as_str(), now],
-            )?;
-            execute(
-                conn,
-                rows::INSERT_CONTACT_MEMBER,
-                params![id.as_str(), contact.as_str(), now],
-            )?;
-            opened = events::append(
-                conn,
-                std::slice::from_ref(&new.recipient),
-                &record(EventKind::ConversationCreated, &id),
-                new.now,
-            )?;
-            id
-        }
-        None => ConversationId::new(
-            scalar::<String>(conn, rows::DIRECT_BY_KEY, [key.as_str()])?
-                .ok_or(StoreError::NotFound)?,
-        ),
+    let opened = if created {
+        events::append(
+            conn,
+            std::slice::from_ref(&new.recipient),
+            &record(EventKind::ConversationCreated, &conversation),
+            new.now,
+        )?
+    } else {
+        Vec::new()
     };
     if let Some(id) = scalar::<String>(
         conn,
@@ -1214,7 +1287,7 @@ pub(crate) fn append_email(
             seq,
             contact.as_str(),
             new.text,
-            now
+            new.now.millis()
         ],
     )?;
     execute(
@@ -1236,7 +1309,6 @@ pub(crate) fn append_email(
     search::index(conn, &new.id, terms)?;
     let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;
     // A conversation just opened is announced by its creation, not as a move.
-    let created = created.is_some();
     if created {
         moved.clear();
     }
@@ -1254,4 +1326,59 @@ pub(crate) fn append_email(
         AppendOutcome::Created(message_in(conn, &new.id)?, deliveries, moved),
         created,
     ))
+}
+
+/// Claims up to `limit` mails due at `now` for `lease_ms` (see `MessageStore::claim_mail`).
+pub(crate) fn claim_mail(
+    conn: &Connection,
+    now: Timestamp,
+    lease_ms: i64,
+    limit: i64,
+) -> StoreResult<Vec<MailJob>> {
+    all(
+        conn,
+        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at",
+        params![now.millis() + lease_ms, now.millis(), limit],
+        |row| sql::mail_job(row),
+    )
+}
+
+/// Records a try at mailing a message (see `MessageStore::finish_mail`).
+pub(crate) fn finish_mail(
+    conn: &Connection,
+    message: &MessageId,
+    outcome: &MailOutcome,
+) -> StoreResult<Vec<Delivery>> {
+    let Some(conversation) = scalar::<String>(
+        conn,
+        rows::FINISH_MAIL,
+        params![
+            outcome.state.as_str(),
+            outcome.detail,
+            outcome.next_attempt_at.millis(),
+            message.as_str()
+        ],
+    )?
+    else {
+        return Ok(Vec::new());
+    };
+    let conversation = ConversationId::new(conversation);
+    if let Some(sent) = &outcome.sent {
+        execute(
+            conn,
+            rows::INSERT_SENT_EMAIL,
+            params![
+                message.as_str(),
+                conversation.as_str(),
+                sent.message_id,
+                sent.subject,
+                sent.from,
+                sql::email_recipients_column(&sent.recipients)
+            ],
+        )?;
+    }
+    let members = member_users(conn, &conversation)?;
+    let mut record = record(EventKind::MessageUpdated, &conversation);
+    record.message_id = Some(message.clone());
+    events::append(conn, &members, &record, outcome.now)
 }

@@ -52,7 +52,7 @@ pub(crate) use session_columns;
 /// `concat!`.
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted, e.rfc_id AS email_rfc_id, e.subject AS email_subject, e.from_address AS email_from, e.recipients AS email_recipients, e.auth AS email_auth FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN message_emails e ON e.message_id = m.id"
+        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted, e.rfc_id AS email_rfc_id, e.subject AS email_subject, e.from_address AS email_from, e.recipients AS email_recipients, e.auth AS email_auth, o.state AS delivery_state, o.detail AS delivery_detail FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN message_emails e ON e.message_id = m.id LEFT JOIN outbound_mail o ON o.message_id = m.id"
     };
 }
 pub(crate) use message_select;
@@ -572,8 +572,9 @@ pub(crate) const DIRECT_BY_KEY: &str = "SELECT id FROM conversations WHERE direc
 /// Contact `$2` joins conversation `$1` at `$3` (contacts have no folder of their own).
 pub(crate) const INSERT_CONTACT_MEMBER: &str = "INSERT INTO members (conversation_id, contact_id, role, folder, joined_at, activity_at) VALUES ($1, $2, 'member', 'inbox', $3, $3)";
 
-/// Account `$2` joins conversation `$1`, which a stranger opened at `$3`: a request.
-pub(crate) const INSERT_ADDRESSEE: &str = "INSERT INTO members (conversation_id, user_id, role, folder, joined_at, activity_at) VALUES ($1, $2, 'member', 'requests', $3, $3)";
+/// Account `$2` joins conversation `$1` with a contact, opened at `$3`, in folder `$4`
+/// (`requests` when the contact wrote first, `inbox` when the account opened it).
+pub(crate) const INSERT_ADDRESSEE: &str = "INSERT INTO members (conversation_id, user_id, role, joined_at, activity_at, folder) VALUES ($1, $2, 'member', $3, $3, $4)";
 
 /// The message already stored for mail `$2` received in conversation `$1`, if any.
 pub(crate) const RECEIVED_EMAIL: &str =
@@ -581,3 +582,16 @@ pub(crate) const RECEIVED_EMAIL: &str =
 
 /// Keeps a message's mail (columns as in migration 18).
 pub(crate) const INSERT_MESSAGE_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients, auth, full_text, html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Queues message `$1` of conversation `$2`, written at `$3`, for mailing if the
+/// conversation has an email contact among its members (nothing otherwise).
+pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.left_at IS NULL AND k.kind = 'email')";
+
+/// The mail of conversation `$1`, newest first, at most `$2`: `rfc_id, subject, inbound`.
+pub(crate) const THREAD_MAIL: &str = "SELECT e.rfc_id, e.subject, e.inbound FROM message_emails e JOIN messages m ON m.id = e.message_id WHERE e.conversation_id = $1 ORDER BY m.seq DESC LIMIT $2";
+
+/// Keeps the mail a message was sent as, the first time it is composed.
+pub(crate) const INSERT_SENT_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients) VALUES ($1, $2, $3, FALSE, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING";
+
+/// Records how sending message `$4` went: state `$1`, detail `$2`, next try at `$3`.
+pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL WHERE message_id = $4 RETURNING conversation_id";

@@ -539,6 +539,62 @@ pub struct NewInboundEmail {
     pub now: Timestamp,
 }
 
+/// An account opens its direct conversation with someone known by email address.
+#[derive(Debug, Clone)]
+pub struct NewContactDirect {
+    /// Id for the conversation, if the pair has none yet.
+    pub new_conversation_id: ConversationId,
+    /// Id for the contact, if the address is not one yet.
+    pub new_contact_id: ContactId,
+    /// The account.
+    pub user: UserId,
+    /// The address, lower-case.
+    pub address: String,
+    /// The contact's name, if the contact is new.
+    pub display_name: String,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A mail claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailJob {
+    /// The message to mail.
+    pub message_id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// Tries so far, this one included.
+    pub attempts: i64,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+}
+
+/// A mail of a conversation, for threading the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMail {
+    /// Its Message-ID, without brackets.
+    pub rfc_id: String,
+    /// Its subject.
+    pub subject: Option<String>,
+    /// Received (not sent).
+    pub inbound: bool,
+}
+
+/// How a try at mailing a message went.
+#[derive(Debug, Clone)]
+pub struct MailOutcome {
+    /// `queued` (to be tried again), `sent` or `failed`.
+    pub state: hilo_core::DeliveryState,
+    /// Why the try failed.
+    pub detail: Option<String>,
+    /// When to try again (for `queued`).
+    pub next_attempt_at: Timestamp,
+    /// The mail as composed, kept with the message the first time.
+    pub sent: Option<hilo_core::EmailMeta>,
+    /// Now.
+    pub now: Timestamp,
+}
+
 /// The result of a change to an existing message.
 #[derive(Debug)]
 pub enum MessageChange {
@@ -591,6 +647,39 @@ pub trait MessageStore: Send + Sync {
     /// True when the conversation was opened by this mail (the outcome's first list is
     /// then its `conversation.created`).
     async fn append_email(&self, email: NewInboundEmail) -> StoreResult<(AppendOutcome, bool)>;
+
+    /// The direct conversation between an account and an email contact, made if needed
+    /// (in the account's inbox: they opened it); the contact is made if the address is not
+    /// one. Whether it was made, and `conversation.created` (or `conversation.updated`
+    /// when it shows again after being deleted) for the account.
+    async fn open_contact_direct(
+        &self,
+        open: NewContactDirect,
+    ) -> StoreResult<(ConversationId, bool, Vec<Delivery>)>;
+
+    /// Claims up to `limit` queued mails due at `now` for `lease_ms` (another node takes
+    /// one over only after that), counting the try.
+    async fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MailJob>>;
+
+    /// A conversation's mail, received and sent, newest first, at most `limit`.
+    async fn thread_mail(
+        &self,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> StoreResult<Vec<ThreadMail>>;
+
+    /// Records a try at mailing `message` (and the mail as composed, the first time);
+    /// `message.updated` to the conversation's members.
+    async fn finish_mail(
+        &self,
+        message: &MessageId,
+        outcome: MailOutcome,
+    ) -> StoreResult<Vec<Delivery>>;
     /// A message by id; `None` also when `viewer` deleted it for themselves.
     async fn message(
         &self,

@@ -204,6 +204,14 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
         forwarded: row.flag("forwarded")?,
         attachments: Vec::new(),
         email: if deleted { None } else { email(row)? },
+        delivery: match row.opt_text("delivery_state")? {
+            Some(state) => Some(hilo_core::MailDelivery {
+                state: hilo_core::DeliveryState::parse(&state)
+                    .ok_or_else(|| corrupt("outbound_mail", "unknown delivery state"))?,
+                detail: row.opt_text("delivery_detail")?,
+            }),
+            None => None,
+        },
         collapsed: false,
     })
 }
@@ -245,6 +253,25 @@ fn email(row: &impl Columns) -> StoreResult<Option<EmailMeta>> {
         recipients,
         auth,
     }))
+}
+
+/// A claimed mail from `message_id, conversation_id, attempts, created_at`.
+pub fn mail_job(row: &impl Columns) -> StoreResult<crate::MailJob> {
+    Ok(crate::MailJob {
+        message_id: MessageId::new(row.text("message_id")?),
+        conversation_id: ConversationId::new(row.text("conversation_id")?),
+        attempts: row.int("attempts")?,
+        queued_at: Timestamp(row.int("created_at")?),
+    })
+}
+
+/// A conversation's mail from `rfc_id, subject, inbound`.
+pub fn thread_mail(row: &impl Columns) -> StoreResult<crate::ThreadMail> {
+    Ok(crate::ThreadMail {
+        rfc_id: row.text("rfc_id")?,
+        subject: row.opt_text("subject")?,
+        inbound: row.flag("inbound")?,
+    })
 }
 
 /// How `message_emails.recipients` holds a mail's To and Cc: a line per address, its

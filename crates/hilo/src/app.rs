@@ -33,8 +33,10 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// How often the serving node sweeps attachments (operator commands never do).
     attachment_sweep: Duration,
-    /// How received mail is checked.
+    /// How received mail is checked and sent mail signed.
     mail: crate::config::MailConfig,
+    /// Where outbound mail goes.
+    smtp_relay: Option<String>,
 }
 
 /// Options that only tests change.
@@ -82,6 +84,7 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     hilo.prepare().await?;
     Ok(App {
         mail: config.mail.clone(),
+        smtp_relay: config.smtp_relay.clone(),
         attachment_sweep: config.attachment_sweep,
         hilo,
         shutdown: CancellationToken::new(),
@@ -179,6 +182,19 @@ impl App {
         let intake = self
             .hilo
             .mail_intake(Arc::new(checks), self.mail.dmarc_reject);
+        let relay = match &self.smtp_relay {
+            Some(url) => Some(hilo_mail::send::Relay::new(url).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let dkim = match &self.mail.dkim {
+            Some((key, selector)) => Some(
+                hilo_mail::DkimKey::new(key, &domain, selector)
+                    .context("cannot read the DKIM key")?,
+            ),
+            None => None,
+        };
+        self.hilo
+            .send_mail_in_background(Arc::new(hilo_service::Outbound { relay, dkim }));
         tokio::spawn(hilo_mail::smtp::serve(
             listener,
             hilo_mail::SmtpConfig::new(domain),

@@ -59,6 +59,26 @@ enum AdminTask {
         /// Destination; must not exist.
         file: std::path::PathBuf,
     },
+    /// DKIM keys that sign outbound mail.
+    Dkim {
+        /// What to do.
+        #[command(subcommand)]
+        action: DkimAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DkimAction {
+    /// Make a key (Ed25519) in the data dir, and print the DNS record that publishes it
+    /// and the settings that use it.
+    Generate {
+        /// The selector: the key is published at `<selector>._domainkey.<mail domain>`.
+        #[arg(long, default_value = "hilo")]
+        selector: String,
+        /// The domain it signs for [default: the configured mail domain].
+        #[arg(long)]
+        domain: Option<String>,
+    },
 }
 
 /// Entry point of the binary.
@@ -120,9 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::load(&args)?;
             init_logging(config.json_logs);
-            if config.smtp_relay.is_some() || !config.sms.providers.is_empty() {
+            if !config.sms.providers.is_empty() {
                 tracing::warn!(
-                    "an SMTP relay and SMS providers are configured, but sending mail and SMS is not available in this version yet"
+                    "SMS providers are configured, but SMS is not available in this version yet"
                 );
             }
             let app = app::build(&config, BuildOptions::default()).await?;
@@ -144,12 +164,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { store, task } => {
             let config = Config::load_store(&store)?;
             init_logging(config.json_logs);
+            if let AdminTask::Dkim {
+                action: DkimAction::Generate { selector, domain },
+            } = &task
+            {
+                let domain = domain.as_deref().unwrap_or(&config.mail_domain);
+                return dkim_generate(&config, selector, domain);
+            }
             let app = app::build(&config, BuildOptions::default()).await?;
             let result = admin(&app, task).await;
             app.close().await;
             result
         }
     }
+}
+
+/// Writes a new DKIM key to `<data dir>/dkim-<selector>.key` and prints how to use it.
+fn dkim_generate(config: &Config, selector: &str, domain: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !selector.is_empty()
+            && selector.len() <= 63
+            && selector
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+        "the selector is a DNS label: letters, digits and hyphens"
+    );
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let path = config.data_dir.join(format!("dkim-{selector}.key"));
+    anyhow::ensure!(
+        !path.exists(),
+        "{} already exists; choose another selector",
+        path.display()
+    );
+    let pkcs8 = hilo_mail::DkimKey::generate()?;
+    let key = hilo_mail::DkimKey::new(&pkcs8, domain, selector)?;
+    {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        file.write_all(&pkcs8)?;
+    }
+    println!("DKIM key written to {} (keep it private)", path.display());
+    println!();
+    println!("Publish this TXT record:");
+    println!("  {}  TXT  \"{}\"", key.record_name(), key.record_value());
+    println!();
+    println!("Then sign outbound mail with it, in the config file:");
+    println!("  [mail]");
+    println!("  dkim_key = \"{}\"", path.display());
+    println!("  dkim_selector = \"{selector}\"");
+    Ok(())
 }
 
 async fn wait_for_signal() {
@@ -223,6 +293,7 @@ async fn admin(app: &app::App, task: AdminTask) -> anyhow::Result<()> {
                 user.username
             );
         }
+        AdminTask::Dkim { .. } => unreachable!("handled before the store opens"),
         AdminTask::Backup { file } => {
             anyhow::ensure!(
                 !file.exists(),

@@ -195,6 +195,12 @@ pub struct RawMail {
     /// Records that answer before the resolver (`[[mail.dns_records]]`).
     #[serde(default)]
     pub dns_records: Vec<RawDnsRecord>,
+    /// The DKIM key that signs outbound mail: a PKCS#8 file (`hilo admin dkim generate`
+    /// writes one).
+    pub dkim_key: Option<PathBuf>,
+    /// The key's selector: its public half is published at
+    /// `<selector>._domainkey.<mail domain>` [default: hilo].
+    pub dkim_selector: Option<String>,
 }
 
 /// One `[[mail.dns_records]]`.
@@ -211,7 +217,7 @@ pub struct RawDnsRecord {
 }
 
 /// Validated mail settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MailConfig {
     /// Where DNS answers come from.
     pub dns: hilo_mail::DnsMode,
@@ -219,6 +225,23 @@ pub struct MailConfig {
     pub dns_records: Vec<hilo_mail::DnsRecord>,
     /// Refuse (rather than file as spam) mail that fails DMARC.
     pub dmarc_reject: bool,
+    /// The DKIM key (PKCS#8) and selector that sign outbound mail.
+    pub dkim: Option<(Vec<u8>, String)>,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("dns", &self.dns)
+            .field("dns_records", &self.dns_records.len())
+            .field("dmarc_reject", &self.dmarc_reject)
+            // The private key never: only which selector signs.
+            .field(
+                "dkim_selector",
+                &self.dkim.as_ref().map(|(_, selector)| selector),
+            )
+            .finish()
+    }
 }
 
 /// `[sms]` in the TOML file.
@@ -600,6 +623,11 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         }
     };
     let mail = mail_config(raw.mail.unwrap_or_default(), &mut problems);
+    if let Some(relay) = raw.smtp_relay.as_deref()
+        && let Err(error) = hilo_mail::send::Relay::new(relay)
+    {
+        problems.push(format!("{} ({})", error, redact_url(relay)));
+    }
     let sms = raw.sms.unwrap_or_default();
     for provider in &sms.providers {
         if provider.kind != "twilio" {
@@ -754,10 +782,37 @@ fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {
     if let Err(error) = hilo_mail::Authenticator::new(&DnsMode::None, &dns_records, "localhost") {
         problems.push(format!("mail.dns_records: {error}"));
     }
+    let selector = raw.dkim_selector.unwrap_or_else(|| "hilo".to_owned());
+    let selector_ok = !selector.is_empty()
+        && selector.len() <= 63
+        && selector
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !selector_ok {
+        problems.push(format!(
+            "mail.dkim_selector: {selector:?} is not a DNS label (letters, digits, hyphens)"
+        ));
+    }
+    let dkim = raw.dkim_key.and_then(|path| {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|key| {
+                hilo_mail::DkimKey::new(&key, "localhost", &selector)
+                    .map(|_| key)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(key) => Some((key, selector.clone())),
+            Err(error) => {
+                problems.push(format!("mail.dkim_key: {}: {error}", path.display()));
+                None
+            }
+        }
+    });
     MailConfig {
         dns,
         dns_records,
         dmarc_reject,
+        dkim,
     }
 }
 

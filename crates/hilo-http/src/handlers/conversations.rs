@@ -67,7 +67,12 @@ async fn create_conversation(
 ) -> Result<Response, ApiError> {
     let foreign = match body.kind.as_str() {
         "direct" if body.name.is_some() || body.members.is_some() => Some("`name` and `members`"),
-        "group" if body.with.is_some() => Some("`with`"),
+        "direct" if body.with.is_some() && body.with_address.is_some() => {
+            Some("`with` and `with_address` together")
+        }
+        "group" if body.with.is_some() || body.with_address.is_some() => {
+            Some("`with` and `with_address`")
+        }
         _ => None,
     };
     if let Some(fields) = foreign {
@@ -78,17 +83,18 @@ async fn create_conversation(
     }
     match body.kind.as_str() {
         "direct" => {
-            let with = body
-                .with
-                .as_deref()
-                .filter(|w| !w.is_empty())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
+            let (view, created) = match (body.with.as_deref(), body.with_address.as_deref()) {
+                (_, Some(address)) => state.hilo.open_with_address(&caller, address).await?,
+                (Some(with), None) if !with.is_empty() => {
+                    state.hilo.open_direct(&caller, with).await?
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
                         "missing_field",
-                        "a direct conversation needs `with` (a username)",
-                    )
-                })?;
-            let (view, created) = state.hilo.open_direct(&caller, with).await?;
+                        "a direct conversation needs `with` (a username) or `with_address`",
+                    ));
+                }
+            };
             let status = if created {
                 StatusCode::CREATED
             } else {

@@ -670,3 +670,354 @@ async fn sender_checks_are_kept_and_a_forged_from_is_spam_or_refused() {
         assert!(conversations(&strict, &carol, folder).await.is_empty());
     }
 }
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a loopback port")
+        .port()
+}
+
+/// One of two servers mailing each other: `domain`, taking mail on `port`, relaying to
+/// `peer_port`, signing with `key`, and trusting `peer` (SPF for 127.0.0.1, its DKIM key,
+/// a DMARC policy).
+async fn mail_server(
+    domain: &str,
+    port: u16,
+    peer_port: u16,
+    key: &[u8],
+    peer: &hilo_mail::DkimKey,
+) -> TestServer {
+    let db = super::support::TestDb::new().await;
+    let key_path = db.data_dir().join("dkim.key");
+    std::fs::write(&key_path, key).expect("key written");
+    let peer_domain = peer
+        .record_name()
+        .split("._domainkey.")
+        .nth(1)
+        .expect("domain")
+        .to_owned();
+    let config = db.data_dir().join("hilo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mail]\ndkim_key = \"{}\"\ndkim_selector = \"s1\"\n\
+             [[mail.dns_records]]\nname = \"{peer_domain}\"\ntype = \"TXT\"\nvalue = \"v=spf1 ip4:127.0.0.1 -all\"\n\
+             [[mail.dns_records]]\nname = \"{}\"\ntype = \"TXT\"\nvalue = \"{}\"\n\
+             [[mail.dns_records]]\nname = \"_dmarc.{peer_domain}\"\ntype = \"TXT\"\nvalue = \"v=DMARC1; p=reject\"\n",
+            key_path.display(),
+            peer.record_name(),
+            peer.record_value(),
+        ),
+    )
+    .expect("config written");
+    let domain = domain.to_owned();
+    TestServer::start_on(&db, move |args| {
+        args.store.config = Some(config);
+        args.mail_domain = Some(domain);
+        args.smtp_listen = Some(format!("127.0.0.1:{port}"));
+        args.smtp_relay = Some(format!("smtp://127.0.0.1:{peer_port}"));
+    })
+    .await
+}
+
+/// Polls `probe` until it gives something (20 s at most).
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `POST /conversations {kind: direct, with_address}`.
+async fn open_address(server: &TestServer, user: &User, address: &str) -> (StatusCode, Value) {
+    server
+        .post(
+            "/api/v1/conversations",
+            user,
+            serde_json::json!({"kind": "direct", "with_address": address}),
+        )
+        .await
+}
+
+async fn message_by_id(server: &TestServer, user: &User, id: &str) -> Value {
+    let (status, body) = server.get(&format!("/api/v1/messages/{id}"), user).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn send_text(
+    server: &TestServer,
+    user: &User,
+    conversation: &str,
+    txn: &str,
+    text: &str,
+) -> Value {
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            user,
+            serde_json::json!({"client_txn_id": txn, "text": text}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn two_servers_mail_each_other_and_both_threads_hold() {
+    let (a_key, b_key) = (
+        hilo_mail::DkimKey::generate().expect("key"),
+        hilo_mail::DkimKey::generate().expect("key"),
+    );
+    let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
+    let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
+    let b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    let ana = a.register("ana").await;
+    let bob = b.register("bob").await;
+
+    // Ana writes to Bob's address: a conversation with a contact, mailed through B.
+    let (status, conversation) = a
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            serde_json::json!({"kind": "direct", "with_address": "Bob@B.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let a_thread = conversation["id"].as_str().expect("id").to_owned();
+    assert_eq!(conversation["folder"], "inbox");
+    assert!(
+        conversation["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["kind"] == "contact" && m["address"] == "bob@b.test"),
+        "{conversation}"
+    );
+    let sent = send_text(&a, &ana, &a_thread, "a1", "Hola Bob, ¿comemos?").await;
+    assert_eq!(sent["delivery"]["state"], "queued", "{sent}");
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+
+    // It arrives at B as Ana's mail, signed by a.test: every check passes.
+    let b_thread = eventually("the mail reaches B", async || {
+        conversations(&b, &bob, "requests").await.into_iter().next()
+    })
+    .await;
+    let b_thread = b_thread["id"].as_str().expect("id").to_owned();
+    let received = &history(&b, &bob, &b_thread).await[0];
+    assert_eq!(received["text"], "Hola Bob, ¿comemos?");
+    assert_eq!(received["channel"], "email");
+    assert_eq!(received["sender"]["address"], "ana@a.test");
+    assert_eq!(received["sender"]["display_name"], "ana");
+    assert_eq!(
+        received["email"]["auth"],
+        serde_json::json!({"spf": "pass", "dkim": "pass", "dmarc": "pass"}),
+        "B verified A's signature"
+    );
+    assert_eq!(received["email"]["message_id"], format!("{sent_id}@a.test"));
+    // A knows it went out.
+    let delivered = eventually("A marks the mail sent", async || {
+        let message = message_by_id(&a, &ana, &sent_id).await;
+        (message["delivery"]["state"] == "sent").then_some(message)
+    })
+    .await;
+    assert_eq!(
+        delivered["email"]["message_id"],
+        format!("{sent_id}@a.test")
+    );
+    assert_eq!(delivered["email"]["subject"], "Message from ana");
+
+    // Bob answers from his thread; it comes back into Ana's, as a reply to hers.
+    let (status, _) = b
+        .post(
+            &format!("/api/v1/conversations/{b_thread}/accept"),
+            &bob,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    send_text(&b, &bob, &b_thread, "b1", "¡Sí! A la una.").await;
+    let reply = eventually("the reply reaches A", async || {
+        let messages = history(&a, &ana, &a_thread).await;
+        (messages.len() == 2).then(|| messages[1].clone())
+    })
+    .await;
+    assert_eq!(reply["text"], "¡Sí! A la una.");
+    assert_eq!(reply["sender"]["address"], "bob@b.test");
+    assert_eq!(reply["email"]["subject"], "Re: Message from ana");
+    assert_eq!(reply["email"]["auth"]["dkim"], "pass");
+    // A's only conversation is the one Ana opened: nothing new was opened for the reply.
+    assert!(conversations(&a, &ana, "requests").await.is_empty());
+    assert_eq!(conversations(&a, &ana, "inbox").await.len(), 1);
+
+    // A second message from Ana joins Bob's thread too.
+    send_text(&a, &ana, &a_thread, "a2", "Perfecto.").await;
+    eventually("the second mail reaches B's thread", async || {
+        (history(&b, &bob, &b_thread).await.len() == 3).then_some(())
+    })
+    .await;
+    assert_eq!(conversations(&b, &bob, "inbox").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_or_bounced_mail_fails_the_message_with_the_reason() {
+    let (a_key, b_key) = (
+        hilo_mail::DkimKey::generate().expect("key"),
+        hilo_mail::DkimKey::generate().expect("key"),
+    );
+    let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
+    let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
+    let _b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    let ana = a.register("ana").await;
+    let mut events = a.ws(&ana, None).await;
+    next_json(&mut events).await;
+
+    // B has no such person: the relay refuses at RCPT, for good.
+    let (_, conversation) = a
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            serde_json::json!({"kind": "direct", "with_address": "nobody@b.test"}),
+        )
+        .await;
+    let thread = conversation["id"].as_str().expect("id").to_owned();
+    let sent = send_text(&a, &ana, &thread, "x1", "Hello?").await;
+    let id = sent["id"].as_str().expect("id").to_owned();
+    let failed = eventually("the refusal reaches the message", async || {
+        let message = message_by_id(&a, &ana, &id).await;
+        (message["delivery"]["state"] == "failed").then_some(message)
+    })
+    .await;
+    let detail = failed["delivery"]["detail"].as_str().expect("a reason");
+    assert!(
+        detail.contains("550") || detail.contains("no such user"),
+        "{detail}"
+    );
+    // The sender's devices were told.
+    let updated = eventually("message.updated with the failure", async || {
+        let event = next_json(&mut events).await;
+        (event["type"] == "message.updated" && event["message"]["delivery"]["state"] == "failed")
+            .then_some(event)
+    })
+    .await;
+    assert_eq!(updated["message"]["id"], id);
+
+    // A bounce (DSN) that comes back later to the bounce address fails a sent message.
+    let sent = send_text(&a, &ana, &thread, "x2", "Second try").await;
+    let id = sent["id"].as_str().expect("id").to_owned();
+    eventually("the second try is done", async || {
+        let message = message_by_id(&a, &ana, &id).await;
+        (message["delivery"]["state"] != "queued").then_some(())
+    })
+    .await;
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@b.test>\r\nTo: bounces+{id}@a.test\r\nSubject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <dsn1@b.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.b.test\r\n\r\nFinal-Recipient: rfc822; nobody@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 mailbox unavailable\r\n--b--\r\n"
+    );
+    let mut smtp = Smtp::hello(smtp_of(&a)).await;
+    let reply = smtp
+        .mail("", &[&format!("bounces+{id}@a.test")], dsn.as_bytes())
+        .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let bounced = message_by_id(&a, &ana, &id).await;
+    assert_eq!(bounced["delivery"]["state"], "failed");
+    assert_eq!(
+        bounced["delivery"]["detail"],
+        "bounced: smtp; 550 5.1.1 mailbox unavailable"
+    );
+    // The bounce opened nothing.
+    assert!(conversations(&a, &ana, "requests").await.is_empty());
+    assert!(conversations(&a, &ana, "spam").await.is_empty());
+}
+
+#[tokio::test]
+async fn addresses_are_checked_and_ours_open_the_account_s_conversation() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    server.register("bob").await;
+    for (address, code) in [
+        ("not an address", "invalid_address"),
+        ("ana@", "invalid_address"),
+        ("+34600111222", "unsupported_address"),
+    ] {
+        let (status, body) = open_address(&server, &ana, address).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{address}: {body}");
+        assert_eq!(body["error"]["code"], code, "{address}");
+    }
+    let (status, body) = server
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            serde_json::json!({"kind": "direct", "with": "bob", "with_address": "x@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // This server's own address is its account: the same conversation as `with`.
+    let (_, by_name) = server
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            serde_json::json!({"kind": "direct", "with": "bob"}),
+        )
+        .await;
+    let (status, by_address) = open_address(&server, &ana, "Bob@localhost").await;
+    assert_eq!(status, StatusCode::OK, "{by_address}");
+    assert_eq!(by_address["id"], by_name["id"]);
+    // Without a relay, what Ana writes to a contact waits in the queue.
+    let (status, contact) = open_address(&server, &ana, "zoe@example.org").await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    let (status, again) = open_address(&server, &ana, "ZOE@example.org").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["id"], contact["id"], "one conversation per address");
+    let thread = contact["id"].as_str().expect("id");
+    let sent = send_text(&server, &ana, thread, "q1", "Hi Zoe").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let message = message_by_id(&server, &ana, sent["id"].as_str().expect("id")).await;
+    assert_eq!(message["delivery"]["state"], "queued");
+    // A plain chat message carries no delivery.
+    let chat = send_text(
+        &server,
+        &ana,
+        by_name["id"].as_str().expect("id"),
+        "c1",
+        "Hi Bob",
+    )
+    .await;
+    assert_eq!(chat["delivery"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_admin_makes_a_dkim_key_and_is_told_what_to_publish() {
+    let db = super::support::TestDb::new().await;
+    let args = ["dkim", "generate", "--selector", "s2", "--domain", "a.test"];
+    let (ok, out, err) = super::support::admin(&db, &args, "");
+    assert!(ok, "{err}");
+    let path = db.data_dir().join("dkim-s2.key");
+    let key = std::fs::read(&path).expect("the key is written");
+    let key = hilo_mail::DkimKey::new(&key, "a.test", "s2").expect("a usable key");
+    assert!(out.contains(&key.record_name()), "{out}");
+    assert!(out.contains(&key.record_value()), "{out}");
+    assert!(out.contains("dkim_selector = \"s2\""), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the key: {mode:o}");
+    }
+    // Never overwritten.
+    let (ok, _, err) = super::support::admin(&db, &args, "");
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+}

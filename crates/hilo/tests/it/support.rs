@@ -401,6 +401,7 @@ pub struct User {
 pub fn serve_args(db: &TestDb) -> ServeArgs {
     let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
+        smtp_listen: Some("127.0.0.1:0".into()),
         // Tests ask no resolver: only loopback is ever a target.
         mail_dns: Some("none".into()),
         ..Default::default()
@@ -436,9 +437,9 @@ impl TestServer {
             .await
             .expect("a loopback port is free");
         let base = format!("http://{}", listener.local_addr().expect("bound"));
-        let smtp = TcpListener::bind("127.0.0.1:0")
+        let smtp = TcpListener::bind(config.smtp_listen)
             .await
-            .expect("a loopback port is free");
+            .expect("the SMTP port is free");
         let smtp_address = smtp.local_addr().expect("bound");
         app.serve_mail(smtp).expect("mail is served");
         let shutdown = app.shutdown.clone();
