@@ -119,8 +119,18 @@ pub fn username(input: &str) -> Result<String, ValidationError> {
             "a username may contain only letters a-z, digits, '.' and '_'",
         ));
     }
+    // `bounces+<id>@<mail domain>` is where mail hilo sent comes back.
+    if RESERVED_USERNAMES.contains(&lowered.as_str()) {
+        return Err(ValidationError::new(
+            "invalid_username",
+            format!("{lowered} is reserved"),
+        ));
+    }
     Ok(lowered)
 }
+
+/// Usernames nobody may take: their addresses are the server's own.
+pub const RESERVED_USERNAMES: &[&str] = &["bounces"];
 
 /// Checks a display name: at most 64 characters as sent, trimmed, not empty, no control or invisible formatting
 /// characters (which allow spoofing another name).
@@ -360,6 +370,15 @@ pub fn client_txn_id(input: &str) -> Result<String, ValidationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bounce_address_is_not_a_username() {
+        assert_eq!(
+            username("Bounces").map_err(|e| e.code),
+            Err("invalid_username")
+        );
+        assert_eq!(username("bouncer").as_deref(), Ok("bouncer"));
+    }
 
     #[test]
     fn email_addresses_are_checked_and_lower_cased() {

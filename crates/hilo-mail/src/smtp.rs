@@ -7,9 +7,10 @@
 //! smuggle a second one past us (CVE-2023-51764). What is accepted is handed to a
 //! [`Mailbox`] and answered 250 only once the mailbox says it is stored.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_proto::{Error as ParseError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8, Request};
@@ -45,6 +46,8 @@ pub struct SmtpConfig {
     pub session_timeout: Duration,
     /// Most sessions at once; more are told to come back later.
     pub max_connections: usize,
+    /// Most sessions at once from one client address.
+    pub max_per_client: usize,
 }
 
 impl SmtpConfig {
@@ -59,6 +62,7 @@ impl SmtpConfig {
             idle_timeout: Duration::from_secs(300),
             session_timeout: Duration::from_secs(1_800),
             max_connections: 256,
+            max_per_client: 20,
         }
     }
 }
@@ -143,6 +147,7 @@ pub async fn serve<M: Mailbox>(
 ) {
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    let clients: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -162,8 +167,9 @@ pub async fn serve<M: Mailbox>(
         let mailbox = mailbox.clone();
         let shutdown = shutdown.clone();
         let slot = slots.clone().try_acquire_owned();
+        let client = ClientSlot::take(&clients, peer.ip(), config.max_per_client);
         tokio::spawn(async move {
-            let Ok(_slot) = slot else {
+            let (Ok(_slot), Some(_client)) = (slot, client) else {
                 let mut stream = stream;
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
@@ -177,12 +183,52 @@ pub async fn serve<M: Mailbox>(
     }
 }
 
+/// One of a client address's sessions; the count goes down when it ends.
+struct ClientSlot {
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ClientSlot {
+    fn take(clients: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut counts = clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(ip).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: clients.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// A line as read: its bytes without the line ending, and what was wrong with it.
 #[derive(Debug, Default)]
 struct Line {
     bytes: Vec<u8>,
     /// Longer than the limit; `bytes` is then empty.
     too_long: bool,
+    /// It ended in CRLF.
+    crlf: bool,
     /// It ended in a bare LF, or held a CR that did not end it.
     bare_newline: bool,
 }
@@ -194,13 +240,16 @@ enum Read {
 }
 
 /// Reads one line of at most `limit` bytes (line ending included). The rest of a longer
-/// line is read and dropped, so the next read starts at the next line.
+/// line is read and dropped (never kept), so the next read starts at the next line.
 async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     limit: usize,
     deadline: Instant,
 ) -> std::io::Result<Read> {
     let mut line = Line::default();
+    // Bytes before the LF, CR included, and the last of them.
+    let mut length = 0_usize;
+    let mut last = None;
     loop {
         let buffer = match tokio::time::timeout_at(deadline, reader.fill_buf()).await {
             Err(_) => return Ok(Read::TimedOut),
@@ -213,25 +262,24 @@ async fn read_line<R: AsyncBufRead + Unpin>(
             Some(at) => (&buffer[..at], Some(at + 1)),
             None => (buffer, None),
         };
-        let room = limit.saturating_sub(2).saturating_sub(line.bytes.len());
-        if chunk.len() > room + 1 || (chunk.len() == room + 1 && chunk.last() != Some(&b'\r')) {
+        length += chunk.len();
+        if let Some(&byte) = chunk.last() {
+            last = Some(byte);
+        }
+        if length > limit.saturating_sub(1) {
             line.too_long = true;
             line.bytes = Vec::new();
-        }
-        if !line.too_long {
+        } else {
             line.bytes.extend_from_slice(chunk);
         }
         let consumed = done.unwrap_or(buffer.len());
         reader.consume(consumed);
         if done.is_some() {
-            if line.bytes.last() == Some(&b'\r') {
+            line.crlf = last == Some(b'\r');
+            if line.crlf && !line.too_long {
                 line.bytes.pop();
-            } else if !line.too_long {
-                line.bare_newline = true;
             }
-            if line.bytes.contains(&b'\r') {
-                line.bare_newline = true;
-            }
+            line.bare_newline = !line.crlf || line.bytes.contains(&b'\r');
             return Ok(Read::Line(line));
         }
     }
@@ -456,7 +504,9 @@ async fn session<M: Mailbox>(
                 ) => Reply::new(502, "5.5.1", "command not implemented"),
             }
         };
-        if reply.is_permanent() || reply.code == 452 {
+        // A 452 (too many recipients) is not the client's mistake: the rest of the
+        // transaction goes on, and the client sends the others later.
+        if reply.is_permanent() {
             errors += 1;
         }
         if out.reply(&reply).await.is_err() {
@@ -521,6 +571,8 @@ async fn read_data<R: AsyncBufRead + Unpin>(
     let mut message = Vec::new();
     let (mut too_big, mut too_long, mut bare, mut eight_bit, mut nul) =
         (false, false, false, false, false);
+    // The DATA command's own line ended in CRLF.
+    let mut after_crlf = true;
     loop {
         let deadline = session_deadline.min(Instant::now() + config.idle_timeout);
         let line = match read_line(reader, MAX_DATA_LINE, deadline).await {
@@ -528,9 +580,12 @@ async fn read_data<R: AsyncBufRead + Unpin>(
             Ok(Read::TimedOut) => return Err(DataEnd::TimedOut),
             Ok(Read::Eof) | Err(_) => return Err(DataEnd::Closed),
         };
-        if line.bytes == b"." && !line.bare_newline {
+        // Only CRLF "." CRLF ends the message: a dot after a bare LF is data, so nothing
+        // can be smuggled past the end.
+        if line.bytes == b"." && line.crlf && after_crlf && !line.too_long {
             break;
         }
+        after_crlf = line.crlf;
         too_long |= line.too_long;
         bare |= line.bare_newline;
         eight_bit |= !line.bytes.is_ascii();
@@ -624,7 +679,11 @@ mod tests {
 
     #[tokio::test]
     async fn lines_end_in_crlf_and_longer_ones_are_cut_and_flagged() {
-        let got = lines(b"abc\r\nde\nf\rg\r\n0123456789\r\n01234567\r\n", 10).await;
+        let got = lines(
+            b"abc\r\nde\nf\rg\r\n0123456789\r\n01234567\r\n0123456789\n\r\r\r\r\r\r\r\r\r\r\r\r\n",
+            10,
+        )
+        .await;
         assert_eq!(
             got,
             vec![
@@ -633,6 +692,8 @@ mod tests {
                 ("f\rg".into(), false, true),
                 (String::new(), true, false),
                 ("01234567".into(), false, false),
+                (String::new(), true, true),
+                (String::new(), true, false),
             ]
         );
     }

@@ -16,6 +16,9 @@ const ADD_MAX: usize = 200;
 /// Most conversations one person may pin in a folder.
 pub const PINNED_MAX: usize = 10;
 
+/// Conversations with email addresses one account may open per hour.
+pub const ADDRESSES_PER_HOUR: u32 = 60;
+
 impl Hilo {
     async fn users_by_name(&self, usernames: &[String]) -> Result<Vec<User>> {
         let mut users: Vec<User> = Vec::with_capacity(usernames.len());
@@ -169,6 +172,15 @@ impl Hilo {
             let username = local.split('+').next().unwrap_or_default();
             return self.open_direct(caller, username).await;
         }
+        // Each new address is someone this server will mail: a limit keeps an account
+        // from turning it into a relay for bulk mail.
+        self.within(
+            format!("addresses:{}", caller.user.id),
+            ADDRESSES_PER_HOUR,
+            3_600_000,
+            "conversations with new addresses",
+        )
+        .await?;
         let ids = &self.inner.ids;
         let (id, created, deliveries) = self
             .inner

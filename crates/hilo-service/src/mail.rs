@@ -104,6 +104,7 @@ impl Hilo {
                     detail: Some(bounce_reason(mail)),
                     next_attempt_at: now,
                     sent: None,
+                    lease: None,
                     now,
                 },
             )
@@ -144,9 +145,12 @@ impl Hilo {
             new_contact_id: ContactId::new(ids.new_id()),
             recipient: user.id.clone(),
             address: sender.address.to_lowercase(),
+            // A contact is shared by everyone it writes to: a mail whose From cannot be
+            // believed does not get to name it.
             display_name: sender
                 .name
                 .clone()
+                .filter(|_| !checked.dmarc_failed())
                 .unwrap_or_else(|| sender.address.to_lowercase()),
             text,
             spam,
@@ -208,11 +212,18 @@ fn shown_text(mail: &ParsedMail) -> String {
     shown
 }
 
-/// Why a bounce says the mail failed: its `Diagnostic-Code` (or `Status`), else the start
-/// of its text.
-fn bounce_reason(mail: &ParsedMail) -> String {
-    let report = mail
-        .attachments
+/// A delivery status notification (RFC 3464) that says the mail failed.
+fn reports_failure(mail: &ParsedMail) -> bool {
+    report_text(mail).lines().any(|line| {
+        line.split_once(':').is_some_and(|(key, value)| {
+            key.trim().eq_ignore_ascii_case("action") && value.trim().eq_ignore_ascii_case("failed")
+        })
+    })
+}
+
+/// The text of a report's parts and of the mail.
+fn report_text(mail: &ParsedMail) -> String {
+    mail.attachments
         .iter()
         .filter(|a| {
             a.content_type == "message/delivery-status" || a.content_type.starts_with("text/")
@@ -220,7 +231,13 @@ fn bounce_reason(mail: &ParsedMail) -> String {
         .map(|a| String::from_utf8_lossy(&a.bytes).into_owned())
         .chain(std::iter::once(mail.full_text.clone()))
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+}
+
+/// Why a bounce says the mail failed: its `Diagnostic-Code` (or `Status`), else the start
+/// of its text.
+fn bounce_reason(mail: &ParsedMail) -> String {
+    let report = report_text(mail);
     let field = |name: &str| {
         report.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -281,16 +298,20 @@ impl hilo_mail::Mailbox for MailIntake {
         let hilo = &self.hilo;
         let mail = hilo_mail::parse(&message)
             .map_err(|_| Reply::new(554, "5.6.0", "not a readable message"))?;
-        // What comes back to a bounce address is about a mail hilo sent, nothing more.
+        // What comes back to a bounce address is about a mail hilo sent, nothing more. Only
+        // a failure report from the null sender fails it; anything else that arrives
+        // there (an out-of-office reply, a delay notice) is taken and dropped.
         let bounced: Vec<MessageId> = envelope
             .recipients
             .iter()
             .filter_map(|address| hilo.bounced_message(address))
             .collect();
-        for message in &bounced {
-            if let Err(error) = hilo.bounced(message, &mail).await {
-                tracing::warn!(%error, "could not record a bounce");
-                return Err(temporary());
+        if envelope.mail_from.is_none() && reports_failure(&mail) {
+            for message in &bounced {
+                if let Err(error) = hilo.bounced(message, &mail).await {
+                    tracing::warn!(%error, "could not record a bounce");
+                    return Err(temporary());
+                }
             }
         }
         if bounced.len() == envelope.recipients.len() {

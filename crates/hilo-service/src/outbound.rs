@@ -27,8 +27,11 @@ use crate::{Error, Hilo, Result};
 
 /// How long a claimed mail is this node's before another may take it over.
 const LEASE_MS: i64 = 5 * 60 * 1000;
-/// Mails claimed at a time.
-const BATCH: i64 = 20;
+/// Mails claimed at a time: one, so a slow relay never lets a lease run out on mail
+/// still waiting its turn here (another node would send it again).
+const BATCH: i64 = 1;
+/// Most mails one round sends before it lets the next tick begin.
+const ROUND: usize = 50;
 /// How often the sender looks for due mail.
 const POLL: Duration = Duration::from_secs(1);
 /// How long mail is tried before it is given up on.
@@ -85,20 +88,33 @@ impl Hilo {
         let Some(relay) = &outbound.relay else {
             return Ok(0);
         };
-        let jobs = self
-            .inner
-            .store
-            .claim_mail(self.inner.clock.now(), LEASE_MS, BATCH)
-            .await?;
-        let tried = jobs.len();
-        for job in jobs {
-            let (outcome, composed) = match self.compose_mail(&job, outbound.dkim.as_ref()).await {
-                Ok((bytes, envelope_from, to, sent)) => {
-                    (relay.send(&envelope_from, &to, &bytes).await, Some(sent))
+        let mut tried = 0;
+        while tried < ROUND {
+            let jobs = self
+                .inner
+                .store
+                .claim_mail(self.inner.clock.now(), LEASE_MS, BATCH)
+                .await?;
+            if jobs.is_empty() {
+                break;
+            }
+            for job in jobs {
+                tried += 1;
+                let (outcome, sent) = match self.compose_mail(&job, outbound.dkim.as_ref()).await {
+                    Ok((bytes, envelope_from, to, meta)) => {
+                        match relay.send(&envelope_from, &to, &bytes).await {
+                            // Kept only once it went out: it is what later mail threads on.
+                            Ok(()) => (Ok(()), Some(meta)),
+                            Err(error) => (Err(error), None),
+                        }
+                    }
+                    Err(error) => (Err(error), None),
+                };
+                if let Err(error) = self.finish_mail(&job, outcome, sent).await {
+                    // The lease runs out and the mail is tried again then.
+                    tracing::warn!(%error, message = %job.message_id, "could not record a mail's outcome");
                 }
-                Err(error) => (Err(error), None),
-            };
-            self.finish_mail(&job, outcome, composed).await?;
+            }
         }
         Ok(tried)
     }
@@ -305,8 +321,8 @@ impl Hilo {
                     state,
                     detail,
                     next_attempt_at: next,
-                    // Kept once: a mail is composed the same way every time.
                     sent: composed,
+                    lease: Some(job.lease),
                     now,
                 },
             )

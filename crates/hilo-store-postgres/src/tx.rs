@@ -521,6 +521,7 @@ pub(crate) async fn delete_message(
     for statement in [
         "DELETE FROM message_attachments WHERE message_id = $1",
         "UPDATE messages SET deleted = TRUE, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL, search = NULL WHERE id = $1",
+        rows::BLANK_EMAIL,
         "DELETE FROM reactions WHERE message_id = $1",
         "DELETE FROM message_versions WHERE message_id = $1",
     ] {
@@ -1475,7 +1476,7 @@ pub(crate) async fn claim_mail(
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
     let rows = sqlx::query(
-        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at",
+        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
     )
     .bind(now.millis() + lease_ms)
     .bind(now.millis())
@@ -1492,14 +1493,23 @@ pub(crate) async fn finish_mail(
     message: &MessageId,
     outcome: &MailOutcome,
 ) -> StoreResult<Vec<Delivery>> {
-    let conversation: Option<String> = sqlx::query_scalar(rows::FINISH_MAIL)
-        .bind(outcome.state.as_str())
-        .bind(&outcome.detail)
-        .bind(outcome.next_attempt_at.millis())
-        .bind(message.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    let conversation: Option<String> = match outcome.lease {
+        Some(lease) => sqlx::query_scalar(rows::FINISH_MAIL)
+            .bind(outcome.state.as_str())
+            .bind(&outcome.detail)
+            .bind(outcome.next_attempt_at.millis())
+            .bind(message.as_str())
+            .bind(lease.millis())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?,
+        None => sqlx::query_scalar(rows::BOUNCE_MAIL)
+            .bind(&outcome.detail)
+            .bind(message.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?,
+    };
     let Some(conversation) = conversation else {
         return Ok(Vec::new());
     };

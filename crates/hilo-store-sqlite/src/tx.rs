@@ -433,6 +433,7 @@ pub(crate) fn delete_message(
         "UPDATE messages SET deleted = 1, text = NULL, mentions = NULL, location_lat = NULL, location_lon = NULL, location_label = NULL WHERE id = ?1",
         [id.as_str()],
     )?;
+    execute(conn, rows::BLANK_EMAIL, [id.as_str()])?;
     execute(
         conn,
         "DELETE FROM reactions WHERE message_id = ?1",
@@ -1337,7 +1338,7 @@ pub(crate) fn claim_mail(
 ) -> StoreResult<Vec<MailJob>> {
     all(
         conn,
-        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at",
+        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
         params![now.millis() + lease_ms, now.millis(), limit],
         |row| sql::mail_job(row),
     )
@@ -1349,17 +1350,25 @@ pub(crate) fn finish_mail(
     message: &MessageId,
     outcome: &MailOutcome,
 ) -> StoreResult<Vec<Delivery>> {
-    let Some(conversation) = scalar::<String>(
-        conn,
-        rows::FINISH_MAIL,
-        params![
-            outcome.state.as_str(),
-            outcome.detail,
-            outcome.next_attempt_at.millis(),
-            message.as_str()
-        ],
-    )?
-    else {
+    let conversation = match outcome.lease {
+        Some(lease) => scalar::<String>(
+            conn,
+            rows::FINISH_MAIL,
+            params![
+                outcome.state.as_str(),
+                outcome.detail,
+                outcome.next_attempt_at.millis(),
+                message.as_str(),
+                lease.millis()
+            ],
+        )?,
+        None => scalar::<String>(
+            conn,
+            rows::BOUNCE_MAIL,
+            params![outcome.detail, message.as_str()],
+        )?,
+    };
+    let Some(conversation) = conversation else {
         return Ok(Vec::new());
     };
     let conversation = ConversationId::new(conversation);

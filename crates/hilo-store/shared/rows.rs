@@ -593,5 +593,14 @@ pub(crate) const THREAD_MAIL: &str = "SELECT e.rfc_id, e.subject, e.inbound FROM
 /// Keeps the mail a message was sent as, the first time it is composed.
 pub(crate) const INSERT_SENT_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients) VALUES ($1, $2, $3, FALSE, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING";
 
-/// Records how sending message `$4` went: state `$1`, detail `$2`, next try at `$3`.
-pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL WHERE message_id = $4 RETURNING conversation_id";
+/// Records how a try at sending message `$4` went: state `$1`, detail `$2`, next try at
+/// `$3`; only by the sender holding the lease `$5`, and never over a bounce that came in
+/// meanwhile (a late answer cannot undo it).
+pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL WHERE message_id = $4 AND state = 'queued' AND claimed_until = $5 RETURNING conversation_id";
+
+/// A bounce: message `$2`'s mail failed, for reason `$1`.
+pub(crate) const BOUNCE_MAIL: &str = "UPDATE outbound_mail SET state = 'failed', detail = $1, claimed_until = NULL WHERE message_id = $2 RETURNING conversation_id";
+
+/// A message deleted for everyone keeps only its mail's Message-ID (repeats of it stay
+/// recognised); its subject, addresses, text and HTML go with the message's text.
+pub(crate) const BLANK_EMAIL: &str = "UPDATE message_emails SET subject = NULL, recipients = '', full_text = '', html = NULL WHERE message_id = $1";

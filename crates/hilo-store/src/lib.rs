@@ -567,6 +567,8 @@ pub struct MailJob {
     pub attempts: i64,
     /// When it was queued.
     pub queued_at: Timestamp,
+    /// The claim: until when it is this sender's (its outcome is recorded only with it).
+    pub lease: Timestamp,
 }
 
 /// A mail of a conversation, for threading the next one.
@@ -589,8 +591,11 @@ pub struct MailOutcome {
     pub detail: Option<String>,
     /// When to try again (for `queued`).
     pub next_attempt_at: Timestamp,
-    /// The mail as composed, kept with the message the first time.
+    /// The mail as sent, kept with the message.
     pub sent: Option<hilo_core::EmailMeta>,
+    /// The sender's claim (`MailJob::lease`); `None` for a bounce, which fails the mail
+    /// whatever state it is in.
+    pub lease: Option<Timestamp>,
     /// Now.
     pub now: Timestamp,
 }

@@ -255,13 +255,14 @@ fn email(row: &impl Columns) -> StoreResult<Option<EmailMeta>> {
     }))
 }
 
-/// A claimed mail from `message_id, conversation_id, attempts, created_at`.
+/// A claimed mail from `message_id, conversation_id, attempts, created_at, claimed_until`.
 pub fn mail_job(row: &impl Columns) -> StoreResult<crate::MailJob> {
     Ok(crate::MailJob {
         message_id: MessageId::new(row.text("message_id")?),
         conversation_id: ConversationId::new(row.text("conversation_id")?),
         attempts: row.int("attempts")?,
         queued_at: Timestamp(row.int("created_at")?),
+        lease: Timestamp(row.int("claimed_until")?),
     })
 }
 
