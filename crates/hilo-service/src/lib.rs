@@ -41,6 +41,7 @@ use hilo_store::Store;
 
 pub use accounts::{LoginAttempt, Registration, UserProfile};
 pub use attachments::{Download, ORPHAN_TTL, THUMBNAIL_MAX, Wanted, sniff};
+pub use conversations::ADDRESSES_PER_HOUR;
 pub use error::Error;
 pub use events::{EventStream, OFFLINE_GRACE, StreamItem};
 pub use export::Export;

@@ -1081,3 +1081,50 @@ async fn the_admin_makes_a_dkim_key_and_is_told_what_to_publish() {
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
 }
+
+#[tokio::test]
+async fn one_client_cannot_hold_every_session_and_one_account_cannot_mail_everyone() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    // Twenty sessions from one address; the twenty-first is told to come back later.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(Smtp::connect(smtp_of(&server)).await);
+    }
+    let mut extra = TcpStream::connect(smtp_of(&server))
+        .await
+        .expect("connects");
+    let mut greeting = String::new();
+    let mut reader = BufReader::new(&mut extra);
+    tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut greeting))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert!(greeting.starts_with("421 4.3.2"), "{greeting}");
+    // A session that ends frees its place.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..50 {
+        let stream = TcpStream::connect(smtp_of(&server))
+            .await
+            .expect("connects");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.expect("read");
+        if line.starts_with("220 ") {
+            again = Some(line);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(again.is_some(), "a place came free");
+
+    // New addresses per account and hour are limited: an open server is no bulk mailer.
+    for n in 0..hilo_service::ADDRESSES_PER_HOUR {
+        let (status, body) = open_address(&server, &ana, &format!("person{n}@example.org")).await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {body}");
+    }
+    let (status, body) = open_address(&server, &ana, "one.more@example.org").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+}
