@@ -133,6 +133,69 @@ fn fqdn(name: &str) -> String {
     name
 }
 
+/// The configured records, read into what mail-auth's caches hold.
+#[derive(Default)]
+struct ReadRecords {
+    txt: HashMap<Box<str>, Txt>,
+    mx: HashMap<Box<str>, Vec<MX>>,
+    ipv4: HashMap<Box<str>, Vec<Ipv4Addr>>,
+    ipv6: HashMap<Box<str>, Vec<Ipv6Addr>>,
+}
+
+/// Checks that every record reads (for configuration, before anything starts).
+pub fn check_records(records: &[DnsRecord]) -> Result<(), RecordError> {
+    read_records(records).map(|_| ())
+}
+
+fn read_records(records: &[DnsRecord]) -> Result<ReadRecords, RecordError> {
+    let mut read = ReadRecords::default();
+    for record in records {
+        let name = fqdn(&record.name);
+        let bad = |reason: &str| RecordError {
+            name: record.name.clone(),
+            reason: reason.to_owned(),
+        };
+        let value = record.value.trim();
+        match record.kind {
+            RecordType::Txt => {
+                let bytes = value.as_bytes();
+                let parsed: Txt = if name.contains("._domainkey.") {
+                    DomainKey::parse(bytes).map(Txt::from)
+                } else if name.starts_with("_dmarc.") {
+                    Dmarc::parse(bytes).map(Txt::from)
+                } else {
+                    Spf::parse(bytes).map(Txt::from)
+                }
+                .map_err(|_| bad("not a DKIM key, DMARC policy or SPF record"))?;
+                read.txt.insert(name.into_boxed_str(), parsed);
+            }
+            RecordType::A => read
+                .ipv4
+                .entry(name.into_boxed_str())
+                .or_default()
+                .push(value.parse().map_err(|_| bad("not an IPv4 address"))?),
+            RecordType::Aaaa => read
+                .ipv6
+                .entry(name.into_boxed_str())
+                .or_default()
+                .push(value.parse().map_err(|_| bad("not an IPv6 address"))?),
+            RecordType::Mx => {
+                let (preference, host) = value
+                    .split_once(' ')
+                    .ok_or_else(|| bad("an MX value is `preference host`"))?;
+                read.mx.entry(name.into_boxed_str()).or_default().push(MX {
+                    exchanges: Box::new([fqdn(host).into_boxed_str()]),
+                    preference: preference
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("an MX preference is a number"))?,
+                });
+            }
+        }
+    }
+    Ok(read)
+}
+
 /// Checks received mail.
 pub struct Authenticator {
     resolver: MessageAuthenticator,
@@ -178,52 +241,7 @@ impl Authenticator {
             name: "(resolver)".into(),
             reason: error.to_string(),
         })?;
-        let mut txt = HashMap::new();
-        let mut mx: HashMap<Box<str>, Vec<MX>> = HashMap::new();
-        let mut ipv4: HashMap<Box<str>, Vec<Ipv4Addr>> = HashMap::new();
-        let mut ipv6: HashMap<Box<str>, Vec<Ipv6Addr>> = HashMap::new();
-        for record in records {
-            let name = fqdn(&record.name);
-            let bad = |reason: &str| RecordError {
-                name: record.name.clone(),
-                reason: reason.to_owned(),
-            };
-            let value = record.value.trim();
-            match record.kind {
-                RecordType::Txt => {
-                    let bytes = value.as_bytes();
-                    let parsed: Txt = if name.contains("._domainkey.") {
-                        DomainKey::parse(bytes).map(Txt::from)
-                    } else if name.starts_with("_dmarc.") {
-                        Dmarc::parse(bytes).map(Txt::from)
-                    } else {
-                        Spf::parse(bytes).map(Txt::from)
-                    }
-                    .map_err(|_| bad("not a DKIM key, DMARC policy or SPF record"))?;
-                    txt.insert(name.into_boxed_str(), parsed);
-                }
-                RecordType::A => ipv4
-                    .entry(name.into_boxed_str())
-                    .or_default()
-                    .push(value.parse().map_err(|_| bad("not an IPv4 address"))?),
-                RecordType::Aaaa => ipv6
-                    .entry(name.into_boxed_str())
-                    .or_default()
-                    .push(value.parse().map_err(|_| bad("not an IPv6 address"))?),
-                RecordType::Mx => {
-                    let (preference, host) = value
-                        .split_once(' ')
-                        .ok_or_else(|| bad("an MX value is `preference host`"))?;
-                    mx.entry(name.into_boxed_str()).or_default().push(MX {
-                        exchanges: Box::new([fqdn(host).into_boxed_str()]),
-                        preference: preference
-                            .trim()
-                            .parse()
-                            .map_err(|_| bad("an MX preference is a number"))?,
-                    });
-                }
-            }
-        }
+        let read = read_records(records)?;
         let nxdomain = || {
             Txt::Error(mail_auth::Error::Dns(DnsError::RecordNotFound(
                 ResponseCode::NXDomain,
@@ -232,19 +250,19 @@ impl Authenticator {
         Ok(Authenticator {
             resolver,
             txt: Fixed {
-                entries: txt,
+                entries: read.txt,
                 miss: only.then(nxdomain),
             },
             mx: Fixed {
-                entries: mx.into_iter().map(|(k, v)| (k, set(v))).collect(),
+                entries: read.mx.into_iter().map(|(k, v)| (k, set(v))).collect(),
                 miss: only.then(|| set(Vec::new())),
             },
             ipv4: Fixed {
-                entries: ipv4.into_iter().map(|(k, v)| (k, set(v))).collect(),
+                entries: read.ipv4.into_iter().map(|(k, v)| (k, set(v))).collect(),
                 miss: only.then(|| set(Vec::new())),
             },
             ipv6: Fixed {
-                entries: ipv6.into_iter().map(|(k, v)| (k, set(v))).collect(),
+                entries: read.ipv6.into_iter().map(|(k, v)| (k, set(v))).collect(),
                 miss: only.then(|| set(Vec::new())),
             },
             ptr: Fixed {

@@ -167,10 +167,8 @@ impl Hilo {
         address: &str,
     ) -> Result<(ConversationView, bool)> {
         let address = validate::email_address(address)?;
-        let (local, domain) = address.rsplit_once('@').unwrap_or_default();
-        if domain == self.inner.config.mail_domain.to_ascii_lowercase() {
-            let username = local.split('+').next().unwrap_or_default();
-            return self.open_direct(caller, username).await;
+        if let Some(username) = self.local_username(&address) {
+            return self.open_direct(caller, &username).await;
         }
         // Each new address is someone this server will mail: a limit keeps an account
         // from turning it into a relay for bulk mail.

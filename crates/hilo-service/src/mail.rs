@@ -21,7 +21,6 @@ use hilo_core::{
     MessageId, User,
 };
 use hilo_mail::{AuthResults, Authenticator, Envelope, MailAddress, ParsedMail, Reply};
-use hilo_proto::{Event, MessageDto};
 use hilo_store::{AppendOutcome, NewInboundEmail};
 use sha2::{Digest, Sha256};
 
@@ -57,17 +56,9 @@ impl Hilo {
     /// `username+anything@domain`. `None` for another domain or no such account (a
     /// suspended or deleted one included).
     async fn addressee(&self, address: &str) -> crate::Result<Option<User>> {
-        let Some((local, domain)) = address.rsplit_once('@') else {
+        let Some(username) = self.local_username(address) else {
             return Ok(None);
         };
-        if !domain.eq_ignore_ascii_case(&self.inner.config.mail_domain) {
-            return Ok(None);
-        }
-        let username = local
-            .split('+')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
         if username.is_empty() || username.len() > 64 {
             return Ok(None);
         }
@@ -113,10 +104,23 @@ impl Hilo {
         Ok(())
     }
 
+    /// The username an address of this server's domain names (`username[+tag]@domain`,
+    /// lower-cased); `None` for another domain.
+    pub(crate) fn local_username(&self, address: &str) -> Option<String> {
+        let (local, domain) = address.rsplit_once('@')?;
+        domain
+            .eq_ignore_ascii_case(&self.inner.config.mail_domain)
+            .then(|| {
+                local
+                    .split('+')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            })
+    }
+
     fn is_local_domain(&self, address: &str) -> bool {
-        address
-            .rsplit_once('@')
-            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&self.inner.config.mail_domain))
+        self.local_username(address).is_some()
     }
 
     /// Stores `mail` for `user`; true if it was new.
@@ -170,28 +174,21 @@ impl Hilo {
             now: self.inner.clock.now(),
         };
         let hilo = self.clone();
-        let stored = tokio::spawn(async move {
+        self.detached(async move {
             let (outcome, opened) = hilo.inner.store.append_email(new).await?;
             let AppendOutcome::Created(message, deliveries, moved) = &outcome else {
-                return Ok::<bool, Error>(false);
+                return Ok(false);
             };
             let kind = if opened {
                 EventKind::ConversationCreated
             } else {
                 EventKind::ConversationUpdated
             };
-            hilo.publish_conversation_events(moved, kind, &message.conversation_id, None)
+            hilo.announce_message(message, deliveries, moved, kind)
                 .await;
-            let event = Event::MessageCreated {
-                conversation_id: message.conversation_id.to_string(),
-                message: MessageDto::from(message),
-            };
-            hilo.publish(deliveries, &event).await;
             Ok(true)
         })
         .await
-        .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))??;
-        Ok(stored)
     }
 }
 

@@ -89,18 +89,13 @@ impl Hilo {
             .detached(async move {
                 let outcome = hilo.inner.store.append_message(new).await?;
                 if let AppendOutcome::Created(message, deliveries, moved) = &outcome {
-                    let event = Event::MessageCreated {
-                        conversation_id: message.conversation_id.to_string(),
-                        message: MessageDto::from(message),
-                    };
-                    hilo.publish_conversation_events(
+                    hilo.announce_message(
+                        message,
+                        deliveries,
                         moved,
                         EventKind::ConversationUpdated,
-                        &message.conversation_id,
-                        None,
                     )
                     .await;
-                    hilo.publish(deliveries, &event).await;
                     // Sending ends the sender's typing indicator.
                     if hilo
                         .inner
@@ -131,10 +126,28 @@ impl Hilo {
         }
     }
 
+    /// Publishes a stored message: first the conversation event (`moved_kind`) to the
+    /// members it moved (or opened for), then `message.created` to every member.
+    pub(crate) async fn announce_message(
+        &self,
+        message: &Message,
+        deliveries: &[hilo_store::Delivery],
+        moved: &[hilo_store::Delivery],
+        moved_kind: EventKind,
+    ) {
+        self.publish_conversation_events(moved, moved_kind, &message.conversation_id, None)
+            .await;
+        let event = Event::MessageCreated {
+            conversation_id: message.conversation_id.to_string(),
+            message: MessageDto::from(message),
+        };
+        self.publish(deliveries, &event).await;
+    }
+
     /// Runs a write and the publishing of its events in a task of their own: if the client
     /// goes away mid-request, the change is still stored (the writer finishes the job)
     /// *and* announced, so no connected device waits for the next event to learn of it.
-    async fn detached<T: Send + 'static>(
+    pub(crate) async fn detached<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {

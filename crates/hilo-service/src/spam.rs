@@ -17,23 +17,26 @@ impl Hilo {
     /// Whether a received mail's text is spam, by the model alone (a mail sender has no
     /// behaviour on this server to judge).
     pub(crate) async fn mail_judged_spam(&self, text: &str) -> Result<bool> {
-        let features = features(text);
-        let learned = self.inner.store.learned(&features).await?;
-        let model = shipped().subset(&features).plus(&learned);
         let single = Behaviour {
             new_conversations_last_hour: 1,
             same_text_recipients_last_day: 1,
         };
-        Ok(judge(&model, text, single).spam)
+        Ok(judge(&self.spam_model(text).await?, text, single).spam)
+    }
+
+    /// The model for `text`: the shipped counts of its features plus what this server's
+    /// users taught.
+    async fn spam_model(&self, text: &str) -> Result<hilo_core::spam::Counts> {
+        let features = features(text);
+        let learned = self.inner.store.learned(&features).await?;
+        Ok(shipped().subset(&features).plus(&learned))
     }
 
     /// Whether a first-contact message from `sender` is spam: the shipped model plus what
     /// this server's users taught, and the sender's behaviour.
     pub(crate) async fn judged_spam(&self, sender: &UserId, text: &str) -> Result<bool> {
         let store = &self.inner.store;
-        let features = features(text);
-        let learned = store.learned(&features).await?;
-        let model = shipped().subset(&features).plus(&learned);
+        let model = self.spam_model(text).await?;
         let now = self.inner.clock.now();
         let before = store
             .behaviour(

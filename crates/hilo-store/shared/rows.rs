@@ -584,8 +584,10 @@ pub(crate) const RECEIVED_EMAIL: &str =
 pub(crate) const INSERT_MESSAGE_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients, auth, full_text, html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Queues message `$1` of conversation `$2`, written at `$3`, for mailing if the
-/// conversation has an email contact among its members (nothing otherwise).
-pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.left_at IS NULL AND k.kind = 'email')";
+/// conversation has an email contact among its members (nothing otherwise). It runs on
+/// every send: `contact_id IS NOT NULL` lets it read the partial index `members_contact`
+/// (a conversation's contacts only) instead of every member of a large group.
+pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.contact_id IS NOT NULL AND mb.left_at IS NULL AND k.kind = 'email')";
 
 /// The mail of conversation `$1`, newest first, at most `$2`: `rfc_id, subject, inbound`.
 pub(crate) const THREAD_MAIL: &str = "SELECT e.rfc_id, e.subject, e.inbound FROM message_emails e JOIN messages m ON m.id = e.message_id WHERE e.conversation_id = $1 ORDER BY m.seq DESC LIMIT $2";

@@ -779,7 +779,7 @@ fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {
         });
     }
     // The records are read now, so a bad one is reported with the rest.
-    if let Err(error) = hilo_mail::Authenticator::new(&DnsMode::None, &dns_records, "localhost") {
+    if let Err(error) = hilo_mail::auth::check_records(&dns_records) {
         problems.push(format!("mail.dns_records: {error}"));
     }
     let selector = raw.dkim_selector.unwrap_or_else(|| "hilo".to_owned());

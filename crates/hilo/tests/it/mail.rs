@@ -741,6 +741,21 @@ async fn mail_server(
     .await
 }
 
+/// Two servers, a.test and b.test, each the other's relay and each trusting the other's
+/// DKIM key (selector s1), SPF for 127.0.0.1 and DMARC policy.
+async fn mail_pair() -> (TestServer, TestServer) {
+    let (a_key, b_key) = (
+        hilo_mail::DkimKey::generate().expect("key"),
+        hilo_mail::DkimKey::generate().expect("key"),
+    );
+    let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
+    let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
+    let (a_port, b_port) = (free_port(), free_port());
+    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
+    let b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    (a, b)
+}
+
 /// Polls `probe` until it gives something (20 s at most).
 async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -790,15 +805,7 @@ async fn send_text(
 
 #[tokio::test]
 async fn two_servers_mail_each_other_and_both_threads_hold() {
-    let (a_key, b_key) = (
-        hilo_mail::DkimKey::generate().expect("key"),
-        hilo_mail::DkimKey::generate().expect("key"),
-    );
-    let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
-    let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
-    let (a_port, b_port) = (free_port(), free_port());
-    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
-    let b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    let (a, b) = mail_pair().await;
     let ana = a.register("ana").await;
     let bob = b.register("bob").await;
 
@@ -929,15 +936,7 @@ async fn two_servers_mail_each_other_and_both_threads_hold() {
 
 #[tokio::test]
 async fn a_refused_or_bounced_mail_fails_the_message_with_the_reason() {
-    let (a_key, b_key) = (
-        hilo_mail::DkimKey::generate().expect("key"),
-        hilo_mail::DkimKey::generate().expect("key"),
-    );
-    let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
-    let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
-    let (a_port, b_port) = (free_port(), free_port());
-    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
-    let _b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    let (a, _b) = mail_pair().await;
     let ana = a.register("ana").await;
     let mut events = a.ws(&ana, None).await;
     next_json(&mut events).await;
