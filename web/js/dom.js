@@ -73,9 +73,10 @@ export function modal(title, build) {
   return new Promise((resolve) => {
     const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
     const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'modal' });
-    let result;
-    const close = (value) => { result = value; dialog.close(); };
-    dialog.addEventListener('close', () => { dialog.remove(); resolve(result); });
+    // Resolved as it closes, not on its close event (a task later): whatever the choice
+    // does happens before anything else sees the dialog gone. Escape resolves undefined.
+    const close = (value) => { dialog.close(); resolve(value); };
+    dialog.addEventListener('close', () => { dialog.remove(); resolve(undefined); });
     mount(dialog, h('h2', { id: titleId }, title), build(close));
     document.body.append(dialog);
     dialog.showModal();
