@@ -44,10 +44,74 @@ function profile(root, { rerender }) {
       h('p', {}, h('span', { class: 'muted' }, `${t('settings.email')}: `), state.me.email_address),
       h('button', { type: 'submit', class: 'primary' }, t('common.save')),
       status),
+    emailsCard(),
     h('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); setLang(langSelect.value); rerender(); } },
       h('h2', {}, t('settings.language')),
       h('div', { class: 'field' }, h('label', { for: 'settings-lang' }, t('settings.language')), langSelect),
       h('button', { type: 'submit' }, t('common.save'))));
+}
+
+/**
+ * One's own addresses elsewhere: added with a code mailed to them, after which mail from
+ * them lands as one's own messages.
+ */
+function emailsCard() {
+  const card = h('section', { class: 'card', 'aria-labelledby': 'emails-title' });
+  const status = h('p', { class: 'status', role: 'status' });
+  const say = (text) => { status.textContent = text; announce(text); };
+  async function draw(focusId) {
+    let emails = [];
+    try {
+      emails = (await get('/me/emails')).emails;
+    } catch (err) {
+      status.textContent = errorText(err);
+    }
+    const address = h('input', { id: 'email-new', type: 'email', maxlength: 254, required: true, autocomplete: 'email' });
+    mount(card,
+      h('h2', { id: 'emails-title' }, t('emails.title')),
+      h('p', { class: 'hint' }, t('emails.explain')),
+      h('ul', { class: 'email-list', 'aria-label': t('emails.title') }, emails.map((email) => {
+        const path = `/me/emails/${encodeURIComponent(email.address)}`;
+        const code = h('input', { id: `code-${email.address}`, inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, pattern: '[0-9]{6}', required: true });
+        return h('li', {},
+          h('span', {}, email.address, ' '),
+          h('span', { class: email.verified ? 'tag ok' : 'tag' }, t(email.verified ? 'emails.verified' : 'emails.waiting')),
+          email.verified ? null : h('form', {
+            class: 'inline-form',
+            onsubmit: async (e) => {
+              e.preventDefault();
+              try {
+                await post(`${path}/verify`, { code: code.value.trim() });
+                say(t('emails.verifiedNow', { address: email.address }));
+                draw('email-new');
+              } catch (err) { say(errorText(err)); }
+            },
+          }, h('label', { for: code.id }, t('emails.code')), code, h('button', { type: 'submit' }, t('emails.verify'))),
+          h('button', {
+            type: 'button',
+            'aria-label': t('emails.removeLabel', { address: email.address }),
+            onclick: async () => {
+              try { await del(path); say(t('emails.removed', { address: email.address })); draw('email-new'); } catch (err) { say(errorText(err)); }
+            },
+          }, t('emails.remove')));
+      })),
+      h('form', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            const added = await post('/me/emails', { address: address.value.trim() });
+            say(t('emails.sent', { address: added.address }));
+            draw(`code-${added.address}`);
+          } catch (err) { say(errorText(err)); }
+        },
+      },
+      h('div', { class: 'field' }, h('label', { for: 'email-new' }, t('emails.add')), address),
+      h('button', { type: 'submit' }, t('emails.sendCode'))),
+      status);
+    if (focusId) document.getElementById(focusId)?.focus();
+  }
+  draw();
+  return card;
 }
 
 function privacy(root) {

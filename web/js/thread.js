@@ -339,7 +339,8 @@ export function renderThread(root, id, jumpSeq) {
         conv.folder === 'spam'
           ? h('button', { type: 'button', onclick: act(async () => putConversation(await post(`/conversations/${encodeURIComponent(id)}/not_spam`))) }, t('request.notSpam'))
           : h('button', { type: 'button', onclick: act(async () => putConversation(await post(`/conversations/${encodeURIComponent(id)}/spam`))) }, t('request.spam')),
-        other?.username ? h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.username)}`); await post(`/conversations/${encodeURIComponent(id)}/decline`).catch(() => {}); dropConversation(id); location.hash = '#/'; }) }, t('people.block')) : null)));
+        // A person by username; a contact by address (its mail is then dropped).
+        other?.username || other?.address ? h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.username || other.address)}`); await post(`/conversations/${encodeURIComponent(id)}/decline`).catch(() => {}); dropConversation(id); location.hash = '#/'; }) }, t('people.block')) : null)));
     restoreFocus(banner, focus);
   }
 
@@ -836,6 +837,10 @@ export function renderThread(root, id, jumpSeq) {
         h('a', { href: `#/u/${encodeURIComponent(other.username)}`, class: 'button' }, t('people.viewProfile')),
         h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.username)}`); announce(t('people.blocked', { name: other.display_name })); }) }, t('people.block')),
         h('button', { type: 'button', onclick: act(async () => { const reason = await reasonDialog(t('people.report')); if (reason) { await post('/reports', { username: other.username, reason }); announce(t('report.sent')); } }) }, t('people.report'))));
+    } else if (other?.address) {
+      parts.push(h('section', { class: 'stack' }, h('h3', {}, other.display_name),
+        h('p', { class: 'muted' }, other.address),
+        h('button', { type: 'button', class: 'danger', onclick: act(async () => { await put(`/blocks/${encodeURIComponent(other.address)}`); announce(t('people.blockedAddress', { address: other.address })); }) }, t('people.blockAddress'))));
     }
     const focus = focusKey(details);
     const typed = [...details.querySelectorAll('input[id]')].map((el) => [el.id, el.value]);

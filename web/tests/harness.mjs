@@ -36,10 +36,57 @@ async function freePort() {
   });
 }
 
+/**
+ * The mail server of the world outside, which tests cannot reach: an SMTP server on
+ * loopback speaking the protocol's plain subset (no extensions) that takes every mail and
+ * keeps it (`mails`: `{from, to, data}`). `close()` stops it.
+ */
+export async function smtpSink() {
+  const mails = [];
+  const server = createServer((socket) => {
+    socket.setEncoding('latin1');
+    let buffered = '';
+    let envelope = { from: '', to: [] };
+    let data = null;
+    socket.write('220 sink.test ESMTP\r\n');
+    socket.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (data !== null) {
+          if (line === '.') {
+            mails.push({ ...envelope, data: data.join('\r\n') });
+            envelope = { from: '', to: [] };
+            data = null;
+            socket.write('250 2.0.0 taken\r\n');
+          } else {
+            data.push(line.startsWith('..') ? line.slice(1) : line);
+          }
+          continue;
+        }
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO' || verb === 'HELO') socket.write('250 sink.test\r\n');
+        else if (verb === 'MAIL') { envelope.from = line.slice(10).replace(/[<>]/g, '').split(' ')[0]; socket.write('250 2.1.0 ok\r\n'); }
+        else if (verb === 'RCPT') { envelope.to.push(line.slice(8).replace(/[<>]/g, '')); socket.write('250 2.1.5 ok\r\n'); }
+        else if (verb === 'DATA') { data = []; socket.write('354 go on\r\n'); }
+        else if (verb === 'QUIT') { socket.end('221 2.0.0 bye\r\n'); }
+        else socket.write('250 ok\r\n');
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, mails, close: () => new Promise((r) => server.close(r)) };
+}
+
 /** A hilo server process with its own data directory (SQLite), on a fixed port across restarts. */
 export class Server {
-  static async start() {
+  /** `relay`: an `smtpSink()` that takes the server's outgoing mail. */
+  static async start({ relay } = {}) {
     const server = new Server();
+    server.relay = relay;
     server.dataDir = mkdtempSync(join(tmpdir(), 'hilo-web-'));
     server.port = await freePort();
     server.smtpPort = await freePort();
@@ -60,7 +107,9 @@ export class Server {
     };
     for (const key of ['HILO_CONFIG', 'HILO_DATABASE_URL', 'HILO_NATS_URL', 'HILO_REGISTRATION', 'HILO_MAIL_DOMAIN']) delete env[key];
     if (LOG_DIR) env.HILO_LOG = 'trace';
-    this.child = spawn(bin, ['serve', '--listen', `127.0.0.1:${this.port}`, '--smtp-listen', `127.0.0.1:${this.smtpPort}`, '--mail-dns', 'none', '--data-dir', this.dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--smtp-listen', `127.0.0.1:${this.smtpPort}`, '--mail-dns', 'none', '--data-dir', this.dataDir];
+    if (this.relay) args.push('--smtp-relay', `smtp://127.0.0.1:${this.relay.port}`);
+    this.child = spawn(bin, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     let buffered = '';
     this.child.stderr.on('data', (chunk) => {
@@ -251,8 +300,8 @@ export async function signUp(page, username, password) {
  * first being the admin, and pairs of them friends; `open(name)` gives a page signed in as
  * one of them (the token put where the client keeps it).
  */
-export async function world(accounts, friendships = []) {
-  const server = await Server.start();
+export async function world(accounts, friendships = [], { relay } = {}) {
+  const server = await Server.start({ relay });
   const browser = await launch();
   const people = {};
   for (const [name, display] of accounts) people[name] = await server.register(name, `${name}-long-secret-0`, display);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { secret, totp, world } from './harness.mjs';
+import { secret, smtpSink, totp, world } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -55,7 +55,7 @@ test('the main screens pass an accessibility audit in English and Spanish, on de
       await page.goto(`/#/c/${conv.id}`);
       await log(page).locator('article').nth(2).waitFor();
       findings.push(...(await audit(page)).map((f) => `${where} thread: ${f}`));
-      for (const path of ['#/settings/security', '#/settings/privacy', '#/people', '#/admin/users']) {
+      for (const path of ['#/settings/profile', '#/settings/security', '#/settings/privacy', '#/people', '#/admin/users']) {
         await page.goto(`/${path}`);
         await page.locator('.page h2, .page .field').first().waitFor();
         await page.waitForTimeout(200);
@@ -230,4 +230,49 @@ test('someone is written to by email address, and the page shows how mailing wen
   await mine.locator('.delivery-queued').filter({ hasText: 'Email queued' }).waitFor();
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+test('an outside address is proven with the code mailed to it, and a contact is blocked', async () => {
+  const relay = await smtpSink();
+  const z = await world([['zoe', 'Zoe']], [], { relay });
+  try {
+    const page = await z.open('zoe');
+    await page.goto('/#/settings/profile');
+    const emails = page.getByRole('region', { name: 'Your other email addresses' });
+    await emails.getByRole('textbox', { name: 'Email address' }).fill('Zoe@Example.org');
+    await emails.getByRole('button', { name: 'Send code' }).click();
+    await emails.getByRole('status').filter({ hasText: 'A code is on its way to zoe@example.org' }).waitFor();
+    const mail = relay.mails.at(-1);
+    assert.deepEqual(mail.to, ['zoe@example.org']);
+    const code = mail.data.match(/^Subject: .*: (\d{6})$/m)[1];
+    await emails.getByText('Waiting for its code').waitFor();
+    const box = emails.getByRole('textbox', { name: 'Code' });
+    await box.fill(code === '000000' ? '111111' : '000000');
+    await emails.getByRole('button', { name: 'Verify' }).click();
+    await emails.getByRole('status').filter({ hasText: 'That code is not right.' }).waitFor();
+    await box.fill(code);
+    await emails.getByRole('button', { name: 'Verify' }).click();
+    await emails.getByRole('status').filter({ hasText: 'zoe@example.org is verified' }).waitFor();
+    await emails.getByText('Verified', { exact: true }).waitFor();
+
+    // A stranger's mail is a request; blocking them there drops what they send next.
+    const pest = (n) => ['From: Pest <pest@elsewhere.test>', 'To: zoe@localhost', `Subject: Offer ${n}`,
+      `Message-ID: <pest-${n}@elsewhere.test>`, '', `Buy now (${n})`].join('\r\n');
+    await z.server.mail('pest@elsewhere.test', 'zoe@localhost', pest(1));
+    await page.goto('/#/');
+    const requests = page.getByRole('button', { name: /^Requests/ });
+    await requests.locator('.badge').waitFor();
+    await requests.click();
+    await page.getByRole('link', { name: 'Pest', exact: true }).click();
+    await page.getByRole('region', { name: /request/i }).getByRole('button', { name: 'Block' }).click();
+    await page.waitForURL(/#\/$/);
+    await z.server.mail('pest@elsewhere.test', 'zoe@localhost', pest(2));
+    const blocks = await z.api('zoe', 'GET', '/blocks');
+    assert.deepEqual(blocks.addresses.map((b) => [b.address, b.dropped]), [['pest@elsewhere.test', 1]]);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  } finally {
+    await z.close();
+    await relay.close();
+  }
 });

@@ -130,7 +130,7 @@ pub fn username(input: &str) -> Result<String, ValidationError> {
 }
 
 /// Usernames nobody may take: their addresses are the server's own.
-pub const RESERVED_USERNAMES: &[&str] = &["bounces"];
+pub const RESERVED_USERNAMES: &[&str] = &["bounces", "noreply"];
 
 /// Checks a display name: at most 64 characters as sent, trimmed, not empty, no control or invisible formatting
 /// characters (which allow spoofing another name).

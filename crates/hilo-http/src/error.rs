@@ -153,6 +153,9 @@ impl From<Error> for ApiError {
             ),
             Error::Forbidden { code, message } => ApiError::new(S::FORBIDDEN, code, message),
             Error::Conflict { code, message } => ApiError::new(S::CONFLICT, code, message),
+            Error::Unavailable { code, message } => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, code, message)
+            }
             Error::TooLarge { code, message } => ApiError::new(S::PAYLOAD_TOO_LARGE, code, message),
             Error::UnsupportedMedia { code, message } => {
                 ApiError::new(S::UNSUPPORTED_MEDIA_TYPE, code, message)

@@ -8,15 +8,17 @@ use hilo_core::validate;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AddMembersRequest, ChangePasswordRequest, ConfirmTwoFactorRequest, ConversationSettingsRequest,
-    CreateAccountRequest, CreateConversationRequest, DeleteAccountRequest, DisableTwoFactorRequest,
-    EditMessageRequest, ForwardMessageRequest, FriendRequestBody, LoginRequest, ReadRequest,
-    RenameConversationRequest, ReportRequest, ResolveReportRequest, SendMessageRequest,
-    TypingRequest, UpdateMeRequest, check_body,
+    AddEmailRequest, AddMembersRequest, ChangePasswordRequest, ConfirmTwoFactorRequest,
+    ConversationSettingsRequest, CreateAccountRequest, CreateConversationRequest,
+    DeleteAccountRequest, DisableTwoFactorRequest, EditMessageRequest, ForwardMessageRequest,
+    FriendRequestBody, LoginRequest, ReadRequest, RenameConversationRequest, ReportRequest,
+    ResolveReportRequest, SendMessageRequest, TypingRequest, UpdateMeRequest, VerifyEmailRequest,
+    check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
 pub const REQUEST_TYPES: &[&str] = &[
+    "AddEmailRequest",
     "AddMembersRequest",
     "ChangePasswordRequest",
     "ConfirmTwoFactorRequest",
@@ -36,6 +38,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "SendMessageRequest",
     "TypingRequest",
     "UpdateMeRequest",
+    "VerifyEmailRequest",
 ];
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
@@ -59,6 +62,13 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         let _ = validate::password(&r.password);
         let _ = names(&r.display_name, validate::display_name);
         let _ = names(&r.device_name, validate::device_name);
+    }
+    if let Some(r) = decode::<AddEmailRequest>(body) {
+        accepted += 1;
+        let _ = validate::email_address(&r.address);
+    }
+    if decode::<VerifyEmailRequest>(body).is_some() {
+        accepted += 1;
     }
     if let Some(r) = decode::<LoginRequest>(body) {
         accepted += 1;

@@ -62,4 +62,56 @@ pub struct FriendRequestsResponse {
 pub struct BlocksResponse {
     /// Everyone the caller blocks, by username.
     pub blocked: Vec<UserDto>,
+    /// The outside email addresses the caller blocks, newest first.
+    pub addresses: Vec<BlockedAddressDto>,
+}
+
+/// An outside email address the caller blocks (`PUT /api/v1/blocks/{address}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlockedAddressDto {
+    /// The address, lower-cased.
+    pub address: String,
+    /// Since when.
+    #[schema(format = DateTime)]
+    pub blocked_at: String,
+    /// Mails from it taken and dropped since.
+    pub dropped: i64,
+}
+
+/// One of the caller's own outside email addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OwnEmailDto {
+    /// The address, lower-cased.
+    pub address: String,
+    /// Whether its code was entered: mail from it is then the caller's.
+    pub verified: bool,
+    /// When it was added.
+    #[schema(format = DateTime)]
+    pub added_at: String,
+    /// When it was verified.
+    #[schema(format = DateTime)]
+    pub verified_at: Option<String>,
+}
+
+/// `GET /api/v1/me/emails`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EmailsResponse {
+    /// The caller's outside addresses, oldest first.
+    pub emails: Vec<OwnEmailDto>,
+}
+
+/// `POST /api/v1/me/emails`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddEmailRequest {
+    /// An address outside this server's mail domain.
+    #[schema(max_length = 254)]
+    pub address: String,
+}
+
+/// `POST /api/v1/me/emails/{address}/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The six digits mailed to the address.
+    #[schema(max_length = 16)]
+    pub code: String,
 }

@@ -82,6 +82,14 @@ pub enum Error {
         /// Explanation.
         message: String,
     },
+    /// Something this server depends on is not there (a mail relay): 503.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// The store failed; details are for logs only.
     #[error("storage failure")]
     Store(#[from] StoreError),

@@ -155,6 +155,24 @@ impl Hilo {
         let blocks = self.blocks(caller).await?;
         let blocked: Vec<&str> = blocks.iter().map(|p| p.user.username.as_str()).collect();
         send(json_entry("blocked.json".into(), &json!(blocked))).await?;
+        let addresses: Vec<_> = self
+            .blocked_addresses(caller)
+            .await?
+            .into_iter()
+            .map(|b| json!({"address": b.address, "blocked_at": rfc3339(b.created_at), "dropped": b.dropped}))
+            .collect();
+        send(json_entry(
+            "blocked-addresses.json".into(),
+            &json!(addresses),
+        ))
+        .await?;
+        let emails: Vec<_> = self
+            .emails(caller)
+            .await?
+            .into_iter()
+            .map(|e| json!({"address": e.address, "added_at": rfc3339(e.created_at), "verified_at": e.verified_at.map(rfc3339)}))
+            .collect();
+        send(json_entry("emails.json".into(), &json!(emails))).await?;
 
         let mut audit = Vec::new();
         let mut before: Option<String> = None;
@@ -259,6 +277,8 @@ profile.json       your account and settings\n\
 sessions.json      the devices logged in to your account\n\
 friends.json       your friends, and since when\n\
 blocked.json       the people you block\n\
+blocked-addresses.json  the email addresses you block, and how many mails each sent since\n\
+emails.json        your own email addresses elsewhere, and when you proved them yours\n\
 security-log.json  logins, failed logins and other security events of your account\n\
 conversations/     one file per conversation you are in: the conversation, and every\n\
                    message of it you can see, oldest first, as the API gives them\n\

@@ -16,6 +16,7 @@
 mod accounts;
 mod attachments;
 mod conversations;
+mod emails;
 mod error;
 mod events;
 mod export;
@@ -42,6 +43,7 @@ use hilo_store::Store;
 pub use accounts::{LoginAttempt, Registration, UserProfile};
 pub use attachments::{Download, ORPHAN_TTL, THUMBNAIL_MAX, Wanted, sniff};
 pub use conversations::ADDRESSES_PER_HOUR;
+pub use emails::{BLOCKED_ADDRESSES_MAX, EMAILS_PER_ACCOUNT};
 pub use error::Error;
 pub use events::{EventStream, OFFLINE_GRACE, StreamItem};
 pub use export::Export;
@@ -118,6 +120,8 @@ struct Inner {
     config: ServiceConfig,
     /// The server's own account that sends security notices (`Hilo::prepare`).
     notices: std::sync::OnceLock<UserId>,
+    /// Where mail goes out (`Hilo::send_mail_in_background`).
+    outbound: std::sync::OnceLock<Arc<outbound::Outbound>>,
 }
 
 impl Hilo {
@@ -147,6 +151,7 @@ impl Hilo {
                 node,
                 config,
                 notices: std::sync::OnceLock::new(),
+                outbound: std::sync::OnceLock::new(),
             }),
         };
         hilo.announce_presence(transitions);

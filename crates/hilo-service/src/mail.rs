@@ -123,7 +123,10 @@ impl Hilo {
         self.local_username(address).is_some()
     }
 
-    /// Stores `mail` for `user`; true if it was new.
+    /// Stores `mail` for `user`, who receives it: as a message of the account that
+    /// verified the sender's address when the sender's domain vouches for the mail
+    /// (DMARC `pass`), otherwise as a contact's. Mail from an address or account `user`
+    /// blocks is dropped (only the block's counter moves). True if something was stored.
     async fn receive_for(
         &self,
         user: &User,
@@ -131,17 +134,26 @@ impl Hilo {
         mail: &ParsedMail,
         message_id: &str,
         checked: &AuthResults,
-    ) -> crate::Result<bool> {
+    ) -> crate::Result<Received> {
+        let store = &self.inner.store;
+        let address = sender.address.to_lowercase();
+        let owner = if checked.dmarc == "pass" {
+            store.email_owner(&address).await?
+        } else {
+            None
+        };
+        if let Some(owner) = owner.filter(|owner| *owner != user.id)
+            && let Some(owner) = store.user(&owner).await?.filter(|o| !o.suspended)
+        {
+            return self
+                .receive_from_account(&owner, user, &address, mail, message_id, checked)
+                .await;
+        }
+        if store.drop_if_blocked(&user.id, &address).await? {
+            return Ok(Received::Dropped);
+        }
         let text = shown_text(mail);
         let spam = checked.dmarc_failed() || self.mail_judged_spam(&text).await?;
-        let mut recipients: Vec<EmailRecipient> = Vec::new();
-        for (field, list) in [(EmailField::To, &mail.to), (EmailField::Cc, &mail.cc)] {
-            recipients.extend(list.iter().map(|a| EmailRecipient {
-                field,
-                address: a.address.clone(),
-                name: a.name.clone(),
-            }));
-        }
         let ids = &self.inner.ids;
         let new = NewInboundEmail {
             id: MessageId::new(ids.new_id()),
@@ -158,17 +170,7 @@ impl Hilo {
                 .unwrap_or_else(|| sender.address.to_lowercase()),
             text,
             spam,
-            email: EmailMeta {
-                message_id: message_id.to_owned(),
-                subject: mail.subject.clone(),
-                from: sender.address.to_lowercase(),
-                recipients,
-                auth: Some(EmailAuth {
-                    spf: checked.spf.to_owned(),
-                    dkim: checked.dkim.to_owned(),
-                    dmarc: checked.dmarc.to_owned(),
-                }),
-            },
+            email: email_meta(mail, &address, message_id, checked),
             full_text: mail.full_text.clone(),
             html: mail.html.clone(),
             now: self.inner.clock.now(),
@@ -177,7 +179,7 @@ impl Hilo {
         self.detached(async move {
             let (outcome, opened) = hilo.inner.store.append_email(new).await?;
             let AppendOutcome::Created(message, deliveries, moved) = &outcome else {
-                return Ok(false);
+                return Ok(Received::Repeated);
             };
             let kind = if opened {
                 EventKind::ConversationCreated
@@ -186,9 +188,125 @@ impl Hilo {
             };
             hilo.announce_message(message, deliveries, moved, kind)
                 .await;
-            Ok(true)
+            Ok(Received::Stored)
         })
         .await
+    }
+
+    /// A mail `owner` sent `user` from an address of theirs: a message of `owner`'s in
+    /// their direct conversation, as if written there, with the checks a send gets (a
+    /// block drops it; who may message `user` still applies).
+    async fn receive_from_account(
+        &self,
+        owner: &User,
+        user: &User,
+        address: &str,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Received> {
+        let store = &self.inner.store;
+        // A block drops the mail before anything is opened for it.
+        let relation = store.relation(&owner.id, &user.id).await?;
+        if relation.blocked_by {
+            store.count_dropped(&user.id, &owner.id).await?;
+            return Ok(Received::Dropped);
+        }
+        if relation.blocking {
+            return Ok(Received::Dropped);
+        }
+        let now = self.inner.clock.now();
+        let (conversation, created, opened) = self
+            .inner
+            .store
+            .find_or_create_direct(
+                ConversationId::new(self.inner.ids.new_id()),
+                &owner.id,
+                &user.id,
+                now,
+            )
+            .await?;
+        let kind = if created {
+            EventKind::ConversationCreated
+        } else {
+            EventKind::ConversationUpdated
+        };
+        self.publish_conversation_events(&opened, kind, &conversation, None)
+            .await;
+        let first_contact = match self.reach(&owner.id, &conversation).await {
+            Ok(folder) => folder == Some(hilo_core::Folder::Requests),
+            Err(Error::Forbidden {
+                code: "recipient_restricts_messages",
+                ..
+            }) => {
+                // Blocked (counted by `reach`) or not someone `user` takes messages from:
+                // as with a chat message, nothing is stored.
+                return Ok(Received::Dropped);
+            }
+            Err(error) => return Err(error),
+        };
+        let text = shown_text(mail);
+        let spam = first_contact && self.judged_spam(&owner.id, &text).await?;
+        // The Message-ID makes the send idempotent: the same mail again is the same message.
+        let digest = Sha256::digest(message_id.as_bytes());
+        let outcome = self
+            .append(hilo_store::NewMessage {
+                channel: hilo_core::Channel::Email,
+                spam,
+                email: Some(hilo_store::ReceivedEmail {
+                    meta: email_meta(mail, address, message_id, checked),
+                    full_text: mail.full_text.clone(),
+                    html: mail.html.clone(),
+                }),
+                ..hilo_store::NewMessage::text(
+                    MessageId::new(self.inner.ids.new_id()),
+                    conversation,
+                    owner.id.clone(),
+                    text,
+                    format!("mail:{}", data_encoding::HEXLOWER.encode(&digest[..16])),
+                    now,
+                )
+            })
+            .await?;
+        Ok(if outcome.1 {
+            Received::Stored
+        } else {
+            Received::Repeated
+        })
+    }
+}
+
+/// What became of a mail for one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Received {
+    /// A new message.
+    Stored,
+    /// The same mail was stored before.
+    Repeated,
+    /// Taken and dropped: the recipient blocks its sender.
+    Dropped,
+}
+
+/// What a message keeps of the mail it came as.
+fn email_meta(mail: &ParsedMail, from: &str, message_id: &str, checked: &AuthResults) -> EmailMeta {
+    let mut recipients: Vec<EmailRecipient> = Vec::new();
+    for (field, list) in [(EmailField::To, &mail.to), (EmailField::Cc, &mail.cc)] {
+        recipients.extend(list.iter().map(|a| EmailRecipient {
+            field,
+            address: a.address.clone(),
+            name: a.name.clone(),
+        }));
+    }
+    EmailMeta {
+        message_id: message_id.to_owned(),
+        subject: mail.subject.clone(),
+        from: from.to_owned(),
+        recipients,
+        auth: Some(EmailAuth {
+            spf: checked.spf.to_owned(),
+            dkim: checked.dkim.to_owned(),
+            dmarc: checked.dmarc.to_owned(),
+        }),
     }
 }
 
@@ -372,7 +490,8 @@ impl hilo_mail::Mailbox for MailIntake {
                 .receive_for(&user, &sender, &mail, &message_id, &checked)
                 .await
             {
-                Ok(_) => stored += 1,
+                // Dropped for a block counts as taken: the sender learns nothing of it.
+                Ok(Received::Stored | Received::Repeated | Received::Dropped) => stored += 1,
                 Err(error) => {
                     // What was stored stays; the retry finds it by its Message-ID.
                     tracing::warn!(%error, "could not store a received mail");

@@ -72,6 +72,7 @@ impl Hilo {
             forwarded: false,
             spam,
             attachments,
+            email: None,
         })
         .await
     }
@@ -82,7 +83,7 @@ impl Hilo {
         self.append(new).await.map(|_| ())
     }
 
-    async fn append(&self, new: NewMessage) -> Result<(Message, bool)> {
+    pub(crate) async fn append(&self, new: NewMessage) -> Result<(Message, bool)> {
         let hilo = self.clone();
         let sender = new.sender.clone();
         let outcome = self
@@ -355,8 +356,17 @@ impl Hilo {
         caller: &Caller,
         conversation: &ConversationId,
     ) -> Result<Option<Folder>> {
+        self.reach(&caller.user.id, conversation).await
+    }
+
+    /// [`Hilo::check_reach`] for a message of `sender`'s, however it came.
+    pub(crate) async fn reach(
+        &self,
+        sender: &UserId,
+        conversation: &ConversationId,
+    ) -> Result<Option<Folder>> {
         let store = &self.inner.store;
-        let Some((other, folder)) = store.direct_peer(conversation, &caller.user.id).await? else {
+        let Some((other, folder)) = store.direct_peer(conversation, sender).await? else {
             return Ok(None);
         };
         if self.is_notices_account(&other) {
@@ -365,9 +375,9 @@ impl Hilo {
                 "security notices cannot be answered",
             ));
         }
-        let relation = store.relation(&caller.user.id, &other).await?;
+        let relation = store.relation(sender, &other).await?;
         if relation.blocked_by {
-            store.count_dropped(&other, &caller.user.id).await?;
+            store.count_dropped(&other, sender).await?;
             return Err(restricted());
         }
         if relation.blocking {
@@ -417,6 +427,7 @@ impl Hilo {
             forwarded: true,
             spam: false,
             attachments: source.attachments.into_iter().map(|a| a.id).collect(),
+            email: None,
         })
         .await
     }

@@ -65,6 +65,8 @@ impl Hilo {
     /// Sends due mail every second for as long as the service lives (nothing without a
     /// relay).
     pub fn send_mail_in_background(&self, outbound: Arc<Outbound>) {
+        // What else mails (verification codes) goes the same way.
+        let _ = self.inner.outbound.set(outbound.clone());
         if outbound.relay.is_none() {
             tracing::info!("no SMTP relay configured: mail to contacts is queued, not sent");
             return;

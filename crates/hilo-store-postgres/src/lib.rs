@@ -66,6 +66,7 @@ mod accounts;
 mod attachments;
 mod conversations;
 mod decode;
+mod emails;
 mod events;
 mod messages;
 mod moderation;
@@ -169,6 +170,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "outbound",
         include_str!("../migrations/0019_outbound.sql"),
+    ),
+    (
+        20,
+        "user_emails",
+        include_str!("../migrations/0020_user_emails.sql"),
     ),
 ];
 

@@ -323,6 +323,17 @@ pub(crate) async fn append_message(
         .await
         .map_err(db_error)?;
     }
+    if let Some(email) = &new.email {
+        insert_received_email(
+            conn,
+            &new.id,
+            &new.conversation_id,
+            &email.meta,
+            &email.full_text,
+            email.html.as_deref(),
+        )
+        .await?;
+    }
     // Mailed to the conversation's email contacts, if it has any.
     sqlx::query(rows::ENQUEUE_MAIL)
         .bind(new.id.as_str())
@@ -1389,6 +1400,32 @@ pub(crate) async fn open_contact_direct(
     Ok((id, created, deliveries))
 }
 
+/// The `message_emails` row of message `id`, which came as the mail `meta` describes.
+async fn insert_received_email(
+    conn: &mut Conn,
+    id: &MessageId,
+    conversation: &ConversationId,
+    meta: &hilo_core::EmailMeta,
+    full_text: &str,
+    html: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(rows::INSERT_MESSAGE_EMAIL)
+        .bind(id.as_str())
+        .bind(conversation.as_str())
+        .bind(&meta.message_id)
+        .bind(true)
+        .bind(&meta.subject)
+        .bind(&meta.from)
+        .bind(sql::email_recipients_column(&meta.recipients))
+        .bind(meta.auth.as_ref().map(sql::email_auth_column))
+        .bind(full_text)
+        .bind(html)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// A received mail from a contact (see `MessageStore::append_email`).
 pub(crate) async fn append_email(
     conn: &mut Conn,
@@ -1432,20 +1469,15 @@ pub(crate) async fn append_email(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    sqlx::query(rows::INSERT_MESSAGE_EMAIL)
-        .bind(new.id.as_str())
-        .bind(conversation.as_str())
-        .bind(&new.email.message_id)
-        .bind(true)
-        .bind(&new.email.subject)
-        .bind(&new.email.from)
-        .bind(sql::email_recipients_column(&new.email.recipients))
-        .bind(new.email.auth.as_ref().map(sql::email_auth_column))
-        .bind(&new.full_text)
-        .bind(&new.html)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    insert_received_email(
+        conn,
+        &new.id,
+        &conversation,
+        &new.email,
+        &new.full_text,
+        new.html.as_deref(),
+    )
+    .await?;
     let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
     // A conversation just opened is announced by its creation, not as a move.
     let (kind, moved) = if created {

@@ -201,6 +201,16 @@ pub(crate) fn append_message(
             params![new.now.millis(), attachment.as_str()],
         )?;
     }
+    if let Some(email) = &new.email {
+        insert_received_email(
+            conn,
+            &new.id,
+            &new.conversation_id,
+            &email.meta,
+            &email.full_text,
+            email.html.as_deref(),
+        )?;
+    }
     search::index(conn, &new.id, terms)?;
     // Mailed to the conversation's email contacts, if it has any.
     let mailed = execute(
@@ -1241,6 +1251,34 @@ pub(crate) fn open_contact_direct(
     Ok((id, created, deliveries))
 }
 
+/// The `message_emails` row of message `id`, which came as the mail `meta` describes.
+fn insert_received_email(
+    conn: &Connection,
+    id: &MessageId,
+    conversation: &ConversationId,
+    meta: &hilo_core::EmailMeta,
+    full_text: &str,
+    html: Option<&str>,
+) -> StoreResult<()> {
+    execute(
+        conn,
+        rows::INSERT_MESSAGE_EMAIL,
+        params![
+            id.as_str(),
+            conversation.as_str(),
+            meta.message_id,
+            true,
+            meta.subject,
+            meta.from,
+            sql::email_recipients_column(&meta.recipients),
+            meta.auth.as_ref().map(sql::email_auth_column),
+            full_text,
+            html,
+        ],
+    )?;
+    Ok(())
+}
+
 /// A received mail from a contact (see `MessageStore::append_email`).
 pub(crate) fn append_email(
     conn: &Connection,
@@ -1291,21 +1329,13 @@ pub(crate) fn append_email(
             new.now.millis()
         ],
     )?;
-    execute(
+    insert_received_email(
         conn,
-        rows::INSERT_MESSAGE_EMAIL,
-        params![
-            new.id.as_str(),
-            conversation.as_str(),
-            new.email.message_id,
-            true,
-            new.email.subject,
-            new.email.from,
-            sql::email_recipients_column(&new.email.recipients),
-            new.email.auth.as_ref().map(sql::email_auth_column),
-            new.full_text,
-            new.html,
-        ],
+        &new.id,
+        &conversation,
+        &new.email,
+        &new.full_text,
+        new.html.as_deref(),
     )?;
     search::index(conn, &new.id, terms)?;
     let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;

@@ -516,10 +516,12 @@ pub(crate) const FORGET_COUNTER: &str = "DELETE FROM rate_limits WHERE key = $1"
 /// Forgets old counters.
 pub(crate) const SWEEP_COUNTERS: &str = "DELETE FROM rate_limits WHERE started_at < $1";
 
-/// What deleting account `$1` removes outright: its secrets, relations, hidden marks,
+/// What deleting account `$1` removes outright: its secrets, addresses, relations, hidden marks,
 /// presence, sessions and event stream.
-pub(crate) const DELETE_ACCOUNT_DATA: [&str; 8] = [
+pub(crate) const DELETE_ACCOUNT_DATA: [&str; 10] = [
     "DELETE FROM recovery_codes WHERE user_id = $1",
+    "DELETE FROM user_emails WHERE user_id = $1",
+    "DELETE FROM blocked_addresses WHERE user_id = $1",
     "DELETE FROM friends WHERE user_id = $1 OR friend_id = $1",
     "DELETE FROM friend_requests WHERE from_user_id = $1 OR to_user_id = $1",
     "DELETE FROM blocks WHERE blocker_id = $1 OR blocked_id = $1",
@@ -606,3 +608,43 @@ pub(crate) const BOUNCE_MAIL: &str = "UPDATE outbound_mail SET state = 'failed',
 /// A message deleted for everyone keeps only its mail's Message-ID (repeats of it stay
 /// recognised); its subject, addresses, text and HTML go with the message's text.
 pub(crate) const BLANK_EMAIL: &str = "UPDATE message_emails SET subject = NULL, recipients = '', full_text = '', html = NULL WHERE message_id = $1";
+
+/// The outside addresses of account `$1`, oldest first.
+pub(crate) const EMAILS: &str = "SELECT address, verified_at, created_at FROM user_emails WHERE user_id = $1 ORDER BY created_at, address";
+
+/// Account `$1` adds address `$2` waiting for code `$3` until `$4` (added at `$5`), or
+/// gives it a new code while it waits (its tries start again).
+pub(crate) const PUT_EMAIL_CODE: &str = "INSERT INTO user_emails (user_id, address, code_hash, code_expires_at, attempts, created_at) VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (user_id, address) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at, attempts = 0 WHERE user_emails.verified_at IS NULL";
+
+/// One more try at the code of account `$1`'s waiting address `$2`, while fewer than `$3`
+/// were made: the code's hash and expiry.
+pub(crate) const CLAIM_EMAIL_ATTEMPT: &str = "UPDATE user_emails SET attempts = attempts + 1 WHERE user_id = $1 AND address = $2 AND verified_at IS NULL AND attempts < $3 RETURNING code_hash, code_expires_at";
+
+/// Account `$2`'s waiting address `$3` is verified at `$1`, unless another account
+/// verified it first.
+pub(crate) const CONFIRM_EMAIL: &str = "UPDATE user_emails SET verified_at = $1, code_hash = NULL, code_expires_at = NULL WHERE user_id = $2 AND address = $3 AND verified_at IS NULL AND NOT EXISTS (SELECT 1 FROM user_emails o WHERE o.address = $3 AND o.verified_at IS NOT NULL)";
+
+/// Removes account `$1`'s address `$2`.
+pub(crate) const REMOVE_EMAIL: &str = "DELETE FROM user_emails WHERE user_id = $1 AND address = $2";
+
+/// Removes account `$1`'s address `$2` if it still waits for its code.
+pub(crate) const REMOVE_WAITING_EMAIL: &str =
+    "DELETE FROM user_emails WHERE user_id = $1 AND address = $2 AND verified_at IS NULL";
+
+/// The account that verified address `$1`.
+pub(crate) const EMAIL_OWNER: &str =
+    "SELECT user_id FROM user_emails WHERE address = $1 AND verified_at IS NOT NULL";
+
+/// Account `$1` blocks address `$2` from `$3`.
+pub(crate) const BLOCK_ADDRESS: &str = "INSERT INTO blocked_addresses (user_id, address, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, address) DO NOTHING";
+
+/// Account `$1` no longer blocks address `$2`.
+pub(crate) const UNBLOCK_ADDRESS: &str =
+    "DELETE FROM blocked_addresses WHERE user_id = $1 AND address = $2";
+
+/// The addresses account `$1` blocks, newest first.
+pub(crate) const BLOCKED_ADDRESSES: &str = "SELECT address, created_at, dropped FROM blocked_addresses WHERE user_id = $1 ORDER BY created_at DESC, address";
+
+/// Counts a dropped mail from address `$2` if account `$1` blocks it.
+pub(crate) const DROP_IF_BLOCKED: &str =
+    "UPDATE blocked_addresses SET dropped = dropped + 1 WHERE user_id = $1 AND address = $2";

@@ -461,6 +461,19 @@ pub struct NewMessage {
     pub spam: bool,
     /// Attachments to carry, in order: each the sender's own upload or one they can read.
     pub attachments: Vec<AttachmentId>,
+    /// The mail it came as, when the account wrote it by email from an address of theirs.
+    pub email: Option<ReceivedEmail>,
+}
+
+/// What is kept of a received mail beside its message.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    /// Its headers and sender checks.
+    pub meta: hilo_core::EmailMeta,
+    /// Its whole text (the message shows it without quoted history).
+    pub full_text: String,
+    /// Its HTML, as received.
+    pub html: Option<String>,
 }
 
 impl NewMessage {
@@ -487,6 +500,7 @@ impl NewMessage {
             forwarded: false,
             spam: false,
             attachments: Vec::new(),
+            email: None,
         }
     }
 }
@@ -877,6 +891,86 @@ pub trait SocialStore: Send + Sync {
     async fn dropped_count(&self, blocker: &UserId, sender: &UserId) -> StoreResult<i64>;
 }
 
+/// An outside address an account added (`user_emails`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEmail {
+    /// The address, lower-cased.
+    pub address: String,
+    /// When its code was entered; `None` while it waits for one.
+    pub verified_at: Option<Timestamp>,
+    /// When it was added.
+    pub created_at: Timestamp,
+}
+
+/// An outside address an account blocks (`blocked_addresses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedAddress {
+    /// The address, lower-cased.
+    pub address: String,
+    /// Since when.
+    pub created_at: Timestamp,
+    /// Mails from it dropped since.
+    pub dropped: i64,
+}
+
+/// Outside email addresses: an account's own (verified by a mailed code) and the ones it
+/// blocks. Addresses are passed lower-cased.
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    /// `user`'s addresses, oldest first.
+    async fn emails(&self, user: &UserId) -> StoreResult<Vec<UserEmail>>;
+    /// Adds `address` to `user`'s (or, while it waits, gives it a new code: the attempts
+    /// start again). False when `user` has it verified already.
+    async fn put_email_code(
+        &self,
+        user: &UserId,
+        address: &str,
+        code_hash: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Takes one of the `max_attempts` tries at the code of `user`'s waiting `address`:
+    /// the code's hash and expiry, or `None` when there is no such address waiting or
+    /// its tries are used up.
+    async fn claim_email_attempt(
+        &self,
+        user: &UserId,
+        address: &str,
+        max_attempts: i64,
+    ) -> StoreResult<Option<(String, Timestamp)>>;
+    /// Marks `user`'s waiting `address` verified; false when another account verified
+    /// it first.
+    async fn confirm_email(
+        &self,
+        user: &UserId,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Removes `address` from `user`'s (only while it waits, if `waiting_only`); whether
+    /// it was there.
+    async fn remove_email(
+        &self,
+        user: &UserId,
+        address: &str,
+        waiting_only: bool,
+    ) -> StoreResult<bool>;
+    /// The account that verified `address`, if any.
+    async fn email_owner(&self, address: &str) -> StoreResult<Option<UserId>>;
+    /// `user` blocks `address`; false when it already did.
+    async fn block_address(
+        &self,
+        user: &UserId,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// `user` no longer blocks `address`; whether it did.
+    async fn unblock_address(&self, user: &UserId, address: &str) -> StoreResult<bool>;
+    /// The addresses `user` blocks, newest first.
+    async fn blocked_addresses(&self, user: &UserId) -> StoreResult<Vec<BlockedAddress>>;
+    /// Whether `user` blocks `address`; if so, one more of its mails is counted dropped.
+    async fn drop_if_blocked(&self, user: &UserId, address: &str) -> StoreResult<bool>;
+}
+
 /// Reports and what moderators do about them.
 #[async_trait]
 pub trait ModerationStore: Send + Sync {
@@ -1107,6 +1201,7 @@ pub trait Store:
     + MessageStore
     + AttachmentStore
     + SocialStore
+    + EmailStore
     + ModerationStore
     + SecurityStore
     + LimitStore
@@ -1122,6 +1217,7 @@ impl<
         + MessageStore
         + AttachmentStore
         + SocialStore
+        + EmailStore
         + ModerationStore
         + SecurityStore
         + LimitStore

@@ -6,19 +6,25 @@
 //! | GET /api/v1/friends | the caller's friends |
 //! | GET /api/v1/friends/requests | requests to and from the caller |
 //! | DELETE /api/v1/friends/{username} | unfriend, cancel or decline |
-//! | PUT /api/v1/blocks/{username} | block |
+//! | PUT /api/v1/blocks/{username} | block (an account, or an email address: one with `@`) |
 //! | DELETE /api/v1/blocks/{username} | unblock |
-//! | GET /api/v1/blocks | who the caller blocks |
+//! | GET /api/v1/blocks | who and which addresses the caller blocks |
+//! | GET /api/v1/me/emails | the caller's own outside addresses |
+//! | POST /api/v1/me/emails | add one; a code is mailed to it |
+//! | POST /api/v1/me/emails/{address}/verify | enter the code |
+//! | DELETE /api/v1/me/emails/{address} | remove one |
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hilo_core::Timestamp;
 use hilo_proto::{
-    BlocksResponse, ErrorBody, FriendDto, FriendRequestBody, FriendRequestDto,
-    FriendRequestsResponse, FriendStatusResponse, FriendsResponse, rfc3339,
+    AddEmailRequest, BlockedAddressDto, BlocksResponse, EmailsResponse, ErrorBody, FriendDto,
+    FriendRequestBody, FriendRequestDto, FriendRequestsResponse, FriendStatusResponse,
+    FriendsResponse, OwnEmailDto, VerifyEmailRequest, rfc3339,
 };
 use hilo_service::UserProfile;
+use hilo_store::UserEmail;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,6 +39,9 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(remove_friend))
         .routes(routes!(block, unblock))
         .routes(routes!(list_blocks))
+        .routes(routes!(list_emails, add_email))
+        .routes(routes!(verify_email))
+        .routes(routes!(remove_email))
 }
 
 /// POST /api/v1/friends
@@ -108,20 +117,25 @@ async fn remove_friend(
 }
 
 /// PUT /api/v1/blocks/{username}
-#[utoipa::path(put, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path)),
-    responses((status = 204, description = "blocked (also when already)"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path, description = "a username, or an email address (with `@`): its mail is then taken and dropped")),
+    responses((status = 204, description = "blocked (also when already)"), (status = 400, description = "`invalid_address`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody),
+        (status = 409, description = "`too_many_blocks`: the limit of blocked addresses", body = ErrorBody)))]
 async fn block(
     State(state): State<AppState>,
     Auth(caller): Auth,
     AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.hilo.block(&caller, &username).await?;
+    if username.contains('@') {
+        state.hilo.block_address(&caller, &username).await?;
+    } else {
+        state.hilo.block(&caller, &username).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /api/v1/blocks/{username}
-#[utoipa::path(delete, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path)),
+#[utoipa::path(delete, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path, description = "a username, or an email address (with `@`)")),
     responses((status = 204, description = "unblocked (also when not blocked)"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody)))]
 async fn unblock(
@@ -129,7 +143,11 @@ async fn unblock(
     Auth(caller): Auth,
     AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.hilo.unblock(&caller, &username).await?;
+    if username.contains('@') {
+        state.hilo.unblock_address(&caller, &username).await?;
+    } else {
+        state.hilo.unblock(&caller, &username).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,7 +159,86 @@ async fn list_blocks(
     Auth(caller): Auth,
 ) -> Result<Json<BlocksResponse>, ApiError> {
     let blocked = state.hilo.blocks(&caller).await?;
+    let addresses = state.hilo.blocked_addresses(&caller).await?;
     Ok(Json(BlocksResponse {
         blocked: blocked.iter().map(user_dto).collect(),
+        addresses: addresses
+            .into_iter()
+            .map(|b| BlockedAddressDto {
+                address: b.address,
+                blocked_at: rfc3339(b.created_at),
+                dropped: b.dropped,
+            })
+            .collect(),
     }))
+}
+
+fn email_dto(email: UserEmail) -> OwnEmailDto {
+    OwnEmailDto {
+        address: email.address,
+        verified: email.verified_at.is_some(),
+        added_at: rfc3339(email.created_at),
+        verified_at: email.verified_at.map(rfc3339),
+    }
+}
+
+/// GET /api/v1/me/emails
+#[utoipa::path(get, path = "/api/v1/me/emails", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = EmailsResponse), (status = 401, body = ErrorBody)))]
+async fn list_emails(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+) -> Result<Json<EmailsResponse>, ApiError> {
+    let emails = state.hilo.emails(&caller).await?;
+    Ok(Json(EmailsResponse {
+        emails: emails.into_iter().map(email_dto).collect(),
+    }))
+}
+
+/// POST /api/v1/me/emails
+#[utoipa::path(post, path = "/api/v1/me/emails", tag = "accounts", security(("bearer" = [])), request_body = AddEmailRequest,
+    responses((status = 202, description = "added, waiting for the code just mailed to it (a new code when it already waited)", body = OwnEmailDto),
+        (status = 400, description = "`invalid_address` (also one of this server's)", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "`email_already_verified`, `email_taken` (another account verified it), `too_many_emails`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many codes asked for", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait"))),
+        (status = 503, description = "`mail_unavailable` (no relay) or `mail_failed` (the relay refused it); nothing is kept", body = ErrorBody)))]
+async fn add_email(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(body): AppJson<AddEmailRequest>,
+) -> Result<(StatusCode, Json<OwnEmailDto>), ApiError> {
+    let email = state.hilo.add_email(&caller, &body.address).await?;
+    Ok((StatusCode::ACCEPTED, Json(email_dto(email))))
+}
+
+/// POST /api/v1/me/emails/{address}/verify
+#[utoipa::path(post, path = "/api/v1/me/emails/{address}/verify", tag = "accounts", security(("bearer" = [])), params(("address" = String, Path)), request_body = VerifyEmailRequest,
+    responses((status = 200, description = "verified (also when it already was)", body = OwnEmailDto),
+        (status = 400, description = "`invalid_code`, `code_expired`, `code_exhausted` (five wrong codes: ask for a new one)", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "not one of the caller's addresses", body = ErrorBody),
+        (status = 409, description = "`email_taken`: another account verified it first", body = ErrorBody)))]
+async fn verify_email(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(address): AppPath<String>,
+    AppJson(body): AppJson<VerifyEmailRequest>,
+) -> Result<Json<OwnEmailDto>, ApiError> {
+    let email = state
+        .hilo
+        .verify_email(&caller, &address, &body.code)
+        .await?;
+    Ok(Json(email_dto(email)))
+}
+
+/// DELETE /api/v1/me/emails/{address}
+#[utoipa::path(delete, path = "/api/v1/me/emails/{address}", tag = "accounts", security(("bearer" = [])), params(("address" = String, Path)),
+    responses((status = 204, description = "removed: its mail is a contact's again"), (status = 401, body = ErrorBody),
+        (status = 404, description = "not one of the caller's addresses", body = ErrorBody)))]
+async fn remove_email(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(address): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.hilo.remove_email(&caller, &address).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{StatusCode, TestServer, User, next_json};
+use super::support::{MailSink, StatusCode, TestServer, User, next_json};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,20 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ("GET /api/v1/friends", Account, None),
         ("GET /api/v1/friends/requests", Account, None),
         ("DELETE /api/v1/friends/{username}", Person, None),
+        ("GET /api/v1/me/emails", Account, None),
+        // In this order: add (the code is mailed to the sink), verify (the code is filled
+        // in from it), remove.
+        (
+            "POST /api/v1/me/emails",
+            Account,
+            Some(json!({"address": "ana@example.org"})),
+        ),
+        (
+            "POST /api/v1/me/emails/{address}/verify",
+            Account,
+            Some(json!({"code": "{code}"})),
+        ),
+        ("DELETE /api/v1/me/emails/{address}", Account, None),
         ("PUT /api/v1/blocks/{username}", Person, None),
         ("DELETE /api/v1/blocks/{username}", Person, None),
         ("GET /api/v1/blocks", Account, None),
@@ -237,6 +251,8 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
 /// The people and objects the matrix is played against.
 pub(super) struct World {
     pub(super) server: TestServer,
+    /// The server's mail relay.
+    pub(super) relay: MailSink,
     /// Server admin (the first account) and admin of the group.
     pub(super) ana: User,
     /// A plain member of the group.
@@ -264,7 +280,9 @@ pub(super) struct World {
 const PASSWORD: &str = "correct horse battery";
 
 pub(super) async fn world() -> World {
-    let server = TestServer::start().await;
+    let relay = MailSink::start().await;
+    let relay_url = relay.url();
+    let server = TestServer::start_with(move |args| args.smtp_relay = Some(relay_url)).await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let carol = server.register("carol").await;
@@ -331,6 +349,7 @@ pub(super) async fn world() -> World {
     assert_eq!(status, StatusCode::OK, "{body}");
     World {
         server,
+        relay,
         ana,
         bob,
         carol,
@@ -409,6 +428,18 @@ async fn request(
                 serde_json::from_str(&b.to_string().replace("{code}", &code)).expect("JSON")
             })
         }
+        // The code mailed to ana's address (by the matrix's add, just before).
+        "POST /api/v1/me/emails/{address}/verify" => {
+            let mail = w.relay.last().unwrap_or_default();
+            let code = mail
+                .split_whitespace()
+                .find(|word| word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or("000000")
+                .to_owned();
+            body.map(|b| {
+                serde_json::from_str(&b.to_string().replace("{code}", &code)).expect("JSON")
+            })
+        }
         _ => body,
     };
     let method = route.split_once(' ').expect("METHOD path").0;
@@ -435,6 +466,7 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
     let path = path
         .replace("{id}", id)
         .replace("{username}", username)
+        .replace("{address}", "ana@example.org")
         .replace("{emoji}", "%F0%9F%91%8D");
     match path.as_str() {
         // A long poll that answers at once.

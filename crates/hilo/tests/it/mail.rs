@@ -1127,3 +1127,375 @@ async fn one_client_cannot_hold_every_session_and_one_account_cannot_mail_everyo
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["error"]["code"], "rate_limited");
 }
+
+/// The six-digit code in the mail `user` got from `domain`'s server, found in whichever
+/// folder it landed in.
+async fn mailed_code(server: &TestServer, user: &User, domain: &str) -> String {
+    eventually("the code arrives", async || {
+        for folder in ["inbox", "requests", "spam"] {
+            for conversation in conversations(server, user, folder).await {
+                let id = conversation["id"].as_str().expect("id");
+                for message in history(server, user, id).await {
+                    if message["email"]["from"] != format!("noreply@{domain}") {
+                        continue;
+                    }
+                    let text = message["text"].as_str().unwrap_or_default();
+                    if let Some(code) = text
+                        .split_whitespace()
+                        .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        return Some(code.to_owned());
+                    }
+                }
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// The messages of `user`'s direct conversation with `other` (a username), if any.
+async fn direct_with(
+    server: &TestServer,
+    user: &User,
+    other: &str,
+) -> Option<(String, Vec<Value>)> {
+    for folder in ["inbox", "requests", "spam"] {
+        for conversation in conversations(server, user, folder).await {
+            let with_other = conversation["members"]
+                .as_array()
+                .expect("members")
+                .iter()
+                .any(|m| m["username"] == other);
+            if conversation["kind"] == "direct" && with_other {
+                let id = conversation["id"].as_str().expect("id").to_owned();
+                let messages = history(server, user, &id).await;
+                return Some((id, messages));
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn an_address_proven_by_a_mailed_code_makes_its_mail_the_account_s() {
+    let (a, b) = mail_pair().await;
+    let ana = a.register("ana").await;
+    let bob = a.register("bob").await;
+    let carol = a.register("carol").await;
+    // Ana's mailbox elsewhere: an account of b.test.
+    let outside = b.register("anamail").await;
+
+    let (status, added) = a
+        .post(
+            "/api/v1/me/emails",
+            &ana,
+            serde_json::json!({"address": "AnaMail@b.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{added}");
+    assert_eq!(added["address"], "anamail@b.test");
+    assert_eq!(added["verified"], false);
+    let code = mailed_code(&b, &outside, "a.test").await;
+
+    // Until the code is entered, mail from the address is a contact's.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let verify = "/api/v1/me/emails/anamail@b.test/verify";
+    let (status, body) = a
+        .post(verify, &ana, serde_json::json!({"code": wrong}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_code");
+    let (status, body) = a
+        .post(verify, &ana, serde_json::json!({"code": "12ab"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Someone else's code is not Ana's.
+    let (status, _) = a
+        .post(verify, &carol, serde_json::json!({"code": code}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = a
+        .post(verify, &ana, serde_json::json!({"code": code}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["verified"], true);
+    assert!(body["verified_at"].is_string());
+    let (status, again) = a
+        .post(verify, &ana, serde_json::json!({"code": code}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "entering it twice is no error: {again}"
+    );
+    let (_, mine) = a.get("/api/v1/me/emails", &ana).await;
+    assert_eq!(mine["emails"].as_array().expect("list").len(), 1);
+    assert_eq!(mine["emails"][0]["verified"], true);
+    // One account at most holds an address.
+    let (status, body) = a
+        .post(
+            "/api/v1/me/emails",
+            &carol,
+            serde_json::json!({"address": "anamail@b.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "email_taken");
+    let (status, body) = a
+        .post(
+            "/api/v1/me/emails",
+            &ana,
+            serde_json::json!({"address": "anamail@b.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "email_already_verified");
+
+    // Ana mails Bob from her outside mailbox (b.test signs it, a.test checks it): it is
+    // Ana's message in her conversation with Bob, on the email channel.
+    let (status, to_bob) = open_address(&b, &outside, "bob@a.test").await;
+    assert_eq!(status, StatusCode::CREATED, "{to_bob}");
+    let to_bob = to_bob["id"].as_str().expect("id").to_owned();
+    send_text(&b, &outside, &to_bob, "m1", "Hola Bob, from my other mail").await;
+    let (thread, messages) = eventually("Bob has Ana's mail", async || {
+        direct_with(&a, &bob, "ana")
+            .await
+            .filter(|(_, m)| !m.is_empty())
+    })
+    .await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    assert_eq!(message["sender"]["username"], "ana", "{message}");
+    assert_eq!(message["channel"], "email");
+    assert_eq!(message["text"], "Hola Bob, from my other mail");
+    assert_eq!(message["email"]["from"], "anamail@b.test");
+    assert_eq!(message["email"]["auth"]["dmarc"], "pass");
+    // Ana sees it as her own, in the same conversation.
+    let (ana_thread, ana_messages) = direct_with(&a, &ana, "bob").await.expect("Ana's side");
+    assert_eq!(ana_thread, thread);
+    assert_eq!(ana_messages[0]["id"], message["id"]);
+
+    // A mail whose domain does not vouch for it (DMARC fails: no signature, and an
+    // envelope of another domain) is never Ana's, whatever its From says.
+    let mut smtp = Smtp::hello(smtp_of(&a)).await;
+    let reply = smtp
+        .mail(
+            "forger@elsewhere.test",
+            &["bob@a.test"],
+            &mail_text(
+                "anamail@b.test",
+                "bob@a.test",
+                "It's me",
+                "forged-1@b.test",
+                "Send money",
+            ),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let spam = eventually("the forgery is filed", async || {
+        let list = conversations(&a, &bob, "spam").await;
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(spam.len(), 1);
+    assert!(
+        spam[0]["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["kind"] == "contact" && m["address"] == "anamail@b.test"),
+        "{spam:?}"
+    );
+    let (_, after) = direct_with(&a, &bob, "ana").await.expect("still there");
+    assert_eq!(after.len(), 1, "nothing more from Ana: {after:?}");
+
+    // Removed, the address is a stranger's again.
+    let (status, _) = a.delete("/api/v1/me/emails/anamail@b.test", &ana).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = a.delete("/api/v1/me/emails/anamail@b.test", &ana).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    send_text(&b, &outside, &to_bob, "m2", "And now?").await;
+    // It joins the contact's conversation the forgery opened (in spam).
+    let contact_thread = spam[0]["id"].as_str().expect("id");
+    let from_contact = eventually("the contact's mail", async || {
+        let messages = history(&a, &bob, contact_thread).await;
+        (messages.len() == 2).then_some(messages)
+    })
+    .await;
+    assert_eq!(from_contact[1]["text"], "And now?");
+    assert_eq!(
+        from_contact[1]["sender"]["kind"], "contact",
+        "{from_contact:?}"
+    );
+    assert_eq!(from_contact[1]["email"]["auth"]["dmarc"], "pass");
+    let (_, after) = direct_with(&a, &bob, "ana").await.expect("still there");
+    assert_eq!(after.len(), 1, "nothing more from Ana: {after:?}");
+}
+
+#[tokio::test]
+async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count() {
+    let (a, b) = mail_pair().await;
+    let ana = a.register("ana").await;
+    let bob = a.register("bob").await;
+    let outside = b.register("anamail").await;
+    let pest = b.register("pest").await;
+
+    // Bob blocks an address: its mail is taken (250) and nothing of it is kept.
+    let (status, body) = a
+        .call("PUT", "/api/v1/blocks/Pest@b.test", Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = a
+        .call(
+            "PUT",
+            "/api/v1/blocks/not@an@address",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, to_bob) = open_address(&b, &pest, "bob@a.test").await;
+    let to_bob = to_bob["id"].as_str().expect("id").to_owned();
+    let sent = send_text(&b, &pest, &to_bob, "p1", "Buy now").await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    // b.test's relay took it: the message shows as mailed, nothing bounced.
+    eventually("b.test mailed it", async || {
+        let message = message_by_id(&b, &pest, &sent_id).await;
+        (message["delivery"]["state"] == "sent").then_some(())
+    })
+    .await;
+    let (_, blocks) = a.get("/api/v1/blocks", &bob).await;
+    assert_eq!(blocks["addresses"][0]["address"], "pest@b.test", "{blocks}");
+    assert_eq!(blocks["addresses"][0]["dropped"], 1);
+    for folder in ["inbox", "requests", "spam"] {
+        assert!(conversations(&a, &bob, folder).await.is_empty(), "{folder}");
+    }
+    // Unblocked, the next one lands.
+    let (status, _) = a
+        .call(
+            "DELETE",
+            "/api/v1/blocks/pest@b.test",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    send_text(&b, &pest, &to_bob, "p2", "Last chance").await;
+    eventually("the request", async || {
+        let list = conversations(&a, &bob, "requests").await;
+        (!list.is_empty()).then_some(())
+    })
+    .await;
+
+    // Bob blocks Ana: mail from her verified address is dropped as her chat would be.
+    a.post(
+        "/api/v1/me/emails",
+        &ana,
+        serde_json::json!({"address": "anamail@b.test"}),
+    )
+    .await;
+    let code = mailed_code(&b, &outside, "a.test").await;
+    let (status, _) = a
+        .post(
+            "/api/v1/me/emails/anamail@b.test/verify",
+            &ana,
+            serde_json::json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = a
+        .call("PUT", "/api/v1/blocks/ana", Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, from_ana) = open_address(&b, &outside, "bob@a.test").await;
+    let from_ana = from_ana["id"].as_str().expect("id").to_owned();
+    let sent = send_text(&b, &outside, &from_ana, "a1", "Are you there?").await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    eventually("b.test mailed it", async || {
+        let message = message_by_id(&b, &outside, &sent_id).await;
+        (message["delivery"]["state"] == "sent").then_some(())
+    })
+    .await;
+    assert!(
+        direct_with(&a, &bob, "ana").await.is_none(),
+        "nothing opened for Bob"
+    );
+    assert!(direct_with(&a, &ana, "bob").await.is_none(), "nor for Ana");
+    // Blocking an address of this server blocks its account.
+    let (status, _) = a
+        .call(
+            "DELETE",
+            "/api/v1/blocks/Ana@a.test",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, blocks) = a.get("/api/v1/blocks", &bob).await;
+    assert!(
+        blocks["blocked"].as_array().expect("list").is_empty(),
+        "{blocks}"
+    );
+}
+
+#[tokio::test]
+async fn an_address_is_added_only_where_mail_goes_out_and_only_an_outside_one() {
+    let server = TestServer::start().await;
+    let ana = server.register("ana").await;
+    for (address, code) in [
+        ("nope", "invalid_address"),
+        ("ana@localhost", "invalid_address"),
+    ] {
+        let (status, body) = server
+            .post(
+                "/api/v1/me/emails",
+                &ana,
+                serde_json::json!({"address": address}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{address}: {body}");
+        assert_eq!(body["error"]["code"], code);
+    }
+    // No relay: no code can be mailed, and nothing is kept.
+    let (status, body) = server
+        .post(
+            "/api/v1/me/emails",
+            &ana,
+            serde_json::json!({"address": "ana@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "mail_unavailable");
+    let (_, mine) = server.get("/api/v1/me/emails", &ana).await;
+    assert_eq!(mine, serde_json::json!({"emails": []}));
+    let (status, _) = server
+        .post(
+            "/api/v1/me/emails/ana@example.org/verify",
+            &ana,
+            serde_json::json!({"code": "123456"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .delete("/api/v1/me/emails/ana@example.org", &ana)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A relay that refuses: nothing kept either.
+    let refusing = TestServer::start_with(|args| {
+        args.smtp_relay = Some(format!("smtp://127.0.0.1:{}", free_port()));
+    })
+    .await;
+    let zoe = refusing.register("zoe").await;
+    let (status, body) = refusing
+        .post(
+            "/api/v1/me/emails",
+            &zoe,
+            serde_json::json!({"address": "zoe@example.org"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "mail_failed");
+    let (_, mine) = refusing.get("/api/v1/me/emails", &zoe).await;
+    assert_eq!(mine, serde_json::json!({"emails": []}));
+}

@@ -1067,3 +1067,83 @@ pub fn admin(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String, String) 
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Mails a sink took: each one's envelope recipients and bytes, in order.
+type Taken = Arc<std::sync::Mutex<Vec<(Vec<String>, Vec<u8>)>>>;
+
+/// An SMTP server (hilo's own listener) that takes every mail and keeps it: the relay of
+/// a test server whose mail goes to the world outside, which tests cannot reach.
+pub struct MailSink {
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+    /// Every mail taken, in order: its envelope recipients and bytes.
+    pub mails: Taken,
+    shutdown: CancellationToken,
+}
+
+struct SinkBox(Taken);
+
+impl hilo_mail::Mailbox for SinkBox {
+    async fn check_sender(&self, _: &hilo_mail::Envelope) -> Result<(), hilo_mail::Reply> {
+        Ok(())
+    }
+
+    async fn check_recipient(
+        &self,
+        _: &hilo_mail::Envelope,
+        _: &str,
+    ) -> Result<(), hilo_mail::Reply> {
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        envelope: hilo_mail::Envelope,
+        message: Vec<u8>,
+    ) -> Result<(), hilo_mail::Reply> {
+        self.0
+            .lock()
+            .expect("sink")
+            .push((envelope.recipients, message));
+        Ok(())
+    }
+}
+
+impl MailSink {
+    pub async fn start() -> MailSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("sink binds");
+        let address = listener.local_addr().expect("address");
+        let mails = Arc::default();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(hilo_mail::smtp::serve(
+            listener,
+            hilo_mail::smtp::SmtpConfig::new("sink.test"),
+            Arc::new(SinkBox(Arc::clone(&mails))),
+            shutdown.clone(),
+        ));
+        MailSink {
+            address,
+            mails,
+            shutdown,
+        }
+    }
+
+    /// The relay URL of `--smtp-relay`.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.address)
+    }
+
+    /// The text of the last mail taken.
+    pub fn last(&self) -> Option<String> {
+        let mails = self.mails.lock().expect("sink");
+        mails
+            .last()
+            .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
