@@ -408,7 +408,8 @@ const en = {
   'error.code_expired': 'That code has expired. Ask for a new one.',
   'error.code_exhausted': 'Too many wrong codes. Ask for a new one.',
   'error.mail_unavailable': 'This server sends no email, so it can’t mail you a code.',
-  'error.mail_failed': 'The code could not be mailed. Check the address and try again.',
+  'error.mail_failed': 'The code could not be mailed just now. Try again later.',
+  'error.undeliverable_address': 'That address does not take mail. Check it and try again.',
   'error.unavailable': 'The server is busy. Try again shortly.',
   'error.unknown': 'Something went wrong ({code}).',
 };
@@ -811,7 +812,8 @@ const es = {
   'error.code_expired': 'Ese código ha caducado. Pide uno nuevo.',
   'error.code_exhausted': 'Demasiados códigos incorrectos. Pide uno nuevo.',
   'error.mail_unavailable': 'Este servidor no envía correo, así que no puede mandarte un código.',
-  'error.mail_failed': 'No se pudo enviar el código. Revisa la dirección y vuelve a intentarlo.',
+  'error.mail_failed': 'No se pudo enviar el código ahora. Vuelve a intentarlo más tarde.',
+  'error.undeliverable_address': 'Esa dirección no recibe correo. Revísala y vuelve a intentarlo.',
   'error.unavailable': 'El servidor está ocupado. Inténtalo de nuevo en breve.',
   'error.unknown': 'Algo ha fallado ({code}).',
 };

@@ -161,9 +161,18 @@ impl Hilo {
         if let Err(error) = sent {
             // Nothing half-done: an address whose code never left is not kept waiting.
             store.remove_email(&caller.user.id, &address, true).await?;
-            return Err(Error::Unavailable {
-                code: "mail_failed",
-                message: format!("the code could not be mailed: {error}"),
+            // Refused for good (the relay will not take that recipient): the address is
+            // at fault; anything else may pass if tried again later.
+            return Err(if error.permanent {
+                Error::bad_request(
+                    "undeliverable_address",
+                    format!("that address does not take mail: {error}"),
+                )
+            } else {
+                Error::Unavailable {
+                    code: "mail_failed",
+                    message: format!("the code could not be mailed: {error}"),
+                }
             });
         }
         Ok(UserEmail {

@@ -198,10 +198,10 @@ async fn list_emails(
 /// POST /api/v1/me/emails
 #[utoipa::path(post, path = "/api/v1/me/emails", tag = "accounts", security(("bearer" = [])), request_body = AddEmailRequest,
     responses((status = 202, description = "added, waiting for the code just mailed to it (a new code when it already waited)", body = OwnEmailDto),
-        (status = 400, description = "`invalid_address` (also one of this server's)", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, description = "`invalid_address` (also one of this server's), `undeliverable_address` (the relay refused it for good; nothing is kept)", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "`email_already_verified`, `email_taken` (another account verified it), `too_many_emails`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many codes asked for", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait"))),
-        (status = 503, description = "`mail_unavailable` (no relay) or `mail_failed` (the relay refused it); nothing is kept", body = ErrorBody)))]
+        (status = 503, description = "`mail_unavailable` (no relay) or `mail_failed` (the relay could not be reached or asked to try later); nothing is kept", body = ErrorBody)))]
 async fn add_email(
     State(state): State<AppState>,
     Auth(caller): Auth,

@@ -1186,6 +1186,18 @@ async fn an_address_proven_by_a_mailed_code_makes_its_mail_the_account_s() {
     // Ana's mailbox elsewhere: an account of b.test.
     let outside = b.register("anamail").await;
 
+    // An address its server refuses is not kept.
+    let (status, body) = a
+        .post(
+            "/api/v1/me/emails",
+            &ana,
+            serde_json::json!({"address": "nobody@b.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "undeliverable_address");
+    let (_, mine) = a.get("/api/v1/me/emails", &ana).await;
+    assert_eq!(mine, serde_json::json!({"emails": []}));
     let (status, added) = a
         .post(
             "/api/v1/me/emails",
