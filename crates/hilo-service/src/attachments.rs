@@ -90,6 +90,21 @@ impl Hilo {
         &self,
         caller: &Caller,
         name: Option<&str>,
+        body: S,
+    ) -> Result<Attachment>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        self.store_file(&caller.user.id, name, body).await
+    }
+
+    /// [`Hilo::upload_attachment`] for `uploader`, however the file came (an upload, a
+    /// mail's attachment).
+    pub(crate) async fn store_file<S, E>(
+        &self,
+        uploader: &hilo_core::UserId,
+        name: Option<&str>,
         mut body: S,
     ) -> Result<Attachment>
     where
@@ -132,7 +147,7 @@ impl Hilo {
 
         let mut attachment = Attachment {
             id: id.clone(),
-            uploader: caller.user.id.clone(),
+            uploader: uploader.clone(),
             name: file_name(name),
             content_type: sniff(&head),
             size: size as i64,

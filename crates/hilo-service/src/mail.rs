@@ -152,6 +152,7 @@ impl Hilo {
         if store.drop_if_blocked(&user.id, &address).await? {
             return Ok(Received::Dropped);
         }
+        let attachments = self.received_files(&user.id, mail).await?;
         let text = shown_text(mail);
         let spam = checked.dmarc_failed() || self.mail_judged_spam(&text).await?;
         let ids = &self.inner.ids;
@@ -173,6 +174,7 @@ impl Hilo {
             email: email_meta(mail, &address, message_id, checked),
             full_text: mail.full_text.clone(),
             html: mail.html.clone(),
+            attachments,
             now: self.inner.clock.now(),
         };
         let hilo = self.clone();
@@ -247,12 +249,14 @@ impl Hilo {
         };
         let text = shown_text(mail);
         let spam = first_contact && self.judged_spam(&owner.id, &text).await?;
+        let attachments = self.received_files(&owner.id, mail).await?;
         // The Message-ID makes the send idempotent: the same mail again is the same message.
         let digest = Sha256::digest(message_id.as_bytes());
         let outcome = self
             .append(hilo_store::NewMessage {
                 channel: hilo_core::Channel::Email,
                 spam,
+                attachments,
                 email: Some(hilo_store::ReceivedEmail {
                     meta: email_meta(mail, address, message_id, checked),
                     full_text: mail.full_text.clone(),
@@ -273,6 +277,40 @@ impl Hilo {
         } else {
             Received::Repeated
         })
+    }
+}
+
+impl Hilo {
+    /// Stores a mail's files as attachments of `uploader`'s, as an upload would be
+    /// (pictures cleaned and thumbnailed, types sniffed). A file this server would refuse
+    /// as an upload (too large, empty, a picture it cannot clean) is left out; the mail's
+    /// whole text still says it was there.
+    async fn received_files(
+        &self,
+        uploader: &hilo_core::UserId,
+        mail: &ParsedMail,
+    ) -> crate::Result<Vec<hilo_core::AttachmentId>> {
+        let max = self.inner.config.attachment_max_bytes;
+        let mut stored = Vec::new();
+        for file in &mail.attachments {
+            if file.bytes.is_empty() || file.bytes.len() as u64 > max {
+                continue;
+            }
+            let body = futures::stream::once(async {
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(file.bytes.clone()))
+            });
+            match self
+                .store_file(uploader, Some(&file.name), Box::pin(body))
+                .await
+            {
+                Ok(attachment) => stored.push(attachment.id),
+                Err(Error::Store(error)) => return Err(Error::Store(error)),
+                Err(error) => {
+                    tracing::debug!(%error, "a mail's file was left out");
+                }
+            }
+        }
+        Ok(stored)
     }
 }
 

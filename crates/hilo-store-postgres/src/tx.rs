@@ -312,17 +312,7 @@ pub(crate) async fn append_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    for (position, attachment) in new.attachments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES ($1, $2, $3)",
-        )
-        .bind(new.id.as_str())
-        .bind(position as i64)
-        .bind(attachment.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    }
+    insert_message_attachments(conn, &new.id, &new.attachments).await?;
     if let Some(email) = &new.email {
         insert_received_email(
             conn,
@@ -1400,6 +1390,26 @@ pub(crate) async fn open_contact_direct(
     Ok((id, created, deliveries))
 }
 
+/// Puts `attachments` on message `id`, in order.
+async fn insert_message_attachments(
+    conn: &mut Conn,
+    id: &MessageId,
+    attachments: &[AttachmentId],
+) -> StoreResult<()> {
+    for (position, attachment) in attachments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES ($1, $2, $3)",
+        )
+        .bind(id.as_str())
+        .bind(position as i64)
+        .bind(attachment.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 /// The `message_emails` row of message `id`, which came as the mail `meta` describes.
 async fn insert_received_email(
     conn: &mut Conn,
@@ -1478,6 +1488,16 @@ pub(crate) async fn append_email(
         new.html.as_deref(),
     )
     .await?;
+    // The mail's files were stored for it just now: sent with it.
+    for attachment in &new.attachments {
+        sqlx::query("UPDATE attachments SET sent_at = COALESCE(sent_at, $1) WHERE id = $2")
+            .bind(new.now.millis())
+            .bind(attachment.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    insert_message_attachments(conn, &new.id, &new.attachments).await?;
     let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
     // A conversation just opened is announced by its creation, not as a move.
     let (kind, moved) = if created {

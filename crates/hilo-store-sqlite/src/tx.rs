@@ -189,18 +189,7 @@ pub(crate) fn append_message(
             new.channel.as_str(),
         ],
     )?;
-    for (position, attachment) in new.attachments.iter().enumerate() {
-        execute(
-            conn,
-            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES (?1, ?2, ?3)",
-            params![new.id.as_str(), position as i64, attachment.as_str()],
-        )?;
-        execute(
-            conn,
-            "UPDATE attachments SET sent_at = COALESCE(sent_at, ?1) WHERE id = ?2",
-            params![new.now.millis(), attachment.as_str()],
-        )?;
-    }
+    attach(conn, &new.id, &new.attachments, new.now)?;
     if let Some(email) = &new.email {
         insert_received_email(
             conn,
@@ -1251,6 +1240,28 @@ pub(crate) fn open_contact_direct(
     Ok((id, created, deliveries))
 }
 
+/// Puts `attachments` on message `id`, in order, marking each sent.
+fn attach(
+    conn: &Connection,
+    id: &MessageId,
+    attachments: &[AttachmentId],
+    now: Timestamp,
+) -> StoreResult<()> {
+    for (position, attachment) in attachments.iter().enumerate() {
+        execute(
+            conn,
+            "INSERT INTO message_attachments (message_id, position, attachment_id) VALUES (?1, ?2, ?3)",
+            params![id.as_str(), position as i64, attachment.as_str()],
+        )?;
+        execute(
+            conn,
+            "UPDATE attachments SET sent_at = COALESCE(sent_at, ?1) WHERE id = ?2",
+            params![now.millis(), attachment.as_str()],
+        )?;
+    }
+    Ok(())
+}
+
 /// The `message_emails` row of message `id`, which came as the mail `meta` describes.
 fn insert_received_email(
     conn: &Connection,
@@ -1337,6 +1348,7 @@ pub(crate) fn append_email(
         &new.full_text,
         new.html.as_deref(),
     )?;
+    attach(conn, &new.id, &new.attachments, new.now)?;
     search::index(conn, &new.id, terms)?;
     let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;
     // A conversation just opened is announced by its creation, not as a move.

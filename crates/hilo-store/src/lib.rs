@@ -549,6 +549,8 @@ pub struct NewInboundEmail {
     pub full_text: String,
     /// The HTML as received.
     pub html: Option<String>,
+    /// Its files, stored for the addressee (the uploader of record), in order.
+    pub attachments: Vec<AttachmentId>,
     /// Receive time.
     pub now: Timestamp,
 }

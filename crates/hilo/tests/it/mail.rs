@@ -1269,7 +1269,17 @@ async fn an_address_proven_by_a_mailed_code_makes_its_mail_the_account_s() {
     let (status, to_bob) = open_address(&b, &outside, "bob@a.test").await;
     assert_eq!(status, StatusCode::CREATED, "{to_bob}");
     let to_bob = to_bob["id"].as_str().expect("id").to_owned();
-    send_text(&b, &outside, &to_bob, "m1", "Hola Bob, from my other mail").await;
+    // With a photo: the mail's file is the message's, Ana's upload of record.
+    let photo = super::authz::upload(&b, &outside, super::authz::tiny_jpeg()).await;
+    let (status, body) = b
+        .post(
+            &format!("/api/v1/conversations/{to_bob}/messages"),
+            &outside,
+            serde_json::json!({"client_txn_id": "m1", "text": "Hola Bob, from my other mail",
+                               "attachment_ids": [photo["id"]]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (thread, messages) = eventually("Bob has Ana's mail", async || {
         direct_with(&a, &bob, "ana")
             .await
@@ -1283,6 +1293,10 @@ async fn an_address_proven_by_a_mailed_code_makes_its_mail_the_account_s() {
     assert_eq!(message["text"], "Hola Bob, from my other mail");
     assert_eq!(message["email"]["from"], "anamail@b.test");
     assert_eq!(message["email"]["auth"]["dmarc"], "pass");
+    assert_eq!(
+        message["attachments"][0]["content_type"], "image/jpeg",
+        "{message}"
+    );
     // Ana sees it as her own, in the same conversation.
     let (ana_thread, ana_messages) = direct_with(&a, &ana, "bob").await.expect("Ana's side");
     assert_eq!(ana_thread, thread);
@@ -1510,4 +1524,73 @@ async fn an_address_is_added_only_where_mail_goes_out_and_only_an_outside_one() 
     assert_eq!(body["error"]["code"], "mail_failed");
     let (_, mine) = refusing.get("/api/v1/me/emails", &zoe).await;
     assert_eq!(mine, serde_json::json!({"emails": []}));
+}
+
+#[tokio::test]
+async fn a_mail_s_files_become_the_message_s_attachments() {
+    let server = TestServer::start().await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    let b64 = |bytes: &[u8]| {
+        let encoded = data_encoding::BASE64.encode(bytes);
+        encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let jpeg = super::authz::tiny_jpeg();
+    let mail = format!(
+        "From: Lena <lena@example.org>\r\nTo: bob@localhost\r\nSubject: Fotos\r\nMessage-ID: <files-1@example.org>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere are the photo and my notes.\r\n\
+         --b1\r\nContent-Type: image/jpeg; name=\"beach.jpg\"\r\nContent-Disposition: attachment; filename=\"beach.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --b1\r\nContent-Type: text/plain; name=\"notas.txt\"\r\nContent-Disposition: attachment; filename=\"notas.txt\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCanci=C3=B3n del verano\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"empty.bin\"\r\nContent-Disposition: attachment; filename=\"empty.bin\"\r\n\r\n\r\n\
+         --b1--\r\n",
+        b64(&jpeg)
+    );
+    let mut smtp = Smtp::hello(smtp_of(&server)).await;
+    let reply = smtp
+        .mail("lena@example.org", &["bob@localhost"], mail.as_bytes())
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let request = conversations(&server, &bob, "requests").await;
+    let thread = request[0]["id"].as_str().expect("id");
+    let messages = history(&server, &bob, thread).await;
+    let message = &messages[0];
+    assert_eq!(message["text"], "Here are the photo and my notes.");
+    let files = message["attachments"].as_array().expect("attachments");
+    // The empty file is left out; the others come in order.
+    assert_eq!(files.len(), 2, "{message}");
+    assert_eq!(files[0]["name"], "beach.jpg");
+    assert_eq!(files[0]["content_type"], "image/jpeg");
+    assert_eq!(files[0]["width"], 16);
+    assert_eq!(files[1]["name"], "notas.txt");
+    let notes = files[1]["url"].as_str().expect("url");
+    let download = |user: &User| {
+        let request = reqwest::Client::new()
+            .get(server.url(notes))
+            .bearer_auth(user.token.clone());
+        async move { request.send().await.expect("answers") }
+    };
+    let answer = download(&bob).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.bytes().await.expect("bytes").as_ref(),
+        "Canción del verano".as_bytes()
+    );
+    // Nobody outside the conversation reads them.
+    assert_eq!(download(&carol).await.status(), StatusCode::NOT_FOUND);
+    let thumbnail = reqwest::Client::new()
+        .get(server.url(&format!(
+            "{}/thumbnail",
+            files[0]["url"].as_str().expect("url")
+        )))
+        .bearer_auth(bob.token.clone())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(thumbnail.status(), StatusCode::OK);
 }
