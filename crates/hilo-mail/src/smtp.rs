@@ -1,11 +1,14 @@
-//! The inbound SMTP listener (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8 and
-//! ENHANCEDSTATUSCODES).
+//! The inbound SMTP listener (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+//! ENHANCEDSTATUSCODES, and STARTTLS (RFC 3207) when a certificate is configured).
 //!
 //! Commands are parsed by `smtp-proto`; the session's state machine, its limits and the
 //! reading of lines are ours. Every line must end in CRLF: a bare LF or CR anywhere refuses
 //! the command or the whole message, and only `CRLF.CRLF` ends DATA, so a message cannot
 //! smuggle a second one past us (CVE-2023-51764). What is accepted is handed to a
-//! [`Mailbox`] and answered 250 only once the mailbox says it is stored.
+//! [`Mailbox`] and answered 250 only once the mailbox says it is stored. After STARTTLS,
+//! whatever the client sent behind the command in the clear is thrown away and the session
+//! starts over (a fresh EHLO is needed), so nothing can be injected into the encrypted
+//! session (CVE-2011-0411).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_proto::{Error as ParseError, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8, Request};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,44 @@ pub const MAX_COMMAND_LINE: usize = 2048;
 pub const MAX_DATA_LINE: usize = 1000;
 /// Longest address (RFC 5321 §4.5.3.1.3: a path of 256 octets, brackets included).
 pub const MAX_ADDRESS: usize = 254;
+/// Longest TLS handshake after STARTTLS.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The certificate STARTTLS offers.
+#[derive(Clone)]
+pub struct Tls(tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    /// From a PEM certificate chain (leaf first) and its PEM private key.
+    pub fn from_pem(chain: &[u8], key: &[u8]) -> Result<Tls, String> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certificates = CertificateDer::pem_slice_iter(chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the certificate does not read: {e}"))?;
+        if certificates.is_empty() {
+            return Err("the certificate file holds no certificate".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| format!("the private key does not read: {e}"))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
+        Ok(Tls(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+}
 
 /// The listener's limits.
 #[derive(Debug, Clone)]
@@ -48,6 +89,8 @@ pub struct SmtpConfig {
     pub max_connections: usize,
     /// Most sessions at once from one client address.
     pub max_per_client: usize,
+    /// The certificate STARTTLS offers; without one STARTTLS is not offered.
+    pub tls: Option<Tls>,
 }
 
 impl SmtpConfig {
@@ -63,6 +106,7 @@ impl SmtpConfig {
             session_timeout: Duration::from_secs(1_800),
             max_connections: 256,
             max_per_client: 20,
+            tls: None,
         }
     }
 }
@@ -178,7 +222,23 @@ pub async fn serve<M: Mailbox>(
                 .await;
                 return;
             };
-            session(stream, peer, &config, &*mailbox, &shutdown).await;
+            let deadline = Instant::now() + config.session_timeout;
+            let Ended::StartTls(stream) =
+                session(stream, peer, &config, &*mailbox, &shutdown, false, deadline).await
+            else {
+                return;
+            };
+            let Some(Tls(acceptor)) = &config.tls else {
+                return;
+            };
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    session(stream, peer, &config, &*mailbox, &shutdown, true, deadline).await;
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "smtp TLS handshake failed"),
+                Err(_) => tracing::debug!("smtp TLS handshake timed out"),
+            }
         });
     }
 }
@@ -292,27 +352,45 @@ struct Transaction {
     recipients: Vec<String>,
 }
 
-async fn session<M: Mailbox>(
-    stream: TcpStream,
+/// How a session ended.
+enum Ended<S> {
+    /// Closed (by either side).
+    Done,
+    /// The client asked for TLS and was told to go ahead: its connection, with nothing
+    /// it sent after the command.
+    StartTls(S),
+}
+
+/// One SMTP session over `stream`: plain (`secure` false, greeted first) or inside TLS
+/// after STARTTLS (`secure`, no greeting: the client starts with EHLO).
+async fn session<S, M>(
+    stream: S,
     peer: SocketAddr,
     config: &SmtpConfig,
     mailbox: &M,
     shutdown: &CancellationToken,
-) {
-    let (reader, mut writer) = stream.into_split();
+    secure: bool,
+    session_deadline: Instant,
+) -> Ended<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    M: Mailbox,
+{
+    let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(8 * 1024, reader);
-    let session_deadline = Instant::now() + config.session_timeout;
     let host = &config.hostname;
     let mut out = Output {
         writer: &mut writer,
     };
-    if out
-        .raw(&format!("220 {host} ESMTP hilo\r\n"))
-        .await
-        .is_err()
+    if !secure
+        && out
+            .raw(&format!("220 {host} ESMTP hilo\r\n"))
+            .await
+            .is_err()
     {
-        return;
+        return Ended::Done;
     }
+    let offer_tls = config.tls.is_some() && !secure;
     let mut helo: Option<String> = None;
     let mut transaction: Option<Transaction> = None;
     let (mut commands, mut errors) = (0_usize, 0_usize);
@@ -321,7 +399,7 @@ async fn session<M: Mailbox>(
         let read = tokio::select! {
             () = shutdown.cancelled() => {
                 let _ = out.reply(&Reply::new(421, "4.3.2", format!("{host} shutting down"))).await;
-                return;
+                return Ended::Done;
             }
             read = read_line(&mut reader, MAX_COMMAND_LINE, deadline) => read,
         };
@@ -329,9 +407,9 @@ async fn session<M: Mailbox>(
             Ok(Read::Line(line)) => line,
             Ok(Read::TimedOut) => {
                 let _ = out.reply(&timed_out(host)).await;
-                return;
+                return Ended::Done;
             }
-            Ok(Read::Eof) | Err(_) => return,
+            Ok(Read::Eof) | Err(_) => return Ended::Done,
         };
         commands += 1;
         let reply = if commands > config.max_commands {
@@ -342,7 +420,7 @@ async fn session<M: Mailbox>(
                     "too many commands in one session",
                 ))
                 .await;
-            return;
+            return Ended::Done;
         } else if line.too_long {
             Reply::new(
                 500,
@@ -358,17 +436,18 @@ async fn session<M: Mailbox>(
                 Err(error) => parse_error(&error),
                 Ok(Request::Quit) => {
                     let _ = out.reply(&Reply::new(221, "2.0.0", "bye")).await;
-                    return;
+                    return Ended::Done;
                 }
                 Ok(Request::Ehlo { host: name }) => {
                     helo = Some(name.into_owned());
                     transaction = None;
                     let ehlo = format!(
-                        "250-{host} greets you\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
-                        config.max_message_bytes
+                        "250-{host} greets you\r\n250-PIPELINING\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n{}250 ENHANCEDSTATUSCODES\r\n",
+                        config.max_message_bytes,
+                        if offer_tls { "250-STARTTLS\r\n" } else { "" },
                     );
                     if out.raw(&ehlo).await.is_err() {
-                        return;
+                        return Ended::Done;
                     }
                     continue;
                 }
@@ -453,15 +532,15 @@ async fn session<M: Mailbox>(
                             .await
                             .is_err()
                         {
-                            return;
+                            return Ended::Done;
                         }
                         let data =
                             match read_data(&mut reader, config, &open, session_deadline).await {
                                 Ok(data) => data,
-                                Err(DataEnd::Closed) => return,
+                                Err(DataEnd::Closed) => return Ended::Done,
                                 Err(DataEnd::TimedOut) => {
                                     let _ = out.reply(&timed_out(host)).await;
-                                    return;
+                                    return Ended::Done;
                                 }
                             };
                         match data {
@@ -492,6 +571,19 @@ async fn session<M: Mailbox>(
                 Ok(Request::Help { .. }) => {
                     Reply::new(214, "2.0.0", "see RFC 5321; this is hilo's mail intake")
                 }
+                Ok(Request::StartTls) if offer_tls => {
+                    if out
+                        .reply(&Reply::new(220, "2.0.0", "ready to start TLS"))
+                        .await
+                        .is_err()
+                    {
+                        return Ended::Done;
+                    }
+                    // What the client pipelined behind the command, in the clear, is
+                    // dropped with the buffer: only what comes inside TLS counts.
+                    return Ended::StartTls(reader.into_inner().unsplit(writer));
+                }
+                Ok(Request::StartTls) if secure => Reply::new(503, "5.5.1", "TLS is already on"),
                 Ok(Request::StartTls) => Reply::new(454, "4.7.0", "TLS not available"),
                 Ok(
                     Request::Lhlo { .. }
@@ -510,13 +602,13 @@ async fn session<M: Mailbox>(
             errors += 1;
         }
         if out.reply(&reply).await.is_err() {
-            return;
+            return Ended::Done;
         }
         if errors >= config.max_errors {
             let _ = out
                 .reply(&Reply::new(421, "4.7.0", "too many errors"))
                 .await;
-            return;
+            return Ended::Done;
         }
     }
 }

@@ -195,9 +195,11 @@ impl App {
         };
         self.hilo
             .send_mail_in_background(Arc::new(hilo_service::Outbound { relay, dkim }));
+        let mut smtp = hilo_mail::SmtpConfig::new(domain);
+        smtp.tls = self.mail.tls.clone();
         tokio::spawn(hilo_mail::smtp::serve(
             listener,
-            hilo_mail::SmtpConfig::new(domain),
+            smtp,
             Arc::new(intake),
             self.shutdown.clone(),
         ));

@@ -201,6 +201,11 @@ pub struct RawMail {
     /// The key's selector: its public half is published at
     /// `<selector>._domainkey.<mail domain>` [default: hilo].
     pub dkim_selector: Option<String>,
+    /// The certificate chain (PEM, leaf first) the SMTP listener offers with STARTTLS;
+    /// without it STARTTLS is not offered.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One `[[mail.dns_records]]`.
@@ -227,6 +232,8 @@ pub struct MailConfig {
     pub dmarc_reject: bool,
     /// The DKIM key (PKCS#8) and selector that sign outbound mail.
     pub dkim: Option<(Vec<u8>, String)>,
+    /// What STARTTLS offers.
+    pub tls: Option<hilo_mail::smtp::Tls>,
 }
 
 impl std::fmt::Debug for MailConfig {
@@ -240,6 +247,7 @@ impl std::fmt::Debug for MailConfig {
                 "dkim_selector",
                 &self.dkim.as_ref().map(|(_, selector)| selector),
             )
+            .field("starttls", &self.tls.is_some())
             .finish()
     }
 }
@@ -808,11 +816,34 @@ fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {
             }
         }
     });
+    let tls = match (raw.tls_cert, raw.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| {
+                std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+            };
+            match read(&cert)
+                .and_then(|chain| Ok((chain, read(&key)?)))
+                .and_then(|(chain, key)| hilo_mail::smtp::Tls::from_pem(&chain, &key))
+            {
+                Ok(tls) => Some(tls),
+                Err(error) => {
+                    problems.push(format!("mail.tls_cert, mail.tls_key: {error}"));
+                    None
+                }
+            }
+        }
+        _ => {
+            problems.push("mail.tls_cert and mail.tls_key go together".to_owned());
+            None
+        }
+    };
     MailConfig {
         dns,
         dns_records,
         dmarc_reject,
         dkim,
+        tls,
     }
 }
 
@@ -907,5 +938,27 @@ mod mail_tests {
         ] {
             assert!(error.contains(expected), "{expected}: {error}");
         }
+    }
+
+    #[test]
+    fn starttls_needs_a_certificate_and_its_key() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../hilo-mail/tests/tls");
+        let file: RawConfig = toml::from_str(&format!(
+            "[mail]\ntls_cert = \"{fixtures}/cert.pem\"\ntls_key = \"{fixtures}/key.pem\"\n"
+        ))
+        .expect("toml");
+        let config = validate(file).expect("valid");
+        assert!(config.mail.tls.is_some());
+        assert!(format!("{:?}", config.mail).contains("starttls: true"));
+        let lone: RawConfig =
+            toml::from_str(&format!("[mail]\ntls_cert = \"{fixtures}/cert.pem\"\n")).expect("toml");
+        let error = validate(lone).expect_err("refused").to_string();
+        assert!(error.contains("go together"), "{error}");
+        let swapped: RawConfig = toml::from_str(&format!(
+            "[mail]\ntls_cert = \"{fixtures}/key.pem\"\ntls_key = \"{fixtures}/cert.pem\"\n"
+        ))
+        .expect("toml");
+        let error = validate(swapped).expect_err("refused").to_string();
+        assert!(error.contains("mail.tls_cert"), "{error}");
     }
 }

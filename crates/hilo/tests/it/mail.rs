@@ -1594,3 +1594,26 @@ async fn a_mail_s_files_become_the_message_s_attachments() {
         .expect("answers");
     assert_eq!(thumbnail.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_listener_offers_starttls_with_the_configured_certificate() {
+    let db = super::support::TestDb::new().await;
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../hilo-mail/tests/tls");
+    let config = db.data_dir().join("hilo.toml");
+    std::fs::write(
+        &config,
+        format!("[mail]\ntls_cert = \"{fixtures}/cert.pem\"\ntls_key = \"{fixtures}/key.pem\"\n"),
+    )
+    .expect("config written");
+    let server = TestServer::start_on(&db, move |args| args.store.config = Some(config)).await;
+    let mut smtp = Smtp::connect(smtp_of(&server)).await;
+    let ehlo = smtp.command("EHLO client.example.org").await;
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}");
+    let ready = smtp.command("STARTTLS").await;
+    assert!(ready.starts_with("220 2.0.0"), "{ready}");
+    // The plain server of the other tests offers none.
+    let plain = TestServer::start().await;
+    let mut smtp = Smtp::connect(smtp_of(&plain)).await;
+    let ehlo = smtp.command("EHLO client.example.org").await;
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+}
