@@ -618,11 +618,44 @@ export function renderThread(root, id, jumpSeq) {
     ], { horizontal: true, label: t('msg.react') });
   }
 
+  /**
+   * A mail as it came: its headers, its HTML (made safe by the server) and its whole
+   * text.
+   */
+  async function showOriginal(m) {
+    let original;
+    try {
+      original = await get(`/messages/${encodeURIComponent(m.id)}/original`);
+    } catch (err) {
+      announce(errorText(err));
+      return;
+    }
+    const email = original.email || {};
+    const names = (list) => (list || []).map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');
+    const rows = [
+      [t('original.from'), email.from],
+      [t('original.to'), names(email.to)],
+      [t('original.cc'), names(email.cc)],
+      [t('original.subject'), email.subject],
+      [t('original.checks'), email.auth ? `SPF ${email.auth.spf} · DKIM ${email.auth.dkim} · DMARC ${email.auth.dmarc}` : ''],
+    ].filter(([, value]) => value);
+    // The server made the HTML safe (ammonia: no script, style, form or handler, no
+    // picture from elsewhere); the page's own policy would refuse any of them anyway.
+    const html = original.html ? h('div', { class: 'original-html', role: 'document', 'aria-label': t('original.html') }) : null;
+    if (html) html.innerHTML = original.html;
+    await modal(t('msg.original'), (close) => h('div', { class: 'original' },
+      h('dl', {}, rows.flatMap(([label, value]) => [h('dt', {}, label), h('dd', {}, value)])),
+      html,
+      original.text ? h('details', { open: !original.html }, h('summary', {}, t('original.text')), h('pre', { class: 'original-text' }, original.text)) : null,
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', onclick: () => close() }, t('common.close')))));
+  }
+
   function moreMenu(anchor, m, mine) {
     const items = [];
     if (mine && m.text && !m.deleted) items.push({ label: t('msg.edit'), run: () => composer?.startEdit(m) });
     items.push({ label: t('msg.forward'), run: () => forward(m) });
     if (m.text) items.push({ label: t('msg.copy'), run: () => navigator.clipboard?.writeText(m.text).then(() => announce(t('msg.copied'))).catch(() => {}) });
+    if (m.email && !m.deleted) items.push({ label: t('msg.original'), run: () => showOriginal(m) });
     items.push({ label: t('msg.deleteForMe'), run: () => remove(m, 'me') });
     if (mine) items.push({ label: t('msg.deleteForEveryone'), run: () => remove(m, 'everyone'), danger: true });
     if (!mine && m.sender?.kind !== 'contact') items.push({ label: t('msg.report'), run: () => report(m) });

@@ -209,6 +209,15 @@ test('a mail from a stranger is a request marked Email, with its subject', async
   await mail.locator('.channel-email').filter({ hasText: 'Email' }).waitFor();
   await mail.locator('.subject').filter({ hasText: 'Subject: Hello from afar' }).waitFor();
   assert.doesNotMatch(await mail.innerText(), /an old line/, 'the quoted history is not shown');
+  // The original has all of it.
+  await mail.hover();
+  await mail.getByRole('button', { name: 'More actions' }).click();
+  await page.getByRole('menuitem', { name: 'View original' }).click();
+  const original = page.getByRole('dialog', { name: 'View original' });
+  await original.getByText('lena@example.org').waitFor();
+  await original.getByText('> an old line', { exact: false }).waitFor();
+  await original.getByRole('button', { name: 'Close' }).click();
+  await original.waitFor({ state: 'detached' });
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod dkim;
+pub mod html;
 pub mod parse;
 pub mod send;
 pub mod smtp;

@@ -87,6 +87,19 @@ pub struct EmailDto {
     pub auth: Option<EmailAuthDto>,
 }
 
+/// `GET /api/v1/messages/{id}/original`: a message as it came ("view original").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OriginalDto {
+    /// For a mail, its whole text (quoted history and signature included); otherwise the
+    /// message's text. Null for a message deleted for everyone.
+    pub text: Option<String>,
+    /// A mail's HTML made safe to show (no script, style, form or event handler; no
+    /// picture from elsewhere); null when it had none.
+    pub html: Option<String>,
+    /// The mail's headers as kept; null for a message that was no mail.
+    pub email: Option<EmailDto>,
+}
+
 /// An address of a mail, with the name given with it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmailAddressDto {

@@ -237,6 +237,37 @@ impl Hilo {
         }
     }
 
+    /// A message the caller can read as it came: for a mail, its whole text and its HTML
+    /// made safe to show (`hilo_mail::html`); otherwise its text.
+    pub async fn original(
+        &self,
+        caller: &Caller,
+        id: &MessageId,
+    ) -> Result<(Message, Option<String>, Option<String>)> {
+        let message = self.message(caller, id).await?;
+        if message.deleted {
+            return Ok((message, None, None));
+        }
+        match self.inner.store.email_body(id).await? {
+            Some((full_text, html)) if !full_text.is_empty() || html.is_some() => {
+                // Parsing a large page is work for a blocking thread, not the runtime's.
+                let html = match html {
+                    Some(html) => Some(
+                        tokio::task::spawn_blocking(move || hilo_mail::html::sanitize(&html))
+                            .await
+                            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?,
+                    ),
+                    None => None,
+                };
+                Ok((message, Some(full_text), html))
+            }
+            _ => {
+                let text = message.text.clone();
+                Ok((message, text, None))
+            }
+        }
+    }
+
     /// Replaces the text of the caller's own message; the previous text is kept for them
     /// ([`Hilo::message_versions`]) and every member sees `edited_at`.
     pub async fn edit_message(

@@ -10,7 +10,7 @@ use hilo_store::{
     StoreResult, ThreadMail,
 };
 
-use crate::{PostgresStore, reads, search, tx};
+use crate::{PostgresStore, reads, rows, search, tx};
 
 #[async_trait]
 impl MessageStore for PostgresStore {
@@ -129,6 +129,14 @@ impl MessageStore for PostgresStore {
 
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>> {
         reads::message_versions(&self.pool, id).await
+    }
+
+    async fn email_body(&self, id: &MessageId) -> StoreResult<Option<(String, Option<String>)>> {
+        sqlx::query_as(rows::EMAIL_BODY)
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(crate::db_error)
     }
 
     async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage> {

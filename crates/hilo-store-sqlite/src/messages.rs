@@ -135,6 +135,13 @@ impl MessageStore for SqliteStore {
         in_reader!(self, (id), conn => reads::message_versions(conn, &id))
     }
 
+    async fn email_body(&self, id: &MessageId) -> StoreResult<Option<(String, Option<String>)>> {
+        use hilo_store::sql::Columns as _;
+        in_reader!(self, (id), conn => crate::db::one(conn, rows::EMAIL_BODY, [id.as_str()], |row| {
+            Ok((row.text("full_text")?, row.opt_text("html")?))
+        }))
+    }
+
     async fn search_messages(&self, search: MessageSearch) -> StoreResult<SearchPage> {
         in_reader!(self, (), conn => crate::db::in_snapshot(conn, |conn| search::search(conn, &search)))
     }

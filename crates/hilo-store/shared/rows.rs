@@ -648,3 +648,7 @@ pub(crate) const BLOCKED_ADDRESSES: &str = "SELECT address, created_at, dropped 
 /// Counts a dropped mail from address `$2` if account `$1` blocks it.
 pub(crate) const DROP_IF_BLOCKED: &str =
     "UPDATE blocked_addresses SET dropped = dropped + 1 WHERE user_id = $1 AND address = $2";
+
+/// The whole text and the HTML of the mail message `$1` came as.
+pub(crate) const EMAIL_BODY: &str =
+    "SELECT full_text, html FROM message_emails WHERE message_id = $1";

@@ -759,6 +759,9 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Option<(Message, Option<Delivery>)>>;
     /// The texts a message had before its edits, oldest first.
     async fn message_versions(&self, id: &MessageId) -> StoreResult<Vec<MessageVersion>>;
+    /// The whole text and the HTML (as received) of the mail message `id` came or went
+    /// as; `None` when it was no mail.
+    async fn email_body(&self, id: &MessageId) -> StoreResult<Option<(String, Option<String>)>>;
     /// Messages matching a search among those `search.viewer` may read: in a
     /// conversation they are a member of now, not deleted, not hidden by them, not from
     /// before they deleted the conversation. Among the newest [`SEARCH_WINDOW`] of those,

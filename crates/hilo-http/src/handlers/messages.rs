@@ -5,6 +5,7 @@
 //! | POST /api/v1/conversations/{id}/messages | send (idempotent by `client_txn_id`) |
 //! | GET /api/v1/conversations/{id}/messages | history page |
 //! | GET /api/v1/messages/{id} | one message |
+//! | GET /api/v1/messages/{id}/original | a message as it came (a mail's whole text and safe HTML) |
 //! | PATCH /api/v1/messages/{id} | edit (sender only) |
 //! | DELETE /api/v1/messages/{id}?scope=everyone\|me | delete for everyone (sender only) or for me |
 //! | GET /api/v1/messages/{id}/versions | earlier texts (sender only) |
@@ -17,7 +18,7 @@ use axum::http::StatusCode;
 use hilo_core::{ConversationId, MessageId};
 use hilo_proto::{
     EditMessageRequest, ErrorBody, ForwardMessageRequest, MessageDto, MessageVersionDto,
-    MessageVersionsResponse, MessagesResponse, SendMessageRequest, rfc3339,
+    MessageVersionsResponse, MessagesResponse, OriginalDto, SendMessageRequest, rfc3339,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -32,6 +33,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
     router
         .routes(routes!(send_message, list_messages))
         .routes(routes!(get_message, edit_message, delete_message))
+        .routes(routes!(get_original))
         .routes(routes!(message_versions))
         .routes(routes!(add_reaction, remove_reaction))
         .routes(routes!(forward_message))
@@ -122,6 +124,22 @@ async fn get_message(
 ) -> Result<Json<MessageDto>, ApiError> {
     let message = state.hilo.message(&caller, &MessageId::new(id)).await?;
     Ok(Json(MessageDto::from(&message)))
+}
+
+/// GET /api/v1/messages/{id}/original
+#[utoipa::path(get, path = "/api/v1/messages/{id}/original", tag = "messages", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = OriginalDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_original(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<OriginalDto>, ApiError> {
+    let (message, text, html) = state.hilo.original(&caller, &MessageId::new(id)).await?;
+    Ok(Json(OriginalDto {
+        text,
+        html,
+        email: MessageDto::from(&message).email,
+    }))
 }
 
 /// PATCH /api/v1/messages/{id}

@@ -144,6 +144,7 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
         ("GET /api/v1/friends", Account, None),
         ("GET /api/v1/friends/requests", Account, None),
         ("DELETE /api/v1/friends/{username}", Person, None),
+        ("GET /api/v1/messages/{id}/original", MessageMember, None),
         ("GET /api/v1/me/emails", Account, None),
         // In this order: add (the code is mailed to the sink), verify (the code is filled
         // in from it), remove.

@@ -1617,3 +1617,65 @@ async fn the_listener_offers_starttls_with_the_configured_certificate() {
     let ehlo = smtp.command("EHLO client.example.org").await;
     assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
 }
+
+#[tokio::test]
+async fn the_original_of_a_mail_is_its_whole_text_and_safe_html() {
+    let server = TestServer::start().await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    let mail = "From: Lena <lena@example.org>\r\nTo: bob@localhost\r\nSubject: Menu\r\nMessage-ID: <html-1@example.org>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n\
+         --alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTonight: paella.\r\n\r\nOn Monday, Bob wrote:\r\n> what's for dinner?\r\n\
+         --alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p onclick=\"x()\">Tonight: <b>paella</b>.</p><script>steal()</script>\
+         <img src=\"https://tracker.example/open.gif\" alt=\"\"><blockquote>what's for dinner?</blockquote>\r\n\
+         --alt--\r\n";
+    let mut smtp = Smtp::hello(smtp_of(&server)).await;
+    let reply = smtp
+        .mail("lena@example.org", &["bob@localhost"], mail.as_bytes())
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let thread = conversations(&server, &bob, "requests").await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let message = &history(&server, &bob, &thread).await[0];
+    assert_eq!(
+        message["text"], "Tonight: paella.",
+        "the thread shows it trimmed"
+    );
+    let id = message["id"].as_str().expect("id");
+    let path = format!("/api/v1/messages/{id}/original");
+    let (status, original) = server.get(&path, &bob).await;
+    assert_eq!(status, StatusCode::OK, "{original}");
+    let text = original["text"].as_str().expect("text");
+    assert!(text.contains("> what's for dinner?"), "all of it: {text}");
+    let html = original["html"].as_str().expect("html");
+    assert!(html.contains("<b>paella</b>"), "{html}");
+    for gone in ["script", "steal", "onclick", "tracker"] {
+        assert!(!html.contains(gone), "{gone}: {html}");
+    }
+    assert_eq!(original["email"]["subject"], "Menu");
+    let (status, _) = server.get(&path, &carol).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only who can read the message"
+    );
+    // A chat message's original is its text.
+    let ana = server.register("ana").await;
+    let direct = server.direct(&ana, &bob).await;
+    let chat = server.send(&ana, &direct, "c1", "plain words").await;
+    let (_, original) = server
+        .get(
+            &format!(
+                "/api/v1/messages/{}/original",
+                chat["id"].as_str().expect("id")
+            ),
+            &bob,
+        )
+        .await;
+    assert_eq!(
+        original,
+        serde_json::json!({"text": "plain words", "html": null, "email": null})
+    );
+}

@@ -49,6 +49,7 @@ async fn openapi_documents_every_route() {
         "GET /api/v1/friends",
         "GET /api/v1/friends/requests",
         "DELETE /api/v1/friends/{username}",
+        "GET /api/v1/messages/{id}/original",
         "GET /api/v1/me/emails",
         "POST /api/v1/me/emails",
         "POST /api/v1/me/emails/{address}/verify",
