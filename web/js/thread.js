@@ -837,6 +837,8 @@ export function renderThread(root, id, jumpSeq) {
       parts.push(h('section', {}, h('h3', {}, t('group.title')),
         h('form', { class: 'inline-form', onsubmit: act(async () => { putConversation(await patch(`/conversations/${cid}`, { name: rename.value.trim() })); announce(t('group.renamed')); }) },
           h('label', { for: 'rename' }, t('group.name')), rename, h('button', { type: 'submit' }, t('group.rename'))),
+        // Members write to it by email from an address of theirs they verified.
+        state.me.email_address ? h('p', { class: 'hint' }, t('group.address'), ' ', h('span', { class: 'group-address' }, `g-${conv.id}@${state.me.email_address.split('@')[1]}`)) : null,
         h('h3', {}, t('group.membersTitle', { n: conv.members.length })),
         h('ul', { class: 'member-list' }, conv.members.map((p) => h('li', {},
           avatar(p, 'sm'),

@@ -127,9 +127,11 @@ impl Hilo {
     /// verified the sender's address when the sender's domain vouches for the mail
     /// (DMARC `pass`), otherwise as a contact's. Mail from an address or account `user`
     /// blocks is dropped (only the block's counter moves). True if something was stored.
+    #[allow(clippy::too_many_arguments)]
     async fn receive_for(
         &self,
         user: &User,
+        rcpt: &str,
         sender: &MailAddress,
         mail: &ParsedMail,
         message_id: &str,
@@ -137,17 +139,22 @@ impl Hilo {
     ) -> crate::Result<Received> {
         let store = &self.inner.store;
         let address = sender.address.to_lowercase();
-        let owner = if checked.dmarc == "pass" {
-            store.email_owner(&address).await?
-        } else {
-            None
-        };
-        if let Some(owner) = owner.filter(|owner| *owner != user.id)
-            && let Some(owner) = store.user(&owner).await?.filter(|o| !o.suspended)
-        {
-            return self
-                .receive_from_account(&owner, user, &address, mail, message_id, checked)
-                .await;
+        if let Some(owner) = self.mail_account(&address, checked).await? {
+            // A reply naming one of the owner's conversations (that the addressee is in
+            // too) goes there: a digest's reply, a reply in a group.
+            if let Some(conversation) = self
+                .named_conversation(&owner, Some(user), rcpt, mail)
+                .await?
+            {
+                return self
+                    .post_mail(&owner, &conversation, &address, mail, message_id, checked)
+                    .await;
+            }
+            if owner.id != user.id {
+                return self
+                    .receive_from_account(&owner, user, &address, mail, message_id, checked)
+                    .await;
+            }
         }
         if store.drop_if_blocked(&user.id, &address).await? {
             return Ok(Received::Dropped);
@@ -235,7 +242,24 @@ impl Hilo {
         };
         self.publish_conversation_events(&opened, kind, &conversation, None)
             .await;
-        let first_contact = match self.reach(&owner.id, &conversation).await {
+        self.post_mail(owner, &conversation, address, mail, message_id, checked)
+            .await
+    }
+
+    /// A mail `owner` wrote from an address of theirs, posted in `conversation` (one they
+    /// are in) as their message, with the checks a send gets (a block or who may message
+    /// drops it).
+    async fn post_mail(
+        &self,
+        owner: &User,
+        conversation: &ConversationId,
+        address: &str,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Received> {
+        let now = self.inner.clock.now();
+        let first_contact = match self.reach(&owner.id, conversation).await {
             Ok(folder) => folder == Some(hilo_core::Folder::Requests),
             Err(Error::Forbidden {
                 code: "recipient_restricts_messages",
@@ -264,7 +288,7 @@ impl Hilo {
                 }),
                 ..hilo_store::NewMessage::text(
                     MessageId::new(self.inner.ids.new_id()),
-                    conversation,
+                    conversation.clone(),
                     owner.id.clone(),
                     text,
                     format!("mail:{}", data_encoding::HEXLOWER.encode(&digest[..16])),
@@ -281,6 +305,125 @@ impl Hilo {
 }
 
 impl Hilo {
+    /// The account whose verified address `address` is, when the mail's domain vouches
+    /// for it (DMARC `pass`) and the account is live.
+    async fn mail_account(
+        &self,
+        address: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Option<User>> {
+        if checked.dmarc != "pass" {
+            return Ok(None);
+        }
+        let store = &self.inner.store;
+        let Some(owner) = store.email_owner(address).await? else {
+            return Ok(None);
+        };
+        Ok(store.user(&owner).await?.filter(|o| !o.suspended))
+    }
+
+    /// The conversation a mail from `owner` names, if `owner` (and `addressee`, when the
+    /// mail went to an account) is in it: the group of a group address
+    /// (`g-<conversation id>@domain`), the tag of `username+<conversation id>@domain`, or
+    /// the conversation of a mail hilo sent that its `In-Reply-To` or `References` name
+    /// (a message's `<message id@domain>`, a digest's `<digest.<conversation
+    /// id>.<n>@domain>`). A client that rewrites one still leaves the others.
+    async fn named_conversation(
+        &self,
+        owner: &User,
+        addressee: Option<&User>,
+        rcpt: &str,
+        mail: &ParsedMail,
+    ) -> crate::Result<Option<ConversationId>> {
+        let domain = &self.inner.config.mail_domain;
+        let mut candidates: Vec<ConversationId> = Vec::new();
+        if let Some(id) = self.group_address(rcpt) {
+            candidates.push(id);
+        }
+        if let Some((local, _)) = rcpt.rsplit_once('@')
+            && let Some((_, tag)) = local.split_once('+')
+            && plausible_id(tag)
+        {
+            candidates.push(ConversationId::new(tag));
+        }
+        let named = mail.in_reply_to.iter().chain(mail.references.iter().rev());
+        for id in named.take(REFERENCES_READ) {
+            let Some((local, host)) = id.rsplit_once('@') else {
+                continue;
+            };
+            if !host.eq_ignore_ascii_case(domain) {
+                continue;
+            }
+            if let Some(conversation) = local
+                .strip_prefix("digest.")
+                .and_then(|rest| rest.split('.').next())
+                .filter(|c| plausible_id(c))
+            {
+                candidates.push(ConversationId::new(conversation));
+            } else if plausible_id(local)
+                && let Some(message) = self
+                    .inner
+                    .store
+                    .message(&MessageId::new(local), None)
+                    .await?
+            {
+                candidates.push(message.conversation_id);
+            }
+        }
+        let store = &self.inner.store;
+        for conversation in candidates {
+            if store
+                .member_place(&conversation, &owner.id)
+                .await?
+                .is_none()
+            {
+                continue;
+            }
+            if let Some(addressee) = addressee
+                && addressee.id != owner.id
+                && store
+                    .member_place(&conversation, &addressee.id)
+                    .await?
+                    .is_none()
+            {
+                continue;
+            }
+            return Ok(Some(conversation));
+        }
+        Ok(None)
+    }
+
+    /// The group a group address (`g-<conversation id>@<mail domain>`) names.
+    fn group_address(&self, address: &str) -> Option<ConversationId> {
+        let (local, domain) = address.rsplit_once('@')?;
+        let id = local.strip_prefix("g-")?;
+        (domain.eq_ignore_ascii_case(&self.inner.config.mail_domain) && plausible_id(id))
+            .then(|| ConversationId::new(id.to_ascii_lowercase()))
+    }
+
+    /// A mail to a group's address: a message of the member who sent it, from a verified
+    /// address of theirs whose domain vouches for it. Anyone else is refused.
+    async fn receive_for_group(
+        &self,
+        rcpt: &str,
+        sender: &MailAddress,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Received> {
+        let address = sender.address.to_lowercase();
+        let Some(owner) = self.mail_account(&address, checked).await? else {
+            return Ok(Received::Refused);
+        };
+        match self.named_conversation(&owner, None, rcpt, mail).await? {
+            Some(conversation) => {
+                self.post_mail(&owner, &conversation, &address, mail, message_id, checked)
+                    .await
+            }
+            None => Ok(Received::Refused),
+        }
+    }
+
     /// Stores a mail's files as attachments of `uploader`'s, as an upload would be
     /// (pictures cleaned and thumbnailed, types sniffed). A file this server would refuse
     /// as an upload (too large, empty, a picture it cannot clean) is left out; the mail's
@@ -323,6 +466,16 @@ enum Received {
     Repeated,
     /// Taken and dropped: the recipient blocks its sender.
     Dropped,
+    /// Not for this recipient (a group's address from someone not in the group).
+    Refused,
+}
+
+/// `In-Reply-To` and `References` ids looked at, newest first.
+const REFERENCES_READ: usize = 30;
+
+/// Could be an id hilo made (a conversation's, a message's).
+fn plausible_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// What a message keeps of the mail it came as.
@@ -440,6 +593,14 @@ impl hilo_mail::Mailbox for MailIntake {
         if !self.hilo.is_local_domain(address) {
             return Err(Reply::new(550, "5.7.1", "relaying is not permitted here"));
         }
+        if let Some(group) = self.hilo.group_address(address) {
+            // Who may write to it is known once the mail is read (its From and checks).
+            return match self.hilo.inner.store.conversation(&group).await {
+                Ok(Some(c)) if c.kind == hilo_core::ConversationKind::Group => Ok(()),
+                Ok(_) => Err(Reply::new(550, "5.1.1", "no such group here")),
+                Err(_) => Err(temporary()),
+            };
+        }
         match self.hilo.addressee(address).await {
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(Reply::new(550, "5.1.1", "no such user here")),
@@ -516,6 +677,20 @@ impl hilo_mail::Mailbox for MailIntake {
             if hilo.bounced_message(address).is_some() {
                 continue;
             }
+            if hilo.group_address(address).is_some() {
+                match hilo
+                    .receive_for_group(address, &sender, &mail, &message_id, &checked)
+                    .await
+                {
+                    Ok(Received::Refused) => {}
+                    Ok(_) => stored += 1,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not store a mail to a group");
+                        return Err(temporary());
+                    }
+                }
+                continue;
+            }
             let user = match hilo.addressee(address).await {
                 Ok(Some(user)) => user,
                 Ok(None) => continue,
@@ -525,11 +700,12 @@ impl hilo_mail::Mailbox for MailIntake {
                 }
             };
             match hilo
-                .receive_for(&user, &sender, &mail, &message_id, &checked)
+                .receive_for(&user, address, &sender, &mail, &message_id, &checked)
                 .await
             {
                 // Dropped for a block counts as taken: the sender learns nothing of it.
                 Ok(Received::Stored | Received::Repeated | Received::Dropped) => stored += 1,
+                Ok(Received::Refused) => {}
                 Err(error) => {
                     // What was stored stays; the retry finds it by its Message-ID.
                     tracing::warn!(%error, "could not store a received mail");
@@ -538,7 +714,11 @@ impl hilo_mail::Mailbox for MailIntake {
             }
         }
         if stored == 0 {
-            return Err(Reply::new(550, "5.1.1", "no such user here"));
+            return Err(Reply::new(
+                550,
+                "5.7.1",
+                "only the group's members write to it",
+            ));
         }
         Ok(())
     }

@@ -1415,21 +1415,7 @@ async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count(
     .await;
 
     // Bob blocks Ana: mail from her verified address is dropped as her chat would be.
-    a.post(
-        "/api/v1/me/emails",
-        &ana,
-        serde_json::json!({"address": "anamail@b.test"}),
-    )
-    .await;
-    let code = mailed_code(&b, &outside, "a.test").await;
-    let (status, _) = a
-        .post(
-            "/api/v1/me/emails/anamail@b.test/verify",
-            &ana,
-            serde_json::json!({"code": code}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    verify_address(&a, &ana, &b, &outside, "anamail@b.test").await;
     let (status, _) = a
         .call("PUT", "/api/v1/blocks/ana", Some(&bob.token), None)
         .await;
@@ -1677,5 +1663,146 @@ async fn the_original_of_a_mail_is_its_whole_text_and_safe_html() {
     assert_eq!(
         original,
         serde_json::json!({"text": "plain words", "html": null, "email": null})
+    );
+}
+
+/// Proves `address` (a mailbox of `outside` on `b`) as `user`'s on `a` (a.test).
+async fn verify_address(
+    a: &TestServer,
+    user: &User,
+    b: &TestServer,
+    outside: &User,
+    address: &str,
+) {
+    let (status, body) = a
+        .post(
+            "/api/v1/me/emails",
+            user,
+            serde_json::json!({"address": address}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let code = mailed_code(b, outside, "a.test").await;
+    let (status, body) = a
+        .post(
+            &format!("/api/v1/me/emails/{address}/verify"),
+            user,
+            serde_json::json!({"code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn replies_find_their_conversation_by_address_tag_or_references() {
+    let (a, b) = mail_pair().await;
+    let ana = a.register("ana").await;
+    let bob = a.register("bob").await;
+    let carol = a.register("carol").await;
+    let outside = b.register("anamail").await;
+    verify_address(&a, &ana, &b, &outside, "anamail@b.test").await;
+    let group = a.group(&ana, "Cena", &[&bob]).await;
+    let elsewhere = a.direct(&ana, &carol).await;
+    let in_group = a.send(&ana, &group, "g1", "¿Quién trae el vino?").await;
+    let in_group = in_group["id"].as_str().expect("id").to_owned();
+    let with_carol = a.send(&ana, &elsewhere, "c1", "Hola Carol").await;
+    let with_carol = with_carol["id"].as_str().expect("id").to_owned();
+    let texts = async |user: &User, conversation: &str| -> Vec<String> {
+        history(&a, user, conversation)
+            .await
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // The group's own address: Ana writes to it from her mailbox on b.test.
+    let (_, to_group) = open_address(&b, &outside, &format!("g-{group}@a.test")).await;
+    let to_group = to_group["id"].as_str().expect("id").to_owned();
+    send_text(&b, &outside, &to_group, "m1", "Yo traigo el vino").await;
+    eventually("the group has Ana's mail", async || {
+        texts(&bob, &group)
+            .await
+            .contains(&"Yo traigo el vino".to_owned())
+            .then_some(())
+    })
+    .await;
+    let last = history(&a, &bob, &group).await.pop().expect("a message");
+    assert_eq!(last["sender"]["username"], "ana");
+    assert_eq!(last["channel"], "email");
+
+    // Someone not in the group cannot write to it: b.test's mail comes back refused.
+    let pest = b.register("pest").await;
+    let (_, pest_thread) = open_address(&b, &pest, &format!("g-{group}@a.test")).await;
+    let pest_thread = pest_thread["id"].as_str().expect("id").to_owned();
+    let sent = send_text(&b, &pest, &pest_thread, "p1", "spam for the group").await;
+    let sent = sent["id"].as_str().expect("id").to_owned();
+    let failed = eventually("b.test's mail is refused", async || {
+        let message = message_by_id(&b, &pest, &sent).await;
+        (message["delivery"]["state"] == "failed").then_some(message)
+    })
+    .await;
+    assert!(
+        failed["delivery"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("members")),
+        "{failed}"
+    );
+
+    // A reply to Bob's address whose References name the group's message goes to the
+    // group (whatever its In-Reply-To says); one naming a conversation Bob is not in
+    // falls back to Ana and Bob's own conversation. SPF vouches for b.test on loopback.
+    let reply = |id: &str, refs: &str, body: &str| {
+        format!(
+            "From: anamail@b.test\r\nTo: bob@a.test\r\nSubject: Re: Cena\r\nMessage-ID: <{id}@b.test>\r\n\
+             In-Reply-To: <rewritten-by-a-client@b.test>\r\nReferences: {refs} <rewritten-by-a-client@b.test>\r\n\r\n{body}\r\n"
+        )
+    };
+    let mut smtp = Smtp::hello(smtp_of(&a)).await;
+    let answer = smtp
+        .mail(
+            "anamail@b.test",
+            &["bob@a.test"],
+            reply("r1", &format!("<{in_group}@a.test>"), "Y yo el pan").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(
+        texts(&bob, &group)
+            .await
+            .contains(&"Y yo el pan".to_owned())
+    );
+    let answer = smtp
+        .mail(
+            "anamail@b.test",
+            &["bob@a.test"],
+            reply("r2", &format!("<{with_carol}@a.test>"), "Solo para Bob").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    let (_, direct) = direct_with(&a, &bob, "ana")
+        .await
+        .expect("their own conversation");
+    assert_eq!(direct.last().expect("a message")["text"], "Solo para Bob");
+    assert!(
+        !texts(&carol, &elsewhere)
+            .await
+            .contains(&"Solo para Bob".to_owned())
+    );
+    // A tag names the conversation too: ana+<group>@a.test.
+    let answer = smtp
+        .mail(
+            "anamail@b.test",
+            &[&format!("ana+{group}@a.test")],
+            format!(
+                "From: anamail@b.test\r\nTo: ana+{group}@a.test\r\nSubject: tag\r\nMessage-ID: <r3@b.test>\r\n\r\nPor la etiqueta\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(
+        texts(&bob, &group)
+            .await
+            .contains(&"Por la etiqueta".to_owned())
     );
 }
