@@ -76,6 +76,17 @@ function emailsCard() {
         return h('li', {},
           h('span', {}, email.address, ' '),
           h('span', { class: email.verified ? 'tag ok' : 'tag' }, t(email.verified ? 'emails.verified' : 'emails.waiting')),
+          email.verified ? h('label', { class: 'check-inline' },
+            h('input', {
+              type: 'checkbox',
+              checked: email.digest,
+              onchange: async (e) => {
+                try {
+                  await patch(path, { digest: e.target.checked });
+                  say(t(e.target.checked ? 'emails.digestOn' : 'emails.digestOff', { address: email.address }));
+                } catch (err) { e.target.checked = !e.target.checked; say(errorText(err)); }
+              },
+            }), ' ', t('emails.digest')) : null,
           email.verified ? null : h('form', {
             class: 'inline-form',
             onsubmit: async (e) => {

@@ -263,6 +263,11 @@ test('an outside address is proven with the code mailed to it, and a contact is 
     await emails.getByRole('button', { name: 'Verify' }).click();
     await emails.getByRole('status').filter({ hasText: 'zoe@example.org is verified' }).waitFor();
     await emails.getByText('Verified', { exact: true }).waitFor();
+    const digest = emails.getByRole('checkbox', { name: 'Mail me what I miss while I am away' });
+    assert.equal(await digest.isChecked(), true);
+    await digest.uncheck();
+    await emails.getByRole('status').filter({ hasText: 'zoe@example.org will get no digests' }).waitFor();
+    assert.equal((await z.api('zoe', 'GET', '/me/emails')).emails[0].digest, false);
 
     // A stranger's mail is a request; blocking them there drops what they send next.
     const pest = (n) => ['From: Pest <pest@elsewhere.test>', 'To: zoe@localhost', `Subject: Offer ${n}`,

@@ -12,8 +12,8 @@ use crate::{
     ConversationSettingsRequest, CreateAccountRequest, CreateConversationRequest,
     DeleteAccountRequest, DisableTwoFactorRequest, EditMessageRequest, ForwardMessageRequest,
     FriendRequestBody, LoginRequest, ReadRequest, RenameConversationRequest, ReportRequest,
-    ResolveReportRequest, SendMessageRequest, TypingRequest, UpdateMeRequest, VerifyEmailRequest,
-    check_body,
+    ResolveReportRequest, SendMessageRequest, TypingRequest, UpdateEmailRequest, UpdateMeRequest,
+    VerifyEmailRequest, check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
@@ -37,6 +37,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "RenameConversationRequest",
     "SendMessageRequest",
     "TypingRequest",
+    "UpdateEmailRequest",
     "UpdateMeRequest",
     "VerifyEmailRequest",
 ];
@@ -68,6 +69,9 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         let _ = validate::email_address(&r.address);
     }
     if decode::<VerifyEmailRequest>(body).is_some() {
+        accepted += 1;
+    }
+    if decode::<UpdateEmailRequest>(body).is_some() {
         accepted += 1;
     }
     if let Some(r) = decode::<LoginRequest>(body) {

@@ -91,6 +91,15 @@ pub struct OwnEmailDto {
     /// When it was verified.
     #[schema(format = DateTime)]
     pub verified_at: Option<String>,
+    /// Once verified, it gets digests of what waits unread while the account is away.
+    pub digest: bool,
+}
+
+/// `PATCH /api/v1/me/emails/{address}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UpdateEmailRequest {
+    /// Whether it gets digests.
+    pub digest: bool,
 }
 
 /// `GET /api/v1/me/emails`.

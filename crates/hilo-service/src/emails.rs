@@ -179,6 +179,7 @@ impl Hilo {
             address,
             verified_at: None,
             created_at: now,
+            digest: true,
         })
     }
 
@@ -230,6 +231,26 @@ impl Hilo {
         }
         let mine = store.emails(&caller.user.id).await?;
         mine.into_iter()
+            .find(|e| e.address == address)
+            .ok_or_else(not_found)
+    }
+
+    /// Whether one of the caller's addresses gets digests of what waits unread.
+    pub async fn set_email_digest(
+        &self,
+        caller: &Caller,
+        address: &str,
+        on: bool,
+    ) -> Result<UserEmail> {
+        let address = validate::email_address(address).map_err(|_| not_found())?;
+        let store = &self.inner.store;
+        if !store.set_digest(&caller.user.id, &address, on).await? {
+            return Err(not_found());
+        }
+        store
+            .emails(&caller.user.id)
+            .await?
+            .into_iter()
             .find(|e| e.address == address)
             .ok_or_else(not_found)
     }

@@ -16,6 +16,7 @@
 mod accounts;
 mod attachments;
 mod conversations;
+mod digest;
 mod emails;
 mod error;
 mod events;
@@ -43,6 +44,7 @@ use hilo_store::Store;
 pub use accounts::{LoginAttempt, Registration, UserProfile};
 pub use attachments::{Download, ORPHAN_TTL, THUMBNAIL_MAX, Wanted, sniff};
 pub use conversations::ADDRESSES_PER_HOUR;
+pub use digest::DigestTiming;
 pub use emails::{BLOCKED_ADDRESSES_MAX, EMAILS_PER_ACCOUNT};
 pub use error::Error;
 pub use events::{EventStream, OFFLINE_GRACE, StreamItem};

@@ -258,6 +258,11 @@ impl Hilo {
         message_id: &str,
         checked: &AuthResults,
     ) -> crate::Result<Received> {
+        // An auto-responder (an out-of-office reply to a digest, say) is not the person
+        // speaking: RFC 3834's mail never becomes their message.
+        if mail.automatic {
+            return Ok(Received::Dropped);
+        }
         let now = self.inner.clock.now();
         let first_contact = match self.reach(&owner.id, conversation).await {
             Ok(folder) => folder == Some(hilo_core::Folder::Requests),

@@ -2,8 +2,8 @@
 //! statement of `rows`.
 
 use async_trait::async_trait;
-use hilo_core::{Timestamp, UserId};
-use hilo_store::{BlockedAddress, EmailStore, StoreResult, UserEmail};
+use hilo_core::{ConversationId, Timestamp, UserId};
+use hilo_store::{BlockedAddress, DigestDue, EmailStore, StoreResult, UserEmail};
 use sqlx::Row as _;
 
 use crate::{PostgresStore, db_error, rows};
@@ -43,6 +43,7 @@ impl EmailStore for PostgresStore {
                         .map_err(db_error)?
                         .map(Timestamp),
                     created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                    digest: row.try_get("digest").map_err(db_error)?,
                 })
             })
             .collect()
@@ -179,5 +180,69 @@ impl EmailStore for PostgresStore {
             .user_address(rows::DROP_IF_BLOCKED, user, address)
             .await?
             > 0)
+    }
+
+    async fn set_digest(&self, user: &UserId, address: &str, on: bool) -> StoreResult<bool> {
+        let changed = sqlx::query(rows::SET_DIGEST)
+            .bind(on)
+            .bind(user.as_str())
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn digest_addresses(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(rows::DIGEST_ADDRESSES)
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn digests_due(
+        &self,
+        now: Timestamp,
+        waited_since: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<DigestDue>> {
+        let rows = sqlx::query(rows::DIGESTS_DUE)
+            .bind(now.millis())
+            .bind(waited_since.millis())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DigestDue {
+                    user: UserId::new(row.try_get::<String, _>("user_id").map_err(db_error)?),
+                    conversation: ConversationId::new(
+                        row.try_get::<String, _>("conversation_id")
+                            .map_err(db_error)?,
+                    ),
+                    from_seq: row.try_get("from_seq").map_err(db_error)?,
+                    last_seq: row.try_get("last_seq").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_digested(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(rows::MARK_DIGESTED)
+            .bind(seq)
+            .bind(conversation.as_str())
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 }

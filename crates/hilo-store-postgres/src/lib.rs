@@ -176,6 +176,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "user_emails",
         include_str!("../migrations/0020_user_emails.sql"),
     ),
+    (21, "digest", include_str!("../migrations/0021_digest.sql")),
 ];
 
 impl PostgresStore {

@@ -2,12 +2,12 @@
 //! statement of `rows`, writes on the single writer.
 
 use async_trait::async_trait;
-use hilo_core::{Timestamp, UserId};
+use hilo_core::{ConversationId, Timestamp, UserId};
 use hilo_store::sql::Columns;
-use hilo_store::{BlockedAddress, EmailStore, StoreResult, UserEmail};
+use hilo_store::{BlockedAddress, DigestDue, EmailStore, StoreResult, UserEmail};
 use rusqlite::params;
 
-use crate::db::{all, execute, one, scalar};
+use crate::db::{all, column, execute, one, scalar};
 use crate::{SqliteStore, rows};
 
 #[async_trait]
@@ -18,6 +18,7 @@ impl EmailStore for SqliteStore {
                 address: row.text("address")?,
                 verified_at: row.opt_int("verified_at")?.map(Timestamp),
                 created_at: Timestamp(row.int("created_at")?),
+                digest: row.flag("digest")?,
             })
         }))
     }
@@ -121,6 +122,47 @@ impl EmailStore for SqliteStore {
     async fn drop_if_blocked(&self, user: &UserId, address: &str) -> StoreResult<bool> {
         in_writer!(self, (user, address), conn => {
             Ok(execute(conn, rows::DROP_IF_BLOCKED, [user.as_str(), address.as_str()])? > 0)
+        })
+    }
+
+    async fn set_digest(&self, user: &UserId, address: &str, on: bool) -> StoreResult<bool> {
+        in_writer!(self, (user, address), conn => {
+            Ok(execute(conn, rows::SET_DIGEST, params![on, user.as_str(), address])? > 0)
+        })
+    }
+
+    async fn digest_addresses(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        in_reader!(self, (user), conn => column(conn, rows::DIGEST_ADDRESSES, [user.as_str()]))
+    }
+
+    async fn digests_due(
+        &self,
+        now: Timestamp,
+        waited_since: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<DigestDue>> {
+        in_reader!(self, (), conn => all(
+            conn,
+            rows::DIGESTS_DUE,
+            params![now.millis(), waited_since.millis(), limit],
+            |row| Ok(DigestDue {
+                user: UserId::new(row.text("user_id")?),
+                conversation: ConversationId::new(row.text("conversation_id")?),
+                from_seq: row.int("from_seq")?,
+                last_seq: row.int("last_seq")?,
+            }),
+        ))
+    }
+
+    async fn mark_digested(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        seq: i64,
+    ) -> StoreResult<()> {
+        in_writer!(self, (user, conversation), conn => {
+            execute(conn, rows::MARK_DIGESTED, params![seq, conversation.as_str(), user.as_str()])?;
+            Ok(())
         })
     }
 }

@@ -905,6 +905,21 @@ pub struct UserEmail {
     pub verified_at: Option<Timestamp>,
     /// When it was added.
     pub created_at: Timestamp,
+    /// It gets digests of what waits unread (once verified).
+    pub digest: bool,
+}
+
+/// A member's conversation with unread messages to mail in a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestDue {
+    /// The account.
+    pub user: UserId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The digest starts after this seq (read or mailed before).
+    pub from_seq: i64,
+    /// The conversation's last seq now.
+    pub last_seq: i64,
 }
 
 /// An outside address an account blocks (`blocked_addresses`).
@@ -974,6 +989,25 @@ pub trait EmailStore: Send + Sync {
     async fn blocked_addresses(&self, user: &UserId) -> StoreResult<Vec<BlockedAddress>>;
     /// Whether `user` blocks `address`; if so, one more of its mails is counted dropped.
     async fn drop_if_blocked(&self, user: &UserId, address: &str) -> StoreResult<bool>;
+    /// Whether `user`'s `address` gets digests; false when there is no such address.
+    async fn set_digest(&self, user: &UserId, address: &str, on: bool) -> StoreResult<bool>;
+    /// `user`'s verified addresses that get digests.
+    async fn digest_addresses(&self, user: &UserId) -> StoreResult<Vec<String>>;
+    /// What waits to be mailed at `now` (`rows::DIGESTS_DUE`): unread for `user`, from
+    /// someone else, the first of it older than `waited_since`; at most `limit`.
+    async fn digests_due(
+        &self,
+        now: Timestamp,
+        waited_since: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<DigestDue>>;
+    /// `user`'s `conversation` was mailed up to `seq`.
+    async fn mark_digested(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        seq: i64,
+    ) -> StoreResult<()>;
 }
 
 /// Reports and what moderators do about them.

@@ -193,8 +193,10 @@ impl App {
             ),
             None => None,
         };
+        let outbound = Arc::new(hilo_service::Outbound { relay, dkim });
+        self.hilo.send_mail_in_background(outbound.clone());
         self.hilo
-            .send_mail_in_background(Arc::new(hilo_service::Outbound { relay, dkim }));
+            .send_digests_in_background(outbound, self.mail.digest);
         let mut smtp = hilo_mail::SmtpConfig::new(domain);
         smtp.tls = self.mail.tls.clone();
         tokio::spawn(hilo_mail::smtp::serve(

@@ -206,6 +206,11 @@ pub struct RawMail {
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// How long an unread message waits, its reader away, before it is mailed in a
+    /// digest [default: 900].
+    pub digest_after_seconds: Option<u64>,
+    /// Least time between two rounds of digests to one person [default: 3600].
+    pub digest_every_seconds: Option<u64>,
 }
 
 /// One `[[mail.dns_records]]`.
@@ -234,6 +239,8 @@ pub struct MailConfig {
     pub dkim: Option<(Vec<u8>, String)>,
     /// What STARTTLS offers.
     pub tls: Option<hilo_mail::smtp::Tls>,
+    /// When digests go out.
+    pub digest: hilo_service::DigestTiming,
 }
 
 impl std::fmt::Debug for MailConfig {
@@ -838,12 +845,34 @@ fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {
             None
         }
     };
+    let mut digest = hilo_service::DigestTiming::default();
+    for (name, value, field) in [
+        (
+            "digest_after_seconds",
+            raw.digest_after_seconds,
+            &mut digest.after,
+        ),
+        (
+            "digest_every_seconds",
+            raw.digest_every_seconds,
+            &mut digest.every,
+        ),
+    ] {
+        match value {
+            None => {}
+            Some(seconds @ 1..=604_800) => *field = std::time::Duration::from_secs(seconds),
+            Some(other) => problems.push(format!(
+                "mail.{name}: {other} is not between 1 and 604800 (a week)"
+            )),
+        }
+    }
     MailConfig {
         dns,
         dns_records,
         dmarc_reject,
         dkim,
         tls,
+        digest,
     }
 }
 

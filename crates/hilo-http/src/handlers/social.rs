@@ -12,6 +12,7 @@
 //! | GET /api/v1/me/emails | the caller's own outside addresses |
 //! | POST /api/v1/me/emails | add one; a code is mailed to it |
 //! | POST /api/v1/me/emails/{address}/verify | enter the code |
+//! | PATCH /api/v1/me/emails/{address} | whether it gets digests |
 //! | DELETE /api/v1/me/emails/{address} | remove one |
 
 use axum::Json;
@@ -21,7 +22,7 @@ use hilo_core::Timestamp;
 use hilo_proto::{
     AddEmailRequest, BlockedAddressDto, BlocksResponse, EmailsResponse, ErrorBody, FriendDto,
     FriendRequestBody, FriendRequestDto, FriendRequestsResponse, FriendStatusResponse,
-    FriendsResponse, OwnEmailDto, VerifyEmailRequest, rfc3339,
+    FriendsResponse, OwnEmailDto, UpdateEmailRequest, VerifyEmailRequest, rfc3339,
 };
 use hilo_service::UserProfile;
 use hilo_store::UserEmail;
@@ -41,7 +42,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(list_blocks))
         .routes(routes!(list_emails, add_email))
         .routes(routes!(verify_email))
-        .routes(routes!(remove_email))
+        .routes(routes!(remove_email, update_email))
 }
 
 /// POST /api/v1/friends
@@ -179,6 +180,7 @@ fn email_dto(email: UserEmail) -> OwnEmailDto {
         verified: email.verified_at.is_some(),
         added_at: rfc3339(email.created_at),
         verified_at: email.verified_at.map(rfc3339),
+        digest: email.digest,
     }
 }
 
@@ -226,6 +228,23 @@ async fn verify_email(
     let email = state
         .hilo
         .verify_email(&caller, &address, &body.code)
+        .await?;
+    Ok(Json(email_dto(email)))
+}
+
+/// PATCH /api/v1/me/emails/{address}
+#[utoipa::path(patch, path = "/api/v1/me/emails/{address}", tag = "accounts", security(("bearer" = [])), params(("address" = String, Path)), request_body = UpdateEmailRequest,
+    responses((status = 200, body = OwnEmailDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "not one of the caller's addresses", body = ErrorBody)))]
+async fn update_email(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppPath(address): AppPath<String>,
+    AppJson(body): AppJson<UpdateEmailRequest>,
+) -> Result<Json<OwnEmailDto>, ApiError> {
+    let email = state
+        .hilo
+        .set_email_digest(&caller, &address, body.digest)
         .await?;
     Ok(Json(email_dto(email)))
 }

@@ -158,6 +158,11 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             Account,
             Some(json!({"code": "{code}"})),
         ),
+        (
+            "PATCH /api/v1/me/emails/{address}",
+            Account,
+            Some(json!({"digest": false})),
+        ),
         ("DELETE /api/v1/me/emails/{address}", Account, None),
         ("PUT /api/v1/blocks/{username}", Person, None),
         ("DELETE /api/v1/blocks/{username}", Person, None),

@@ -707,6 +707,7 @@ async fn mail_server(
     peer_port: u16,
     key: &[u8],
     peer: &hilo_mail::DkimKey,
+    extra: &str,
 ) -> TestServer {
     let db = super::support::TestDb::new().await;
     let key_path = db.data_dir().join("dkim.key");
@@ -721,7 +722,7 @@ async fn mail_server(
     std::fs::write(
         &config,
         format!(
-            "[mail]\ndkim_key = \"{}\"\ndkim_selector = \"s1\"\n\
+            "[mail]\n{extra}dkim_key = \"{}\"\ndkim_selector = \"s1\"\n\
              [[mail.dns_records]]\nname = \"{peer_domain}\"\ntype = \"TXT\"\nvalue = \"v=spf1 ip4:127.0.0.1 -all\"\n\
              [[mail.dns_records]]\nname = \"{}\"\ntype = \"TXT\"\nvalue = \"{}\"\n\
              [[mail.dns_records]]\nname = \"_dmarc.{peer_domain}\"\ntype = \"TXT\"\nvalue = \"v=DMARC1; p=reject\"\n",
@@ -744,6 +745,11 @@ async fn mail_server(
 /// Two servers, a.test and b.test, each the other's relay and each trusting the other's
 /// DKIM key (selector s1), SPF for 127.0.0.1 and DMARC policy.
 async fn mail_pair() -> (TestServer, TestServer) {
+    mail_pair_with("").await
+}
+
+/// [`mail_pair`] with more `[mail]` settings for a.test.
+async fn mail_pair_with(a_settings: &str) -> (TestServer, TestServer) {
     let (a_key, b_key) = (
         hilo_mail::DkimKey::generate().expect("key"),
         hilo_mail::DkimKey::generate().expect("key"),
@@ -751,8 +757,8 @@ async fn mail_pair() -> (TestServer, TestServer) {
     let a_public = hilo_mail::DkimKey::new(&a_key, "a.test", "s1").expect("key");
     let b_public = hilo_mail::DkimKey::new(&b_key, "b.test", "s1").expect("key");
     let (a_port, b_port) = (free_port(), free_port());
-    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public).await;
-    let b = mail_server("b.test", b_port, a_port, &b_key, &a_public).await;
+    let a = mail_server("a.test", a_port, b_port, &a_key, &b_public, a_settings).await;
+    let b = mail_server("b.test", b_port, a_port, &b_key, &a_public, "").await;
     (a, b)
 }
 
@@ -1805,4 +1811,140 @@ async fn replies_find_their_conversation_by_address_tag_or_references() {
             .await
             .contains(&"Por la etiqueta".to_owned())
     );
+}
+
+#[tokio::test]
+async fn someone_away_gets_one_digest_and_answers_it_by_replying() {
+    let (a, b) = mail_pair_with("digest_after_seconds = 1\n").await;
+    let ana = a.register("ana").await;
+    let bob = a.register("bob").await;
+    let outside = b.register("anamail").await;
+    verify_address(&a, &ana, &b, &outside, "anamail@b.test").await;
+    let (_, mine) = a.get("/api/v1/me/emails", &ana).await;
+    assert_eq!(mine["emails"][0]["digest"], true, "{mine}");
+    a.make_friends(&ana, &bob).await;
+    let direct = a.direct(&bob, &ana).await;
+    a.send(&bob, &direct, "b1", "Hola Ana").await;
+    a.send(&bob, &direct, "b2", "¿Vienes mañana?").await;
+
+    // Ana has no device connected: once the first message has waited, one mail for the
+    // conversation, with both.
+    let digests = async || -> Vec<Value> {
+        let mut found = Vec::new();
+        for folder in ["inbox", "requests", "spam"] {
+            for conversation in conversations(&b, &outside, folder).await {
+                let id = conversation["id"].as_str().expect("id");
+                for message in history(&b, &outside, id).await {
+                    let mail_id = message["email"]["message_id"].as_str().unwrap_or_default();
+                    if mail_id.starts_with("digest.") {
+                        found.push(message);
+                    }
+                }
+            }
+        }
+        found
+    };
+    let digest = eventually("the digest arrives", async || digests().await.pop()).await;
+    let text = digest["text"].as_str().expect("text");
+    assert!(
+        text.contains("Hola Ana") && text.contains("¿Vienes mañana?"),
+        "{text}"
+    );
+    assert_eq!(digest["email"]["subject"], "2 new messages in bob");
+    assert_eq!(digest["email"]["from"], "noreply@a.test");
+    // Throttled: another message within the hour makes no second digest.
+    a.send(&bob, &direct, "b3", "¿Hola?").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(digests().await.len(), 1, "one digest per round");
+
+    // Ana answers from her mailbox, as a mail client would: to the Reply-To address,
+    // quoting the digest.
+    let digest_id = digest["email"]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let answer = |id: &str, to: &str, extra: &str, body: &str| {
+        format!(
+            "From: anamail@b.test\r\nTo: {to}\r\nSubject: Re: 2 new messages in bob\r\nMessage-ID: <{id}@b.test>\r\n\
+             In-Reply-To: <{digest_id}>\r\nReferences: <{digest_id}>\r\n{extra}\r\n{body}\r\n\r\nOn Monday, bob (hilo) wrote:\r\n> Hola Ana\r\n"
+        )
+    };
+    let tagged = format!("ana+{direct}@a.test");
+    let mut smtp = Smtp::hello(smtp_of(&a)).await;
+    let reply = smtp
+        .mail(
+            "anamail@b.test",
+            &[&tagged],
+            answer("re1", &tagged, "", "Sí, voy").as_bytes(),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let texts = async || -> Vec<(String, String)> {
+        history(&a, &bob, &direct)
+            .await
+            .iter()
+            .map(|m| {
+                (
+                    m["sender"]["username"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        texts()
+            .await
+            .contains(&("ana".to_owned(), "Sí, voy".to_owned())),
+        "{:?}",
+        texts().await
+    );
+    // A client that drops the tag still threads by In-Reply-To.
+    let reply = smtp
+        .mail(
+            "anamail@b.test",
+            &["ana@a.test"],
+            answer("re2", "ana@a.test", "", "Y llevo postre").as_bytes(),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(
+        texts()
+            .await
+            .contains(&("ana".to_owned(), "Y llevo postre".to_owned()))
+    );
+    // Her out-of-office answering the digest is taken and dropped.
+    let before = texts().await.len();
+    let reply = smtp
+        .mail(
+            "anamail@b.test",
+            &[&tagged],
+            answer(
+                "ooo",
+                &tagged,
+                "Auto-Submitted: auto-replied\r\n",
+                "I am away",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(
+        texts().await.len(),
+        before,
+        "no auto-reply becomes her message"
+    );
+
+    // Digests can be turned off per address.
+    let (status, body) = a
+        .patch(
+            "/api/v1/me/emails/anamail@b.test",
+            &ana,
+            serde_json::json!({"digest": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["digest"], false);
 }

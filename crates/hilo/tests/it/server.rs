@@ -53,6 +53,7 @@ async fn openapi_documents_every_route() {
         "GET /api/v1/me/emails",
         "POST /api/v1/me/emails",
         "POST /api/v1/me/emails/{address}/verify",
+        "PATCH /api/v1/me/emails/{address}",
         "DELETE /api/v1/me/emails/{address}",
         "PUT /api/v1/blocks/{username}",
         "DELETE /api/v1/blocks/{username}",
