@@ -352,6 +352,19 @@ struct Transaction {
     recipients: Vec<String>,
 }
 
+/// Runs one plain session over `stream` as `serve` does for a connection (no STARTTLS,
+/// no limits across sessions): the entry point of the `smtp_session` fuzz target, which
+/// drives it over an in-memory pipe.
+pub async fn run_session<S, M>(stream: S, peer: SocketAddr, config: &SmtpConfig, mailbox: &M)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    M: Mailbox,
+{
+    let deadline = Instant::now() + config.session_timeout;
+    let shutdown = CancellationToken::new();
+    let _ = session(stream, peer, config, mailbox, &shutdown, false, deadline).await;
+}
+
 /// How a session ended.
 enum Ended<S> {
     /// Closed (by either side).

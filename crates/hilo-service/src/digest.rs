@@ -81,14 +81,38 @@ impl Hilo {
         let store = &self.inner.store;
         let now = self.inner.clock.now();
         let waited_since = Timestamp(now.millis() - timing.after.as_millis() as i64);
-        let due = store.digests_due(now, waited_since, DUE_PER_PASS).await?;
+        let mut sent = 0;
+        let mut after = (
+            hilo_core::UserId::new(""),
+            hilo_core::ConversationId::new(""),
+        );
+        loop {
+            let due = store
+                .digests_due(now, waited_since, (&after.0, &after.1), DUE_PER_PASS)
+                .await?;
+            sent += self.send_digests(outbound, relay, &due, timing).await?;
+            match due.last() {
+                Some(last) if due.len() as i64 == DUE_PER_PASS => {
+                    after = (last.user.clone(), last.conversation.clone());
+                }
+                _ => return Ok(sent),
+            }
+        }
+    }
+
+    /// Mails one page of what is due, by account (someone connected is not in it: the
+    /// query leaves them out).
+    async fn send_digests(
+        &self,
+        outbound: &Outbound,
+        relay: &hilo_mail::send::Relay,
+        due: &[DigestDue],
+        timing: DigestTiming,
+    ) -> Result<usize> {
+        let store = &self.inner.store;
         let mut sent = 0;
         for items in due.chunk_by(|a, b| a.user == b.user) {
             let user = &items[0].user;
-            // Connected somewhere: they will see it there.
-            if store.has_stream(user, now).await? {
-                continue;
-            }
             let Some(account) = store.user(user).await?.filter(|u| !u.suspended) else {
                 continue;
             };
@@ -144,11 +168,21 @@ impl Hilo {
                 MESSAGES_PER_DIGEST,
             )
             .await?;
+        // Nothing from someone the reader blocks (the app folds it away too).
+        let blocked: Vec<hilo_core::UserId> = store
+            .blocked_users(&account.id)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
         let shown: Vec<&Message> = page
             .messages
             .iter()
             .filter(|m| {
-                !m.deleted && m.sender.as_ref().and_then(Party::user_id) != Some(&account.id)
+                let sender = m.sender.as_ref().and_then(Party::user_id);
+                !m.deleted
+                    && sender != Some(&account.id)
+                    && !sender.is_some_and(|s| blocked.contains(s))
             })
             .collect();
         let through = page.messages.last().map_or(due.last_seq, |m| m.seq);
@@ -162,6 +196,12 @@ impl Hilo {
             return Ok(false);
         };
         let conversation = &view.conversation;
+        // The server's notices cannot be answered: their digest has no Reply-To.
+        let answerable = !conversation.members.iter().any(|m| {
+            m.party
+                .user_id()
+                .is_some_and(|id| self.is_notices_account(id))
+        });
         let name = match (&conversation.kind, &conversation.name) {
             (ConversationKind::Group, Some(name)) => name.clone(),
             _ => conversation
@@ -191,14 +231,17 @@ impl Hilo {
         if more > 0 {
             text.push_str(&format!("…and {more} more in hilo.\n\n"));
         }
-        text.push_str("Reply to this mail to answer in the conversation.\n");
+        if answerable {
+            text.push_str("Reply to this mail to answer in the conversation.\n");
+        }
         let domain = &self.inner.config.mail_domain;
         let count = shown.len();
         let mail = OutgoingMail {
             from_name: format!("{name} (hilo)"),
             from_address: format!("noreply@{domain}"),
-            reply_to: Some(format!("{}+{}@{domain}", account.username, conversation.id)),
-            to: addresses.iter().map(|a| (a.clone(), None)).collect(),
+            reply_to: answerable
+                .then(|| format!("{}+{}@{domain}", account.username, conversation.id)),
+            to: Vec::new(),
             subject: if count == 1 {
                 format!("New message from {name}")
             } else {
@@ -211,19 +254,45 @@ impl Hilo {
             files: Vec::new(),
             auto_submitted: "auto-generated",
         };
-        let bytes = compose(&mail, outbound.dkim.as_ref())
-            .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
-        relay
-            .send(&format!("bounces@{domain}"), addresses, &bytes)
-            .await
-            .map_err(|e| Error::Unavailable {
+        // Each address apart: one that refuses does not hold up the others, and one that
+        // refuses for good gets no more digests.
+        let mut delivered = false;
+        let mut failure = None;
+        for address in addresses {
+            let mail = OutgoingMail {
+                to: vec![(address.clone(), None)],
+                ..mail.clone()
+            };
+            let bytes = compose(&mail, outbound.dkim.as_ref())
+                .map_err(|e| Error::Store(hilo_store::StoreError::Other(e.into())))?;
+            // A bounce to it is taken and dropped (`mail.rs`).
+            let sent = relay
+                .send(
+                    &format!("bounces+digest@{domain}"),
+                    std::slice::from_ref(address),
+                    &bytes,
+                )
+                .await;
+            match sent {
+                Ok(()) => delivered = true,
+                Err(error) if error.permanent => {
+                    tracing::info!(%error, "an address refused its digest for good: no more digests to it");
+                    store.set_digest(&account.id, address, false).await?;
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        if let Some(error) = failure.filter(|_| !delivered) {
+            // Tried again at a later round.
+            return Err(Error::Unavailable {
                 code: "mail_failed",
-                message: e.to_string(),
-            })?;
+                message: error.to_string(),
+            });
+        }
         store
             .mark_digested(&account.id, &due.conversation, through)
             .await?;
-        Ok(true)
+        Ok(delivered)
     }
 }
 

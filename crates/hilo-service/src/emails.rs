@@ -23,8 +23,10 @@ use crate::{Caller, Error, Hilo, Result};
 pub const EMAILS_PER_ACCOUNT: usize = 10;
 /// Codes one account may have mailed per hour.
 const CODES_PER_HOUR: u32 = 5;
-/// Codes one address may be sent per day, whoever asks.
+/// Codes one account may have sent to one address per day.
 const CODES_PER_ADDRESS_DAY: u32 = 10;
+/// Codes one address may be sent per day, whoever asks.
+const CODES_TO_ADDRESS_DAY: u32 = 30;
 /// How long a code is good for.
 const CODE_TTL_MS: i64 = 3_600_000;
 /// Tries at one code.
@@ -103,31 +105,25 @@ impl Hilo {
             "verification codes",
         )
         .await?;
+        // Per account and address, so nobody can use up another's tries at their own
+        // address; and a ceiling per address, so nobody is flooded with codes.
+        let hashed = crate::accounts::secret_hash(&address);
         self.within(
-            format!("email-codes-to:{}", crate::accounts::secret_hash(&address)),
+            format!("email-codes-to:{}:{hashed}", caller.user.id),
             CODES_PER_ADDRESS_DAY,
+            24 * 3_600_000,
+            "verification codes to this address",
+        )
+        .await?;
+        self.within(
+            format!("email-codes-to:{hashed}"),
+            CODES_TO_ADDRESS_DAY,
             24 * 3_600_000,
             "verification codes to this address",
         )
         .await?;
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let now = self.inner.clock.now();
-        if !store
-            .put_email_code(
-                &caller.user.id,
-                &address,
-                &code_hash(&caller.user.id, &address, &code),
-                Timestamp(now.millis() + CODE_TTL_MS),
-                now,
-            )
-            .await?
-        {
-            // Verified meanwhile (another request of the caller's).
-            return Err(Error::conflict(
-                "email_already_verified",
-                "this address is already verified as yours",
-            ));
-        }
         let domain = &self.inner.config.mail_domain;
         let mail = OutgoingMail {
             from_name: domain.clone(),
@@ -145,12 +141,14 @@ impl Hilo {
             files: Vec::new(),
             auto_submitted: "auto-generated",
         };
+        // Mailed first, kept once it left: a code that never went out replaces nothing (an
+        // address already waiting keeps the code it was sent before).
         let dkim = self.inner.outbound.get().and_then(|o| o.dkim.as_ref());
         let sent = match compose(&mail, dkim) {
             Ok(bytes) => {
                 relay
                     .send(
-                        &format!("bounces@{domain}"),
+                        &format!("bounces+verify@{domain}"),
                         std::slice::from_ref(&address),
                         &bytes,
                     )
@@ -159,8 +157,6 @@ impl Hilo {
             Err(error) => Err(error),
         };
         if let Err(error) = sent {
-            // Nothing half-done: an address whose code never left is not kept waiting.
-            store.remove_email(&caller.user.id, &address, true).await?;
             // Refused for good (the relay will not take that recipient): the address is
             // at fault; anything else may pass if tried again later.
             return Err(if error.permanent {
@@ -174,6 +170,22 @@ impl Hilo {
                     message: format!("the code could not be mailed: {error}"),
                 }
             });
+        }
+        if !store
+            .put_email_code(
+                &caller.user.id,
+                &address,
+                &code_hash(&caller.user.id, &address, &code),
+                Timestamp(now.millis() + CODE_TTL_MS),
+                now,
+            )
+            .await?
+        {
+            // Verified meanwhile (another request of the caller's).
+            return Err(Error::conflict(
+                "email_already_verified",
+                "this address is already verified as yours",
+            ));
         }
         Ok(UserEmail {
             address,

@@ -139,7 +139,11 @@ impl Hilo {
     ) -> crate::Result<Received> {
         let store = &self.inner.store;
         let address = sender.address.to_lowercase();
-        if let Some(owner) = self.mail_account(&address, checked).await? {
+        // A blocked address stays blocked whoever verified it.
+        if store.drop_if_blocked(&user.id, &address).await? {
+            return Ok(Received::Dropped);
+        }
+        if let Some(owner) = self.mail_account(&address, checked, rcpt, mail).await? {
             // A reply naming one of the owner's conversations (that the addressee is in
             // too) goes there: a digest's reply, a reply in a group.
             if let Some(conversation) = self
@@ -155,9 +159,6 @@ impl Hilo {
                     .receive_from_account(&owner, user, &address, mail, message_id, checked)
                     .await;
             }
-        }
-        if store.drop_if_blocked(&user.id, &address).await? {
-            return Ok(Received::Dropped);
         }
         let attachments = self.received_files(&user.id, mail).await?;
         let text = shown_text(mail);
@@ -266,14 +267,10 @@ impl Hilo {
         let now = self.inner.clock.now();
         let first_contact = match self.reach(&owner.id, conversation).await {
             Ok(folder) => folder == Some(hilo_core::Folder::Requests),
-            Err(Error::Forbidden {
-                code: "recipient_restricts_messages",
-                ..
-            }) => {
-                // Blocked (counted by `reach`) or not someone `user` takes messages from:
-                // as with a chat message, nothing is stored.
-                return Ok(Received::Dropped);
-            }
+            // Blocked (counted by `reach`), not someone the other takes messages from,
+            // blocking them, or the server's notices: as a chat message would be refused,
+            // nothing is stored, and the sending server is not asked to try again.
+            Err(Error::Forbidden { .. }) => return Ok(Received::Dropped),
             Err(error) => return Err(error),
         };
         let text = shown_text(mail);
@@ -300,24 +297,41 @@ impl Hilo {
                     now,
                 )
             })
-            .await?;
-        Ok(if outcome.1 {
-            Received::Stored
-        } else {
-            Received::Repeated
-        })
+            .await;
+        match outcome {
+            Ok((_, true)) => Ok(Received::Stored),
+            Ok((_, false)) => Ok(Received::Repeated),
+            // Refused as a send would be (the conversation is no longer theirs, say).
+            Err(Error::Forbidden { .. } | Error::NotFound(_) | Error::BadRequest { .. }) => {
+                Ok(Received::Dropped)
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
 impl Hilo {
     /// The account whose verified address `address` is, when the mail's domain vouches
-    /// for it (DMARC `pass`) and the account is live.
+    /// for it (DMARC `pass`), it names the address it was delivered to (`rcpt`) in its To
+    /// or Cc, and the account is live. The header check stops a replay: a signed mail
+    /// someone received cannot be handed to another address here and pass as its
+    /// author's (the signature covers To and Cc, not the envelope).
     async fn mail_account(
         &self,
         address: &str,
         checked: &AuthResults,
+        rcpt: &str,
+        mail: &ParsedMail,
     ) -> crate::Result<Option<User>> {
         if checked.dmarc != "pass" {
+            return Ok(None);
+        }
+        let named = mail
+            .to
+            .iter()
+            .chain(&mail.cc)
+            .any(|a| a.address.eq_ignore_ascii_case(rcpt));
+        if !named {
             return Ok(None);
         }
         let store = &self.inner.store;
@@ -417,16 +431,24 @@ impl Hilo {
         checked: &AuthResults,
     ) -> crate::Result<Received> {
         let address = sender.address.to_lowercase();
-        let Some(owner) = self.mail_account(&address, checked).await? else {
+        let Some(owner) = self.mail_account(&address, checked, rcpt, mail).await? else {
             return Ok(Received::Refused);
         };
-        match self.named_conversation(&owner, None, rcpt, mail).await? {
-            Some(conversation) => {
-                self.post_mail(&owner, &conversation, &address, mail, message_id, checked)
-                    .await
-            }
-            None => Ok(Received::Refused),
+        // That group and no other, whatever the mail's references say.
+        let Some(group) = self.group_address(rcpt) else {
+            return Ok(Received::Refused);
+        };
+        if self
+            .inner
+            .store
+            .member_place(&group, &owner.id)
+            .await?
+            .is_none()
+        {
+            return Ok(Received::Refused);
         }
+        self.post_mail(&owner, &group, &address, mail, message_id, checked)
+            .await
     }
 
     /// Stores a mail's files as attachments of `uploader`'s, as an upload would be

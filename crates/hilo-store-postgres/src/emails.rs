@@ -206,11 +206,14 @@ impl EmailStore for PostgresStore {
         &self,
         now: Timestamp,
         waited_since: Timestamp,
+        after: (&UserId, &ConversationId),
         limit: i64,
     ) -> StoreResult<Vec<DigestDue>> {
         let rows = sqlx::query(rows::DIGESTS_DUE)
             .bind(now.millis())
             .bind(waited_since.millis())
+            .bind(after.0.as_str())
+            .bind(after.1.as_str())
             .bind(limit)
             .fetch_all(&self.pool)
             .await

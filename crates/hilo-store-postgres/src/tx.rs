@@ -488,6 +488,11 @@ pub(crate) async fn edit_message(
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
+    sqlx::query(rows::FORGET_EMAIL_BODY)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     updated(conn, id, &message.conversation_id, now).await
 }
 

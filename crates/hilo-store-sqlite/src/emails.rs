@@ -139,12 +139,14 @@ impl EmailStore for SqliteStore {
         &self,
         now: Timestamp,
         waited_since: Timestamp,
+        after: (&UserId, &ConversationId),
         limit: i64,
     ) -> StoreResult<Vec<DigestDue>> {
-        in_reader!(self, (), conn => all(
+        let (user, conversation) = after;
+        in_reader!(self, (user, conversation), conn => all(
             conn,
             rows::DIGESTS_DUE,
-            params![now.millis(), waited_since.millis(), limit],
+            params![now.millis(), waited_since.millis(), user.as_str(), conversation.as_str(), limit],
             |row| Ok(DigestDue {
                 user: UserId::new(row.text("user_id")?),
                 conversation: ConversationId::new(row.text("conversation_id")?),

@@ -407,6 +407,7 @@ pub(crate) fn edit_message(
         "UPDATE messages SET text = ?1, mentions = ?2, edited_at = ?3 WHERE id = ?4",
         params![text, sql::join_ids(mentions), now.millis(), id.as_str()],
     )?;
+    execute(conn, rows::FORGET_EMAIL_BODY, [id.as_str()])?;
     search::index(conn, id, terms)?;
     updated(conn, id, &message.conversation_id, now)
 }

@@ -609,6 +609,11 @@ pub(crate) const BOUNCE_MAIL: &str = "UPDATE outbound_mail SET state = 'failed',
 /// recognised); its subject, addresses, text and HTML go with the message's text.
 pub(crate) const BLANK_EMAIL: &str = "UPDATE message_emails SET subject = NULL, recipients = '', full_text = '', html = NULL WHERE message_id = $1";
 
+/// What an edit leaves of message `$1`'s mail: its headers, not its words (the whole
+/// text and HTML said what the edit took back).
+pub(crate) const FORGET_EMAIL_BODY: &str =
+    "UPDATE message_emails SET full_text = '', html = NULL WHERE message_id = $1";
+
 /// The outside addresses of account `$1`, oldest first.
 pub(crate) const EMAILS: &str = "SELECT address, verified_at, created_at, digest FROM user_emails WHERE user_id = $1 ORDER BY created_at, address";
 
@@ -663,9 +668,9 @@ pub(crate) const DIGEST_ADDRESSES: &str = "SELECT address FROM user_emails WHERE
 /// What waits to be mailed in digests at `$1`: a member's conversation (in their inbox or
 /// archive, not muted, not silenced, not deleted for them) with a message from someone
 /// else that came at `$2` or before and is neither read nor mailed yet, for an account
-/// with an address that gets digests; `from_seq` is where the digest starts. At most
-/// `$3`, by account.
-pub(crate) const DIGESTS_DUE: &str = "SELECT m.user_id, m.conversation_id, CASE WHEN m.digested_seq > m.last_read_seq THEN m.digested_seq ELSE m.last_read_seq END AS from_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id IS NOT NULL AND m.left_at IS NULL AND NOT m.hidden AND m.folder IN ('inbox', 'archived') AND (m.muted_until IS NULL OR m.muted_until <= $1) AND m.notify <> 'none' AND c.last_seq > m.last_read_seq AND c.last_seq > m.digested_seq AND EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = m.user_id AND e.verified_at IS NOT NULL AND e.digest) AND EXISTS (SELECT 1 FROM messages x WHERE x.conversation_id = m.conversation_id AND x.seq > m.last_read_seq AND x.seq > m.digested_seq AND x.created_at <= $2 AND (x.sender_user_id IS NULL OR x.sender_user_id <> m.user_id)) ORDER BY m.user_id, m.conversation_id LIMIT $3";
+/// with an address that gets digests and no stream open anywhere; `from_seq` is where the
+/// digest starts. A page of `$5` by account and conversation, after (`$3`, `$4`).
+pub(crate) const DIGESTS_DUE: &str = "SELECT m.user_id, m.conversation_id, CASE WHEN m.digested_seq > m.last_read_seq THEN m.digested_seq ELSE m.last_read_seq END AS from_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id IS NOT NULL AND m.left_at IS NULL AND NOT m.hidden AND m.folder IN ('inbox', 'archived') AND (m.muted_until IS NULL OR m.muted_until <= $1) AND m.notify <> 'none' AND c.last_seq > m.last_read_seq AND c.last_seq > m.digested_seq AND EXISTS (SELECT 1 FROM user_emails e WHERE e.user_id = m.user_id AND e.verified_at IS NOT NULL AND e.digest) AND NOT EXISTS (SELECT 1 FROM presence p WHERE p.user_id = m.user_id AND p.until_at > $1) AND EXISTS (SELECT 1 FROM messages x WHERE x.conversation_id = m.conversation_id AND x.seq > m.last_read_seq AND x.seq > m.digested_seq AND x.created_at <= $2 AND (x.sender_user_id IS NULL OR x.sender_user_id <> m.user_id)) AND (m.user_id > $3 OR (m.user_id = $3 AND m.conversation_id > $4)) ORDER BY m.user_id, m.conversation_id LIMIT $5";
 
 /// Account `$3`'s conversation `$2` was mailed up to `$1`.
 pub(crate) const MARK_DIGESTED: &str = "UPDATE members SET digested_seq = $1 WHERE conversation_id = $2 AND user_id = $3 AND digested_seq < $1";

@@ -993,12 +993,15 @@ pub trait EmailStore: Send + Sync {
     async fn set_digest(&self, user: &UserId, address: &str, on: bool) -> StoreResult<bool>;
     /// `user`'s verified addresses that get digests.
     async fn digest_addresses(&self, user: &UserId) -> StoreResult<Vec<String>>;
-    /// What waits to be mailed at `now` (`rows::DIGESTS_DUE`): unread for `user`, from
-    /// someone else, the first of it older than `waited_since`; at most `limit`.
+    /// What waits to be mailed at `now` (`rows::DIGESTS_DUE`): unread, from someone else,
+    /// the first of it older than `waited_since`, for someone with no stream open; a page
+    /// of `limit` by account and conversation, after `after` (empty strings: from the
+    /// start).
     async fn digests_due(
         &self,
         now: Timestamp,
         waited_since: Timestamp,
+        after: (&UserId, &ConversationId),
         limit: i64,
     ) -> StoreResult<Vec<DigestDue>>;
     /// `user`'s `conversation` was mailed up to `seq`.

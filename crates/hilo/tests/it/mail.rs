@@ -1440,6 +1440,44 @@ async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count(
         "nothing opened for Bob"
     );
     assert!(direct_with(&a, &ana, "bob").await.is_none(), "nor for Ana");
+    // Blocking the address itself holds even though Ana verified it.
+    let (status, _) = a
+        .call("DELETE", "/api/v1/blocks/ana", Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = a
+        .call(
+            "PUT",
+            "/api/v1/blocks/anamail@b.test",
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let sent = send_text(&b, &outside, &from_ana, "a2", "Still there?").await;
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    eventually("b.test mailed it", async || {
+        let message = message_by_id(&b, &outside, &sent_id).await;
+        (message["delivery"]["state"] == "sent").then_some(())
+    })
+    .await;
+    assert!(
+        direct_with(&a, &bob, "ana").await.is_none(),
+        "still nothing for Bob"
+    );
+    let (_, blocks) = a.get("/api/v1/blocks", &bob).await;
+    let anamail = blocks["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|b| b["address"] == "anamail@b.test")
+        .expect("the block")
+        .clone();
+    assert_eq!(anamail["dropped"], 1, "{blocks}");
+    let (status, _) = a
+        .call("PUT", "/api/v1/blocks/ana", Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     // Blocking an address of this server blocks its account.
     let (status, _) = a
         .call(
@@ -1794,6 +1832,52 @@ async fn replies_find_their_conversation_by_address_tag_or_references() {
             .await
             .contains(&"Solo para Bob".to_owned())
     );
+    // A signed mail of Ana's handed to an address it was not written to (a replay: its
+    // To names someone else) is not Ana's: it stays a contact's.
+    let answer = smtp
+        .mail(
+            "anamail@b.test",
+            &["bob@a.test"],
+            "From: anamail@b.test\r\nTo: zoe@elsewhere.test\r\nSubject: for Zoe\r\nMessage-ID: <replayed@b.test>\r\n\r\nMeant for Zoe\r\n"
+                .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    let (_, direct) = direct_with(&a, &bob, "ana")
+        .await
+        .expect("their own conversation");
+    assert!(
+        direct.iter().all(|m| m["text"] != "Meant for Zoe"),
+        "{direct:?}"
+    );
+    let mut held = conversations(&a, &bob, "requests").await;
+    held.extend(conversations(&a, &bob, "spam").await);
+    let contact = held
+        .into_iter()
+        .find(|c| {
+            c["members"]
+                .as_array()
+                .expect("members")
+                .iter()
+                .any(|m| m["address"] == "anamail@b.test")
+        })
+        .expect("a contact's conversation");
+    let replayed = history(&a, &bob, contact["id"].as_str().expect("id")).await;
+    assert_eq!(replayed[0]["text"], "Meant for Zoe");
+    assert_eq!(replayed[0]["sender"]["kind"], "contact");
+    // Writing to a group's address, references name only that group: a non-member's mail
+    // naming another conversation is refused all the same.
+    let answer = smtp
+        .mail(
+            "pest@b.test",
+            &[&format!("g-{group}@a.test")],
+            format!(
+                "From: pest@b.test\r\nTo: g-{group}@a.test\r\nSubject: x\r\nMessage-ID: <sneak@b.test>\r\nReferences: <{with_carol}@a.test>\r\n\r\nsneaking in\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("550"), "{answer}");
     // A tag names the conversation too: ana+<group>@a.test.
     let answer = smtp
         .mail(
@@ -1937,6 +2021,26 @@ async fn someone_away_gets_one_digest_and_answers_it_by_replying() {
         "no auto-reply becomes her message"
     );
 
+    // Edited in hilo, the mail's words are gone from its original too.
+    let mine = history(&a, &ana, &direct)
+        .await
+        .into_iter()
+        .find(|m| m["text"] == "Sí, voy")
+        .expect("Ana's reply");
+    let id = mine["id"].as_str().expect("id");
+    let (status, body) = a
+        .patch(
+            &format!("/api/v1/messages/{id}"),
+            &ana,
+            serde_json::json!({"text": "Sí, voy a las 9"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, original) = a
+        .get(&format!("/api/v1/messages/{id}/original"), &bob)
+        .await;
+    assert_eq!(original["text"], "Sí, voy a las 9", "{original}");
+    assert_eq!(original["html"], Value::Null);
     // Digests can be turned off per address.
     let (status, body) = a
         .patch(
