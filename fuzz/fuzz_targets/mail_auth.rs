@@ -3,6 +3,9 @@
 //! private half nobody has (32 random bytes, made for this target and thrown away).
 #![no_main]
 
+#[path = "mail_common.rs"]
+mod mail_common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
@@ -34,6 +37,7 @@ fn checks() -> &'static Authenticator {
 }
 
 fuzz_target!(|data: &[u8]| {
+    mail_common::tolerate_mail_parser_panics();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,6 +4,9 @@
 //! frame, event handler, script link or anything loaded from elsewhere.
 #![no_main]
 
+#[path = "mail_common.rs"]
+mod mail_common;
+
 use libfuzzer_sys::fuzz_target;
 
 /// The tags of sanitised HTML: `<` in text is escaped, so one opens a tag, which runs to
@@ -80,6 +83,7 @@ fn check(html: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    mail_common::tolerate_mail_parser_panics();
     if let Ok(mail) = hilo_mail::parse(data)
         && let Some(html) = &mail.html
     {

@@ -282,7 +282,9 @@ impl Authenticator {
         helo: &str,
         mail_from: Option<&str>,
     ) -> AuthResults {
-        let Some(message) = AuthenticatedMessage::parse(raw) else {
+        // A message the parser panics on is one with nothing to check (see `parse`).
+        let parsed = std::panic::catch_unwind(|| AuthenticatedMessage::parse(raw));
+        let Some(message) = parsed.ok().flatten() else {
             return AuthResults {
                 spf: "none",
                 dkim: "none",
