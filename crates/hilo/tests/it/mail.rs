@@ -785,6 +785,15 @@ async fn open_address(server: &TestServer, user: &User, address: &str) -> (Statu
         .await
 }
 
+/// Waits until `server` has mailed `user`'s message `id` (its relay took it).
+async fn mailed(server: &TestServer, user: &User, id: &str) {
+    eventually("the message is mailed", async || {
+        let message = message_by_id(server, user, id).await;
+        (message["delivery"]["state"] == "sent").then_some(())
+    })
+    .await;
+}
+
 async fn message_by_id(server: &TestServer, user: &User, id: &str) -> Value {
     let (status, body) = server.get(&format!("/api/v1/messages/{id}"), user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1392,11 +1401,7 @@ async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count(
     let sent = send_text(&b, &pest, &to_bob, "p1", "Buy now").await;
     let sent_id = sent["id"].as_str().expect("id").to_owned();
     // b.test's relay took it: the message shows as mailed, nothing bounced.
-    eventually("b.test mailed it", async || {
-        let message = message_by_id(&b, &pest, &sent_id).await;
-        (message["delivery"]["state"] == "sent").then_some(())
-    })
-    .await;
+    mailed(&b, &pest, &sent_id).await;
     let (_, blocks) = a.get("/api/v1/blocks", &bob).await;
     assert_eq!(blocks["addresses"][0]["address"], "pest@b.test", "{blocks}");
     assert_eq!(blocks["addresses"][0]["dropped"], 1);
@@ -1430,11 +1435,7 @@ async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count(
     let from_ana = from_ana["id"].as_str().expect("id").to_owned();
     let sent = send_text(&b, &outside, &from_ana, "a1", "Are you there?").await;
     let sent_id = sent["id"].as_str().expect("id").to_owned();
-    eventually("b.test mailed it", async || {
-        let message = message_by_id(&b, &outside, &sent_id).await;
-        (message["delivery"]["state"] == "sent").then_some(())
-    })
-    .await;
+    mailed(&b, &outside, &sent_id).await;
     assert!(
         direct_with(&a, &bob, "ana").await.is_none(),
         "nothing opened for Bob"
@@ -1456,11 +1457,7 @@ async fn an_address_blocked_or_a_blocked_account_s_mail_is_dropped_with_a_count(
     assert_eq!(status, StatusCode::NO_CONTENT);
     let sent = send_text(&b, &outside, &from_ana, "a2", "Still there?").await;
     let sent_id = sent["id"].as_str().expect("id").to_owned();
-    eventually("b.test mailed it", async || {
-        let message = message_by_id(&b, &outside, &sent_id).await;
-        (message["delivery"]["state"] == "sent").then_some(())
-    })
-    .await;
+    mailed(&b, &outside, &sent_id).await;
     assert!(
         direct_with(&a, &bob, "ana").await.is_none(),
         "still nothing for Bob"
