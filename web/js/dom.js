@@ -108,6 +108,20 @@ export function debounce(fn, ms) {
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
 }
 
+/**
+ * People typed into a field, split on commas and spaces: email addresses (with an @ past
+ * the first character) and usernames (a leading @ dropped).
+ */
+export function splitPeople(text) {
+  const usernames = [];
+  const addresses = [];
+  for (const entry of text.split(/[\s,;]+/).filter(Boolean)) {
+    if (entry.indexOf('@', 1) > 0) addresses.push(entry);
+    else usernames.push(entry.replace(/^@/, '').toLowerCase());
+  }
+  return { usernames: usernames.filter(Boolean), addresses };
+}
+
 /** A random id for client_txn_id. */
 export function randomId() {
   const bytes = new Uint8Array(12);

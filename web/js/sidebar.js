@@ -2,7 +2,7 @@
 // box over messages and people, and "New group".
 
 import { get, post, qs } from './api.js';
-import { announce, avatar, debounce, focusKey, h, icon, markedText, modal, mount, restoreFocus } from './dom.js';
+import { announce, avatar, debounce, focusKey, h, icon, markedText, modal, mount, restoreFocus, splitPeople } from './dom.js';
 import { errorText, formatListTime, t } from './i18n.js';
 import {
   FOLDERS, conversationName, conversationsIn, isMuted, loadFolder, on, otherMember, putConversation, state, unreadIn,
@@ -186,10 +186,10 @@ async function newGroup() {
       method: 'dialog',
       onsubmit: async (e) => {
         e.preventDefault();
-        const usernames = members.value.split(/[\s,]+/).map((u) => u.replace(/^@/, '').trim().toLowerCase()).filter(Boolean);
+        const { usernames, addresses } = splitPeople(members.value);
         if (!name.value.trim()) { error.textContent = t('group.nameNeeded'); name.focus(); return; }
         try {
-          const conv = await post('/conversations', { kind: 'group', name: name.value.trim(), members: usernames });
+          const conv = await post('/conversations', { kind: 'group', name: name.value.trim(), members: usernames, addresses });
           close(conv);
         } catch (err) {
           error.textContent = errorText(err);

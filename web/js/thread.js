@@ -8,7 +8,7 @@
 // keeps one copy however often it is retried.
 
 import { ApiError, blobUrl, del, download, get, patch, post, put, qs } from './api.js';
-import { announce, avatar, focusKey, formatSize, h, icon, modal, mount, randomId, restoreFocus } from './dom.js';
+import { announce, avatar, focusKey, formatSize, h, icon, modal, mount, randomId, restoreFocus, splitPeople } from './dom.js';
 import { errorText, formatDateTime, formatDay, formatTime, formatLastSeen, dayKey, lang, t } from './i18n.js';
 import {
   conversationName, conversationsIn, emit, fetchConversation, isMuted, isReading, memberById, noteMessage, on, otherMember,
@@ -842,16 +842,18 @@ export function renderThread(root, id, jumpSeq) {
         h('h3', {}, t('group.membersTitle', { n: conv.members.length })),
         h('ul', { class: 'member-list' }, conv.members.map((p) => h('li', {},
           avatar(p, 'sm'),
-          h('span', { class: 'grow' }, p.display_name, p.username ? h('span', { class: 'muted' }, ` @${p.username}`) : null),
-          p.id !== state.me.id && p.username
-            ? h('button', { type: 'button', class: 'link', 'aria-label': t('group.removeMember', { name: p.display_name }), onclick: act(async () => { await del(`/conversations/${cid}/members/${encodeURIComponent(p.username)}`); putConversation(await get(`/conversations/${cid}`)); }) }, t('group.remove'))
+          h('span', { class: 'grow' }, p.display_name,
+            p.username ? h('span', { class: 'muted' }, ` @${p.username}`) : null,
+            !p.username && p.address && p.address !== p.display_name ? h('span', { class: 'muted' }, ` ${p.address}`) : null),
+          p.id !== state.me.id && (p.username || p.address)
+            ? h('button', { type: 'button', class: 'link', 'aria-label': t('group.removeMember', { name: p.display_name }), onclick: act(async () => { await del(`/conversations/${cid}/members/${encodeURIComponent(p.username || p.address)}`); putConversation(await get(`/conversations/${cid}`)); }) }, t('group.remove'))
             : null))),
         h('form', {
           class: 'inline-form',
           onsubmit: act(async () => {
-            const usernames = add.value.split(/[\s,]+/).map((u) => u.replace(/^@/, '').toLowerCase()).filter(Boolean);
-            if (!usernames.length) return;
-            const updated = await post(`/conversations/${cid}/members`, { usernames });
+            const { usernames, addresses } = splitPeople(add.value);
+            if (!usernames.length && !addresses.length) return;
+            const updated = await post(`/conversations/${cid}/members`, { usernames, addresses });
             add.value = '';
             putConversation(updated);
             announce(t('group.added'));

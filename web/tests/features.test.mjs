@@ -72,10 +72,15 @@ test('groups: create, rename, add and remove members, mention, leave', async () 
   await ana.getByLabel('Group name').fill('Big trip');
   await ana.getByRole('button', { name: 'Rename' }).click();
   await link(bob, 'Big trip').waitFor();
-  await ana.getByLabel('Add people').fill('dan');
+  // A username and an email address: Dan's account, and someone who gets the group's
+  // messages by mail.
+  await ana.getByLabel('Add people').fill('dan, Erin@Example.org');
   await ana.getByRole('button', { name: 'Add', exact: true }).click();
-  await ana.getByRole('heading', { name: 'Members (4)' }).waitFor();
+  await ana.getByRole('heading', { name: 'Members (5)' }).waitFor();
+  await ana.getByRole('listitem').filter({ hasText: 'erin@example.org' }).waitFor();
   await ana.getByRole('button', { name: 'Remove Dan' }).click();
+  await ana.getByRole('heading', { name: 'Members (4)' }).waitFor();
+  await ana.getByRole('button', { name: 'Remove erin@example.org' }).click();
   await ana.getByRole('heading', { name: 'Members (3)' }).waitFor();
 
   // @mention completion: "@ca" offers Carol; Enter picks her.

@@ -104,6 +104,13 @@ impl Conversation {
         self.members.iter().any(|m| m.party.user_id() == Some(user))
     }
 
+    /// Whether the email contact at `address` (lower-case) is a current member.
+    pub fn has_address(&self, address: &str) -> bool {
+        self.members.iter().any(|m| {
+            matches!(&m.party, Party::Contact { address: a, .. } if a.eq_ignore_ascii_case(address))
+        })
+    }
+
     /// The account ids of the current members.
     pub fn user_ids(&self) -> Vec<UserId> {
         self.members

@@ -7,8 +7,11 @@ use mail_auth::common::headers::HeaderWriter as _;
 use mail_auth::dkim::DkimSigner;
 
 /// The headers a signature covers.
-const SIGNED: [&str; 9] = [
+const SIGNED: [&str; 12] = [
     "From",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
     "To",
     "Cc",
     "Subject",

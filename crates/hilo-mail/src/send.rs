@@ -30,8 +30,8 @@ pub struct OutgoingMail {
     pub from_name: String,
     /// The sender's address (`username@<mail domain>`).
     pub from_address: String,
-    /// Where replies go (the sender's address with the conversation's tag), if not From.
-    pub reply_to: Option<String>,
+    /// Where replies go, if not From: an address and its name (the sender's when `None`).
+    pub reply_to: Option<(String, Option<String>)>,
     /// The recipients, with their names.
     pub to: Vec<(String, Option<String>)>,
     /// The subject.
@@ -48,6 +48,20 @@ pub struct OutgoingMail {
     pub files: Vec<OutgoingFile>,
     /// `no` (a person wrote it) or `auto-generated`.
     pub auto_submitted: &'static str,
+    /// For a group's mail: the list headers (RFC 2919, RFC 2369).
+    pub list: Option<MailList>,
+}
+
+/// What marks a mail as a list's (a group's): `List-Id`, `Precedence: list` and
+/// `List-Unsubscribe`. Mail that carries them is never answered automatically, and a
+/// server that relays lists (hilo among them) does not relay it again, so two groups that
+/// hold each other's addresses cannot pass one mail back and forth.
+#[derive(Debug, Clone)]
+pub struct MailList {
+    /// The list's id (a domain-like name, RFC 2919), `g-<conversation id>.<mail domain>`.
+    pub id: String,
+    /// The address that takes the recipient out (written as a `mailto:` URL).
+    pub unsubscribe: String,
 }
 
 /// Why a mail could not be composed or sent.
@@ -86,8 +100,31 @@ pub fn compose(mail: &OutgoingMail, dkim: Option<&DkimKey>) -> Result<Vec<u8>, S
         .subject(one_line(&mail.subject))
         .message_id(Some(format!("<{}>", mail.message_id)))
         .header(AutoSubmitted(mail.auto_submitted));
-    if let Some(reply_to) = &mail.reply_to {
-        builder = builder.reply_to(mailbox(Some(&mail.from_name), reply_to)?);
+    if let Some((address, name)) = &mail.reply_to {
+        let name = name.as_deref().unwrap_or(&mail.from_name);
+        builder = builder.reply_to(mailbox(Some(name), address)?);
+    }
+    if let Some(list) = &mail.list {
+        // Names hilo made (its own domain, a conversation id): checked, nothing to encode.
+        let address: lettre::Address = list.unsubscribe.parse().map_err(|_| {
+            SendError::permanent(format!("{} is not a mail address", list.unsubscribe))
+        })?;
+        let id_ok = !list.id.is_empty()
+            && list.id.len() <= 255
+            && list
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !id_ok {
+            return Err(SendError::permanent(format!(
+                "{} is not a list id",
+                list.id
+            )));
+        }
+        builder = builder
+            .header(ListId(format!("<{}>", list.id)))
+            .header(Precedence("list".to_owned()))
+            .header(ListUnsubscribe(format!("<mailto:{address}>")));
     }
     for (address, name) in &mail.to {
         builder = builder.to(mailbox(name.as_deref(), address)?);
@@ -151,6 +188,45 @@ impl lettre::message::header::Header for AutoSubmitted {
         HeaderValue::new(Self::name(), self.0.to_owned())
     }
 }
+
+/// Headers whose value hilo writes whole (checked before, nothing to encode).
+macro_rules! plain_header {
+    ($(#[$doc:meta])* $name:ident, $header:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        struct $name(String);
+
+        impl lettre::message::header::Header for $name {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($header)
+            }
+
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($name(s.trim().to_owned()))
+            }
+
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+plain_header!(
+    /// `List-Id` (RFC 2919).
+    ListId,
+    "List-Id"
+);
+plain_header!(
+    /// `Precedence: list`.
+    Precedence,
+    "Precedence"
+);
+plain_header!(
+    /// `List-Unsubscribe` (RFC 2369).
+    ListUnsubscribe,
+    "List-Unsubscribe"
+);
 
 /// The relay outbound mail goes through.
 pub struct Relay {

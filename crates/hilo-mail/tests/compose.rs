@@ -1,7 +1,7 @@
 //! Composed mail: threading headers, `Auto-Submitted`, attachments, names and subjects that
 //! cannot inject headers, and a DKIM signature a receiver verifies.
 
-use hilo_mail::send::{OutgoingFile, OutgoingMail, compose};
+use hilo_mail::send::{MailList, OutgoingFile, OutgoingMail, compose};
 use hilo_mail::{Authenticator, DkimKey, DnsMode, DnsRecord, RecordType};
 
 fn mail() -> OutgoingMail {
@@ -17,6 +17,7 @@ fn mail() -> OutgoingMail {
         text: "Sí, a la una.".into(),
         files: Vec::new(),
         auto_submitted: "no",
+        list: None,
     }
 }
 
@@ -41,6 +42,56 @@ fn threading_headers_and_auto_submitted_are_set() {
     let parsed = hilo_mail::parse(&bytes).expect("reads back");
     assert_eq!(parsed.text, "Sí, a la una.");
     assert_eq!(parsed.from.expect("from").name.as_deref(), Some("Ana Ruiz"));
+}
+
+#[test]
+fn a_group_s_mail_names_where_replies_go_and_how_to_leave() {
+    let group = OutgoingMail {
+        reply_to: Some(("g-c1@a.test".into(), Some("Lunch club".into()))),
+        list: Some(MailList {
+            id: "g-c1.a.test".into(),
+            unsubscribe: "g-c1+leave@a.test".into(),
+        }),
+        ..mail()
+    };
+    let bytes = compose(&group, None).expect("composes");
+    let head = headers(&bytes);
+    assert!(head.contains("List-Id: <g-c1.a.test>"), "{head}");
+    assert!(head.contains("Precedence: list"), "{head}");
+    // A list's mail reads back as one never to answer (or pass on) automatically.
+    assert!(hilo_mail::parse(&bytes).expect("reads back").automatic);
+    assert!(
+        head.contains("Reply-To: \"Lunch club\" <g-c1@a.test>"),
+        "{head}"
+    );
+    assert!(
+        head.contains("List-Unsubscribe: <mailto:g-c1+leave@a.test>"),
+        "{head}"
+    );
+    // The default name of a Reply-To is the sender's.
+    let tagged = OutgoingMail {
+        reply_to: Some(("ana+c1@a.test".into(), None)),
+        ..mail()
+    };
+    let head = headers(&compose(&tagged, None).expect("composes"));
+    assert!(
+        head.contains("Reply-To: \"Ana Ruiz\" <ana+c1@a.test>"),
+        "{head}"
+    );
+    // An address that is not one is refused, never written into the header.
+    for (id, unsubscribe) in [
+        ("g-c1.a.test", "x>\r\nBcc: victim@x.test"),
+        ("g-c1.a.test>\r\nBcc: victim@x.test", "g-c1+leave@a.test"),
+    ] {
+        let broken = OutgoingMail {
+            list: Some(MailList {
+                id: id.into(),
+                unsubscribe: unsubscribe.into(),
+            }),
+            ..mail()
+        };
+        assert!(compose(&broken, None).is_err());
+    }
 }
 
 #[test]

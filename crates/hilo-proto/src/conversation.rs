@@ -155,6 +155,12 @@ pub struct CreateConversationRequest {
     #[serde(default)]
     #[schema(max_items = 999)]
     pub members: Option<Vec<String>>,
+    /// Group: email addresses of other members. An address of this server is its
+    /// account; any other becomes an email contact of the group, who gets what is written
+    /// there by mail and whose replies come back into it.
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub addresses: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/conversations`.
@@ -178,8 +184,14 @@ pub struct RenameConversationRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddMembersRequest {
     /// Usernames to add.
-    #[schema(min_items = 1, max_items = 200)]
+    #[serde(default)]
+    #[schema(max_items = 200)]
     pub usernames: Vec<String>,
+    /// Email addresses to add (as in `POST /conversations`); with `usernames`, 1 to 200
+    /// entries in all.
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub addresses: Vec<String>,
 }
 
 /// `PATCH /api/v1/conversations/{id}/settings`. `muted_until: null` unmutes.

@@ -100,6 +100,9 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         accepted += 1;
         let _ = names(&r.name, validate::group_name);
         let _ = names(&r.with, validate::username);
+        for address in r.addresses.iter().flatten() {
+            let _ = validate::email_address(address);
+        }
     }
     if let Some(r) = decode::<RenameConversationRequest>(body) {
         accepted += 1;
@@ -109,6 +112,9 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         accepted += 1;
         for name in &r.usernames {
             let _ = validate::username(name);
+        }
+        for address in &r.addresses {
+            let _ = validate::email_address(address);
         }
     }
     if let Some(r) = decode::<ConversationSettingsRequest>(body) {
@@ -162,8 +168,8 @@ mod tests {
         assert!(decode_every_request(br#"{"username":"ana","password":"correct horse"}"#) >= 2);
         assert_eq!(
             decode_every_request(br#"{"seq":3}"#),
-            3,
-            "read, and the two all-optional patches"
+            4,
+            "read, the two all-optional patches, and adding members (usernames or addresses)"
         );
         assert_eq!(decode_every_request(b"[]"), 0);
     }

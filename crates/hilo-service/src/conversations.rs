@@ -13,6 +13,8 @@ use crate::{Caller, Error, Hilo, Result};
 pub const GROUP_MAX_MEMBERS: usize = 1000;
 /// Most usernames one request may add.
 const ADD_MAX: usize = 200;
+/// Most members of a group known only by email address: each message is mailed to all.
+pub const GROUP_MAX_CONTACTS: usize = 100;
 /// Most conversations one person may pin in a folder.
 pub const PINNED_MAX: usize = 10;
 
@@ -158,6 +160,74 @@ impl Hilo {
         self.opened(caller, &id, created, &deliveries).await
     }
 
+    /// Splits the addresses someone adds to a group into this server's accounts (by
+    /// username) and email contacts (checked by [`Self::admit_contacts`]).
+    fn group_addresses(
+        &self,
+        addresses: &[String],
+    ) -> Result<(Vec<String>, Vec<hilo_store::NewMemberContact>)> {
+        let mut usernames = Vec::new();
+        let mut contacts: Vec<hilo_store::NewMemberContact> = Vec::new();
+        for address in addresses {
+            let address = validate::email_address(address)?;
+            if let Some(username) = self.local_username(&address) {
+                usernames.push(username);
+            } else if !contacts.iter().any(|c| c.address == address) {
+                contacts.push(hilo_store::NewMemberContact {
+                    new_id: hilo_core::ContactId::new(self.inner.ids.new_id()),
+                    display_name: address.clone(),
+                    address,
+                });
+            }
+        }
+        // One order for every writer: two requests adding the same new addresses lock
+        // their contact rows in the same order (no deadlock on PostgreSQL).
+        contacts.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok((usernames, contacts))
+    }
+
+    /// Checks the email contacts about to join `group` (or a new group): at most
+    /// [`GROUP_MAX_CONTACTS`] in it, and each one not already there counted against the
+    /// caller's hourly allowance of new addresses. Run last, once everything else holds.
+    async fn admit_contacts(
+        &self,
+        caller: &Caller,
+        contacts: &[hilo_store::NewMemberContact],
+        group: Option<&hilo_core::Conversation>,
+    ) -> Result<()> {
+        let new = contacts
+            .iter()
+            .filter(|c| !group.is_some_and(|g| g.has_address(&c.address)))
+            .count();
+        let present = group.map_or(0, |g| {
+            g.members
+                .iter()
+                .filter(|m| matches!(m.party, hilo_core::Party::Contact { .. }))
+                .count()
+        });
+        if present + new > GROUP_MAX_CONTACTS {
+            return Err(Error::bad_request(
+                "too_many_contacts",
+                format!("a group has at most {GROUP_MAX_CONTACTS} members known by email address"),
+            ));
+        }
+        for _ in 0..new {
+            self.new_address(caller).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one address new to the caller against their hourly allowance (429 past it).
+    async fn new_address(&self, caller: &Caller) -> Result<()> {
+        self.within(
+            format!("addresses:{}", caller.user.id),
+            ADDRESSES_PER_HOUR,
+            3_600_000,
+            "conversations with new addresses",
+        )
+        .await
+    }
+
     /// Opens the caller's direct conversation with whoever is at `address`: an account of
     /// this server for one of its own addresses, otherwise an email contact (made if
     /// new), who gets what is written there by email.
@@ -172,13 +242,7 @@ impl Hilo {
         }
         // Each new address is someone this server will mail: a limit keeps an account
         // from turning it into a relay for bulk mail.
-        self.within(
-            format!("addresses:{}", caller.user.id),
-            ADDRESSES_PER_HOUR,
-            3_600_000,
-            "conversations with new addresses",
-        )
-        .await?;
+        self.new_address(caller).await?;
         let ids = &self.inner.ids;
         let (id, created, deliveries) = self
             .inner
@@ -214,21 +278,33 @@ impl Hilo {
         Ok((self.conversation(caller, id).await?, created))
     }
 
-    /// Creates a group with the caller as admin.
+    /// Creates a group with the caller as admin: accounts by username, and people by
+    /// email address (an address of this server is its account; any other, an email
+    /// contact who gets what is written there by mail).
     pub async fn create_group(
         &self,
         caller: &Caller,
         name: &str,
         usernames: &[String],
+        addresses: &[String],
     ) -> Result<ConversationView> {
         let name = validate::group_name(name)?;
-        check_group_size(usernames.len() + 1)?;
+        check_group_size(usernames.len() + addresses.len() + 1)?;
+        if addresses.len() > ADD_MAX {
+            return Err(Error::bad_request(
+                "invalid_addresses",
+                format!("addresses has at most {ADD_MAX} entries"),
+            ));
+        }
+        let (local, contacts) = self.group_addresses(addresses)?;
+        let usernames: Vec<String> = usernames.iter().cloned().chain(local).collect();
         let members: Vec<UserId> = self
-            .reachable(caller, self.users_by_name(usernames).await?)
+            .reachable(caller, self.users_by_name(&usernames).await?)
             .await?
             .into_iter()
             .filter(|id| *id != caller.user.id)
             .collect();
+        self.admit_contacts(caller, &contacts, None).await?;
         let (id, deliveries) = self
             .inner
             .store
@@ -237,6 +313,7 @@ impl Hilo {
                 name,
                 creator: caller.user.id.clone(),
                 members,
+                contacts,
                 now: self.inner.clock.now(),
             })
             .await?;
@@ -326,25 +403,36 @@ impl Hilo {
         self.conversation(caller, id).await
     }
 
-    /// Adds people to a group (any member may).
+    /// Adds people to a group (any member may): accounts by username, and people by
+    /// email address (see [`Self::create_group`]).
     pub async fn add_members(
         &self,
         caller: &Caller,
         id: &ConversationId,
         usernames: &[String],
+        addresses: &[String],
     ) -> Result<ConversationView> {
         let conversation = self.group_as_member(caller, id).await?;
-        if usernames.is_empty() || usernames.len() > ADD_MAX {
+        let asked = usernames.len() + addresses.len();
+        if asked == 0 || asked > ADD_MAX {
             return Err(Error::bad_request(
                 "invalid_usernames",
-                format!("usernames has 1 to {ADD_MAX} entries"),
+                format!("usernames and addresses have 1 to {ADD_MAX} entries together"),
             ));
         }
+        let (local, contacts) = self.group_addresses(addresses)?;
+        let usernames: Vec<String> = usernames.iter().cloned().chain(local).collect();
         let users = self
-            .reachable(caller, self.users_by_name(usernames).await?)
+            .reachable(caller, self.users_by_name(&usernames).await?)
             .await?;
-        let new = users.iter().filter(|u| !conversation.has_user(u)).count();
+        let new = users.iter().filter(|u| !conversation.has_user(u)).count()
+            + contacts
+                .iter()
+                .filter(|c| !conversation.has_address(&c.address))
+                .count();
         check_group_size(conversation.members.len() + new)?;
+        self.admit_contacts(caller, &contacts, Some(&conversation))
+            .await?;
         let change = self
             .inner
             .store
@@ -352,6 +440,7 @@ impl Hilo {
                 id,
                 &caller.user.id,
                 &users,
+                &contacts,
                 GROUP_MAX_MEMBERS,
                 self.inner.clock.now(),
             )
@@ -370,7 +459,8 @@ impl Hilo {
         self.conversation(caller, id).await
     }
 
-    /// Removes `username` from a group: yourself (leave) or, for admins, anyone.
+    /// Removes `username` from a group: yourself (leave) or, for admins, anyone. An email
+    /// address (with `@`) removes that email contact (admins only).
     pub async fn remove_member(
         &self,
         caller: &Caller,
@@ -378,31 +468,48 @@ impl Hilo {
         username: &str,
     ) -> Result<()> {
         let conversation = self.group_as_member(caller, id).await?;
-        let target = self
-            .inner
-            .store
-            .user_by_username(&username.to_ascii_lowercase())
-            .await?
-            .filter(|u| conversation.has_user(&u.id))
-            .ok_or(Error::NotFound("member"))?;
-        if target.id != caller.user.id && conversation.role_of(&caller.user.id) != Some(Role::Admin)
-        {
-            return Err(Error::forbidden(
-                "not_group_admin",
-                "only group admins can remove other members",
-            ));
-        }
-        let change = self
-            .inner
-            .store
-            .remove_member(id, &caller.user.id, &target.id, self.inner.clock.now())
-            .await
-            .map_err(in_transaction)?;
+        let admin = || {
+            if conversation.role_of(&caller.user.id) == Some(Role::Admin) {
+                Ok(())
+            } else {
+                Err(Error::forbidden(
+                    "not_group_admin",
+                    "only group admins can remove other members",
+                ))
+            }
+        };
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        let (change, removed) = if username.contains('@') {
+            let address = username.trim().to_lowercase();
+            if !conversation.has_address(&address) {
+                return Err(Error::NotFound("member"));
+            }
+            admin()?;
+            let change = store
+                .remove_contact(id, Some(&caller.user.id), &address, now)
+                .await;
+            (change, None)
+        } else {
+            let target = store
+                .user_by_username(&username.to_ascii_lowercase())
+                .await?
+                .filter(|u| conversation.has_user(&u.id))
+                .ok_or(Error::NotFound("member"))?;
+            if target.id != caller.user.id {
+                admin()?;
+            }
+            let change = store
+                .remove_member(id, &caller.user.id, &target.id, now)
+                .await;
+            (change, Some(target.id))
+        };
+        let change = change.map_err(in_transaction)?;
         self.publish_conversation_events(
             &change.deliveries,
             EventKind::ConversationUpdated,
             id,
-            Some(&target.id),
+            removed.as_ref(),
         )
         .await;
         Ok(())

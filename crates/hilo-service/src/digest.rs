@@ -239,8 +239,12 @@ impl Hilo {
         let mail = OutgoingMail {
             from_name: format!("{name} (hilo)"),
             from_address: format!("noreply@{domain}"),
-            reply_to: answerable
-                .then(|| format!("{}+{}@{domain}", account.username, conversation.id)),
+            reply_to: answerable.then(|| {
+                (
+                    format!("{}+{}@{domain}", account.username, conversation.id),
+                    None,
+                )
+            }),
             to: Vec::new(),
             subject: if count == 1 {
                 format!("New message from {name}")
@@ -253,6 +257,7 @@ impl Hilo {
             text,
             files: Vec::new(),
             auto_submitted: "auto-generated",
+            list: None,
         };
         // Each address apart: one that refuses does not hold up the others, and one that
         // refuses for good gets no more digests.

@@ -140,6 +140,7 @@ impl Hilo {
             ),
             files: Vec::new(),
             auto_submitted: "auto-generated",
+            list: None,
         };
         // Mailed first, kept once it left: a code that never went out replaces nothing (an
         // address already waiting keeps the code it was sent before).

@@ -6,6 +6,9 @@
 //! that contact: opened as a message request the first time, judged by the spam filter,
 //! and the same conversation for every later mail from that address, whatever its
 //! subject or references. Two senders replying to one mail thus land in two threads.
+//! The exception is a group the contact was added to: mail to the group's address
+//! (`g-<conversation id>@…`), or an answer to the group's mail whose tag or references
+//! name it, is the contact's message in the group, mailed on to its other contacts.
 //!
 //! Mail that claims to come from this server's own domain is refused: the accounts of
 //! this domain write through hilo itself, never through the SMTP door.
@@ -32,6 +35,9 @@ const MAX_SHOWN: usize = 10_000;
 pub const MAILS_PER_SENDER_HOUR: u32 = 200;
 /// Mails one client address may send here per hour.
 pub const MAILS_PER_CLIENT_HOUR: u32 = 2_000;
+/// Messages one email contact may post into groups per hour (each is mailed on to the
+/// group's other contacts).
+pub const GROUP_POSTS_PER_HOUR: u32 = 60;
 
 /// The service's side of the SMTP listener (`hilo_mail::Mailbox`).
 #[derive(Clone)]
@@ -160,16 +166,49 @@ impl Hilo {
                     .await;
             }
         }
-        let attachments = self.received_files(&user.id, mail).await?;
+        // A contact answering a group's mail (its tag or references name the group, and
+        // both are in it) answers the group, when it may speak there (see
+        // `may_post_to_group`) and names the address it was delivered to (no replay of a
+        // mail written to someone else). Otherwise it is a mail to this addressee.
+        if names(mail, rcpt)
+            && let Some(group) = self.contact_group(&address, user, rcpt, mail).await?
+            && self.may_post_to_group(&address, mail, checked).await?
+        {
+            return self
+                .store_contact_mail(&user.id, Some(group), sender, mail, message_id, checked)
+                .await;
+        }
+        self.store_contact_mail(&user.id, None, sender, mail, message_id, checked)
+            .await
+    }
+
+    /// Stores a contact's mail: in the direct conversation between the contact and
+    /// `recipient` (opened as a request the first time, judged by the spam filter), or in
+    /// `group` when the contact is one of its members (mailed on to the group's other
+    /// contacts). `recipient` is the uploader of record of its files.
+    async fn store_contact_mail(
+        &self,
+        recipient: &hilo_core::UserId,
+        group: Option<ConversationId>,
+        sender: &MailAddress,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Received> {
+        let address = sender.address.to_lowercase();
+        let attachments = self.received_files(recipient, mail).await?;
         let text = shown_text(mail);
-        let spam = checked.dmarc_failed() || self.mail_judged_spam(&text).await?;
+        // A group's members put the contact there: no request, no spam judgement.
+        let spam =
+            group.is_none() && (checked.dmarc_failed() || self.mail_judged_spam(&text).await?);
         let ids = &self.inner.ids;
         let new = NewInboundEmail {
             id: MessageId::new(ids.new_id()),
             new_conversation_id: ConversationId::new(ids.new_id()),
             new_contact_id: ContactId::new(ids.new_id()),
-            recipient: user.id.clone(),
-            address: sender.address.to_lowercase(),
+            recipient: recipient.clone(),
+            group,
+            address: address.clone(),
             // A contact is shared by everyone it writes to: a mail whose From cannot be
             // believed does not get to name it.
             display_name: sender
@@ -187,7 +226,12 @@ impl Hilo {
         };
         let hilo = self.clone();
         self.detached(async move {
-            let (outcome, opened) = hilo.inner.store.append_email(new).await?;
+            let (outcome, opened) = match hilo.inner.store.append_email(new).await {
+                Ok(stored) => stored,
+                // No longer a member of the group (removed a moment ago).
+                Err(hilo_store::StoreError::NotFound) => return Ok(Received::Refused),
+                Err(error) => return Err(error.into()),
+            };
             let AppendOutcome::Created(message, deliveries, moved) = &outcome else {
                 return Ok(Received::Repeated);
             };
@@ -326,12 +370,7 @@ impl Hilo {
         if checked.dmarc != "pass" {
             return Ok(None);
         }
-        let named = mail
-            .to
-            .iter()
-            .chain(&mail.cc)
-            .any(|a| a.address.eq_ignore_ascii_case(rcpt));
-        if !named {
+        if !names(mail, rcpt) {
             return Ok(None);
         }
         let store = &self.inner.store;
@@ -354,9 +393,60 @@ impl Hilo {
         rcpt: &str,
         mail: &ParsedMail,
     ) -> crate::Result<Option<ConversationId>> {
+        let store = &self.inner.store;
+        for conversation in self.named_candidates(rcpt, mail).await? {
+            if store
+                .member_place(&conversation, &owner.id)
+                .await?
+                .is_none()
+            {
+                continue;
+            }
+            if let Some(addressee) = addressee
+                && addressee.id != owner.id
+                && store
+                    .member_place(&conversation, &addressee.id)
+                    .await?
+                    .is_none()
+            {
+                continue;
+            }
+            return Ok(Some(conversation));
+        }
+        Ok(None)
+    }
+
+    /// The group a contact's mail to `addressee` names (as [`Self::named_conversation`]
+    /// finds it), when the contact at `address` and the addressee are both in it.
+    async fn contact_group(
+        &self,
+        address: &str,
+        addressee: &User,
+        rcpt: &str,
+        mail: &ParsedMail,
+    ) -> crate::Result<Option<ConversationId>> {
+        for id in self.named_candidates(rcpt, mail).await? {
+            if let Some(conversation) = self.inner.store.conversation(&id).await?
+                && conversation.kind == hilo_core::ConversationKind::Group
+                && conversation.has_address(address)
+                && conversation.has_user(&addressee.id)
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The conversations a mail names, most specific first: the group of its group
+    /// address, the tag of its address, then what its `In-Reply-To` and `References` name.
+    async fn named_candidates(
+        &self,
+        rcpt: &str,
+        mail: &ParsedMail,
+    ) -> crate::Result<Vec<ConversationId>> {
         let domain = &self.inner.config.mail_domain;
         let mut candidates: Vec<ConversationId> = Vec::new();
-        if let Some(id) = self.group_address(rcpt) {
+        if let Some((id, _)) = self.group_address(rcpt) {
             candidates.push(id);
         }
         if let Some((local, _)) = rcpt.rsplit_once('@')
@@ -389,39 +479,31 @@ impl Hilo {
                 candidates.push(message.conversation_id);
             }
         }
-        let store = &self.inner.store;
-        for conversation in candidates {
-            if store
-                .member_place(&conversation, &owner.id)
-                .await?
-                .is_none()
-            {
-                continue;
-            }
-            if let Some(addressee) = addressee
-                && addressee.id != owner.id
-                && store
-                    .member_place(&conversation, &addressee.id)
-                    .await?
-                    .is_none()
-            {
-                continue;
-            }
-            return Ok(Some(conversation));
-        }
-        Ok(None)
+        candidates.dedup();
+        Ok(candidates)
     }
 
-    /// The group a group address (`g-<conversation id>@<mail domain>`) names.
-    fn group_address(&self, address: &str) -> Option<ConversationId> {
+    /// The group a group address (`g-<conversation id>@<mail domain>`) names, and whether
+    /// it is the address that takes an email contact out (`g-<conversation
+    /// id>+leave@<mail domain>`, the group mail's `List-Unsubscribe`).
+    fn group_address(&self, address: &str) -> Option<(ConversationId, bool)> {
         let (local, domain) = address.rsplit_once('@')?;
         let id = local.strip_prefix("g-")?;
+        let (id, leave) = match id.split_once('+') {
+            Some((id, tag)) if tag.eq_ignore_ascii_case("leave") => (id, true),
+            Some(_) => return None,
+            None => (id, false),
+        };
         (domain.eq_ignore_ascii_case(&self.inner.config.mail_domain) && plausible_id(id))
-            .then(|| ConversationId::new(id.to_ascii_lowercase()))
+            .then(|| (ConversationId::new(id.to_ascii_lowercase()), leave))
     }
 
     /// A mail to a group's address: a message of the member who sent it, from a verified
-    /// address of theirs whose domain vouches for it. Anyone else is refused.
+    /// address of theirs whose domain vouches for it, or from an email contact of the
+    /// group (one whose domain does not disown the mail, which names the group's address
+    /// in To or Cc, so a mail the contact sent elsewhere cannot be replayed into it). To
+    /// the leave address, a contact's mail takes it out of the group. Anyone else is
+    /// refused.
     async fn receive_for_group(
         &self,
         rcpt: &str,
@@ -431,24 +513,134 @@ impl Hilo {
         checked: &AuthResults,
     ) -> crate::Result<Received> {
         let address = sender.address.to_lowercase();
-        let Some(owner) = self.mail_account(&address, checked, rcpt, mail).await? else {
-            return Ok(Received::Refused);
-        };
         // That group and no other, whatever the mail's references say.
-        let Some(group) = self.group_address(rcpt) else {
+        let Some((group, leave)) = self.group_address(rcpt) else {
             return Ok(Received::Refused);
         };
-        if self
-            .inner
-            .store
-            .member_place(&group, &owner.id)
-            .await?
-            .is_none()
-        {
-            return Ok(Received::Refused);
+        let owner = match self.mail_account(&address, checked, rcpt, mail).await? {
+            Some(owner)
+                if self
+                    .inner
+                    .store
+                    .member_place(&group, &owner.id)
+                    .await?
+                    .is_some() =>
+            {
+                owner
+            }
+            // Not an account's, or the account of an address that is (also) one of the
+            // group's contacts without the account being a member: the contact's.
+            _ => {
+                return self
+                    .receive_from_contact(&group, leave, sender, rcpt, mail, message_id, checked)
+                    .await;
+            }
+        };
+        if leave {
+            // Accounts leave in the app; there is nothing to do for this mail.
+            return Ok(Received::Dropped);
         }
         self.post_mail(&owner, &group, &address, mail, message_id, checked)
             .await
+    }
+
+    /// A mail to a group's address (or its leave address) from someone who is not an
+    /// account: see [`Self::receive_for_group`].
+    #[allow(clippy::too_many_arguments)]
+    async fn receive_from_contact(
+        &self,
+        group: &ConversationId,
+        leave: bool,
+        sender: &MailAddress,
+        rcpt: &str,
+        mail: &ParsedMail,
+        message_id: &str,
+        checked: &AuthResults,
+    ) -> crate::Result<Received> {
+        let address = sender.address.to_lowercase();
+        let Some(conversation) = self.inner.store.conversation(group).await? else {
+            return Ok(Received::Refused);
+        };
+        if checked.dmarc_failed() || !conversation.has_address(&address) {
+            return Ok(Received::Refused);
+        }
+        // Leaving asks only that the sender's domain does not disown the mail: someone
+        // whose domain publishes no DMARC policy can still stop the group's mail.
+        if leave {
+            // Whatever the mail says (a mail client's unsubscribe mail has no set form).
+            let change = self
+                .inner
+                .store
+                .remove_contact(group, None, &address, self.inner.clock.now())
+                .await?;
+            self.publish_conversation_events(
+                &change.deliveries,
+                EventKind::ConversationUpdated,
+                group,
+                None,
+            )
+            .await;
+            return Ok(Received::Dropped);
+        }
+        if !names(mail, rcpt) {
+            return Ok(Received::Refused);
+        }
+        // An out-of-office answer to the group's mail, or another list's mail, is
+        // nobody's message in it.
+        if mail.automatic {
+            return Ok(Received::Dropped);
+        }
+        if !self.may_post_to_group(&address, mail, checked).await? {
+            return Ok(Received::Refused);
+        }
+        // Its files are kept as the group's first admin's uploads (a contact has no
+        // uploads of its own); they are readable by the group's members once sent.
+        let Some(uploader) = conversation
+            .members
+            .iter()
+            .filter(|m| m.role == hilo_core::Role::Admin)
+            .chain(&conversation.members)
+            .find_map(|m| m.party.user_id().cloned())
+        else {
+            return Ok(Received::Refused);
+        };
+        self.store_contact_mail(
+            &uploader,
+            Some(group.clone()),
+            sender,
+            mail,
+            message_id,
+            checked,
+        )
+        .await
+    }
+
+    /// Whether a contact's mail may become its message in a group, which this server then
+    /// signs and mails on to the group's other contacts: its domain vouches for it (DMARC
+    /// `pass`: a From that cannot be proven would let anyone speak for the contact), it
+    /// is no automatic mail (an out-of-office, or a list's mail, which keeps two groups
+    /// holding each other's addresses from passing one mail round for ever), and the
+    /// contact is within its hourly allowance of group posts.
+    async fn may_post_to_group(
+        &self,
+        address: &str,
+        mail: &ParsedMail,
+        checked: &AuthResults,
+    ) -> crate::Result<bool> {
+        if checked.dmarc != "pass" || mail.automatic {
+            return Ok(false);
+        }
+        self.within(
+            format!(
+                "group-posts:{}",
+                crate::accounts::secret_hash(&address.to_lowercase())
+            ),
+            GROUP_POSTS_PER_HOUR,
+            3_600_000,
+            "group posts",
+        )
+        .await?;
+        Ok(true)
     }
 
     /// Stores a mail's files as attachments of `uploader`'s, as an upload would be
@@ -499,6 +691,14 @@ enum Received {
 
 /// `In-Reply-To` and `References` ids looked at, newest first.
 const REFERENCES_READ: usize = 30;
+
+/// Whether the mail's To or Cc names `address`.
+fn names(mail: &ParsedMail, address: &str) -> bool {
+    mail.to
+        .iter()
+        .chain(&mail.cc)
+        .any(|a| a.address.eq_ignore_ascii_case(address))
+}
 
 /// Could be an id hilo made (a conversation's, a message's).
 fn plausible_id(id: &str) -> bool {
@@ -590,12 +790,28 @@ fn temporary() -> Reply {
     Reply::new(451, "4.3.0", "temporary failure; try again later")
 }
 
+/// The answer to a mail that could not be stored now: over a limit (450), or a failure
+/// here (451, logged as `what`).
+fn not_now(error: Error, what: &str) -> Reply {
+    match error {
+        Error::RateLimited { .. } => too_much(),
+        error => {
+            tracing::warn!(%error, "{what}");
+            temporary()
+        }
+    }
+}
+
+fn too_much() -> Reply {
+    Reply::new(450, "4.7.1", "too much mail; try again later")
+}
+
 impl hilo_mail::Mailbox for MailIntake {
     async fn check_sender(&self, envelope: &Envelope) -> Result<(), Reply> {
         let hilo = &self.hilo;
         let client = format!("mail-ip:{}", envelope.client.ip().to_canonical());
         let refused = |error: Error| match error {
-            Error::RateLimited { .. } => Reply::new(450, "4.7.1", "too much mail; try again later"),
+            Error::RateLimited { .. } => too_much(),
             _ => temporary(),
         };
         hilo.within(client, MAILS_PER_CLIENT_HOUR, 3_600_000, "mails")
@@ -620,7 +836,7 @@ impl hilo_mail::Mailbox for MailIntake {
         if !self.hilo.is_local_domain(address) {
             return Err(Reply::new(550, "5.7.1", "relaying is not permitted here"));
         }
-        if let Some(group) = self.hilo.group_address(address) {
+        if let Some((group, _)) = self.hilo.group_address(address) {
             // Who may write to it is known once the mail is read (its From and checks).
             return match self.hilo.inner.store.conversation(&group).await {
                 Ok(Some(c)) if c.kind == hilo_core::ConversationKind::Group => Ok(()),
@@ -711,10 +927,7 @@ impl hilo_mail::Mailbox for MailIntake {
                 {
                     Ok(Received::Refused) => {}
                     Ok(_) => stored += 1,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not store a mail to a group");
-                        return Err(temporary());
-                    }
+                    Err(error) => return Err(not_now(error, "could not store a mail to a group")),
                 }
                 continue;
             }
@@ -733,18 +946,15 @@ impl hilo_mail::Mailbox for MailIntake {
                 // Dropped for a block counts as taken: the sender learns nothing of it.
                 Ok(Received::Stored | Received::Repeated | Received::Dropped) => stored += 1,
                 Ok(Received::Refused) => {}
-                Err(error) => {
-                    // What was stored stays; the retry finds it by its Message-ID.
-                    tracing::warn!(%error, "could not store a received mail");
-                    return Err(temporary());
-                }
+                // What was stored stays; the retry finds it by its Message-ID.
+                Err(error) => return Err(not_now(error, "could not store a received mail")),
             }
         }
         if stored == 0 {
             return Err(Reply::new(
                 550,
                 "5.7.1",
-                "only the group's members write to it",
+                "only the group's members write to it, from an address their domain vouches for (DMARC)",
             ));
         }
         Ok(())

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hilo_core::{
-    DeliveryState, EmailField, EmailMeta, EmailRecipient, Message, MessageId, Party, Timestamp,
+    ConversationKind, DeliveryState, EmailField, EmailMeta, EmailRecipient, Message, MessageId,
+    Party, Timestamp,
 };
 use hilo_mail::DkimKey;
-use hilo_mail::send::{OutgoingFile, OutgoingMail, Relay, SendError, compose};
+use hilo_mail::send::{MailList, OutgoingFile, OutgoingMail, Relay, SendError, compose};
 use hilo_proto::{Event, MessageDto};
 use hilo_store::{Delivery, MailJob, MailOutcome};
 use object_store::ObjectStoreExt as _;
@@ -150,13 +151,37 @@ impl Hilo {
             .await
             .map_err(transient)?
             .ok_or_else(|| failed("the conversation is gone"))?;
-        let Some(Party::User {
-            username,
-            display_name,
-            ..
-        }) = &message.sender
-        else {
-            return Err(failed("only what a person writes is mailed"));
+        let domain = &self.inner.config.mail_domain;
+        let group = (conversation.kind == ConversationKind::Group).then(|| {
+            (
+                format!("g-{}@{domain}", conversation.id),
+                conversation.name.clone().unwrap_or_default(),
+            )
+        });
+        // An account writes from its own address; an email contact's words in a group are
+        // passed on from the group's (their domain would not vouch for this server).
+        let (from_name, from_address, author) = match (&message.sender, &group) {
+            (
+                Some(Party::User {
+                    username,
+                    display_name,
+                    ..
+                }),
+                _,
+            ) => (display_name.clone(), format!("{username}@{domain}"), None),
+            (
+                Some(Party::Contact {
+                    address,
+                    display_name,
+                    ..
+                }),
+                Some((group_address, group_name)),
+            ) => (
+                format!("{display_name} ({group_name})"),
+                group_address.clone(),
+                Some(address.as_str()),
+            ),
+            _ => return Err(failed("only what a person writes is mailed")),
         };
         let to: Vec<(String, Option<String>)> = conversation
             .members
@@ -166,7 +191,9 @@ impl Hilo {
                     address,
                     display_name,
                     ..
-                } if address.contains('@') => Some((address.clone(), Some(display_name.clone()))),
+                } if address.contains('@') && Some(address.as_str()) != author => {
+                    Some((address.clone(), Some(display_name.clone())))
+                }
                 _ => None,
             })
             .collect();
@@ -177,10 +204,14 @@ impl Hilo {
             .thread_mail(&job.conversation_id, REFERENCES + 1)
             .await
             .map_err(transient)?;
-        let domain = &self.inner.config.mail_domain;
         let rfc_id = format!("{}@{domain}", message.id);
-        // This message's own mail (a retry) is not its own parent.
-        let earlier: Vec<_> = thread.iter().filter(|m| m.rfc_id != rfc_id).collect();
+        // This message's own mail (a retry, or the mail a contact's words came as) is not
+        // its own parent.
+        let received = message.email.as_ref().map(|e| e.message_id.as_str());
+        let earlier: Vec<_> = thread
+            .iter()
+            .filter(|m| m.rfc_id != rfc_id && Some(m.rfc_id.as_str()) != received)
+            .collect();
         let subject = earlier
             .iter()
             .find_map(|m| m.subject.as_deref())
@@ -191,7 +222,10 @@ impl Hilo {
                     format!("Re: {s}")
                 }
             })
-            .unwrap_or_else(|| format!("Message from {display_name}"));
+            .unwrap_or_else(|| match &group {
+                Some((_, name)) => name.clone(),
+                None => format!("Message from {from_name}"),
+            });
         let mut references: Vec<String> = earlier
             .iter()
             .take(REFERENCES as usize)
@@ -202,12 +236,26 @@ impl Hilo {
             permanent: false,
             detail: format!("could not read an attachment: {e}"),
         })?;
-        let from_address = format!("{username}@{domain}");
+        // A group's mail goes to its address, as a list's does: its contacts are only on
+        // the envelope (none learns the others' addresses, and answering all answers
+        // the group), replies come back to it, it says how to leave, and its list
+        // headers keep auto-responders and other lists (another hilo's group holding this
+        // group's address) from sending it round again.
+        let header_to = match &group {
+            Some((address, name)) => vec![(address.clone(), Some(name.clone()))],
+            None => to.clone(),
+        };
         let mail = OutgoingMail {
-            from_name: display_name.clone(),
+            from_name,
             from_address: from_address.clone(),
-            reply_to: None,
-            to: to.clone(),
+            reply_to: group
+                .as_ref()
+                .map(|(address, name)| (address.clone(), Some(name.clone()))),
+            list: group.as_ref().map(|_| MailList {
+                id: format!("g-{}.{domain}", conversation.id),
+                unsubscribe: format!("g-{}+leave@{domain}", conversation.id),
+            }),
+            to: header_to.clone(),
             subject: subject.clone(),
             message_id: rfc_id.clone(),
             in_reply_to: earlier.first().map(|m| m.rfc_id.clone()),
@@ -221,7 +269,7 @@ impl Hilo {
             message_id: rfc_id,
             subject: Some(subject),
             from: from_address,
-            recipients: to
+            recipients: header_to
                 .iter()
                 .map(|(address, name)| EmailRecipient {
                     field: EmailField::To,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use hilo_core::{Conversation, ConversationId, ConversationView, Folder, Timestamp, UserId};
 use hilo_store::{
     ConversationPage, ConversationStore, Delivery, MemberPlace, MemberSettingsPatch,
-    MembershipChange, NewGroup, StoreResult,
+    MembershipChange, NewGroup, NewMemberContact, StoreResult,
 };
 
 use crate::{PostgresStore, reads, tx};
@@ -76,10 +76,21 @@ impl ConversationStore for PostgresStore {
         id: &ConversationId,
         actor: &UserId,
         users: &[UserId],
+        contacts: &[NewMemberContact],
         max_members: usize,
         now: Timestamp,
     ) -> StoreResult<MembershipChange> {
-        in_transaction!(self, conn => tx::add_members(conn, id, actor, users, max_members, now))
+        in_transaction!(self, conn => tx::add_members(conn, id, actor, users, contacts, max_members, now))
+    }
+
+    async fn remove_contact(
+        &self,
+        id: &ConversationId,
+        actor: Option<&UserId>,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange> {
+        in_transaction!(self, conn => tx::remove_contact(conn, id, actor, address, now))
     }
 
     async fn remove_member(

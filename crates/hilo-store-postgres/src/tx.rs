@@ -21,8 +21,8 @@ use hilo_core::{
 use hilo_store::sql;
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
-    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMessage,
-    NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMemberContact,
+    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
 
 use crate::{db_error, decode, events, lock_account_creation, reads, rows, search};
@@ -134,6 +134,56 @@ async fn require_member(
     .await
     .map_err(db_error)?;
     role.ok_or(StoreError::NotFound)
+}
+
+/// The email contact `contact` joins conversation `id` at `now` (the contact made if its
+/// address is new; a former member rejoins through its old row). False when it already
+/// was a member. The conversation is locked by the caller (or new).
+async fn add_contact_member(
+    conn: &mut Conn,
+    id: &ConversationId,
+    contact: &NewMemberContact,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    sqlx::query(rows::INSERT_EMAIL_CONTACT)
+        .bind(contact.new_id.as_str())
+        .bind(&contact.address)
+        .bind(&contact.display_name)
+        .bind(now.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let contact: String = sqlx::query_scalar(rows::CONTACT_BY_ADDRESS)
+        .bind(&contact.address)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let member: Option<String> = sqlx::query_scalar(rows::CONTACT_IS_MEMBER)
+        .bind(id.as_str())
+        .bind(&contact)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if member.is_some() {
+        return Ok(false);
+    }
+    let rejoined = sqlx::query(rows::REJOIN_CONTACT_MEMBER)
+        .bind(now.millis())
+        .bind(id.as_str())
+        .bind(&contact)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if rejoined.rows_affected() == 0 {
+        sqlx::query(rows::INSERT_CONTACT_MEMBER)
+            .bind(id.as_str())
+            .bind(&contact)
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(true)
 }
 
 /// Moves the conversation's activity time forward (never back) to `now`.
@@ -924,6 +974,9 @@ pub(crate) async fn create_group(conn: &mut Conn, group: &NewGroup) -> StoreResu
     for user in group.members.iter().filter(|u| **u != group.creator) {
         insert_member(conn, &group.id, user, "member", &group.creator, group.now).await?;
     }
+    for contact in &group.contacts {
+        add_contact_member(conn, &group.id, contact, group.now).await?;
+    }
     let members = member_users(conn, &group.id).await?;
     events::append(
         conn,
@@ -967,6 +1020,7 @@ pub(crate) async fn add_members(
     id: &ConversationId,
     actor: &UserId,
     users: &[UserId],
+    contacts: &[NewMemberContact],
     max_members: usize,
     now: Timestamp,
 ) -> StoreResult<MembershipChange> {
@@ -978,10 +1032,22 @@ pub(crate) async fn add_members(
             added.push(user.clone());
         }
     }
-    if before.len() + added.len() > max_members {
+    let mut joined = 0;
+    for contact in contacts {
+        if add_contact_member(conn, id, contact, now).await? {
+            joined += 1;
+        }
+    }
+    let count: i64 = sqlx::query_scalar(rows::MEMBER_COUNT)
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if count as usize + added.len() > max_members {
+        // The contacts' rows go with the transaction.
         return Err(StoreError::Conflict("too_many_members"));
     }
-    if added.is_empty() {
+    if added.is_empty() && joined == 0 {
         return Ok(MembershipChange::default());
     }
     for user in &added {
@@ -1071,6 +1137,52 @@ pub(crate) async fn remove_member(
     let deliveries = events::append(conn, &affected, &event, now).await?;
     Ok(MembershipChange {
         changed: vec![user.clone()],
+        deliveries,
+    })
+}
+
+/// An email contact leaves a group (see `ConversationStore::remove_contact`).
+pub(crate) async fn remove_contact(
+    conn: &mut Conn,
+    id: &ConversationId,
+    actor: Option<&UserId>,
+    address: &str,
+    now: Timestamp,
+) -> StoreResult<MembershipChange> {
+    match actor {
+        Some(actor) => {
+            if lock_as_member(conn, id, actor).await? != "admin" {
+                return Err(StoreError::Conflict("not_group_admin"));
+            }
+        }
+        None => {
+            lock_conversation(conn, id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        }
+    }
+    let left = sqlx::query(rows::LEAVE_CONTACT)
+        .bind(now.millis())
+        .bind(id.as_str())
+        .bind(address)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if left.rows_affected() == 0 {
+        return Ok(MembershipChange::default());
+    }
+    touch(conn, id, now).await?;
+    let members = member_users(conn, id).await?;
+    events::lock_users(conn, &members).await?;
+    let deliveries = events::append(
+        conn,
+        &members,
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )
+    .await?;
+    Ok(MembershipChange {
+        changed: Vec::new(),
         deliveries,
     })
 }
@@ -1447,17 +1559,34 @@ pub(crate) async fn append_email(
     new: &NewInboundEmail,
     terms: &IndexTerms,
 ) -> StoreResult<(AppendOutcome, bool)> {
-    let (conversation, contact, created) = contact_direct(
-        conn,
-        &new.recipient,
-        &new.new_contact_id,
-        &new.address,
-        &new.display_name,
-        &new.new_conversation_id,
-        "requests",
-        new.now,
-    )
-    .await?;
+    let (conversation, contact, created) = match &new.group {
+        Some(group) => {
+            lock_conversation(conn, group)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let contact: String = sqlx::query_scalar(rows::CONTACT_MEMBER_BY_ADDRESS)
+                .bind(group.as_str())
+                .bind(&new.address)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error)?
+                .ok_or(StoreError::NotFound)?;
+            (group.clone(), ContactId::new(contact), false)
+        }
+        None => {
+            contact_direct(
+                conn,
+                &new.recipient,
+                &new.new_contact_id,
+                &new.address,
+                &new.display_name,
+                &new.new_conversation_id,
+                "requests",
+                new.now,
+            )
+            .await?
+        }
+    };
     let repeated: Option<String> = sqlx::query_scalar(rows::RECEIVED_EMAIL)
         .bind(conversation.as_str())
         .bind(&new.email.message_id)
@@ -1503,6 +1632,15 @@ pub(crate) async fn append_email(
             .map_err(db_error)?;
     }
     insert_message_attachments(conn, &new.id, &new.attachments).await?;
+    // In a group, mailed on to its other email contacts.
+    sqlx::query(rows::ENQUEUE_RELAYED_MAIL)
+        .bind(new.id.as_str())
+        .bind(conversation.as_str())
+        .bind(new.now.millis())
+        .bind(contact.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
     // A conversation just opened is announced by its creation, not as a move.
     let (kind, moved) = if created {

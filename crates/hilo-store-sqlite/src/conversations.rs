@@ -6,7 +6,7 @@ use hilo_core::{Conversation, ConversationId, ConversationView, Folder, Timestam
 use hilo_store::sql::Columns as _;
 use hilo_store::{
     ConversationPage, ConversationStore, Delivery, MemberPlace, MemberSettingsPatch,
-    MembershipChange, NewGroup, StoreResult,
+    MembershipChange, NewGroup, NewMemberContact, StoreResult,
 };
 
 use crate::{SqliteStore, reads, tx};
@@ -79,10 +79,22 @@ impl ConversationStore for SqliteStore {
         id: &ConversationId,
         actor: &UserId,
         users: &[UserId],
+        contacts: &[NewMemberContact],
         max_members: usize,
         now: Timestamp,
     ) -> StoreResult<MembershipChange> {
-        in_writer!(self, (id, actor, users), conn => tx::add_members(conn, &id, &actor, &users, max_members, now))
+        in_writer!(self, (id, actor, users, contacts), conn => tx::add_members(conn, &id, &actor, &users, &contacts, max_members, now))
+    }
+
+    async fn remove_contact(
+        &self,
+        id: &ConversationId,
+        actor: Option<&UserId>,
+        address: &str,
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange> {
+        let actor = actor.cloned();
+        in_writer!(self, (id, address), conn => tx::remove_contact(conn, &id, actor.as_ref(), &address, now))
     }
 
     async fn remove_member(

@@ -67,6 +67,7 @@ fn broken_group(creator: &UserId) -> NewGroup {
         name: "broken".into(),
         creator: creator.clone(),
         members: vec![UserId::new("no-such-user")],
+        contacts: Vec::new(),
         now: Timestamp(3),
     }
 }

@@ -15,8 +15,8 @@ use hilo_core::{
 use hilo_store::sql::{self, Columns as _};
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
-    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMessage,
-    NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMemberContact,
+    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
 };
 use rusqlite::{Connection, params};
 
@@ -94,6 +94,51 @@ fn require_member(conn: &Connection, id: &ConversationId, actor: &UserId) -> Sto
         [id.as_str(), actor.as_str()],
     )?;
     role.ok_or(StoreError::NotFound)
+}
+
+/// The email contact `contact` joins conversation `id` at `now` (the contact made if its
+/// address is new; a former member rejoins through its old row). False when it already
+/// was a member.
+fn add_contact_member(
+    conn: &Connection,
+    id: &ConversationId,
+    contact: &NewMemberContact,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    execute(
+        conn,
+        rows::INSERT_EMAIL_CONTACT,
+        params![
+            contact.new_id.as_str(),
+            contact.address,
+            contact.display_name,
+            now.millis()
+        ],
+    )?;
+    let contact: String = scalar(conn, rows::CONTACT_BY_ADDRESS, [contact.address.as_str()])?
+        .ok_or(StoreError::NotFound)?;
+    if scalar::<String>(
+        conn,
+        rows::CONTACT_IS_MEMBER,
+        [id.as_str(), contact.as_str()],
+    )?
+    .is_some()
+    {
+        return Ok(false);
+    }
+    let rejoined = execute(
+        conn,
+        rows::REJOIN_CONTACT_MEMBER,
+        params![now.millis(), id.as_str(), contact.as_str()],
+    )?;
+    if rejoined == 0 {
+        execute(
+            conn,
+            rows::INSERT_CONTACT_MEMBER,
+            params![id.as_str(), contact.as_str(), now.millis()],
+        )?;
+    }
+    Ok(true)
 }
 
 /// Moves the conversation's activity time forward (never back) to `now`.
@@ -788,6 +833,9 @@ pub(crate) fn create_group(conn: &Connection, group: &NewGroup) -> StoreResult<V
     for user in group.members.iter().filter(|u| **u != group.creator) {
         insert_member(conn, &group.id, user, "member", &group.creator, group.now)?;
     }
+    for contact in &group.contacts {
+        add_contact_member(conn, &group.id, contact, group.now)?;
+    }
     let members = member_users(conn, &group.id)?;
     events::append(
         conn,
@@ -828,6 +876,7 @@ pub(crate) fn add_members(
     id: &ConversationId,
     actor: &UserId,
     users: &[UserId],
+    contacts: &[NewMemberContact],
     max_members: usize,
     now: Timestamp,
 ) -> StoreResult<MembershipChange> {
@@ -839,10 +888,18 @@ pub(crate) fn add_members(
             added.push(user.clone());
         }
     }
-    if before.len() + added.len() > max_members {
+    let mut joined = 0;
+    for contact in contacts {
+        if add_contact_member(conn, id, contact, now)? {
+            joined += 1;
+        }
+    }
+    let count: i64 = scalar(conn, rows::MEMBER_COUNT, [id.as_str()])?.unwrap_or_default();
+    if count as usize + added.len() > max_members {
+        // The contacts' rows go with the transaction.
         return Err(StoreError::Conflict("too_many_members"));
     }
-    if added.is_empty() {
+    if added.is_empty() && joined == 0 {
         return Ok(MembershipChange::default());
     }
     for user in &added {
@@ -920,6 +977,41 @@ pub(crate) fn remove_member(
     let deliveries = events::append(conn, &affected, &event, now)?;
     Ok(MembershipChange {
         changed: vec![user.clone()],
+        deliveries,
+    })
+}
+
+/// An email contact leaves a group (see `ConversationStore::remove_contact`).
+pub(crate) fn remove_contact(
+    conn: &Connection,
+    id: &ConversationId,
+    actor: Option<&UserId>,
+    address: &str,
+    now: Timestamp,
+) -> StoreResult<MembershipChange> {
+    if let Some(actor) = actor
+        && require_member(conn, id, actor)? != "admin"
+    {
+        return Err(StoreError::Conflict("not_group_admin"));
+    }
+    if execute(
+        conn,
+        rows::LEAVE_CONTACT,
+        params![now.millis(), id.as_str(), address],
+    )? == 0
+    {
+        return Ok(MembershipChange::default());
+    }
+    touch(conn, id, now)?;
+    let members = member_users(conn, id)?;
+    let deliveries = events::append(
+        conn,
+        &members,
+        &record(EventKind::ConversationUpdated, id),
+        now,
+    )?;
+    Ok(MembershipChange {
+        changed: Vec::new(),
         deliveries,
     })
 }
@@ -1297,16 +1389,27 @@ pub(crate) fn append_email(
     new: &NewInboundEmail,
     terms: &IndexTerms,
 ) -> StoreResult<(AppendOutcome, bool)> {
-    let (conversation, contact, created) = contact_direct(
-        conn,
-        &new.recipient,
-        &new.new_contact_id,
-        &new.address,
-        &new.display_name,
-        &new.new_conversation_id,
-        "requests",
-        new.now,
-    )?;
+    let (conversation, contact, created) = match &new.group {
+        Some(group) => {
+            let contact: String = scalar(
+                conn,
+                rows::CONTACT_MEMBER_BY_ADDRESS,
+                [group.as_str(), new.address.as_str()],
+            )?
+            .ok_or(StoreError::NotFound)?;
+            (group.clone(), ContactId::new(contact), false)
+        }
+        None => contact_direct(
+            conn,
+            &new.recipient,
+            &new.new_contact_id,
+            &new.address,
+            &new.display_name,
+            &new.new_conversation_id,
+            "requests",
+            new.now,
+        )?,
+    };
     let opened = if created {
         events::append(
             conn,
@@ -1351,6 +1454,17 @@ pub(crate) fn append_email(
     )?;
     attach(conn, &new.id, &new.attachments, new.now)?;
     search::index(conn, &new.id, terms)?;
+    // In a group, mailed on to its other email contacts.
+    execute(
+        conn,
+        rows::ENQUEUE_RELAYED_MAIL,
+        params![
+            new.id.as_str(),
+            conversation.as_str(),
+            new.now.millis(),
+            contact.as_str()
+        ],
+    )?;
     let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;
     // A conversation just opened is announced by its creation, not as a move.
     if created {

@@ -565,6 +565,22 @@ pub(crate) const INSERT_EMAIL_CONTACT: &str = "INSERT INTO contacts (id, kind, a
 /// A contact's id by address.
 pub(crate) const CONTACT_BY_ADDRESS: &str = "SELECT id FROM contacts WHERE address = $1";
 
+/// The current members of conversation `$1`, accounts and contacts alike.
+pub(crate) const MEMBER_COUNT: &str =
+    "SELECT count(*) FROM members WHERE conversation_id = $1 AND left_at IS NULL";
+
+/// Whether contact `$2` is a current member of conversation `$1`.
+pub(crate) const CONTACT_IS_MEMBER: &str = "SELECT contact_id FROM members WHERE conversation_id = $1 AND contact_id = $2 AND left_at IS NULL";
+
+/// A former member of conversation `$2`, contact `$3`, rejoins at `$1`.
+pub(crate) const REJOIN_CONTACT_MEMBER: &str = "UPDATE members SET joined_at = $1, left_at = NULL WHERE conversation_id = $2 AND contact_id = $3 AND left_at IS NOT NULL";
+
+/// The email contact at address `$3` leaves conversation `$2` at `$1`.
+pub(crate) const LEAVE_CONTACT: &str = "UPDATE members SET left_at = $1 WHERE conversation_id = $2 AND contact_id = (SELECT id FROM contacts WHERE address = $3) AND left_at IS NULL";
+
+/// The contact at address `$2` when it is a current member of conversation `$1`.
+pub(crate) const CONTACT_MEMBER_BY_ADDRESS: &str = "SELECT k.id FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $1 AND k.address = $2 AND mb.contact_id IS NOT NULL AND mb.left_at IS NULL";
+
 /// Opens the direct conversation `$1` with key `$2` at `$3`, unless the pair has one.
 pub(crate) const INSERT_DIRECT: &str = "INSERT INTO conversations (id, kind, direct_key, created_at, updated_at) VALUES ($1, 'direct', $2, $3, $3) ON CONFLICT (direct_key) DO NOTHING RETURNING id";
 
@@ -590,6 +606,10 @@ pub(crate) const INSERT_MESSAGE_EMAIL: &str = "INSERT INTO message_emails (messa
 /// every send: `contact_id IS NOT NULL` lets it read the partial index `members_contact`
 /// (a conversation's contacts only) instead of every member of a large group.
 pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.contact_id IS NOT NULL AND mb.left_at IS NULL AND k.kind = 'email')";
+
+/// Queues message `$1` of conversation `$2`, received at `$3` from contact `$4`, for
+/// mailing on to the conversation's other email contacts, if it has any (a group's).
+pub(crate) const ENQUEUE_RELAYED_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.contact_id IS NOT NULL AND mb.contact_id <> $4 AND mb.left_at IS NULL AND k.kind = 'email')";
 
 /// The mail of conversation `$1`, newest first, at most `$2`: `rfc_id, subject, inbound`.
 pub(crate) const THREAD_MAIL: &str = "SELECT e.rfc_id, e.subject, e.inbound FROM message_emails e JOIN messages m ON m.id = e.message_id WHERE e.conversation_id = $1 ORDER BY m.seq DESC LIMIT $2";

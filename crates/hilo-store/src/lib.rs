@@ -231,8 +231,22 @@ pub struct NewGroup {
     pub creator: UserId,
     /// Other members (deduplicated, without the creator).
     pub members: Vec<UserId>,
+    /// Members known by email address (deduplicated).
+    pub contacts: Vec<NewMemberContact>,
     /// Creation time.
     pub now: Timestamp,
+}
+
+/// Someone known by email address who joins a group: the contact is made if the address
+/// is not one yet.
+#[derive(Debug, Clone)]
+pub struct NewMemberContact {
+    /// Id for the contact, if the address is not one yet.
+    pub new_id: ContactId,
+    /// The address, lower-case.
+    pub address: String,
+    /// The contact's name, if the contact is new.
+    pub display_name: String,
 }
 
 /// A page of a member's conversation list.
@@ -348,15 +362,29 @@ pub trait ConversationStore: Send + Sync {
         name: &str,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Adds accounts to a group on behalf of `actor`; `conversation.created` for the
-    /// newcomers and `conversation.updated` for the others. In the transaction: `NotFound`
-    /// unless `actor` is a member, `Conflict("too_many_members")` past `max_members`.
+    /// Adds accounts and email contacts to a group on behalf of `actor`;
+    /// `conversation.created` for the new accounts and `conversation.updated` for the
+    /// others (also when only contacts joined). In the transaction: `NotFound` unless
+    /// `actor` is a member, `Conflict("too_many_members")` past `max_members` (contacts
+    /// count).
     async fn add_members(
         &self,
         id: &ConversationId,
         actor: &UserId,
         users: &[UserId],
+        contacts: &[NewMemberContact],
         max_members: usize,
+        now: Timestamp,
+    ) -> StoreResult<MembershipChange>;
+    /// Removes the email contact at `address` from a group, on behalf of `actor` (an admin;
+    /// `Conflict("not_group_admin")` otherwise) or, with `None`, of the contact itself
+    /// (leaving by mail). `conversation.updated` for the members; an empty change when the
+    /// address was not a member. `NotFound` unless `actor` is a member.
+    async fn remove_contact(
+        &self,
+        id: &ConversationId,
+        actor: Option<&UserId>,
+        address: &str,
         now: Timestamp,
     ) -> StoreResult<MembershipChange>;
     /// Removes `user` from a group on behalf of `actor` (leave when they are the same);
@@ -535,6 +563,10 @@ pub struct NewInboundEmail {
     pub new_contact_id: ContactId,
     /// The addressee.
     pub recipient: UserId,
+    /// A group the sender is a current member of, to post in instead of the direct
+    /// conversation with `recipient` (`NotFound` if the address is not a member). The
+    /// message is then mailed on to the group's other email contacts.
+    pub group: Option<ConversationId>,
     /// The sender's address (lower-case domain) and name.
     pub address: String,
     /// The name the sender gave.

@@ -59,7 +59,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
 
 /// POST /api/v1/conversations
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", security(("bearer" = [])), request_body = CreateConversationRequest,
-    responses((status = 201, description = "created", body = ConversationDto), (status = 200, description = "the existing direct conversation", body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody)))]
+    responses((status = 201, description = "created", body = ConversationDto), (status = 200, description = "the existing direct conversation", body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "someone named does not take messages from the caller", body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody), (status = 429, description = "too many new email addresses this hour", body = ErrorBody)))]
 async fn create_conversation(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -109,7 +109,12 @@ async fn create_conversation(
                 .ok_or_else(|| ApiError::bad_request("missing_field", "a group needs a `name`"))?;
             let view = state
                 .hilo
-                .create_group(&caller, name, body.members.as_deref().unwrap_or(&[]))
+                .create_group(
+                    &caller,
+                    name,
+                    body.members.as_deref().unwrap_or(&[]),
+                    body.addresses.as_deref().unwrap_or(&[]),
+                )
                 .await?;
             Ok((StatusCode::CREATED, Json(ConversationDto::from(&view))).into_response())
         }
@@ -191,7 +196,7 @@ async fn rename_conversation(
 
 /// POST /api/v1/conversations/{id}/members
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/members", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path)), request_body = AddMembersRequest,
-    responses((status = 200, body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConversationDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "someone named does not take messages from the caller", body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "too many new email addresses this hour", body = ErrorBody)))]
 async fn add_members(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -200,12 +205,18 @@ async fn add_members(
 ) -> Result<Json<ConversationDto>, ApiError> {
     let view = state
         .hilo
-        .add_members(&caller, &ConversationId::new(id), &body.usernames)
+        .add_members(
+            &caller,
+            &ConversationId::new(id),
+            &body.usernames,
+            &body.addresses,
+        )
         .await?;
     Ok(Json(ConversationDto::from(&view)))
 }
 
-/// DELETE /api/v1/conversations/{id}/members/{username}
+/// DELETE /api/v1/conversations/{id}/members/{username}: an address (with `@`) removes an
+/// email contact.
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/{username}", tag = "conversations", security(("bearer" = [])), params(("id" = String, Path), ("username" = String, Path)),
     responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, description = "only group admins remove others", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove_member(

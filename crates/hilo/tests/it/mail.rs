@@ -1175,13 +1175,23 @@ async fn direct_with(
     user: &User,
     other: &str,
 ) -> Option<(String, Vec<Value>)> {
+    direct_thread(server, user, |m| m["username"] == other).await
+}
+
+/// The direct conversation of `user`'s (any folder) with a member `other` picks, and its
+/// history.
+async fn direct_thread(
+    server: &TestServer,
+    user: &User,
+    other: impl Fn(&Value) -> bool,
+) -> Option<(String, Vec<Value>)> {
     for folder in ["inbox", "requests", "spam"] {
         for conversation in conversations(server, user, folder).await {
             let with_other = conversation["members"]
                 .as_array()
                 .expect("members")
                 .iter()
-                .any(|m| m["username"] == other);
+                .any(&other);
             if conversation["kind"] == "direct" && with_other {
                 let id = conversation["id"].as_str().expect("id").to_owned();
                 let messages = history(server, user, &id).await;
@@ -2048,4 +2058,441 @@ async fn someone_away_gets_one_digest_and_answers_it_by_replying() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["digest"], false);
+}
+
+/// The direct conversation `user` has with the email contact at `address`, and its
+/// history, from any folder.
+async fn thread_with_address(
+    server: &TestServer,
+    user: &User,
+    address: &str,
+) -> Option<(String, Vec<Value>)> {
+    direct_thread(server, user, |m| m["address"] == address).await
+}
+
+/// The addresses of a conversation's email contacts, sorted.
+fn contact_addresses(conversation: &Value) -> Vec<String> {
+    let mut addresses: Vec<String> = conversation["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| m["kind"] == "contact")
+        .map(|m| m["address"].as_str().expect("address").to_owned())
+        .collect();
+    addresses.sort();
+    addresses
+}
+
+#[tokio::test]
+async fn email_contacts_join_a_group_by_address_and_get_its_mail_as_a_list_s() {
+    let relay = super::support::MailSink::start().await;
+    let relay_url = relay.url();
+    let server = TestServer::start_with(move |args| args.smtp_relay = Some(relay_url)).await;
+    let ana = server.register("ana").await;
+    let carl = server.register("carl").await;
+    let create = async |addresses: Value| {
+        server
+            .post(
+                "/api/v1/conversations",
+                &ana,
+                serde_json::json!({"kind": "group", "name": "Cena", "members": [], "addresses": addresses}),
+            )
+            .await
+    };
+
+    // Bad addresses are refused and nothing is made.
+    for (addresses, code) in [
+        (
+            serde_json::json!(["bob@example.org", "no-at-sign"]),
+            "invalid_address",
+        ),
+        (serde_json::json!(["+34600111222"]), "unsupported_address"),
+    ] {
+        let (status, body) = create(addresses).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    // At most 100 contacts in a group (each message is mailed to every one).
+    let many: Vec<String> = (0..101).map(|n| format!("guest{n}@example.org")).collect();
+    let (status, body) = create(serde_json::json!(many)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_contacts", "{body}");
+    assert!(conversations(&server, &ana, "inbox").await.is_empty());
+    // An address of this server is its account; any other, an email contact.
+    let (status, group) = create(serde_json::json!(["carl@localhost", "Bob@Example.ORG"])).await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let id = group["id"].as_str().expect("id").to_owned();
+    assert_eq!(contact_addresses(&group), ["bob@example.org"]);
+    assert!(
+        group["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["username"] == "carl")
+    );
+    let (status, _) = server
+        .get(&format!("/api/v1/conversations/{id}"), &carl)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Adding by address: once, however often asked.
+    for _ in 0..2 {
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/conversations/{id}/members"),
+                &carl,
+                serde_json::json!({"addresses": ["dan@example.net"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            contact_addresses(&body),
+            ["bob@example.org", "dan@example.net"]
+        );
+    }
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{id}/members"),
+            &carl,
+            serde_json::json!({"usernames": [], "addresses": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Only an admin removes a contact.
+    let (status, body) = server
+        .delete(
+            &format!("/api/v1/conversations/{id}/members/dan@example.net"),
+            &carl,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "not_group_admin");
+    let (status, _) = server
+        .delete(
+            &format!("/api/v1/conversations/{id}/members/nobody@example.net"),
+            &ana,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // What a member writes goes out once, to every contact on the envelope, addressed to
+    // the group as a list's mail is: no contact sees another's address, replies and
+    // "reply all" come back to the group, and it says how to leave.
+    let sent = server.send(&ana, &id, "g1", "¿Cenamos el viernes?").await;
+    let sent = sent["id"].as_str().expect("id").to_owned();
+    mailed(&server, &ana, &sent).await;
+    let (mut rcpts, bytes) = relay
+        .mails
+        .lock()
+        .expect("sink")
+        .last()
+        .cloned()
+        .expect("a mail");
+    rcpts.sort();
+    assert_eq!(rcpts, ["bob@example.org", "dan@example.net"]);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let group_address = format!("g-{id}@localhost");
+    assert!(head.contains("From: ana <ana@localhost>"), "{head}");
+    assert!(
+        head.contains(&format!("To: Cena <{group_address}>")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("Reply-To: Cena <{group_address}>")),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!(
+            "List-Unsubscribe: <mailto:g-{id}+leave@localhost>"
+        )),
+        "{head}"
+    );
+    assert!(head.contains("Subject: Cena"), "{head}");
+    // A list's mail: no auto-responder answers it, no other list passes it on.
+    assert!(
+        head.contains(&format!("List-Id: <g-{id}.localhost>")),
+        "{head}"
+    );
+    assert!(head.contains("Precedence: list"), "{head}");
+    assert!(
+        !head.contains("bob@example.org") && !head.contains("dan@example.net"),
+        "{head}"
+    );
+    // The message keeps what its mail said, the group's address as its To.
+    let message = message_by_id(&server, &ana, &sent).await;
+    assert_eq!(
+        message["email"]["to"][0]["address"],
+        group_address.as_str(),
+        "{message}"
+    );
+
+    // Removed, a contact gets nothing more; with no contact left, nothing is mailed.
+    for address in ["dan@example.net", "bob@example.org"] {
+        let (status, body) = server
+            .delete(
+                &format!("/api/v1/conversations/{id}/members/{address}"),
+                &ana,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let (_, group) = server
+        .get(&format!("/api/v1/conversations/{id}"), &ana)
+        .await;
+    assert!(contact_addresses(&group).is_empty(), "{group}");
+    let quiet = server.send(&ana, &id, "g2", "Solo nosotros").await;
+    assert!(quiet["delivery"].is_null(), "{quiet}");
+    // Added again, a contact is back (its old membership, no duplicate).
+    let (status, body) = server
+        .post(
+            &format!("/api/v1/conversations/{id}/members"),
+            &ana,
+            serde_json::json!({"addresses": ["dan@example.net"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(contact_addresses(&body), ["dan@example.net"]);
+}
+
+#[tokio::test]
+async fn a_group_s_email_contacts_answer_into_it_and_hear_each_other() {
+    let (a, b) = mail_pair().await;
+    let ana = a.register("ana").await;
+    let carl = a.register("carl").await;
+    let bob = b.register("bob").await;
+    let dan = b.register("dan").await;
+    let (status, group) = a
+        .post(
+            "/api/v1/conversations",
+            &ana,
+            serde_json::json!({"kind": "group", "name": "Cena", "members": ["carl"], "addresses": ["bob@b.test", "dan@b.test"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = group["id"].as_str().expect("id").to_owned();
+    let group_address = format!("g-{group}@a.test");
+    let texts = async |user: &User| -> Vec<Value> { history(&a, user, &group).await };
+    let has_text = |messages: &[Value], text: &str| messages.iter().any(|m| m["text"] == text);
+
+    let first = a.send(&ana, &group, "g1", "¿Cenamos el viernes?").await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    mailed(&a, &ana, &first_id).await;
+    // Each contact on b.test has it from Ana, addressed to the group only.
+    let (bob_thread, got) = eventually("Bob has Ana's mail", async || {
+        thread_with_address(&b, &bob, "ana@a.test").await
+    })
+    .await;
+    assert_eq!(got[0]["text"], "¿Cenamos el viernes?");
+    assert_eq!(got[0]["email"]["to"][0]["address"], group_address.as_str());
+    assert_eq!(got[0]["email"]["to"].as_array().expect("to").len(), 1);
+    eventually("Dan has Ana's mail", async || {
+        thread_with_address(&b, &dan, "ana@a.test").await
+    })
+    .await;
+
+    // Bob answers from b.test in his thread with Ana: the answer's references name the
+    // group's mail, so it is Bob's message in the group, which Carl reads, and it is
+    // mailed on to Dan (not back to Bob), from the group's address.
+    let answer = send_text(&b, &bob, &bob_thread, "r1", "¡Sí! Yo llevo el vino").await;
+    mailed(&b, &bob, answer["id"].as_str().expect("id")).await;
+    let in_group = eventually("Bob's answer is in the group", async || {
+        texts(&carl)
+            .await
+            .into_iter()
+            .find(|m| m["text"] == "¡Sí! Yo llevo el vino")
+    })
+    .await;
+    assert_eq!(in_group["sender"]["kind"], "contact");
+    assert_eq!(in_group["sender"]["address"], "bob@b.test");
+    assert_eq!(in_group["channel"], "email");
+    let relayed = eventually("Dan hears Bob", async || {
+        thread_with_address(&b, &dan, &group_address)
+            .await
+            .filter(|(_, messages)| has_text(messages, "¡Sí! Yo llevo el vino"))
+    })
+    .await;
+    let relayed = &relayed.1[0];
+    assert_eq!(relayed["sender"]["display_name"], "bob@b.test (Cena)");
+    assert_eq!(relayed["email"]["auth"]["dkim"], "pass", "{relayed}");
+    assert!(
+        thread_with_address(&b, &bob, &group_address)
+            .await
+            .is_none()
+    );
+
+    // Dan writes to the group's address (as his mail client's Reply-To would): his
+    // message in the group, heard by Bob.
+    let (_, to_group) = open_address(&b, &dan, &group_address).await;
+    let to_group = to_group["id"].as_str().expect("id").to_owned();
+    send_text(&b, &dan, &to_group, "d1", "Yo el postre").await;
+    eventually("Dan's mail is in the group", async || {
+        has_text(&texts(&ana).await, "Yo el postre").then_some(())
+    })
+    .await;
+    eventually("Bob hears Dan", async || {
+        thread_with_address(&b, &bob, &group_address)
+            .await
+            .filter(|(_, messages)| has_text(messages, "Yo el postre"))
+    })
+    .await;
+
+    // Raw mail to a.test's door: what may not speak in the group is refused or dropped.
+    let raw = |from: &str, to: &str, extra: &str, id: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: Re: Cena\r\n{extra}Message-ID: <{id}>\r\n\r\n{body}\r\n"
+        )
+    };
+    let mut smtp = Smtp::hello(smtp_of(&a)).await;
+    // A forged From (b.test's DMARC disowns mail sent from elsewhere) is refused.
+    let answer = smtp
+        .mail(
+            "someone@elsewhere.test",
+            &[&group_address],
+            raw(
+                "bob@b.test",
+                &group_address,
+                "",
+                "forged@elsewhere.test",
+                "forged",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("550"), "{answer}");
+    // A contact's mail written to someone else, handed to the group's address, is refused.
+    let answer = smtp
+        .mail(
+            "bob@b.test",
+            &[&group_address],
+            raw(
+                "bob@b.test",
+                "zoe@elsewhere.test",
+                "",
+                "replay@b.test",
+                "for Zoe only",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("550"), "{answer}");
+    // An out-of-office answer is taken and never shown.
+    let answer = smtp
+        .mail(
+            "bob@b.test",
+            &[&group_address],
+            raw(
+                "bob@b.test",
+                &group_address,
+                "Auto-Submitted: auto-replied\r\n",
+                "away@b.test",
+                "I am away",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(!has_text(&texts(&ana).await, "I am away"));
+
+    // Another list's mail (another server's group holding this group's address, say) is
+    // never passed on again: no loop between two groups.
+    let answer = smtp
+        .mail(
+            "bob@b.test",
+            &[&group_address],
+            raw(
+                "bob@b.test",
+                &group_address,
+                "List-Id: <g-x.b.test>\r\nPrecedence: list\r\n",
+                "listed@b.test",
+                "round and round",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(!has_text(&texts(&ana).await, "round and round"));
+    // A contact's mail written to someone else, handed to a member's address with the
+    // group in its References, is not the group's: it stays a mail to that member.
+    let answer = smtp
+        .mail(
+            "bob@b.test",
+            &["carl@a.test"],
+            format!("From: bob@b.test\r\nTo: zoe@elsewhere.test\r\nSubject: Re: Cena\r\nMessage-ID: <replay2@b.test>\r\nReferences: <{first_id}@a.test>\r\n\r\nonly for Zoe\r\n").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(!has_text(&texts(&ana).await, "only for Zoe"));
+    let (_, carls) = thread_with_address(&a, &carl, "bob@b.test")
+        .await
+        .expect("Carl's conversation with Bob");
+    assert!(has_text(&carls, "only for Zoe"));
+    // A contact whose domain publishes no DMARC policy cannot be proven to be who the
+    // From says: its mail does not speak in the group (refused at the group's address,
+    // a mail to the member who got it otherwise); it can still leave.
+    let (status, body) = a
+        .post(
+            &format!("/api/v1/conversations/{group}/members"),
+            &ana,
+            serde_json::json!({"addresses": ["eve@c.test"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = smtp
+        .mail(
+            "eve@c.test",
+            &[&group_address],
+            raw("eve@c.test", &group_address, "", "eve1@c.test", "unproven").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("550"), "{answer}");
+    let answer = smtp
+        .mail(
+            "eve@c.test",
+            &[&format!("g-{group}+leave@a.test")],
+            raw(
+                "eve@c.test",
+                &format!("g-{group}+leave@a.test"),
+                "",
+                "eve2@c.test",
+                "",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    assert!(!has_text(&texts(&ana).await, "unproven"));
+
+    // Dan leaves by mailing the group mail's List-Unsubscribe address: out of the group,
+    // he gets nothing more; his mail to the group is then refused.
+    let answer = smtp
+        .mail(
+            "dan@b.test",
+            &[&format!("g-{group}+leave@a.test")],
+            format!("From: dan@b.test\r\nTo: g-{group}+leave@a.test\r\nSubject: unsubscribe\r\nMessage-ID: <leave@b.test>\r\n\r\n\r\n").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("250"), "{answer}");
+    let (_, view) = a.get(&format!("/api/v1/conversations/{group}"), &ana).await;
+    assert_eq!(contact_addresses(&view), ["bob@b.test"]);
+    let last = a.send(&ana, &group, "g2", "Entonces somos tres").await;
+    mailed(&a, &ana, last["id"].as_str().expect("id")).await;
+    eventually("Bob has the last mail", async || {
+        thread_with_address(&b, &bob, "ana@a.test")
+            .await
+            .filter(|(_, messages)| has_text(messages, "Entonces somos tres"))
+    })
+    .await;
+    let (_, dans) = thread_with_address(&b, &dan, "ana@a.test")
+        .await
+        .expect("Dan's thread");
+    assert!(!has_text(&dans, "Entonces somos tres"));
+    let answer = smtp
+        .mail(
+            "dan@b.test",
+            &[&group_address],
+            format!("From: dan@b.test\r\nTo: {group_address}\r\nSubject: x\r\nMessage-ID: <after@b.test>\r\n\r\nstill here?\r\n").as_bytes(),
+        )
+        .await;
+    assert!(answer.starts_with("550"), "{answer}");
 }
