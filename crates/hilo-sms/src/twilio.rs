@@ -1,0 +1,409 @@
+//! Twilio's wire format (API version 2010-04-01).
+//!
+//! - **Webhooks** (an inbound text, a delivery status) are form-encoded POSTs signed in
+//!   `X-Twilio-Signature`: base64 of HMAC-SHA1, keyed with the account's auth token, over
+//!   the full URL Twilio was given (query included) followed by every posted parameter,
+//!   sorted by name, as `name` + `value` (a repeated name once per value, its values
+//!   sorted). Twilio adds parameters without notice, so all of them are signed and the
+//!   unknown ones ignored after the check. The answer is empty TwiML ([`EMPTY_TWIML`]).
+//! - **Sending** is `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` with basic
+//!   auth, form parameters `To`, `From`, `Body`, `StatusCallback`; 201 with the message as
+//!   JSON, or an error `{code, message, more_info, status}`. 429 and 5xx may be tried
+//!   again; any other error will not change by trying (21610: the recipient sent STOP).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha1::Sha1;
+
+/// The answer to a webhook: nothing to send back.
+pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+/// Twilio's API.
+pub const API_BASE: &str = "https://api.twilio.com";
+
+/// Error 21610: the recipient has opted out (sent STOP); nothing reaches them.
+pub const OPTED_OUT: u32 = 21610;
+
+/// Longest body Twilio sends (characters).
+pub const MAX_BODY: usize = 1_600;
+
+/// Most parameters a webhook may carry (Twilio sends about 20; 10 media add 20).
+pub const MAX_PARAMS: usize = 100;
+
+fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
+    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("any key length");
+    mac.update(url.as_bytes());
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    // By name, then value: a stable sort by name keeps nothing of the posted order.
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    mac
+}
+
+/// The signature Twilio puts on a webhook to `url` with `params` (decoded).
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    STANDARD.encode(mac(auth_token, url, params).finalize().into_bytes())
+}
+
+/// Whether `header` (the `X-Twilio-Signature`) signs this webhook; compared in constant
+/// time.
+pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], header: &str) -> bool {
+    let Ok(given) = STANDARD.decode(header.trim()) else {
+        return false;
+    };
+    mac(auth_token, url, params).verify_slice(&given).is_ok()
+}
+
+/// A webhook that does not read as the one expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WebhookError(pub String);
+
+fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn required<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, WebhookError> {
+    field(params, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| WebhookError(format!("{name} is missing")))
+}
+
+/// A Twilio id: two letters and 32 hex digits (`SM…`, `MM…`, `AC…`).
+fn sid<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, WebhookError> {
+    let value = required(params, name)?;
+    let ok = value.len() == 34
+        && value.bytes().take(2).all(|b| b.is_ascii_uppercase())
+        && value.bytes().skip(2).all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(value)
+    } else {
+        Err(WebhookError(format!("{name} is not a Twilio id")))
+    }
+}
+
+/// A file of an MMS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Where Twilio keeps it (fetched with the account's credentials).
+    pub url: String,
+    /// Its type, as Twilio says.
+    pub content_type: String,
+}
+
+/// A text someone sent to one of the account's numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Twilio's id of the message (`SM…`/`MM…`): the same text delivered twice has it twice.
+    pub sid: String,
+    /// The account it came to.
+    pub account_sid: String,
+    /// The sender's number (E.164).
+    pub from: String,
+    /// The number it was sent to (one of the account's).
+    pub to: String,
+    /// The text (may be empty for an MMS).
+    pub body: String,
+    /// Its files.
+    pub media: Vec<Media>,
+}
+
+impl Inbound {
+    /// Reads the inbound-message webhook's parameters.
+    pub fn from_params(params: &[(String, String)]) -> Result<Inbound, WebhookError> {
+        let count: usize = field(params, "NumMedia")
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| WebhookError("NumMedia is not a number".into()))?;
+        if count > 10 {
+            return Err(WebhookError("more than 10 media".into()));
+        }
+        let media = (0..count)
+            .map(|n| {
+                Ok(Media {
+                    url: required(params, &format!("MediaUrl{n}"))?.to_owned(),
+                    content_type: field(params, &format!("MediaContentType{n}"))
+                        .unwrap_or("application/octet-stream")
+                        .to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, WebhookError>>()?;
+        let body = field(params, "Body").unwrap_or_default();
+        if body.chars().count() > MAX_BODY {
+            return Err(WebhookError("Body is longer than 1,600 characters".into()));
+        }
+        Ok(Inbound {
+            sid: sid(params, "MessageSid")?.to_owned(),
+            account_sid: sid(params, "AccountSid")?.to_owned(),
+            from: required(params, "From")?.to_owned(),
+            to: required(params, "To")?.to_owned(),
+            body: body.to_owned(),
+            media,
+        })
+    }
+}
+
+/// Where a sent text is, as Twilio reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Taken by a Messaging Service, no sender chosen yet.
+    Accepted,
+    /// Waiting to go out.
+    Queued,
+    /// Going out.
+    Sending,
+    /// Handed to the carrier.
+    Sent,
+    /// The carrier could not deliver it.
+    Undelivered,
+    /// Never handed to a carrier.
+    Failed,
+    /// On the handset.
+    Delivered,
+    /// Read (channels with read receipts).
+    Read,
+}
+
+impl Status {
+    /// Twilio's word for it; `None` for a status hilo has no use for (scheduled,
+    /// canceled, receiving…).
+    pub fn parse(word: &str) -> Option<Status> {
+        Some(match word {
+            "accepted" => Status::Accepted,
+            "queued" => Status::Queued,
+            "sending" => Status::Sending,
+            "sent" => Status::Sent,
+            "undelivered" => Status::Undelivered,
+            "failed" => Status::Failed,
+            "delivered" => Status::Delivered,
+            "read" => Status::Read,
+            _ => return None,
+        })
+    }
+
+    /// Whether the text will not arrive.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Undelivered | Status::Failed)
+    }
+}
+
+/// A status callback: what became of a text sent through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The message (`SM…`).
+    pub sid: String,
+    /// The account that sent it.
+    pub account_sid: String,
+    /// Its status.
+    pub status: Status,
+    /// Why it failed (30003: the handset is unreachable, 30007: filtered…).
+    pub error_code: Option<u32>,
+}
+
+impl StatusReport {
+    /// Reads the status callback's parameters.
+    pub fn from_params(params: &[(String, String)]) -> Result<StatusReport, WebhookError> {
+        let word = field(params, "MessageStatus")
+            .or_else(|| field(params, "SmsStatus"))
+            .ok_or_else(|| WebhookError("MessageStatus is missing".into()))?;
+        let status = Status::parse(word)
+            .ok_or_else(|| WebhookError(format!("{word:?} is not a status hilo follows")))?;
+        let error_code = match field(params, "ErrorCode").filter(|c| !c.is_empty()) {
+            Some(code) => Some(
+                code.parse()
+                    .map_err(|_| WebhookError("ErrorCode is not a number".into()))?,
+            ),
+            None => None,
+        };
+        Ok(StatusReport {
+            sid: sid(params, "MessageSid")?.to_owned(),
+            account_sid: sid(params, "AccountSid")?.to_owned(),
+            status,
+            error_code,
+        })
+    }
+}
+
+/// A text to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// One of the account's numbers.
+    pub from: String,
+    /// The recipient (E.164).
+    pub to: String,
+    /// The text (at most [`MAX_BODY`] characters).
+    pub body: String,
+    /// Where Twilio reports its status.
+    pub status_callback: Option<String>,
+}
+
+/// What Twilio answered to a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Its id (`SM…`): status callbacks name it.
+    pub sid: String,
+    /// Its status (`queued`, or `accepted` with a Messaging Service).
+    pub status: Status,
+    /// The segments Twilio counted (it says so as a string).
+    pub segments: Option<u32>,
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct SendError {
+    /// Trying again will not help.
+    pub permanent: bool,
+    /// Twilio's error code, when it gave one.
+    pub code: Option<u32>,
+    /// What went wrong, for the sender to read.
+    pub detail: String,
+}
+
+impl SendError {
+    /// The recipient sent STOP: nothing more goes to them.
+    pub fn opted_out(&self) -> bool {
+        self.code == Some(OPTED_OUT)
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageJson {
+    sid: String,
+    status: String,
+    num_segments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorJson {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+/// One Twilio account's side of the Messages API.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    account_sid: String,
+    auth_token: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token never reaches a log.
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the API at `base` ([`API_BASE`], or a stand-in's address in tests).
+    pub fn new(base: &str, account_sid: &str, auth_token: &str) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            // Only ever the API itself: no redirect follows a credentialed request away.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("sms: {e}"))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+        })
+    }
+
+    /// The account.
+    pub fn account_sid(&self) -> &str {
+        &self.account_sid
+    }
+
+    /// The auth token (the webhooks' signing key).
+    pub fn auth_token(&self) -> &str {
+        &self.auth_token
+    }
+
+    /// Sends a text.
+    pub async fn send(&self, text: &Outgoing) -> Result<Queued, SendError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base, self.account_sid
+        );
+        let mut form: Vec<(&str, &str)> =
+            vec![("To", &text.to), ("From", &text.from), ("Body", &text.body)];
+        if let Some(callback) = &text.status_callback {
+            form.push(("StatusCallback", callback));
+        }
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| SendError {
+                // Not answered (refused, timed out): it may be tried again.
+                permanent: false,
+                code: None,
+                detail: format!("the SMS provider could not be reached: {}", without_url(&e)),
+            })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| SendError {
+            permanent: false,
+            code: None,
+            detail: format!("the SMS provider's answer was cut off: {}", without_url(&e)),
+        })?;
+        if status.as_u16() == 201 || status.as_u16() == 200 {
+            let message: MessageJson = serde_json::from_slice(&bytes).map_err(|_| SendError {
+                permanent: false,
+                code: None,
+                detail: "the SMS provider's answer does not read".into(),
+            })?;
+            return Ok(Queued {
+                sid: message.sid,
+                status: Status::parse(&message.status).unwrap_or(Status::Queued),
+                segments: message.num_segments.and_then(|n| n.parse().ok()),
+            });
+        }
+        let error: Option<ErrorJson> = serde_json::from_slice(&bytes).ok();
+        let code = error.as_ref().and_then(|e| e.code);
+        let message = error
+            .and_then(|e| e.message)
+            .map(|m| m.chars().take(300).collect::<String>())
+            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        // 429 is never processed; 5xx is the provider's trouble. Anything else (a bad
+        // number, an opted-out recipient, credentials) stays as it is.
+        let transient = status.as_u16() == 429 || status.is_server_error();
+        Err(SendError {
+            permanent: !transient,
+            code,
+            detail: match code {
+                Some(code) => format!("{message} (Twilio error {code})"),
+                None => message,
+            },
+        })
+    }
+}
+
+/// A transport error's text without its URL (which holds the account id).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "the API");
+    }
+    text
+}
