@@ -783,7 +783,24 @@ fn bounce_reason(mail: &ParsedMail) -> String {
         .or_else(|| field("Status").map(|status| format!("status {status}")))
         .unwrap_or_else(|| mail.text.lines().next().unwrap_or("bounced").to_owned());
     let reason: String = reason.chars().take(300).collect();
-    format!("bounced: {reason}")
+    // Which recipient it was (a group's mail goes to several): `rfc822; someone@host`.
+    let recipient = field("Final-Recipient")
+        .map(|value| {
+            value
+                .rsplit_once(';')
+                .map_or(value.as_str(), |(_, address)| address)
+                .trim()
+                .to_owned()
+        })
+        .filter(|address| {
+            address.contains('@')
+                && address.len() <= 254
+                && !address.chars().any(|c| c.is_control() || c.is_whitespace())
+        });
+    match recipient {
+        Some(address) => format!("bounced: {address}: {reason}"),
+        None => format!("bounced: {reason}"),
+    }
 }
 
 fn temporary() -> Reply {

@@ -1006,7 +1006,7 @@ async fn a_refused_or_bounced_mail_fails_the_message_with_the_reason() {
     assert_eq!(bounced["delivery"]["state"], "failed");
     assert_eq!(
         bounced["delivery"]["detail"],
-        "bounced: smtp; 550 5.1.1 mailbox unavailable"
+        "bounced: nobody@b.test: smtp; 550 5.1.1 mailbox unavailable"
     );
     // The bounce opened nothing.
     assert!(conversations(&a, &ana, "requests").await.is_empty());
