@@ -133,16 +133,18 @@ impl Hilo {
     /// verified the sender's address when the sender's domain vouches for the mail
     /// (DMARC `pass`), otherwise as a contact's. Mail from an address or account `user`
     /// blocks is dropped (only the block's counter moves). True if something was stored.
-    #[allow(clippy::too_many_arguments)]
     async fn receive_for(
         &self,
         user: &User,
         rcpt: &str,
-        sender: &MailAddress,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
+        let Incoming {
+            sender,
+            mail,
+            checked,
+            ..
+        } = *incoming;
         let store = &self.inner.store;
         let address = sender.address.to_lowercase();
         // A blocked address stays blocked whoever verified it.
@@ -157,12 +159,12 @@ impl Hilo {
                 .await?
             {
                 return self
-                    .post_mail(&owner, &conversation, &address, mail, message_id, checked)
+                    .post_mail(&owner, &conversation, &address, incoming)
                     .await;
             }
             if owner.id != user.id {
                 return self
-                    .receive_from_account(&owner, user, &address, mail, message_id, checked)
+                    .receive_from_account(&owner, user, &address, incoming)
                     .await;
             }
         }
@@ -175,11 +177,10 @@ impl Hilo {
             && self.may_post_to_group(&address, mail, checked).await?
         {
             return self
-                .store_contact_mail(&user.id, Some(group), sender, mail, message_id, checked)
+                .store_contact_mail(&user.id, Some(group), incoming)
                 .await;
         }
-        self.store_contact_mail(&user.id, None, sender, mail, message_id, checked)
-            .await
+        self.store_contact_mail(&user.id, None, incoming).await
     }
 
     /// Stores a contact's mail: in the direct conversation between the contact and
@@ -190,11 +191,14 @@ impl Hilo {
         &self,
         recipient: &hilo_core::UserId,
         group: Option<ConversationId>,
-        sender: &MailAddress,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
+        let Incoming {
+            sender,
+            mail,
+            message_id,
+            checked,
+        } = *incoming;
         let address = sender.address.to_lowercase();
         let attachments = self.received_files(recipient, mail).await?;
         let text = shown_text(mail);
@@ -255,9 +259,7 @@ impl Hilo {
         owner: &User,
         user: &User,
         address: &str,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
         let store = &self.inner.store;
         // A block drops the mail before anything is opened for it.
@@ -287,7 +289,7 @@ impl Hilo {
         };
         self.publish_conversation_events(&opened, kind, &conversation, None)
             .await;
-        self.post_mail(owner, &conversation, address, mail, message_id, checked)
+        self.post_mail(owner, &conversation, address, incoming)
             .await
     }
 
@@ -299,10 +301,14 @@ impl Hilo {
         owner: &User,
         conversation: &ConversationId,
         address: &str,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
+        let Incoming {
+            mail,
+            message_id,
+            checked,
+            ..
+        } = *incoming;
         // An auto-responder (an out-of-office reply to a digest, say) is not the person
         // speaking: RFC 3834's mail never becomes their message.
         if mail.automatic {
@@ -507,11 +513,14 @@ impl Hilo {
     async fn receive_for_group(
         &self,
         rcpt: &str,
-        sender: &MailAddress,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
+        let Incoming {
+            sender,
+            mail,
+            checked,
+            ..
+        } = *incoming;
         let address = sender.address.to_lowercase();
         // That group and no other, whatever the mail's references say.
         let Some((group, leave)) = self.group_address(rcpt) else {
@@ -532,7 +541,7 @@ impl Hilo {
             // group's contacts without the account being a member: the contact's.
             _ => {
                 return self
-                    .receive_from_contact(&group, leave, sender, rcpt, mail, message_id, checked)
+                    .receive_from_contact(&group, leave, rcpt, incoming)
                     .await;
             }
         };
@@ -540,23 +549,24 @@ impl Hilo {
             // Accounts leave in the app; there is nothing to do for this mail.
             return Ok(Received::Dropped);
         }
-        self.post_mail(&owner, &group, &address, mail, message_id, checked)
-            .await
+        self.post_mail(&owner, &group, &address, incoming).await
     }
 
     /// A mail to a group's address (or its leave address) from someone who is not an
     /// account: see [`Self::receive_for_group`].
-    #[allow(clippy::too_many_arguments)]
     async fn receive_from_contact(
         &self,
         group: &ConversationId,
         leave: bool,
-        sender: &MailAddress,
         rcpt: &str,
-        mail: &ParsedMail,
-        message_id: &str,
-        checked: &AuthResults,
+        incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
+        let Incoming {
+            sender,
+            mail,
+            checked,
+            ..
+        } = *incoming;
         let address = sender.address.to_lowercase();
         let Some(conversation) = self.inner.store.conversation(group).await? else {
             return Ok(Received::Refused);
@@ -604,15 +614,8 @@ impl Hilo {
         else {
             return Ok(Received::Refused);
         };
-        self.store_contact_mail(
-            &uploader,
-            Some(group.clone()),
-            sender,
-            mail,
-            message_id,
-            checked,
-        )
-        .await
+        self.store_contact_mail(&uploader, Some(group.clone()), incoming)
+            .await
     }
 
     /// Whether a contact's mail may become its message in a group, which this server then
@@ -674,6 +677,16 @@ impl Hilo {
         }
         Ok(stored)
     }
+}
+
+/// A received mail as the intake passes it around: the sender its From names, the mail
+/// as read, its Message-ID (or the digest that stands for one) and its sender checks.
+#[derive(Clone, Copy)]
+struct Incoming<'a> {
+    sender: &'a MailAddress,
+    mail: &'a ParsedMail,
+    message_id: &'a str,
+    checked: &'a AuthResults,
 }
 
 /// What became of a mail for one recipient.
@@ -932,16 +945,19 @@ impl hilo_mail::Mailbox for MailIntake {
                 data_encoding::HEXLOWER.encode(&digest[..16])
             )
         });
+        let incoming = Incoming {
+            sender: &sender,
+            mail: &mail,
+            message_id: &message_id,
+            checked: &checked,
+        };
         let mut stored = 0;
         for address in &envelope.recipients {
             if hilo.bounced_message(address).is_some() {
                 continue;
             }
             if hilo.group_address(address).is_some() {
-                match hilo
-                    .receive_for_group(address, &sender, &mail, &message_id, &checked)
-                    .await
-                {
+                match hilo.receive_for_group(address, &incoming).await {
                     Ok(Received::Refused) => {}
                     Ok(_) => stored += 1,
                     Err(error) => return Err(not_now(error, "could not store a mail to a group")),
@@ -956,10 +972,7 @@ impl hilo_mail::Mailbox for MailIntake {
                     return Err(temporary());
                 }
             };
-            match hilo
-                .receive_for(&user, address, &sender, &mail, &message_id, &checked)
-                .await
-            {
+            match hilo.receive_for(&user, address, &incoming).await {
                 // Dropped for a block counts as taken: the sender learns nothing of it.
                 Ok(Received::Stored | Received::Repeated | Received::Dropped) => stored += 1,
                 Ok(Received::Refused) => {}

@@ -1632,15 +1632,17 @@ pub(crate) async fn append_email(
             .map_err(db_error)?;
     }
     insert_message_attachments(conn, &new.id, &new.attachments).await?;
-    // In a group, mailed on to its other email contacts.
-    sqlx::query(rows::ENQUEUE_RELAYED_MAIL)
-        .bind(new.id.as_str())
-        .bind(conversation.as_str())
-        .bind(new.now.millis())
-        .bind(contact.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    // In a group, mailed on to its other email contacts (a direct conversation has none).
+    if new.group.is_some() {
+        sqlx::query(rows::ENQUEUE_RELAYED_MAIL)
+            .bind(new.id.as_str())
+            .bind(conversation.as_str())
+            .bind(new.now.millis())
+            .bind(contact.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
     let moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam).await?;
     // A conversation just opened is announced by its creation, not as a move.
     let (kind, moved) = if created {

@@ -1454,17 +1454,19 @@ pub(crate) fn append_email(
     )?;
     attach(conn, &new.id, &new.attachments, new.now)?;
     search::index(conn, &new.id, terms)?;
-    // In a group, mailed on to its other email contacts.
-    execute(
-        conn,
-        rows::ENQUEUE_RELAYED_MAIL,
-        params![
-            new.id.as_str(),
-            conversation.as_str(),
-            new.now.millis(),
-            contact.as_str()
-        ],
-    )?;
+    // In a group, mailed on to its other email contacts (a direct conversation has none).
+    if new.group.is_some() {
+        execute(
+            conn,
+            rows::ENQUEUE_RELAYED_MAIL,
+            params![
+                new.id.as_str(),
+                conversation.as_str(),
+                new.now.millis(),
+                contact.as_str()
+            ],
+        )?;
+    }
     let mut moved = moved_by_message(conn, &conversation, contact.as_str(), new.spam)?;
     // A conversation just opened is announced by its creation, not as a move.
     if created {
