@@ -306,18 +306,11 @@ impl Hilo {
     /// Sweeps every `every` for as long as the service lives (see
     /// [`Hilo::sweep_attachments`]).
     pub fn sweep_attachments_every(&self, every: Duration) {
-        let inner = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = (Hilo { inner }).sweep_attachments().await {
-                    tracing::warn!(%error, "attachment sweep failed; retrying next time");
-                }
-            }
-        });
+        self.every(
+            every,
+            "attachment sweep failed; retrying next time",
+            |hilo| async move { hilo.sweep_attachments().await },
+        );
     }
 
     /// Runs a sweep now, in the background (after a delete for everyone, so the bytes go

@@ -55,17 +55,9 @@ impl Hilo {
             return;
         }
         let poll = (timing.after / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
-        let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(poll);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = (Hilo { inner }).send_due_digests(&outbound, timing).await {
-                    tracing::warn!(%error, "could not send digests");
-                }
-            }
+        self.every(poll, "could not send digests", move |hilo| {
+            let outbound = outbound.clone();
+            async move { hilo.send_due_digests(&outbound, timing).await }
         });
     }
 

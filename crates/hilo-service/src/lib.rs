@@ -172,14 +172,30 @@ impl Hilo {
 
     /// Forgets rate-limit counters nobody touched for a day, every hour.
     fn sweep_counters_hourly(&self) {
+        self.every(
+            std::time::Duration::from_secs(3600),
+            "could not sweep rate-limit counters",
+            |hilo| async move { hilo.sweep_counters().await },
+        );
+    }
+
+    /// Runs `job` every `period` (the first at once; a late one does not bunch up the
+    /// next) for as long as the service lives, logging a failure as `what` and trying
+    /// again at the next tick.
+    pub(crate) fn every<F, Fut, T>(&self, period: std::time::Duration, what: &'static str, job: F)
+    where
+        F: Fn(Hilo) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send,
+    {
         let inner = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+            let mut ticks = tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
                 let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = (Hilo { inner }).sweep_counters().await {
-                    tracing::warn!(%error, "could not sweep rate-limit counters");
+                if let Err(error) = job(Hilo { inner }).await {
+                    tracing::warn!(%error, "{what}");
                 }
             }
         });

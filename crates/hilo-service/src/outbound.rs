@@ -72,17 +72,9 @@ impl Hilo {
             tracing::info!("no SMTP relay configured: mail to contacts is queued, not sent");
             return;
         }
-        let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(POLL);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = (Hilo { inner }).send_due_mail(&outbound).await {
-                    tracing::warn!(%error, "could not send queued mail");
-                }
-            }
+        self.every(POLL, "could not send queued mail", move |hilo| {
+            let outbound = outbound.clone();
+            async move { hilo.send_due_mail(&outbound).await }
         });
     }
 
