@@ -111,8 +111,8 @@ export function renderPeople(root) {
     }
   }
 
-  // Someone who is not on this server: written to by email.
-  const address = h('input', { id: 'people-address', type: 'email', autocomplete: 'email', autocapitalize: 'none', maxlength: 254, required: true });
+  // Someone who is not on this server: written to by email, or by SMS at a phone number.
+  const address = h('input', { id: 'people-address', type: 'text', inputmode: 'email', autocomplete: 'email', autocapitalize: 'none', maxlength: 254, required: true });
   const addressError = h('p', { class: 'error', role: 'alert', hidden: true });
   const byEmail = h('form', {
     class: 'field inline-form',

@@ -44,65 +44,74 @@ function profile(root, { rerender }) {
       h('p', {}, h('span', { class: 'muted' }, `${t('settings.email')}: `), state.me.email_address),
       h('button', { type: 'submit', class: 'primary' }, t('common.save')),
       status),
-    emailsCard(),
+    addressesCard(EMAILS),
+    addressesCard(PHONES),
     h('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); setLang(langSelect.value); rerender(); } },
       h('h2', {}, t('settings.language')),
       h('div', { class: 'field' }, h('label', { for: 'settings-lang' }, t('settings.language')), langSelect),
       h('button', { type: 'submit' }, t('common.save'))));
 }
 
+/** One's own email addresses elsewhere: a code is mailed to each; mail from them is one's own. */
+const EMAILS = { base: '/me/emails', list: 'emails', field: 'address', keys: 'emails', id: 'email', type: 'email', autocomplete: 'email', maxlength: 254 };
+/** One's own phone numbers: a code is texted to each; texts from them are one's own. */
+const PHONES = { base: '/me/phones', list: 'phones', field: 'number', keys: 'phones', id: 'phone', type: 'tel', autocomplete: 'tel', maxlength: 40 };
+
 /**
- * One's own addresses elsewhere: added with a code mailed to them, after which mail from
- * them lands as one's own messages.
+ * One's own addresses elsewhere (email addresses or phone numbers, as `kind` says): added
+ * with a code sent to them, after which what comes from them lands as one's own messages.
  */
-function emailsCard() {
-  const card = h('section', { class: 'card', 'aria-labelledby': 'emails-title' });
+function addressesCard(kind) {
+  const card = h('section', { class: 'card', 'aria-labelledby': `${kind.list}-title` });
   const status = h('p', { class: 'status', role: 'status' });
   const say = (text) => { status.textContent = text; announce(text); };
+  // Titles and explanations are the kind's own; the rest reads the same for both.
+  const own = (key) => (kind.keys === 'phones' && ['title', 'explain', 'add'].includes(key) ? `phones.${key}` : `emails.${key}`);
   async function draw(focusId) {
-    let emails = [];
+    let items = [];
     try {
-      emails = (await get('/me/emails')).emails;
+      items = (await get(kind.base))[kind.list];
     } catch (err) {
       status.textContent = errorText(err);
     }
-    const address = h('input', { id: 'email-new', type: 'email', maxlength: 254, required: true, autocomplete: 'email' });
+    const input = h('input', { id: `${kind.id}-new`, type: kind.type, maxlength: kind.maxlength, required: true, autocomplete: kind.autocomplete });
     mount(card,
-      h('h2', { id: 'emails-title' }, t('emails.title')),
-      h('p', { class: 'hint' }, t('emails.explain')),
-      h('ul', { class: 'email-list', 'aria-label': t('emails.title') }, emails.map((email) => {
-        const path = `/me/emails/${encodeURIComponent(email.address)}`;
-        const code = h('input', { id: `code-${email.address}`, inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, pattern: '[0-9]{6}', required: true });
+      h('h2', { id: `${kind.list}-title` }, t(own('title'))),
+      h('p', { class: 'hint' }, t(own('explain'))),
+      h('ul', { class: 'email-list', 'aria-label': t(own('title')) }, items.map((item) => {
+        const value = item[kind.field];
+        const path = `${kind.base}/${encodeURIComponent(value)}`;
+        const code = h('input', { id: `code-${value}`, inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: 6, pattern: '[0-9]{6}', required: true });
         return h('li', {},
-          h('span', {}, email.address, ' '),
-          h('span', { class: email.verified ? 'tag ok' : 'tag' }, t(email.verified ? 'emails.verified' : 'emails.waiting')),
-          email.verified ? h('label', { class: 'check-inline' },
+          h('span', {}, value, ' '),
+          h('span', { class: item.verified ? 'tag ok' : 'tag' }, t(item.verified ? 'emails.verified' : 'emails.waiting')),
+          item.verified && 'digest' in item ? h('label', { class: 'check-inline' },
             h('input', {
               type: 'checkbox',
-              checked: email.digest,
+              checked: item.digest,
               onchange: async (e) => {
                 try {
                   await patch(path, { digest: e.target.checked });
-                  say(t(e.target.checked ? 'emails.digestOn' : 'emails.digestOff', { address: email.address }));
+                  say(t(e.target.checked ? 'emails.digestOn' : 'emails.digestOff', { address: value }));
                 } catch (err) { e.target.checked = !e.target.checked; say(errorText(err)); }
               },
             }), ' ', t('emails.digest')) : null,
-          email.verified ? null : h('form', {
+          item.verified ? null : h('form', {
             class: 'inline-form',
             onsubmit: async (e) => {
               e.preventDefault();
               try {
-                await post(`${path}/verify`, { code: code.value.trim() });
-                say(t('emails.verifiedNow', { address: email.address }));
-                draw('email-new');
+                await post(`${kind.base}/verify`, { [kind.field]: value, code: code.value.trim() });
+                say(t('emails.verifiedNow', { address: value }));
+                draw(`${kind.id}-new`);
               } catch (err) { say(errorText(err)); }
             },
           }, h('label', { for: code.id }, t('emails.code')), code, h('button', { type: 'submit' }, t('emails.verify'))),
           h('button', {
             type: 'button',
-            'aria-label': t('emails.removeLabel', { address: email.address }),
+            'aria-label': t('emails.removeLabel', { address: value }),
             onclick: async () => {
-              try { await del(path); say(t('emails.removed', { address: email.address })); draw('email-new'); } catch (err) { say(errorText(err)); }
+              try { await del(path); say(t('emails.removed', { address: value })); draw(`${kind.id}-new`); } catch (err) { say(errorText(err)); }
             },
           }, t('emails.remove')));
       })),
@@ -110,13 +119,13 @@ function emailsCard() {
         onsubmit: async (e) => {
           e.preventDefault();
           try {
-            const added = await post('/me/emails', { address: address.value.trim() });
-            say(t('emails.sent', { address: added.address }));
-            draw(`code-${added.address}`);
+            const added = await post(kind.base, { [kind.field]: input.value.trim() });
+            say(t('emails.sent', { address: added[kind.field] }));
+            draw(`code-${added[kind.field]}`);
           } catch (err) { say(errorText(err)); }
         },
       },
-      h('div', { class: 'field' }, h('label', { for: 'email-new' }, t('emails.add')), address),
+      h('div', { class: 'field' }, h('label', { for: input.id }, t(own('add'))), input),
       h('button', { type: 'submit' }, t('emails.sendCode'))),
       status);
     if (focusId) document.getElementById(focusId)?.focus();

@@ -398,7 +398,7 @@ export function renderThread(root, id, jumpSeq) {
       const st = mine ? stateOf(m) : '';
       // Nobody is shown as having seen their own message.
       const readBy = (readers.get(m.seq) || []).filter((p) => p.id !== state.me.id && p.id !== m.sender?.id);
-      const key = JSON.stringify([m.id, m.text, m.edited_at, m.deleted, m.reactions, m.reply_to, m.collapsed, st, grouped, readBy.map((p) => p.id), m.attachments?.length, m.failed]);
+      const key = JSON.stringify([m.id, m.text, m.edited_at, m.deleted, m.reactions, m.reply_to, m.collapsed, st, grouped, readBy.map((p) => p.id), m.attachments?.length, m.failed, m.delivery, m.sms]);
       const elKey = m.id || m.client_txn_id;
       seen.add(elKey);
       let cached = elements.get(elKey);
@@ -461,7 +461,8 @@ export function renderThread(root, id, jumpSeq) {
     }
     const meta = h('footer', { class: 'meta' },
       channelBadge(m),
-      m.delivery && !m.deleted ? h('span', { class: `delivery delivery-${m.delivery.state}`, title: m.delivery.detail || '' }, t(`delivery.${m.delivery.state}`)) : null,
+      m.delivery && !m.deleted ? h('span', { class: `delivery delivery-${m.delivery.state}`, title: m.delivery.detail || '' }, t(`${texted(conv, m) ? 'smsDelivery' : 'delivery'}.${m.delivery.state}`)) : null,
+      m.sms && !m.deleted ? h('span', { class: 'sms-parts', title: t(`sms.encoding.${m.sms.encoding}`) }, m.sms.segments === 1 ? t('sms.onePart') : t('sms.parts', { n: m.sms.segments })) : null,
       m.created_at ? h('time', { datetime: m.created_at, title: formatDateTime(m.created_at) }, formatTime(m.created_at)) : null,
       m.edited_at && !m.deleted ? h('span', { class: 'edited' }, t('msg.edited')) : null,
       st ? h('span', { class: `state state-${st}`, title: t(`state.${st}`) }, h('span', { 'aria-hidden': 'true' }, { sending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' }[st]), h('span', { class: 'visually-hidden' }, t(`state.${st}`))) : null);
@@ -933,6 +934,11 @@ export function renderThread(root, id, jumpSeq) {
 /** Where a message came from, when not chat: Email, SMS, Web, Notice. */
 function channelBadge(m) {
   return m.channel && m.channel !== 'chat' ? h('span', { class: `channel channel-${m.channel}` }, t(`channel.${m.channel}`)) : null;
+}
+
+/** Whether a message goes by SMS: it went as a text, or its conversation has a phone contact. */
+function texted(conv, m) {
+  return Boolean(m.sms) || Boolean(conv?.members?.some((x) => x.kind === 'contact' && x.address?.startsWith('+')));
 }
 
 function muteLabel(until) {

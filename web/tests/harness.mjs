@@ -9,7 +9,8 @@
 
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,12 +82,55 @@ export async function smtpSink() {
   return { port: server.address().port, mails, close: () => new Promise((r) => server.close(r)) };
 }
 
+/**
+ * The SMS provider of the world outside: a stand-in of Twilio's Messages API on loopback
+ * (basic auth, form body, 201 JSON) that keeps every text (`texts`: their forms), and signs
+ * webhooks as Twilio does (`sign(url, params)`). `close()` stops it.
+ */
+export async function twilioStandIn() {
+  const account = 'AC0123456789abcdef0123456789abcdef';
+  const token = 'web-stand-in-token-51c0';
+  const texts = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      const expected = `Basic ${Buffer.from(`${account}:${token}`).toString('base64')}`;
+      if (req.method !== 'POST' || !req.url.endsWith('/Messages.json') || req.headers.authorization !== expected) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 20003, message: 'Authenticate', status: 401 }));
+        return;
+      }
+      const form = Object.fromEntries(new URLSearchParams(body));
+      texts.push(form);
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ sid: `SM${String(texts.length).padStart(32, '0')}`, status: 'queued', num_segments: '1', to: form.To, from: form.From, body: form.Body }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const sign = (url, params) => {
+    const data = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+    return createHmac('sha1', token).update(data, 'utf8').digest('base64');
+  };
+  return {
+    account,
+    token,
+    texts,
+    number: '+15005550001',
+    base: `http://127.0.0.1:${server.address().port}`,
+    sign,
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
 /** A hilo server process with its own data directory (SQLite), on a fixed port across restarts. */
 export class Server {
-  /** `relay`: an `smtpSink()` that takes the server's outgoing mail. */
-  static async start({ relay } = {}) {
+  /** `relay`: an `smtpSink()` that takes the server's outgoing mail; `sms`: a `twilioStandIn()`. */
+  static async start({ relay, sms } = {}) {
     const server = new Server();
     server.relay = relay;
+    server.sms = sms;
     server.dataDir = mkdtempSync(join(tmpdir(), 'hilo-web-'));
     server.port = await freePort();
     server.smtpPort = await freePort();
@@ -109,6 +153,12 @@ export class Server {
     if (LOG_DIR) env.HILO_LOG = 'trace';
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--smtp-listen', `127.0.0.1:${this.smtpPort}`, '--mail-dns', 'none', '--data-dir', this.dataDir];
     if (this.relay) args.push('--smtp-relay', `smtp://127.0.0.1:${this.relay.port}`);
+    if (this.sms) {
+      const config = join(this.dataDir, 'hilo.toml');
+      secret(this.sms.token);
+      writeFileSync(config, `[[sms.providers]]\nid = "tw"\nkind = "twilio"\naccount_sid = "${this.sms.account}"\nauth_token = "${this.sms.token}"\napi_base = "${this.sms.base}"\nnumbers = ["${this.sms.number}"]\n`);
+      args.push('--config', config);
+    }
     this.child = spawn(bin, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', resolve));
     let buffered = '';
@@ -300,8 +350,8 @@ export async function signUp(page, username, password) {
  * first being the admin, and pairs of them friends; `open(name)` gives a page signed in as
  * one of them (the token put where the client keeps it).
  */
-export async function world(accounts, friendships = [], { relay } = {}) {
-  const server = await Server.start({ relay });
+export async function world(accounts, friendships = [], { relay, sms } = {}) {
+  const server = await Server.start({ relay, sms });
   const browser = await launch();
   const people = {};
   for (const [name, display] of accounts) people[name] = await server.register(name, `${name}-long-secret-0`, display);

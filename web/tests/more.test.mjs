@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
-import { secret, smtpSink, totp, world } from './harness.mjs';
+import { secret, smtpSink, totp, twilioStandIn, world } from './harness.mjs';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -288,5 +288,52 @@ test('an outside address is proven with the code mailed to it, and a contact is 
   } finally {
     await z.close();
     await relay.close();
+  }
+});
+
+test('a phone number is proven with a texted code, and a text shows its parts and how it went', async () => {
+  const sms = await twilioStandIn();
+  const t = await world([['tina', 'Tina']], [], { sms });
+  try {
+    const page = await t.open('tina');
+    await page.goto('/#/settings/profile');
+    const phones = page.getByRole('region', { name: 'Your phone numbers' });
+    await phones.getByRole('textbox', { name: /^Phone number/ }).fill('+34 622 000 111');
+    await phones.getByRole('button', { name: 'Send code' }).click();
+    await phones.getByRole('status').filter({ hasText: 'A code is on its way to +34622000111' }).waitFor();
+    const text = sms.texts.at(-1);
+    assert.equal(text.To, '+34622000111');
+    const code = text.Body.match(/^(\d{6}) /)[1];
+    await phones.getByRole('textbox', { name: 'Code', exact: true }).fill(code);
+    await phones.getByRole('button', { name: 'Verify' }).click();
+    await phones.getByRole('status').filter({ hasText: '+34622000111 is verified' }).waitFor();
+    await phones.getByText('Verified', { exact: true }).waitFor();
+
+    // Writing to a number texts it; the page says it waits, then what it cost and how it
+    // went (`é ó` are outside the GSM alphabet: UCS-2, still one part).
+    await page.goto('/#/people');
+    await page.getByLabel('Write to an email address or phone number').fill('+34 611 000 222');
+    await page.getByRole('button', { name: 'Write', exact: true }).click();
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('¿Llegas a las nueve? Te espero en la estación');
+    await composer.press('Enter');
+    const mine = page.locator('article').filter({ hasText: '¿Llegas a las nueve?' });
+    await mine.locator('.delivery-queued').filter({ hasText: 'Text queued' }).waitFor();
+    const parts = mine.locator('.sms-parts').filter({ hasText: '1 SMS part' });
+    await parts.waitFor();
+    assert.match(await parts.getAttribute('title'), /outside the GSM alphabet/);
+    const sent = sms.texts.at(-1);
+    assert.equal(sent.To, '+34611000222');
+    assert.equal(sent.From, sms.number);
+    // Twilio reports it delivered: the page shows it live.
+    const params = { MessageSid: `SM${String(sms.texts.length).padStart(32, '0')}`, AccountSid: sms.account, MessageStatus: 'delivered', To: sent.To, From: sent.From };
+    const url = sent.StatusCallback;
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': sms.sign(url, params) }, body: new URLSearchParams(params) });
+    assert.equal(r.status, 204);
+    await mine.locator('.delivery-delivered').filter({ hasText: 'Text delivered' }).waitFor();
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await t.close();
+    await sms.close();
   }
 });

@@ -34,7 +34,7 @@ pub use event::{EventKind, EventRecord, StoredEvent};
 pub use id::{AttachmentId, ContactId, ConversationId, MessageId, ReportId, SessionId, UserId};
 pub use message::{
     Channel, DeleteScope, DeliveryState, EmailAuth, EmailField, EmailMeta, EmailRecipient,
-    LinkEntity, Location, MailDelivery, Message, Reaction, ReplyRef,
+    LinkEntity, Location, MailDelivery, Message, Reaction, ReplyRef, SmsMeta,
 };
 pub use report::{Report, ReportAction, ReportStatus};
 pub use social::{FriendRequestResult, Relation, Relationship};

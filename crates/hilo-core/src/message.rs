@@ -74,6 +74,25 @@ pub struct EmailAuth {
     pub dmarc: String,
 }
 
+/// A message's text message: the provider's id, the two numbers and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMeta {
+    /// The configured provider account (`[[sms.providers]] id`).
+    pub provider: String,
+    /// The provider's id of the text (Twilio's `SM…`): a text delivered twice is stored once.
+    pub sid: String,
+    /// Received (not sent).
+    pub inbound: bool,
+    /// The sending number (E.164).
+    pub from: String,
+    /// The receiving number (E.164).
+    pub to: String,
+    /// How many parts it took.
+    pub segments: u32,
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+}
+
 /// How mailing a message to its conversation's contacts went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailDelivery {
@@ -152,7 +171,9 @@ pub struct Message {
     pub attachments: Vec<crate::Attachment>,
     /// What came or went with it by email.
     pub email: Option<EmailMeta>,
-    /// For a message mailed to contacts: how sending it went.
+    /// What came or went with it by SMS.
+    pub sms: Option<SmsMeta>,
+    /// For a message mailed or texted to contacts: how sending it went.
     pub delivery: Option<MailDelivery>,
     /// For the account it was read for: they block its sender, so their clients show it
     /// folded away (groups shared with someone blocked keep working). Set by the service
@@ -188,6 +209,7 @@ impl Message {
             forwarded: false,
             attachments: Vec::new(),
             email: None,
+            sms: None,
             delivery: None,
             collapsed: false,
         }

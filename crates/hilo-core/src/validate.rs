@@ -65,7 +65,7 @@ pub fn email_address(input: &str) -> Result<String, ValidationError> {
     if address.starts_with('+') {
         return Err(ValidationError::new(
             "unsupported_address",
-            "phone numbers are reached by SMS, which this server does not send yet; give an email address",
+            "that is a phone number; an email address is needed here",
         ));
     }
     if address.len() > EMAIL_ADDRESS_MAX {
@@ -97,6 +97,36 @@ pub fn email_address(input: &str) -> Result<String, ValidationError> {
         return Err(invalid("the domain"));
     }
     Ok(address.to_ascii_lowercase())
+}
+
+/// Checks and normalises a phone number to E.164: `+`, then 8 to 15 digits, the first not
+/// 0 (spaces, dots, hyphens and parentheses between digits are dropped).
+pub fn phone_number(input: &str) -> Result<String, ValidationError> {
+    let invalid = || {
+        ValidationError::new(
+            "invalid_number",
+            "not a phone number in international form like +34600111222",
+        )
+    };
+    let trimmed = input.trim();
+    let Some(rest) = trimmed.strip_prefix('+') else {
+        return Err(invalid());
+    };
+    if rest.len() > 40 {
+        return Err(invalid());
+    }
+    let mut digits = String::with_capacity(16);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '.' | '-' | '(' | ')' => {}
+            _ => return Err(invalid()),
+        }
+    }
+    if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+        return Err(invalid());
+    }
+    Ok(format!("+{digits}"))
 }
 
 /// Checks and normalises a username: 3–32 of `a-z 0-9 . _`, compared case-insensitively,
@@ -369,6 +399,28 @@ pub fn client_txn_id(input: &str) -> Result<String, ValidationError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn phone_numbers_are_e164() {
+        for (input, want) in [
+            ("+34600111222", "+34600111222"),
+            (" +34 600 11 12 22 ", "+34600111222"),
+            ("+1 (555) 000-0001", "+15550000001"),
+        ] {
+            assert_eq!(super::phone_number(input).as_deref(), Ok(want), "{input}");
+        }
+        for input in [
+            "34600111222",
+            "+0600111222",
+            "+1234567",
+            "+1234567890123456",
+            "+34600111222x",
+            "+",
+            "",
+        ] {
+            assert!(super::phone_number(input).is_err(), "{input}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -121,6 +121,9 @@ impl From<Error> for ApiError {
             Error::Invalid(invalid) => ApiError::new(S::BAD_REQUEST, invalid.code, invalid.message),
             Error::BadRequest { code, message } => ApiError::new(S::BAD_REQUEST, code, message),
             Error::Unauthenticated => ApiError::unauthenticated(),
+            Error::BadSignature => {
+                ApiError::new(S::UNAUTHORIZED, "invalid_signature", error.to_string())
+            }
             Error::InvalidCredentials => {
                 ApiError::new(S::UNAUTHORIZED, "invalid_credentials", error.to_string())
             }

@@ -52,7 +52,7 @@ pub struct AppState {
     // Schemas no body refers to (a query parameter's vocabulary names its schema only by
     // reference, so it must be registered here).
     components(schemas(hilo_proto::Event, hilo_proto::ClientFrame, hilo_proto::ReadyFrame, hilo_proto::vocab::DeleteScope)),
-    tags((name = "server"), (name = "accounts"), (name = "users"), (name = "friends"), (name = "conversations"), (name = "messages"), (name = "attachments"), (name = "events"), (name = "admin"))
+    tags((name = "server"), (name = "accounts"), (name = "users"), (name = "friends"), (name = "conversations"), (name = "messages"), (name = "attachments"), (name = "events"), (name = "admin"), (name = "sms"))
 )]
 struct ApiDoc;
 

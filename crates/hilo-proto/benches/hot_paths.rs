@@ -34,6 +34,7 @@ fn message(text: &str) -> MessageDto {
         created_at: "2026-11-21T10:00:00.123Z".into(),
         collapsed: false,
         email: None,
+        sms: None,
         delivery: None,
     }
 }

@@ -8,18 +8,19 @@ use hilo_core::validate;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    AddEmailRequest, AddMembersRequest, ChangePasswordRequest, ConfirmTwoFactorRequest,
-    ConversationSettingsRequest, CreateAccountRequest, CreateConversationRequest,
-    DeleteAccountRequest, DisableTwoFactorRequest, EditMessageRequest, ForwardMessageRequest,
-    FriendRequestBody, LoginRequest, ReadRequest, RenameConversationRequest, ReportRequest,
-    ResolveReportRequest, SendMessageRequest, TypingRequest, UpdateEmailRequest, UpdateMeRequest,
-    VerifyEmailRequest, check_body,
+    AddEmailRequest, AddMembersRequest, AddPhoneRequest, ChangePasswordRequest,
+    ConfirmTwoFactorRequest, ConversationSettingsRequest, CreateAccountRequest,
+    CreateConversationRequest, DeleteAccountRequest, DisableTwoFactorRequest, EditMessageRequest,
+    ForwardMessageRequest, FriendRequestBody, LoginRequest, ReadRequest, RenameConversationRequest,
+    ReportRequest, ResolveReportRequest, SendMessageRequest, TypingRequest, UpdateEmailRequest,
+    UpdateMeRequest, VerifyEmailRequest, VerifyPhoneRequest, check_body,
 };
 
 /// The request types [`decode_every_request`] covers, by schema name.
 pub const REQUEST_TYPES: &[&str] = &[
     "AddEmailRequest",
     "AddMembersRequest",
+    "AddPhoneRequest",
     "ChangePasswordRequest",
     "ConfirmTwoFactorRequest",
     "ConversationSettingsRequest",
@@ -40,6 +41,7 @@ pub const REQUEST_TYPES: &[&str] = &[
     "UpdateEmailRequest",
     "UpdateMeRequest",
     "VerifyEmailRequest",
+    "VerifyPhoneRequest",
 ];
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
@@ -68,8 +70,17 @@ pub fn decode_every_request(body: &[u8]) -> usize {
         accepted += 1;
         let _ = validate::email_address(&r.address);
     }
-    if decode::<VerifyEmailRequest>(body).is_some() {
+    if let Some(r) = decode::<VerifyEmailRequest>(body) {
         accepted += 1;
+        let _ = names(&r.address, validate::email_address);
+    }
+    if let Some(r) = decode::<AddPhoneRequest>(body) {
+        accepted += 1;
+        let _ = validate::phone_number(&r.number);
+    }
+    if let Some(r) = decode::<VerifyPhoneRequest>(body) {
+        accepted += 1;
+        let _ = validate::phone_number(&r.number);
     }
     if decode::<UpdateEmailRequest>(body).is_some() {
         accepted += 1;

@@ -55,9 +55,28 @@ pub struct MessageDto {
     /// the checks of its sender. Null otherwise.
     #[serde(default)]
     pub email: Option<EmailDto>,
-    /// For a message sent to email contacts: how mailing it went. Null otherwise.
+    /// For a message that came or went by SMS: the numbers and what it cost. Null
+    /// otherwise.
+    #[serde(default)]
+    pub sms: Option<SmsDto>,
+    /// For a message sent to email or phone contacts: how mailing or texting it went.
+    /// Null otherwise.
     #[serde(default)]
     pub delivery: Option<DeliveryDto>,
+}
+
+/// The text a message came or went as.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SmsDto {
+    /// The sending number (E.164).
+    pub from: String,
+    /// The receiving number (E.164).
+    pub to: String,
+    /// How many parts it took (each billed as one text).
+    pub segments: u32,
+    /// `gsm7` (160 characters a part, 153 when split) or `ucs2` (70, 67: any character
+    /// outside the GSM alphabet, such as `á` or an emoji, makes the whole text UCS-2).
+    pub encoding: String,
 }
 
 /// How mailing a message went.
@@ -332,6 +351,12 @@ impl From<&Message> for MessageDto {
             created_at: rfc3339(message.created_at),
             collapsed: message.collapsed,
             email: message.email.as_ref().map(EmailDto::from),
+            sms: message.sms.as_ref().map(|sms| SmsDto {
+                from: sms.from.clone(),
+                to: sms.to.clone(),
+                segments: sms.segments,
+                encoding: sms.encoding.clone(),
+            }),
             delivery: message.delivery.as_ref().map(|d| DeliveryDto {
                 state: d.state.as_str().to_owned(),
                 detail: d.detail.clone(),

@@ -117,10 +117,56 @@ pub struct AddEmailRequest {
     pub address: String,
 }
 
+/// `POST /api/v1/me/emails/verify` (with `address`) or
 /// `POST /api/v1/me/emails/{address}/verify`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
+    /// The address (`POST /me/emails/verify`; in the path otherwise).
+    #[serde(default)]
+    #[schema(max_length = 254)]
+    pub address: Option<String>,
     /// The six digits mailed to the address.
+    #[schema(max_length = 16)]
+    pub code: String,
+}
+
+/// One of the caller's own phone numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OwnPhoneDto {
+    /// The number, E.164.
+    pub number: String,
+    /// Whether its code was entered: texts from it are then the caller's.
+    pub verified: bool,
+    /// When it was added.
+    #[schema(format = DateTime)]
+    pub added_at: String,
+    /// When it was verified.
+    #[schema(format = DateTime)]
+    pub verified_at: Option<String>,
+}
+
+/// `GET /api/v1/me/phones`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PhonesResponse {
+    /// The caller's numbers, oldest first.
+    pub phones: Vec<OwnPhoneDto>,
+}
+
+/// `POST /api/v1/me/phones`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddPhoneRequest {
+    /// The number in international form (E.164): `+34600111222`.
+    #[schema(max_length = 40)]
+    pub number: String,
+}
+
+/// `POST /api/v1/me/phones/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifyPhoneRequest {
+    /// The number.
+    #[schema(max_length = 40)]
+    pub number: String,
+    /// The six digits texted to it.
     #[schema(max_length = 16)]
     pub code: String,
 }

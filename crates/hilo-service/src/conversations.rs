@@ -236,12 +236,25 @@ impl Hilo {
         caller: &Caller,
         address: &str,
     ) -> Result<(ConversationView, bool)> {
+        if address.trim_start().starts_with('+') {
+            return self.open_with_number(caller, address).await;
+        }
         let address = validate::email_address(address)?;
         if let Some(username) = self.local_username(&address) {
             return self.open_direct(caller, &username).await;
         }
-        // Each new address is someone this server will mail: a limit keeps an account
-        // from turning it into a relay for bulk mail.
+        self.open_contact(caller, address).await
+    }
+
+    /// Opens the caller's direct conversation with a contact at `address` (an email
+    /// address or phone number, checked), made if new.
+    pub(crate) async fn open_contact(
+        &self,
+        caller: &Caller,
+        address: String,
+    ) -> Result<(ConversationView, bool)> {
+        // Each new address is someone this server will mail or text: a limit keeps an
+        // account from turning it into a relay for bulk mail.
         self.new_address(caller).await?;
         let ids = &self.inner.ids;
         let (id, created, deliveries) = self
@@ -257,6 +270,50 @@ impl Hilo {
             })
             .await?;
         self.opened(caller, &id, created, &deliveries).await
+    }
+
+    /// The direct conversation of `a` and `b`, made if there is none (and then announced
+    /// to both), for a message written elsewhere (a mail, a text, a notice).
+    pub(crate) async fn direct_between(&self, a: &UserId, b: &UserId) -> Result<ConversationId> {
+        let (conversation, created, opened) = self
+            .inner
+            .store
+            .find_or_create_direct(
+                ConversationId::new(self.inner.ids.new_id()),
+                a,
+                b,
+                self.inner.clock.now(),
+            )
+            .await?;
+        let kind = if created {
+            EventKind::ConversationCreated
+        } else {
+            EventKind::ConversationUpdated
+        };
+        self.publish_conversation_events(&opened, kind, &conversation, None)
+            .await;
+        Ok(conversation)
+    }
+
+    /// Where `from` writes `to` from another channel (mail or a text from an address of
+    /// theirs): their direct conversation, made if needed; `None` when a block between
+    /// them drops what was written (counted on the block when `to` blocks `from`), before
+    /// anything is opened for it.
+    pub(crate) async fn direct_unless_blocked(
+        &self,
+        from: &UserId,
+        to: &UserId,
+    ) -> Result<Option<ConversationId>> {
+        let store = &self.inner.store;
+        let relation = store.relation(from, to).await?;
+        if relation.blocked_by {
+            store.count_dropped(to, from).await?;
+            return Ok(None);
+        }
+        if relation.blocking {
+            return Ok(None);
+        }
+        Ok(Some(self.direct_between(from, to).await?))
     }
 
     /// A direct conversation the caller opened: created, both (or all) hear of it; opened

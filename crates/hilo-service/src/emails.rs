@@ -45,10 +45,165 @@ fn not_found() -> Error {
     Error::NotFound("email")
 }
 
+/// An email address or (starting with `+`) a phone number, normalised.
+fn outside_or_number(address: &str) -> Result<String> {
+    if address.trim_start().starts_with('+') {
+        Ok(validate::phone_number(address)?)
+    } else {
+        Ok(validate::email_address(address)?)
+    }
+}
+
+/// An outside address of one kind, with the words its errors use.
+pub(crate) struct AddressKind {
+    /// Phone numbers (else email addresses).
+    pub phone: bool,
+    /// What one is called.
+    pub word: &'static str,
+    /// The code for "already verified as yours".
+    pub already: &'static str,
+    /// The code for "too many".
+    pub too_many: &'static str,
+    /// The code for "someone else's".
+    pub taken: &'static str,
+}
+
+/// Email addresses.
+pub(crate) const EMAIL: AddressKind = AddressKind {
+    phone: false,
+    word: "email",
+    already: "email_already_verified",
+    too_many: "too_many_emails",
+    taken: "email_taken",
+};
+
+/// Phone numbers.
+pub(crate) const PHONE: AddressKind = AddressKind {
+    phone: true,
+    word: "phone",
+    already: "phone_already_verified",
+    too_many: "too_many_phones",
+    taken: "phone_taken",
+};
+
 impl Hilo {
     /// The caller's outside addresses, oldest first.
     pub async fn emails(&self, caller: &Caller) -> Result<Vec<UserEmail>> {
-        Ok(self.inner.store.emails(&caller.user.id).await?)
+        self.own_addresses(caller, &EMAIL).await
+    }
+
+    /// The caller's own addresses of one kind (`user_emails` holds phone numbers too),
+    /// oldest first.
+    pub(crate) async fn own_addresses(
+        &self,
+        caller: &Caller,
+        kind: &AddressKind,
+    ) -> Result<Vec<UserEmail>> {
+        let mut all = self.inner.store.emails(&caller.user.id).await?;
+        all.retain(|e| e.address.starts_with('+') == kind.phone);
+        Ok(all)
+    }
+
+    /// Checks that the caller may add `address` (normalised) of `kind`: not theirs
+    /// verified already, room for one more, nobody else's.
+    pub(crate) async fn may_add_address(
+        &self,
+        caller: &Caller,
+        address: &str,
+        kind: &AddressKind,
+    ) -> Result<()> {
+        let mine = self.own_addresses(caller, kind).await?;
+        if let Some(known) = mine.iter().find(|e| e.address == address) {
+            if known.verified_at.is_some() {
+                return Err(Error::conflict(
+                    kind.already,
+                    format!("this {} is already verified as yours", kind.word),
+                ));
+            }
+        } else if mine.len() >= EMAILS_PER_ACCOUNT {
+            return Err(Error::conflict(
+                kind.too_many,
+                format!("at most {EMAILS_PER_ACCOUNT} of them; remove one first"),
+            ));
+        }
+        if self
+            .inner
+            .store
+            .email_owner(address)
+            .await?
+            .is_some_and(|owner| owner != caller.user.id)
+        {
+            return Err(Error::conflict(
+                kind.taken,
+                format!("another account has verified this {}", kind.word),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new six-digit code for the caller to prove `address`, within the limits on codes
+    /// (per account, per account and address, per address).
+    pub(crate) async fn new_code(&self, caller: &Caller, address: &str) -> Result<String> {
+        self.within(
+            format!("email-codes:{}", caller.user.id),
+            CODES_PER_HOUR,
+            3_600_000,
+            "verification codes",
+        )
+        .await?;
+        // Per account and address, so nobody can use up another's tries at their own
+        // address; and a ceiling per address, so nobody is flooded with codes.
+        let hashed = crate::accounts::secret_hash(address);
+        self.within(
+            format!("email-codes-to:{}:{hashed}", caller.user.id),
+            CODES_PER_ADDRESS_DAY,
+            24 * 3_600_000,
+            "verification codes to this address",
+        )
+        .await?;
+        self.within(
+            format!("email-codes-to:{hashed}"),
+            CODES_TO_ADDRESS_DAY,
+            24 * 3_600_000,
+            "verification codes to this address",
+        )
+        .await?;
+        Ok(format!("{:06}", rand::rng().random_range(0..1_000_000u32)))
+    }
+
+    /// Keeps the hash of the `code` that went to `address` (waiting now for it).
+    pub(crate) async fn keep_code(
+        &self,
+        caller: &Caller,
+        address: &str,
+        code: &str,
+        kind: &AddressKind,
+    ) -> Result<UserEmail> {
+        let now = self.inner.clock.now();
+        if !self
+            .inner
+            .store
+            .put_email_code(
+                &caller.user.id,
+                address,
+                &code_hash(&caller.user.id, address, code),
+                Timestamp(now.millis() + CODE_TTL_MS),
+                now,
+            )
+            .await?
+        {
+            // Verified meanwhile (another request of the caller's).
+            return Err(Error::conflict(
+                kind.already,
+                format!("this {} is already verified as yours", kind.word),
+            ));
+        }
+        Ok(UserEmail {
+            address: address.to_owned(),
+            verified_at: None,
+            created_at: now,
+            digest: !kind.phone,
+        })
     }
 
     /// An outside address, checked: not one of this server's (those are accounts).
@@ -67,63 +222,14 @@ impl Hilo {
     /// code, while it waits). Without a relay to mail through, nothing is added.
     pub async fn add_email(&self, caller: &Caller, address: &str) -> Result<UserEmail> {
         let address = self.outside_address(address)?;
-        let store = &self.inner.store;
-        let mine = store.emails(&caller.user.id).await?;
-        if let Some(known) = mine.iter().find(|e| e.address == address) {
-            if known.verified_at.is_some() {
-                return Err(Error::conflict(
-                    "email_already_verified",
-                    "this address is already verified as yours",
-                ));
-            }
-        } else if mine.len() >= EMAILS_PER_ACCOUNT {
-            return Err(Error::conflict(
-                "too_many_emails",
-                format!("at most {EMAILS_PER_ACCOUNT} addresses; remove one first"),
-            ));
-        }
-        if store
-            .email_owner(&address)
-            .await?
-            .is_some_and(|owner| owner != caller.user.id)
-        {
-            return Err(Error::conflict(
-                "email_taken",
-                "another account has verified this address",
-            ));
-        }
+        self.may_add_address(caller, &address, &EMAIL).await?;
         let Some(relay) = self.inner.outbound.get().and_then(|o| o.relay.as_ref()) else {
             return Err(Error::Unavailable {
                 code: "mail_unavailable",
                 message: "this server sends no mail (no SMTP relay is configured)".into(),
             });
         };
-        self.within(
-            format!("email-codes:{}", caller.user.id),
-            CODES_PER_HOUR,
-            3_600_000,
-            "verification codes",
-        )
-        .await?;
-        // Per account and address, so nobody can use up another's tries at their own
-        // address; and a ceiling per address, so nobody is flooded with codes.
-        let hashed = crate::accounts::secret_hash(&address);
-        self.within(
-            format!("email-codes-to:{}:{hashed}", caller.user.id),
-            CODES_PER_ADDRESS_DAY,
-            24 * 3_600_000,
-            "verification codes to this address",
-        )
-        .await?;
-        self.within(
-            format!("email-codes-to:{hashed}"),
-            CODES_TO_ADDRESS_DAY,
-            24 * 3_600_000,
-            "verification codes to this address",
-        )
-        .await?;
-        let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-        let now = self.inner.clock.now();
+        let code = self.new_code(caller, &address).await?;
         let domain = &self.inner.config.mail_domain;
         let mail = OutgoingMail {
             from_name: domain.clone(),
@@ -172,28 +278,7 @@ impl Hilo {
                 }
             });
         }
-        if !store
-            .put_email_code(
-                &caller.user.id,
-                &address,
-                &code_hash(&caller.user.id, &address, &code),
-                Timestamp(now.millis() + CODE_TTL_MS),
-                now,
-            )
-            .await?
-        {
-            // Verified meanwhile (another request of the caller's).
-            return Err(Error::conflict(
-                "email_already_verified",
-                "this address is already verified as yours",
-            ));
-        }
-        Ok(UserEmail {
-            address,
-            verified_at: None,
-            created_at: now,
-            digest: true,
-        })
+        self.keep_code(caller, &address, &code, &EMAIL).await
     }
 
     /// Verifies the caller's waiting `address` with the `code` mailed to it.
@@ -204,16 +289,28 @@ impl Hilo {
         code: &str,
     ) -> Result<UserEmail> {
         let address = validate::email_address(address).map_err(|_| not_found())?;
+        self.confirm_code(caller, &address, code, &EMAIL).await
+    }
+
+    /// Verifies the caller's waiting `address` (normalised) of `kind` with `code`.
+    pub(crate) async fn confirm_code(
+        &self,
+        caller: &Caller,
+        address: &str,
+        code: &str,
+        kind: &AddressKind,
+    ) -> Result<UserEmail> {
+        let not_found = || Error::NotFound(kind.word);
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::bad_request("invalid_code", "the code is six digits"));
         }
         let store = &self.inner.store;
         let Some((hash, expires)) = store
-            .claim_email_attempt(&caller.user.id, &address, CODE_ATTEMPTS)
+            .claim_email_attempt(&caller.user.id, address, CODE_ATTEMPTS)
             .await?
         else {
-            let mine = store.emails(&caller.user.id).await?;
+            let mine = self.own_addresses(caller, kind).await?;
             return match mine.into_iter().find(|e| e.address == address) {
                 // Entering the code twice is not an error.
                 Some(email) if email.verified_at.is_some() => Ok(email),
@@ -225,7 +322,7 @@ impl Hilo {
             };
         };
         let now = self.inner.clock.now();
-        let given = code_hash(&caller.user.id, &address, code);
+        let given = code_hash(&caller.user.id, address, code);
         // Hashes are compared, never codes: how long that takes says nothing of the code.
         if given != hash {
             return Err(Error::bad_request("invalid_code", "that is not the code"));
@@ -236,14 +333,15 @@ impl Hilo {
                 "the code has expired: ask for a new one",
             ));
         }
-        if !store.confirm_email(&caller.user.id, &address, now).await? {
+        if !store.confirm_email(&caller.user.id, address, now).await? {
             return Err(Error::conflict(
-                "email_taken",
-                "another account has verified this address",
+                kind.taken,
+                format!("another account has verified this {}", kind.word),
             ));
         }
-        let mine = store.emails(&caller.user.id).await?;
-        mine.into_iter()
+        self.own_addresses(caller, kind)
+            .await?
+            .into_iter()
             .find(|e| e.address == address)
             .ok_or_else(not_found)
     }
@@ -286,7 +384,7 @@ impl Hilo {
     /// The caller blocks an outside address (an address of this server blocks its
     /// account).
     pub async fn block_address(&self, caller: &Caller, address: &str) -> Result<()> {
-        let address = validate::email_address(address)?;
+        let address = outside_or_number(address)?;
         if let Some(username) = self.local_username(&address) {
             return self.block(caller, &username).await;
         }
@@ -306,7 +404,7 @@ impl Hilo {
     /// The caller no longer blocks an outside address (or the account of one of this
     /// server's).
     pub async fn unblock_address(&self, caller: &Caller, address: &str) -> Result<()> {
-        let address = validate::email_address(address)?;
+        let address = outside_or_number(address)?;
         if let Some(username) = self.local_username(&address) {
             return self.unblock(caller, &username).await;
         }

@@ -21,6 +21,9 @@ pub enum Error {
     /// No valid token.
     #[error("not authenticated")]
     Unauthenticated,
+    /// A webhook's signature is missing or does not match its URL and body.
+    #[error("the signature does not match the request")]
+    BadSignature,
     /// Wrong username or password (the same answer for both).
     #[error("invalid username or password")]
     InvalidCredentials,

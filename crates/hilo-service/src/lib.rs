@@ -31,6 +31,7 @@ mod ports;
 mod presence;
 mod search;
 mod security;
+mod sms;
 mod social;
 mod spam;
 pub mod totp;
@@ -60,6 +61,7 @@ pub use search::{
     SEARCH_DEPTH_MAX, SEARCH_PAGE_DEFAULT, SEARCH_PAGE_MAX, SearchHit, SearchRequest, SearchResults,
 };
 pub use security::{Client, Enrolment, RECOVERY_CODES, device_from_user_agent};
+pub use sms::{SmsGateway, SmsProvider, SmsWebhook};
 pub use social::FriendStatus;
 pub use spam::LESSON_MESSAGES;
 
@@ -124,6 +126,8 @@ struct Inner {
     notices: std::sync::OnceLock<UserId>,
     /// Where mail goes out (`Hilo::send_mail_in_background`).
     outbound: std::sync::OnceLock<Arc<outbound::Outbound>>,
+    /// The SMS providers, once `Hilo::send_sms_in_background` was given them.
+    sms: std::sync::OnceLock<Arc<sms::SmsGateway>>,
 }
 
 impl Hilo {
@@ -154,6 +158,7 @@ impl Hilo {
                 config,
                 notices: std::sync::OnceLock::new(),
                 outbound: std::sync::OnceLock::new(),
+                sms: std::sync::OnceLock::new(),
             }),
         };
         hilo.announce_presence(transitions);

@@ -24,7 +24,7 @@ use hilo_core::{
     MessageId, User,
 };
 use hilo_mail::{AuthResults, Authenticator, Envelope, MailAddress, ParsedMail, Reply};
-use hilo_store::{AppendOutcome, NewInboundEmail};
+use hilo_store::{AppendOutcome, NewReceived, ReceivedEmail, ReceivedVia};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Hilo};
@@ -206,7 +206,7 @@ impl Hilo {
         let spam =
             group.is_none() && (checked.dmarc_failed() || self.mail_judged_spam(&text).await?);
         let ids = &self.inner.ids;
-        let new = NewInboundEmail {
+        let new = NewReceived {
             id: MessageId::new(ids.new_id()),
             new_conversation_id: ConversationId::new(ids.new_id()),
             new_contact_id: ContactId::new(ids.new_id()),
@@ -222,15 +222,17 @@ impl Hilo {
                 .unwrap_or_else(|| sender.address.to_lowercase()),
             text,
             spam,
-            email: email_meta(mail, &address, message_id, checked),
-            full_text: mail.full_text.clone(),
-            html: mail.html.clone(),
+            via: ReceivedVia::Email(ReceivedEmail {
+                meta: email_meta(mail, &address, message_id, checked),
+                full_text: mail.full_text.clone(),
+                html: mail.html.clone(),
+            }),
             attachments,
             now: self.inner.clock.now(),
         };
         let hilo = self.clone();
         self.detached(async move {
-            let (outcome, opened) = match hilo.inner.store.append_email(new).await {
+            let (outcome, opened) = match hilo.inner.store.append_received(new).await {
                 Ok(stored) => stored,
                 // No longer a member of the group (removed a moment ago).
                 Err(hilo_store::StoreError::NotFound) => return Ok(Received::Refused),
@@ -261,34 +263,10 @@ impl Hilo {
         address: &str,
         incoming: &Incoming<'_>,
     ) -> crate::Result<Received> {
-        let store = &self.inner.store;
         // A block drops the mail before anything is opened for it.
-        let relation = store.relation(&owner.id, &user.id).await?;
-        if relation.blocked_by {
-            store.count_dropped(&user.id, &owner.id).await?;
+        let Some(conversation) = self.direct_unless_blocked(&owner.id, &user.id).await? else {
             return Ok(Received::Dropped);
-        }
-        if relation.blocking {
-            return Ok(Received::Dropped);
-        }
-        let now = self.inner.clock.now();
-        let (conversation, created, opened) = self
-            .inner
-            .store
-            .find_or_create_direct(
-                ConversationId::new(self.inner.ids.new_id()),
-                &owner.id,
-                &user.id,
-                now,
-            )
-            .await?;
-        let kind = if created {
-            EventKind::ConversationCreated
-        } else {
-            EventKind::ConversationUpdated
         };
-        self.publish_conversation_events(&opened, kind, &conversation, None)
-            .await;
         self.post_mail(owner, &conversation, address, incoming)
             .await
     }
@@ -333,7 +311,7 @@ impl Hilo {
                 channel: hilo_core::Channel::Email,
                 spam,
                 attachments,
-                email: Some(hilo_store::ReceivedEmail {
+                email: Some(ReceivedEmail {
                     meta: email_meta(mail, address, message_id, checked),
                     full_text: mail.full_text.clone(),
                     html: mail.html.clone(),

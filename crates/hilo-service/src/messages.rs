@@ -73,6 +73,7 @@ impl Hilo {
             spam,
             attachments,
             email: None,
+            sms: None,
         })
         .await
     }
@@ -459,6 +460,7 @@ impl Hilo {
             spam: false,
             attachments: source.attachments.into_iter().map(|a| a.id).collect(),
             email: None,
+            sms: None,
         })
         .await
     }

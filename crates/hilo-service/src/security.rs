@@ -253,23 +253,7 @@ impl Hilo {
             return Ok(());
         };
         let now = self.inner.clock.now();
-        let (conversation, created, deliveries) = self
-            .inner
-            .store
-            .find_or_create_direct(
-                hilo_core::ConversationId::new(self.inner.ids.new_id()),
-                &user.id,
-                &notices,
-                now,
-            )
-            .await?;
-        let kind = if created {
-            hilo_core::EventKind::ConversationCreated
-        } else {
-            hilo_core::EventKind::ConversationUpdated
-        };
-        self.publish_conversation_events(&deliveries, kind, &conversation, None)
-            .await;
+        let conversation = self.direct_between(&user.id, &notices).await?;
         let what = match (new_device, new_network) {
             (true, true) => "a new device and network",
             (true, false) => "a new device",

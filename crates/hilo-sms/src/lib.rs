@@ -5,13 +5,15 @@
 //!
 //! Nothing here knows of conversations or storage: the service maps these shapes onto
 //! threads. Another provider (an Android SMS gateway, Vonage) is one more module with the
-//! same three jobs: check a webhook, read it, send a text.
+//! same jobs ([`Provider`]): check a webhook, read it, send a text, fetch a file.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod keywords;
+pub mod provider;
 pub mod segments;
 pub mod twilio;
 
 pub use keywords::{Keyword, keyword};
+pub use provider::Provider;
 pub use segments::{Encoding, Segments, segments};

@@ -19,6 +19,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha1::Sha1;
 
+use crate::provider::Provider;
+pub use crate::provider::{
+    Inbound, Media, Outgoing, Queued, SendError, Status, StatusReport, WebhookError,
+};
+
 /// The answer to a webhook: nothing to send back.
 pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
@@ -33,6 +38,25 @@ pub const MAX_BODY: usize = 1_600;
 
 /// Most parameters a webhook may carry (Twilio sends about 20; 10 media add 20).
 pub const MAX_PARAMS: usize = 100;
+
+/// Largest webhook body read (bytes).
+pub const MAX_FORM: usize = 64 * 1024;
+
+/// A webhook's form (`application/x-www-form-urlencoded`), its fields in order: at most
+/// [`MAX_FORM`] bytes and [`MAX_PARAMS`] fields.
+pub fn form(body: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
+    if body.len() > MAX_FORM {
+        return Err(WebhookError("the form is larger than 64 KiB".into()));
+    }
+    let mut params = Vec::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        if params.len() == MAX_PARAMS {
+            return Err(WebhookError(format!("more than {MAX_PARAMS} fields")));
+        }
+        params.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(params)
+}
 
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("any key length");
@@ -61,11 +85,6 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], header: 
     mac(auth_token, url, params).verify_slice(&given).is_ok()
 }
 
-/// A webhook that does not read as the one expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct WebhookError(pub String);
-
 fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
@@ -90,32 +109,6 @@ fn sid<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, Webhoo
     } else {
         Err(WebhookError(format!("{name} is not a Twilio id")))
     }
-}
-
-/// A file of an MMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Media {
-    /// Where Twilio keeps it (fetched with the account's credentials).
-    pub url: String,
-    /// Its type, as Twilio says.
-    pub content_type: String,
-}
-
-/// A text someone sent to one of the account's numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inbound {
-    /// Twilio's id of the message (`SM…`/`MM…`): the same text delivered twice has it twice.
-    pub sid: String,
-    /// The account it came to.
-    pub account_sid: String,
-    /// The sender's number (E.164).
-    pub from: String,
-    /// The number it was sent to (one of the account's).
-    pub to: String,
-    /// The text (may be empty for an MMS).
-    pub body: String,
-    /// Its files.
-    pub media: Vec<Media>,
 }
 
 impl Inbound {
@@ -153,27 +146,6 @@ impl Inbound {
     }
 }
 
-/// Where a sent text is, as Twilio reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    /// Taken by a Messaging Service, no sender chosen yet.
-    Accepted,
-    /// Waiting to go out.
-    Queued,
-    /// Going out.
-    Sending,
-    /// Handed to the carrier.
-    Sent,
-    /// The carrier could not deliver it.
-    Undelivered,
-    /// Never handed to a carrier.
-    Failed,
-    /// On the handset.
-    Delivered,
-    /// Read (channels with read receipts).
-    Read,
-}
-
 impl Status {
     /// Twilio's word for it; `None` for a status hilo has no use for (scheduled,
     /// canceled, receiving…).
@@ -197,19 +169,6 @@ impl Status {
     }
 }
 
-/// A status callback: what became of a text sent through the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusReport {
-    /// The message (`SM…`).
-    pub sid: String,
-    /// The account that sent it.
-    pub account_sid: String,
-    /// Its status.
-    pub status: Status,
-    /// Why it failed (30003: the handset is unreachable, 30007: filtered…).
-    pub error_code: Option<u32>,
-}
-
 impl StatusReport {
     /// Reads the status callback's parameters.
     pub fn from_params(params: &[(String, String)]) -> Result<StatusReport, WebhookError> {
@@ -231,49 +190,6 @@ impl StatusReport {
             status,
             error_code,
         })
-    }
-}
-
-/// A text to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// One of the account's numbers.
-    pub from: String,
-    /// The recipient (E.164).
-    pub to: String,
-    /// The text (at most [`MAX_BODY`] characters).
-    pub body: String,
-    /// Where Twilio reports its status.
-    pub status_callback: Option<String>,
-}
-
-/// What Twilio answered to a send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Queued {
-    /// Its id (`SM…`): status callbacks name it.
-    pub sid: String,
-    /// Its status (`queued`, or `accepted` with a Messaging Service).
-    pub status: Status,
-    /// The segments Twilio counted (it says so as a string).
-    pub segments: Option<u32>,
-}
-
-/// Why a send failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{detail}")]
-pub struct SendError {
-    /// Trying again will not help.
-    pub permanent: bool,
-    /// Twilio's error code, when it gave one.
-    pub code: Option<u32>,
-    /// What went wrong, for the sender to read.
-    pub detail: String,
-}
-
-impl SendError {
-    /// The recipient sent STOP: nothing more goes to them.
-    pub fn opted_out(&self) -> bool {
-        self.code == Some(OPTED_OUT)
     }
 }
 
@@ -359,18 +275,21 @@ impl Client {
                 // Not answered (refused, timed out): it may be tried again.
                 permanent: false,
                 code: None,
+                opted_out: false,
                 detail: format!("the SMS provider could not be reached: {}", without_url(&e)),
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| SendError {
             permanent: false,
             code: None,
+            opted_out: false,
             detail: format!("the SMS provider's answer was cut off: {}", without_url(&e)),
         })?;
         if status.as_u16() == 201 || status.as_u16() == 200 {
             let message: MessageJson = serde_json::from_slice(&bytes).map_err(|_| SendError {
                 permanent: false,
                 code: None,
+                opted_out: false,
                 detail: "the SMS provider's answer does not read".into(),
             })?;
             return Ok(Queued {
@@ -391,11 +310,162 @@ impl Client {
         Err(SendError {
             permanent: !transient,
             code,
+            opted_out: code == Some(OPTED_OUT),
             detail: match code {
                 Some(code) => format!("{message} (Twilio error {code})"),
                 None => message,
             },
         })
+    }
+}
+
+impl Client {
+    /// Fetches a file of an MMS, at most `max` bytes: only from the API's own origin (a
+    /// media URL anywhere else is refused, so a forged webhook cannot make hilo send the
+    /// credentials elsewhere or fetch from the inside network), with the account's
+    /// credentials. Twilio answers with a redirect to its file store; that is followed
+    /// (up to 3 times) without the credentials.
+    pub async fn media(&self, url: &str, max: u64) -> Result<Vec<u8>, String> {
+        let base = reqwest::Url::parse(&self.base).map_err(|_| "the API base is no URL")?;
+        let wanted = reqwest::Url::parse(url).map_err(|_| "the media URL is no URL")?;
+        if wanted.origin() != base.origin() || !wanted.username().is_empty() {
+            return Err("the media URL is not the provider's".into());
+        }
+        let mut response = self
+            .http
+            .get(wanted.clone())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .send()
+            .await
+            .map_err(|e| format!("the media could not be fetched: {}", without_url(&e)))?;
+        let mut at = wanted;
+        for _ in 0..3 {
+            if !response.status().is_redirection() {
+                break;
+            }
+            let next = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| at.join(l).ok())
+                .ok_or("a redirect without a place")?;
+            if !matches!(next.scheme(), "https" | "http") {
+                return Err("a redirect to something that is not HTTP".into());
+            }
+            // No credentials past the API.
+            response = self
+                .http
+                .get(next.clone())
+                .send()
+                .await
+                .map_err(|e| format!("the media could not be fetched: {}", without_url(&e)))?;
+            at = next;
+        }
+        if !response.status().is_success() {
+            return Err(format!(
+                "the provider answered HTTP {} for the media",
+                response.status().as_u16()
+            ));
+        }
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(format!("the media is larger than {max} bytes"));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("the media was cut off: {}", without_url(&e)))?
+        {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(format!("the media is larger than {max} bytes"));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
+/// What a delivery error code of a status callback means, in words (Twilio's 30xxx).
+pub fn error_text(code: u32) -> &'static str {
+    match code {
+        30001 => "the provider's queue overflowed",
+        30002 => "the provider account is suspended",
+        30003 => "the handset is unreachable",
+        30004 => "the recipient blocks these texts",
+        30005 => "the number is unknown or no longer exists",
+        30006 => "the number is a landline or cannot take texts",
+        30007 => "the carrier filtered it as spam",
+        30008 => "the carrier could not deliver it",
+        30034 => "the sending number is not registered for this traffic",
+        _ => "it was not delivered",
+    }
+}
+
+/// The TwiML answer to an inbound webhook: a text back, or nothing.
+pub fn twiml(reply: Option<&str>) -> String {
+    let Some(text) = reply else {
+        return EMPTY_TWIML.to_owned();
+    };
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c => escaped.push(c),
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{escaped}</Message></Response>"
+    )
+}
+
+fn same_account(account_sid: &str, client: &Client) -> Result<(), WebhookError> {
+    if account_sid == client.account_sid {
+        Ok(())
+    } else {
+        Err(WebhookError("AccountSid is not this account's".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Client {
+    fn signature_header(&self) -> &'static str {
+        "x-twilio-signature"
+    }
+
+    fn verify(&self, url: &str, params: &[(String, String)], signature: &str) -> bool {
+        verify(&self.auth_token, url, params, signature)
+    }
+
+    fn inbound(&self, params: &[(String, String)]) -> Result<Inbound, WebhookError> {
+        let inbound = Inbound::from_params(params)?;
+        same_account(&inbound.account_sid, self)?;
+        Ok(inbound)
+    }
+
+    fn status(&self, params: &[(String, String)]) -> Result<StatusReport, WebhookError> {
+        let report = StatusReport::from_params(params)?;
+        same_account(&report.account_sid, self)?;
+        Ok(report)
+    }
+
+    fn reply(&self, text: Option<&str>) -> (&'static str, String) {
+        ("text/xml; charset=utf-8", twiml(text))
+    }
+
+    fn error_text(&self, code: u32) -> &'static str {
+        error_text(code)
+    }
+
+    async fn send(&self, text: &Outgoing) -> Result<Queued, SendError> {
+        Client::send(self, text).await
+    }
+
+    async fn media(&self, url: &str, max: u64) -> Result<Vec<u8>, String> {
+        Client::media(self, url, max).await
     }
 }
 

@@ -21,8 +21,8 @@ use hilo_core::{
 use hilo_store::sql;
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
-    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMemberContact,
-    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewMemberContact, NewMessage,
+    NewReceived, NewSession, NewUser, ProfilePatch, ReceivedVia, StoreError, StoreResult,
 };
 
 use crate::{db_error, decode, events, lock_account_creation, reads, rows, search};
@@ -145,7 +145,7 @@ async fn add_contact_member(
     contact: &NewMemberContact,
     now: Timestamp,
 ) -> StoreResult<bool> {
-    sqlx::query(rows::INSERT_EMAIL_CONTACT)
+    sqlx::query(rows::INSERT_CONTACT)
         .bind(contact.new_id.as_str())
         .bind(&contact.address)
         .bind(&contact.display_name)
@@ -374,7 +374,10 @@ pub(crate) async fn append_message(
         )
         .await?;
     }
-    // Mailed to the conversation's email contacts, if it has any.
+    if let Some(sms) = &new.sms {
+        insert_sms(conn, &new.id, &new.conversation_id, sms).await?;
+    }
+    // Mailed (or texted) to the conversation's contacts, if it has any.
     sqlx::query(rows::ENQUEUE_MAIL)
         .bind(new.id.as_str())
         .bind(new.conversation_id.as_str())
@@ -1410,7 +1413,7 @@ async fn contact_direct(
     folder: &str,
     now: Timestamp,
 ) -> StoreResult<(ConversationId, ContactId, bool)> {
-    sqlx::query(rows::INSERT_EMAIL_CONTACT)
+    sqlx::query(rows::INSERT_CONTACT)
         .bind(new_contact_id.as_str())
         .bind(address)
         .bind(display_name)
@@ -1553,10 +1556,33 @@ async fn insert_received_email(
     Ok(())
 }
 
-/// A received mail from a contact (see `MessageStore::append_email`).
-pub(crate) async fn append_email(
+/// The `message_sms` row of message `id`.
+async fn insert_sms(
     conn: &mut Conn,
-    new: &NewInboundEmail,
+    id: &MessageId,
+    conversation: &ConversationId,
+    sms: &hilo_core::SmsMeta,
+) -> StoreResult<()> {
+    sqlx::query(rows::INSERT_MESSAGE_SMS)
+        .bind(id.as_str())
+        .bind(conversation.as_str())
+        .bind(&sms.provider)
+        .bind(&sms.sid)
+        .bind(sms.inbound)
+        .bind(&sms.from)
+        .bind(&sms.to)
+        .bind(i64::from(sms.segments))
+        .bind(&sms.encoding)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// A received mail or text from a contact (see `MessageStore::append_received`).
+pub(crate) async fn append_received(
+    conn: &mut Conn,
+    new: &NewReceived,
     terms: &IndexTerms,
 ) -> StoreResult<(AppendOutcome, bool)> {
     let (conversation, contact, created) = match &new.group {
@@ -1587,12 +1613,19 @@ pub(crate) async fn append_email(
             .await?
         }
     };
-    let repeated: Option<String> = sqlx::query_scalar(rows::RECEIVED_EMAIL)
-        .bind(conversation.as_str())
-        .bind(&new.email.message_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error)?;
+    // The conversation is locked: the same text or mail delivered twice at once waits
+    // here for the first to commit, then finds it.
+    let repeated: Option<String> = match &new.via {
+        ReceivedVia::Email(email) => sqlx::query_scalar(rows::RECEIVED_EMAIL)
+            .bind(conversation.as_str())
+            .bind(&email.meta.message_id),
+        ReceivedVia::Sms(sms) => sqlx::query_scalar(rows::RECEIVED_SMS)
+            .bind(&sms.provider)
+            .bind(&sms.sid),
+    }
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
     if let Some(id) = repeated {
         return Ok((
             AppendOutcome::Repeated(message_in(conn, &MessageId::new(id)).await?),
@@ -1602,7 +1635,7 @@ pub(crate) async fn append_email(
     let members = member_users(conn, &conversation).await?;
     let seq = next_seq(conn, &conversation, new.now).await?;
     let search = search::new_message_vector(conn, terms.clone(), &[]).await?;
-    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded, search) VALUES ($1, $2, $3, $4, 'email', $5, $6, '', FALSE, $7::tsvector)")
+    sqlx::query("INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded, search) VALUES ($1, $2, $3, $4, $8, $5, $6, '', FALSE, $7::tsvector)")
         .bind(new.id.as_str())
         .bind(conversation.as_str())
         .bind(seq)
@@ -1610,18 +1643,27 @@ pub(crate) async fn append_email(
         .bind(&new.text)
         .bind(new.now.millis())
         .bind(search)
+        .bind(match &new.via {
+            ReceivedVia::Email(_) => "email",
+            ReceivedVia::Sms(_) => "sms",
+        })
         .execute(&mut *conn)
         .await
         .map_err(db_error)?;
-    insert_received_email(
-        conn,
-        &new.id,
-        &conversation,
-        &new.email,
-        &new.full_text,
-        new.html.as_deref(),
-    )
-    .await?;
+    match &new.via {
+        ReceivedVia::Email(email) => {
+            insert_received_email(
+                conn,
+                &new.id,
+                &conversation,
+                &email.meta,
+                &email.full_text,
+                email.html.as_deref(),
+            )
+            .await?
+        }
+        ReceivedVia::Sms(sms) => insert_sms(conn, &new.id, &conversation, sms).await?,
+    }
     // The mail's files were stored for it just now: sent with it.
     for attachment in &new.attachments {
         sqlx::query("UPDATE attachments SET sent_at = COALESCE(sent_at, $1) WHERE id = $2")
@@ -1664,24 +1706,178 @@ pub(crate) async fn append_email(
     ))
 }
 
-/// Claims up to `limit` mails due at `now` for `lease_ms` (see `MessageStore::claim_mail`);
-/// rows another node is claiming at the same moment are skipped, not waited for.
-pub(crate) async fn claim_mail(
+/// Claims up to `limit` mails (`channel` `email`) or texts (`sms`) due at `now` for
+/// `lease_ms` (see `MessageStore::claim_mail`); rows another node is claiming at the same
+/// moment are skipped, not waited for, and a text the provider took is never claimed again.
+pub(crate) async fn claim_outbound(
     conn: &mut Conn,
+    channel: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
     let rows = sqlx::query(
-        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
+        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND channel = $4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
     )
     .bind(now.millis() + lease_ms)
     .bind(now.millis())
     .bind(limit)
+    .bind(channel)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     rows.iter().map(decode::mail_job).collect()
+}
+
+/// `message.updated` about `message` to its conversation's members.
+async fn message_updated(
+    conn: &mut Conn,
+    conversation: &ConversationId,
+    message: &MessageId,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    let members = member_users(conn, conversation).await?;
+    events::lock_users(conn, &members).await?;
+    let mut record = record(EventKind::MessageUpdated, conversation);
+    record.message_id = Some(message.clone());
+    events::append(conn, &members, &record, now).await
+}
+
+/// The number `conversation` texts `their` from (see `SmsStore::bind_sms_route`).
+pub(crate) async fn bind_sms_route(
+    conn: &mut Conn,
+    conversation: &ConversationId,
+    their: &str,
+    candidates: &[String],
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    // One binding at a time per conversation, so two sends cannot bind it twice.
+    lock_conversation(conn, conversation).await?;
+    let bound: Option<String> = sqlx::query_scalar(rows::SMS_ROUTE_OF)
+        .bind(conversation.as_str())
+        .bind(their)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if bound.is_some() {
+        return Ok(bound);
+    }
+    for ours in candidates {
+        let bound = sqlx::query(rows::BIND_SMS_ROUTE)
+            .bind(ours)
+            .bind(their)
+            .bind(conversation.as_str())
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if bound > 0 {
+            return Ok(Some(ours.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Serialises what is done about one text (its send's answer and its status callbacks)
+/// across nodes, until the transaction ends.
+async fn lock_text(conn: &mut Conn, provider: &str, sid: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))")
+        .bind(format!("{provider}\n{sid}"))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The provider took a text (see `SmsStore::sms_handed`).
+pub(crate) async fn sms_handed(
+    conn: &mut Conn,
+    message: &MessageId,
+    lease: Timestamp,
+    sms: &hilo_core::SmsMeta,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    lock_text(conn, &sms.provider, &sms.sid).await?;
+    let conversation: Option<String> = sqlx::query_scalar(rows::SMS_HANDED)
+        .bind(now.millis())
+        .bind(message.as_str())
+        .bind(lease.millis())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let Some(conversation) = conversation else {
+        return Ok(Vec::new());
+    };
+    let conversation = ConversationId::new(conversation);
+    insert_sms(conn, message, &conversation, sms).await?;
+    let early: Option<(String, Option<String>)> = sqlx::query_as(rows::SMS_EARLY_STATUSES)
+        .bind(&sms.provider)
+        .bind(&sms.sid)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if let Some((state, detail)) = early {
+        sqlx::query(rows::SMS_FORGET_EARLY)
+            .bind(&sms.provider)
+            .bind(&sms.sid)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(rows::SMS_STATUS)
+            .bind(state)
+            .bind(detail)
+            .bind(&sms.provider)
+            .bind(&sms.sid)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    message_updated(conn, &conversation, message, now).await
+}
+
+/// A status callback (see `SmsStore::sms_status`).
+pub(crate) async fn sms_status(
+    conn: &mut Conn,
+    provider: &str,
+    sid: &str,
+    state: hilo_core::DeliveryState,
+    detail: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Option<(MessageId, Vec<Delivery>)>> {
+    lock_text(conn, provider, sid).await?;
+    let moved: Option<(String, String)> = sqlx::query_as(rows::SMS_STATUS)
+        .bind(state.as_str())
+        .bind(detail)
+        .bind(provider)
+        .bind(sid)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if let Some((message, conversation)) = moved {
+        let message = MessageId::new(message);
+        let deliveries =
+            message_updated(conn, &ConversationId::new(conversation), &message, now).await?;
+        return Ok(Some((message, deliveries)));
+    }
+    let known: Option<i32> = sqlx::query_scalar(rows::SMS_KNOWN)
+        .bind(provider)
+        .bind(sid)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if known.is_none() {
+        sqlx::query(rows::SMS_EARLY_STATUS)
+            .bind(provider)
+            .bind(sid)
+            .bind(state.as_str())
+            .bind(detail)
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(None)
 }
 
 /// Records a try at mailing a message (see `MessageStore::finish_mail`).

@@ -67,6 +67,7 @@ mod reads;
 mod rows;
 mod search;
 mod security;
+mod sms;
 mod social;
 mod spam;
 mod tx;
@@ -187,6 +188,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0020_user_emails.sql"),
     ),
     (21, "digest", include_str!("../migrations/0021_digest.sql")),
+    (22, "sms", include_str!("../migrations/0022_sms.sql")),
 ];
 
 impl SqliteStore {

@@ -6,8 +6,8 @@ use hilo_core::search::index_terms;
 use hilo_core::{ConversationId, Message, MessageId, Timestamp, UserId};
 use hilo_store::{
     AppendOutcome, Delivery, MailJob, MailOutcome, MessageChange, MessagePage, MessageSearch,
-    MessageStore, MessageVersion, NewContactDirect, NewInboundEmail, NewMessage, SearchPage,
-    StoreResult, ThreadMail,
+    MessageStore, MessageVersion, NewContactDirect, NewMessage, NewReceived, ReceivedVia,
+    SearchPage, StoreResult, ThreadMail,
 };
 
 use crate::{SqliteStore, reads, rows, search, tx};
@@ -23,12 +23,13 @@ impl MessageStore for SqliteStore {
         in_writer!(self, (), conn => tx::append_message(conn, &new, &terms))
     }
 
-    async fn append_email(&self, new: NewInboundEmail) -> StoreResult<(AppendOutcome, bool)> {
-        let terms = index_terms([
-            new.email.subject.as_deref().unwrap_or(""),
-            new.text.as_str(),
-        ]);
-        in_writer!(self, (), conn => tx::append_email(conn, &new, &terms))
+    async fn append_received(&self, new: NewReceived) -> StoreResult<(AppendOutcome, bool)> {
+        let subject = match &new.via {
+            ReceivedVia::Email(email) => email.meta.subject.as_deref().unwrap_or(""),
+            ReceivedVia::Sms(_) => "",
+        };
+        let terms = index_terms([subject, new.text.as_str()]);
+        in_writer!(self, (), conn => tx::append_received(conn, &new, &terms))
     }
 
     async fn open_contact_direct(
@@ -44,7 +45,7 @@ impl MessageStore for SqliteStore {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<MailJob>> {
-        in_writer!(self, (), conn => tx::claim_mail(conn, now, lease_ms, limit))
+        in_writer!(self, (), conn => tx::claim_outbound(conn, "email", now, lease_ms, limit))
     }
 
     async fn thread_mail(

@@ -15,8 +15,8 @@ use hilo_core::{
 use hilo_store::sql::{self, Columns as _};
 use hilo_store::{
     AppendOutcome, CreateUserOutcome, Delivery, MailJob, MailOutcome, MemberSettingsPatch,
-    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewInboundEmail, NewMemberContact,
-    NewMessage, NewSession, NewUser, ProfilePatch, StoreError, StoreResult,
+    MembershipChange, MessageChange, NewContactDirect, NewGroup, NewMemberContact, NewMessage,
+    NewReceived, NewSession, NewUser, ProfilePatch, ReceivedVia, StoreError, StoreResult,
 };
 use rusqlite::{Connection, params};
 
@@ -107,7 +107,7 @@ fn add_contact_member(
 ) -> StoreResult<bool> {
     execute(
         conn,
-        rows::INSERT_EMAIL_CONTACT,
+        rows::INSERT_CONTACT,
         params![
             contact.new_id.as_str(),
             contact.address,
@@ -245,8 +245,11 @@ pub(crate) fn append_message(
             email.html.as_deref(),
         )?;
     }
+    if let Some(sms) = &new.sms {
+        insert_sms(conn, &new.id, &new.conversation_id, sms)?;
+    }
     search::index(conn, &new.id, terms)?;
-    // Mailed to the conversation's email contacts, if it has any.
+    // Mailed (or texted) to the conversation's contacts, if it has any.
     let mailed = execute(
         conn,
         rows::ENQUEUE_MAIL,
@@ -1263,7 +1266,7 @@ fn contact_direct(
 ) -> StoreResult<(ConversationId, ContactId, bool)> {
     execute(
         conn,
-        rows::INSERT_EMAIL_CONTACT,
+        rows::INSERT_CONTACT,
         params![new_contact_id.as_str(), address, display_name, now.millis()],
     )?;
     let contact: String =
@@ -1383,10 +1386,35 @@ fn insert_received_email(
     Ok(())
 }
 
-/// A received mail from a contact (see `MessageStore::append_email`).
-pub(crate) fn append_email(
+/// The `message_sms` row of message `id`.
+fn insert_sms(
     conn: &Connection,
-    new: &NewInboundEmail,
+    id: &MessageId,
+    conversation: &ConversationId,
+    sms: &hilo_core::SmsMeta,
+) -> StoreResult<()> {
+    execute(
+        conn,
+        rows::INSERT_MESSAGE_SMS,
+        params![
+            id.as_str(),
+            conversation.as_str(),
+            sms.provider,
+            sms.sid,
+            sms.inbound,
+            sms.from,
+            sms.to,
+            i64::from(sms.segments),
+            sms.encoding,
+        ],
+    )?;
+    Ok(())
+}
+
+/// A received mail or text from a contact (see `MessageStore::append_received`).
+pub(crate) fn append_received(
+    conn: &Connection,
+    new: &NewReceived,
     terms: &IndexTerms,
 ) -> StoreResult<(AppendOutcome, bool)> {
     let (conversation, contact, created) = match &new.group {
@@ -1420,11 +1448,19 @@ pub(crate) fn append_email(
     } else {
         Vec::new()
     };
-    if let Some(id) = scalar::<String>(
-        conn,
-        rows::RECEIVED_EMAIL,
-        [conversation.as_str(), new.email.message_id.as_str()],
-    )? {
+    let repeated = match &new.via {
+        ReceivedVia::Email(email) => scalar::<String>(
+            conn,
+            rows::RECEIVED_EMAIL,
+            [conversation.as_str(), email.meta.message_id.as_str()],
+        )?,
+        ReceivedVia::Sms(sms) => scalar::<String>(
+            conn,
+            rows::RECEIVED_SMS,
+            [sms.provider.as_str(), sms.sid.as_str()],
+        )?,
+    };
+    if let Some(id) = repeated {
         return Ok((
             AppendOutcome::Repeated(message_in(conn, &MessageId::new(id))?),
             false,
@@ -1434,24 +1470,31 @@ pub(crate) fn append_email(
     let seq = next_seq(conn, &conversation, new.now)?;
     execute(
         conn,
-        "INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded) VALUES (?1, ?2, ?3, ?4, 'email', ?5, ?6, '', 0)",
+        "INSERT INTO messages (id, conversation_id, seq, sender_contact_id, channel, text, created_at, mentions, forwarded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '', 0)",
         params![
             new.id.as_str(),
             conversation.as_str(),
             seq,
             contact.as_str(),
+            match &new.via {
+                ReceivedVia::Email(_) => "email",
+                ReceivedVia::Sms(_) => "sms",
+            },
             new.text,
             new.now.millis()
         ],
     )?;
-    insert_received_email(
-        conn,
-        &new.id,
-        &conversation,
-        &new.email,
-        &new.full_text,
-        new.html.as_deref(),
-    )?;
+    match &new.via {
+        ReceivedVia::Email(email) => insert_received_email(
+            conn,
+            &new.id,
+            &conversation,
+            &email.meta,
+            &email.full_text,
+            email.html.as_deref(),
+        )?,
+        ReceivedVia::Sms(sms) => insert_sms(conn, &new.id, &conversation, sms)?,
+    }
     attach(conn, &new.id, &new.attachments, new.now)?;
     search::index(conn, &new.id, terms)?;
     // In a group, mailed on to its other email contacts (a direct conversation has none).
@@ -1488,19 +1531,129 @@ pub(crate) fn append_email(
     ))
 }
 
-/// Claims up to `limit` mails due at `now` for `lease_ms` (see `MessageStore::claim_mail`).
-pub(crate) fn claim_mail(
+/// Claims up to `limit` mails (`channel` `email`) or texts (`sms`) due at `now` for
+/// `lease_ms` (see `MessageStore::claim_mail`); a text the provider took is never claimed
+/// again.
+pub(crate) fn claim_outbound(
     conn: &Connection,
+    channel: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
     all(
         conn,
-        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
-        params![now.millis() + lease_ms, now.millis(), limit],
+        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND channel = ?4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
+        params![now.millis() + lease_ms, now.millis(), limit, channel],
         |row| sql::mail_job(row),
     )
+}
+
+/// `message.updated` about `message` to its conversation's members.
+fn message_updated(
+    conn: &Connection,
+    conversation: &ConversationId,
+    message: &MessageId,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    let members = member_users(conn, conversation)?;
+    let mut record = record(EventKind::MessageUpdated, conversation);
+    record.message_id = Some(message.clone());
+    events::append(conn, &members, &record, now)
+}
+
+/// The number `conversation` texts `their` from (see `SmsStore::bind_sms_route`).
+pub(crate) fn bind_sms_route(
+    conn: &Connection,
+    conversation: &ConversationId,
+    their: &str,
+    candidates: &[String],
+    now: Timestamp,
+) -> StoreResult<Option<String>> {
+    if let Some(ours) = scalar::<String>(conn, rows::SMS_ROUTE_OF, [conversation.as_str(), their])?
+    {
+        return Ok(Some(ours));
+    }
+    for ours in candidates {
+        if execute(
+            conn,
+            rows::BIND_SMS_ROUTE,
+            params![ours, their, conversation.as_str(), now.millis()],
+        )? > 0
+        {
+            return Ok(Some(ours.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The provider took a text (see `SmsStore::sms_handed`).
+pub(crate) fn sms_handed(
+    conn: &Connection,
+    message: &MessageId,
+    lease: Timestamp,
+    sms: &hilo_core::SmsMeta,
+    now: Timestamp,
+) -> StoreResult<Vec<Delivery>> {
+    let Some(conversation) = scalar::<String>(
+        conn,
+        rows::SMS_HANDED,
+        params![now.millis(), message.as_str(), lease.millis()],
+    )?
+    else {
+        return Ok(Vec::new());
+    };
+    let conversation = ConversationId::new(conversation);
+    insert_sms(conn, message, &conversation, sms)?;
+    let early = all(
+        conn,
+        rows::SMS_EARLY_STATUSES,
+        [sms.provider.as_str(), sms.sid.as_str()],
+        |row| Ok((row.text("state")?, row.opt_text("detail")?)),
+    )?;
+    if let Some((state, detail)) = early.into_iter().next() {
+        execute(
+            conn,
+            rows::SMS_FORGET_EARLY,
+            [sms.provider.as_str(), sms.sid.as_str()],
+        )?;
+        scalar::<String>(
+            conn,
+            rows::SMS_STATUS,
+            params![state, detail, sms.provider, sms.sid],
+        )?;
+    }
+    message_updated(conn, &conversation, message, now)
+}
+
+/// A status callback (see `SmsStore::sms_status`).
+pub(crate) fn sms_status(
+    conn: &Connection,
+    provider: &str,
+    sid: &str,
+    state: DeliveryState,
+    detail: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Option<(MessageId, Vec<Delivery>)>> {
+    let moved = one(
+        conn,
+        rows::SMS_STATUS,
+        params![state.as_str(), detail, provider, sid],
+        |row| Ok((row.text("message_id")?, row.text("conversation_id")?)),
+    )?;
+    if let Some((message, conversation)) = moved {
+        let message = MessageId::new(message);
+        let deliveries = message_updated(conn, &ConversationId::new(conversation), &message, now)?;
+        return Ok(Some((message, deliveries)));
+    }
+    if scalar::<i64>(conn, rows::SMS_KNOWN, [provider, sid])?.is_none() {
+        execute(
+            conn,
+            rows::SMS_EARLY_STATUS,
+            params![provider, sid, state.as_str(), detail, now.millis()],
+        )?;
+    }
+    Ok(None)
 }
 
 /// Records a try at mailing a message (see `MessageStore::finish_mail`).

@@ -52,7 +52,7 @@ pub(crate) use session_columns;
 /// `concat!`.
 macro_rules! message_select {
     () => {
-        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted, e.rfc_id AS email_rfc_id, e.subject AS email_subject, e.from_address AS email_from, e.recipients AS email_recipients, e.auth AS email_auth, o.state AS delivery_state, o.detail AS delivery_detail FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN message_emails e ON e.message_id = m.id LEFT JOIN outbound_mail o ON o.message_id = m.id"
+        "SELECT m.id, m.conversation_id, m.seq, m.sender_user_id, m.sender_contact_id, m.channel, m.text, m.client_txn_id, m.edited_at, m.deleted, m.created_at, m.reply_to_id, m.mentions, m.forwarded, m.location_lat, m.location_lon, m.location_label, u.username, u.display_name AS user_name, c.address, c.display_name AS contact_name, r.seq AS reply_seq, r.sender_user_id AS reply_sender_user_id, r.sender_contact_id AS reply_sender_contact_id, r.text AS reply_text, r.deleted AS reply_deleted, e.rfc_id AS email_rfc_id, e.subject AS email_subject, e.from_address AS email_from, e.recipients AS email_recipients, e.auth AS email_auth, o.state AS delivery_state, o.detail AS delivery_detail, s.provider AS sms_provider, s.sid AS sms_sid, s.inbound AS sms_inbound, s.from_number AS sms_from, s.to_number AS sms_to, s.segments AS sms_segments, s.encoding AS sms_encoding FROM messages m LEFT JOIN users u ON u.id = m.sender_user_id LEFT JOIN contacts c ON c.id = m.sender_contact_id LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN message_emails e ON e.message_id = m.id LEFT JOIN outbound_mail o ON o.message_id = m.id LEFT JOIN message_sms s ON s.message_id = m.id"
     };
 }
 pub(crate) use message_select;
@@ -558,9 +558,9 @@ pub(crate) const INSERT_SYSTEM_ACCOUNT: &str = "INSERT INTO users (id, username,
 /// An account's id by username.
 pub(crate) const USER_ID_BY_USERNAME: &str = "SELECT id FROM users WHERE username = $1";
 
-/// Adds an email contact (`$1` id, `$2` lower-case address, `$3` name, `$4` time) unless
-/// the address is one already; read its id with [`CONTACT_BY_ADDRESS`].
-pub(crate) const INSERT_EMAIL_CONTACT: &str = "INSERT INTO contacts (id, kind, address, display_name, created_at) VALUES ($1, 'email', $2, $3, $4) ON CONFLICT (address) DO NOTHING";
+/// Adds a contact (`$1` id, `$2` lower-case email address or E.164 number, `$3` name, `$4`
+/// time) unless the address is one already; read its id with [`CONTACT_BY_ADDRESS`].
+pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts (id, kind, address, display_name, created_at) VALUES ($1, CASE WHEN substr($2, 1, 1) = '+' THEN 'phone' ELSE 'email' END, $2, $3, $4) ON CONFLICT (address) DO NOTHING";
 
 /// A contact's id by address.
 pub(crate) const CONTACT_BY_ADDRESS: &str = "SELECT id FROM contacts WHERE address = $1";
@@ -602,10 +602,11 @@ pub(crate) const RECEIVED_EMAIL: &str =
 pub(crate) const INSERT_MESSAGE_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients, auth, full_text, html) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /// Queues message `$1` of conversation `$2`, written at `$3`, for mailing if the
-/// conversation has an email contact among its members (nothing otherwise). It runs on
+/// conversation has an email contact among its members, or for texting if it has a phone
+/// contact (only direct conversations have those; nothing otherwise). It runs on
 /// every send: `contact_id IS NOT NULL` lets it read the partial index `members_contact`
 /// (a conversation's contacts only) instead of every member of a large group.
-pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at) SELECT $1, $2, $3, $3 WHERE EXISTS (SELECT 1 FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.contact_id IS NOT NULL AND mb.left_at IS NULL AND k.kind = 'email')";
+pub(crate) const ENQUEUE_MAIL: &str = "INSERT INTO outbound_mail (message_id, conversation_id, next_attempt_at, created_at, channel) SELECT $1, $2, $3, $3, CASE WHEN k.kind = 'phone' THEN 'sms' ELSE 'email' END FROM members mb JOIN contacts k ON k.id = mb.contact_id WHERE mb.conversation_id = $2 AND mb.contact_id IS NOT NULL AND mb.left_at IS NULL ORDER BY k.kind LIMIT 1";
 
 /// Queues message `$1` of conversation `$2`, received at `$3` from contact `$4`, for
 /// mailing on to the conversation's other email contacts, if it has any (a group's).
@@ -683,7 +684,7 @@ pub(crate) const SET_DIGEST: &str =
     "UPDATE user_emails SET digest = $1 WHERE user_id = $2 AND address = $3";
 
 /// The verified addresses of account `$1` that get digests.
-pub(crate) const DIGEST_ADDRESSES: &str = "SELECT address FROM user_emails WHERE user_id = $1 AND verified_at IS NOT NULL AND digest ORDER BY created_at, address";
+pub(crate) const DIGEST_ADDRESSES: &str = "SELECT address FROM user_emails WHERE user_id = $1 AND verified_at IS NOT NULL AND digest AND address NOT LIKE '+%' ORDER BY created_at, address";
 
 /// What waits to be mailed in digests at `$1`: a member's conversation (in their inbox or
 /// archive, not muted, not silenced, not deleted for them) with a message from someone
@@ -696,3 +697,77 @@ pub(crate) const DIGESTS_DUE: &str = "SELECT m.user_id, m.conversation_id, CASE 
 
 /// Account `$3`'s conversation `$2` was mailed up to `$1`.
 pub(crate) const MARK_DIGESTED: &str = "UPDATE members SET digested_seq = $1 WHERE conversation_id = $2 AND user_id = $3 AND digested_seq < $1";
+
+/// The message already stored for text `$2` of provider `$1`, if any.
+pub(crate) const RECEIVED_SMS: &str =
+    "SELECT message_id FROM message_sms WHERE provider = $1 AND sid = $2";
+
+/// Keeps a message's text (columns as in migration 22).
+pub(crate) const INSERT_MESSAGE_SMS: &str = "INSERT INTO message_sms (message_id, conversation_id, provider, sid, inbound, from_number, to_number, segments, encoding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The conversation of texts between our number `$1` and their number `$2`.
+pub(crate) const SMS_ROUTE: &str =
+    "SELECT conversation_id FROM sms_routes WHERE our_number = $1 AND their_number = $2";
+
+/// The number conversation `$1` texts number `$2` from.
+pub(crate) const SMS_ROUTE_OF: &str = "SELECT our_number FROM sms_routes WHERE conversation_id = $1 AND their_number = $2 ORDER BY created_at LIMIT 1";
+
+/// Binds our number `$1` and their number `$2` to conversation `$3` (at `$4`) unless the
+/// pair carries a conversation already.
+pub(crate) const BIND_SMS_ROUTE: &str = "INSERT INTO sms_routes (our_number, their_number, conversation_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (our_number, their_number) DO NOTHING";
+
+/// Whether number `$2` opted out of texts from our number `$1`.
+pub(crate) const SMS_OPTED_OUT: &str =
+    "SELECT 1 FROM sms_opt_outs WHERE our_number = $1 AND their_number = $2";
+
+/// Number `$2` texted STOP to our number `$1` at `$3`.
+pub(crate) const SMS_OPT_OUT: &str = "INSERT INTO sms_opt_outs (our_number, their_number, created_at) VALUES ($1, $2, $3) ON CONFLICT (our_number, their_number) DO NOTHING";
+
+/// Number `$2` texted START to our number `$1`.
+pub(crate) const SMS_OPT_IN: &str =
+    "DELETE FROM sms_opt_outs WHERE our_number = $1 AND their_number = $2";
+
+/// Where a delivery state stands in its order (queued, sent, then delivered or failed):
+/// `sms_rank!("state")` for a column, the same for a parameter.
+macro_rules! sms_rank {
+    ($state:literal) => {
+        concat!(
+            "(CASE ",
+            $state,
+            " WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 ELSE 2 END)"
+        )
+    };
+}
+
+/// The provider took message `$2`'s text at `$1` (only with lease `$3`): it waits for
+/// status callbacks from now on.
+pub(crate) const SMS_HANDED: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL, claimed_until = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND handed_at IS NULL RETURNING conversation_id";
+
+/// A status callback: text `$4` of provider `$3` is in state `$1` (why: `$2`), unless it
+/// is there or further already.
+pub(crate) const SMS_STATUS: &str = concat!(
+    "UPDATE outbound_mail SET state = $1, detail = COALESCE($2, detail) WHERE message_id = (SELECT message_id FROM message_sms WHERE provider = $3 AND sid = $4 AND NOT inbound) AND handed_at IS NOT NULL AND ",
+    sms_rank!("state"),
+    " < ",
+    sms_rank!("$1"),
+    " RETURNING message_id, conversation_id"
+);
+
+/// Whether text `$2` of provider `$1` is one hilo sent and knows of.
+pub(crate) const SMS_KNOWN: &str =
+    "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND NOT inbound";
+
+/// A status callback for text `$2` of provider `$1` that came before the send's answer
+/// was recorded: state `$3`, detail `$4`, at `$5`.
+pub(crate) const SMS_EARLY_STATUS: &str = "INSERT INTO sms_early_status (provider, sid, state, detail, received_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// The status callbacks that came early for text `$2` of provider `$1`, furthest first.
+pub(crate) const SMS_EARLY_STATUSES: &str = concat!(
+    "SELECT state, detail FROM sms_early_status WHERE provider = $1 AND sid = $2 ORDER BY ",
+    sms_rank!("state"),
+    " DESC, received_at"
+);
+
+/// Forgets the early status callbacks of text `$2` of provider `$1`.
+pub(crate) const SMS_FORGET_EARLY: &str =
+    "DELETE FROM sms_early_status WHERE provider = $1 AND sid = $2";

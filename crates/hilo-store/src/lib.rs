@@ -491,6 +491,8 @@ pub struct NewMessage {
     pub attachments: Vec<AttachmentId>,
     /// The mail it came as, when the account wrote it by email from an address of theirs.
     pub email: Option<ReceivedEmail>,
+    /// The text it came as, when the account wrote it by SMS from a number of theirs.
+    pub sms: Option<hilo_core::SmsMeta>,
 }
 
 /// What is kept of a received mail beside its message.
@@ -529,6 +531,7 @@ impl NewMessage {
             spam: false,
             attachments: Vec::new(),
             email: None,
+            sms: None,
         }
     }
 }
@@ -551,10 +554,11 @@ pub enum AppendOutcome {
     InvalidAttachment,
 }
 
-/// A received mail for one account, from someone who is not an account (a contact): it
-/// goes into the direct conversation of the two, opened as a request if there is none.
+/// A received mail or text for one account, from someone who is not an account (a
+/// contact): it goes into the direct conversation of the two, opened as a request if there
+/// is none.
 #[derive(Debug, Clone)]
-pub struct NewInboundEmail {
+pub struct NewReceived {
     /// New message id (unused if the mail was stored before).
     pub id: MessageId,
     /// Id for the conversation, if the pair has none yet.
@@ -575,16 +579,21 @@ pub struct NewInboundEmail {
     pub text: String,
     /// Judged spam: the addressee gets it in spam if it is a request.
     pub spam: bool,
-    /// The mail's headers as kept.
-    pub email: hilo_core::EmailMeta,
-    /// The whole text.
-    pub full_text: String,
-    /// The HTML as received.
-    pub html: Option<String>,
+    /// What it came as.
+    pub via: ReceivedVia,
     /// Its files, stored for the addressee (the uploader of record), in order.
     pub attachments: Vec<AttachmentId>,
     /// Receive time.
     pub now: Timestamp,
+}
+
+/// How a contact's message came.
+#[derive(Debug, Clone)]
+pub enum ReceivedVia {
+    /// By mail (channel `email`): stored once per Message-ID and conversation.
+    Email(ReceivedEmail),
+    /// By SMS (channel `sms`): stored once per provider id of the text.
+    Sms(hilo_core::SmsMeta),
 }
 
 /// An account opens its direct conversation with someone known by email address.
@@ -693,13 +702,14 @@ pub trait MessageStore: Send + Sync {
     /// `seq`, unless the sender already used this `client_txn_id` in this conversation.
     async fn append_message(&self, message: NewMessage) -> StoreResult<AppendOutcome>;
 
-    /// Stores a received mail (see [`NewInboundEmail`]): the contact and the conversation
-    /// made if needed, `conversation.created` to the addressee if it was, the message
-    /// (channel `email`, sent by the contact) and its mail, `message.created`. The same
-    /// Message-ID in the same conversation again gives `Repeated` with the first one.
+    /// Stores a received mail or text (see [`NewReceived`]): the contact and the
+    /// conversation made if needed, `conversation.created` to the addressee if it was, the
+    /// message (channel `email` or `sms`, sent by the contact) and its mail or text,
+    /// `message.created`. The same Message-ID in the same conversation again, or the same
+    /// provider id of a text, gives `Repeated` with the first one.
     /// True when the conversation was opened by this mail (the outcome's first list is
     /// then its `conversation.created`).
-    async fn append_email(&self, email: NewInboundEmail) -> StoreResult<(AppendOutcome, bool)>;
+    async fn append_received(&self, new: NewReceived) -> StoreResult<(AppendOutcome, bool)>;
 
     /// The direct conversation between an account and an email contact, made if needed
     /// (in the account's inbox: they opened it); the contact is made if the address is not
@@ -1045,6 +1055,64 @@ pub trait EmailStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Texts: the route of each pair of numbers, opt-outs, and texts handed to a provider.
+#[async_trait]
+pub trait SmsStore: Send + Sync {
+    /// The conversation texts between `our` number and `their` number belong to.
+    async fn sms_route(&self, our: &str, their: &str) -> StoreResult<Option<ConversationId>>;
+    /// The number `conversation` texts `their` number from: its route if it has one, or
+    /// else the first of `candidates` that carries no other conversation with `their`
+    /// (bound to this one now). `None` when every candidate is taken.
+    async fn bind_sms_route(
+        &self,
+        conversation: &ConversationId,
+        their: &str,
+        candidates: &[String],
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+    /// Whether `their` number texted STOP to `our` (and not START since).
+    async fn sms_opted_out(&self, our: &str, their: &str) -> StoreResult<bool>;
+    /// Records a STOP (`out`) or a START.
+    async fn set_sms_opt_out(
+        &self,
+        our: &str,
+        their: &str,
+        out: bool,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Claims up to `limit` queued texts due at `now` for `lease_ms`, counting the try
+    /// (as [`MessageStore::claim_mail`] for mail); a text the provider took is never
+    /// claimed again. A failed try is recorded with [`MessageStore::finish_mail`].
+    async fn claim_sms(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MailJob>>;
+    /// The provider took message `message`'s text (claimed with `lease`): keeps the text
+    /// (`sms`) and applies any status callback that came first; `message.updated` to the
+    /// conversation's members. Nothing without the lease.
+    async fn sms_handed(
+        &self,
+        message: &MessageId,
+        lease: Timestamp,
+        sms: &hilo_core::SmsMeta,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// A status callback for a sent text: moves its message to `state` (with `detail`)
+    /// unless it is there or further already (queued, then sent, then delivered or
+    /// failed), with `message.updated` to the members. For a text not known yet (its
+    /// send's answer is still being recorded) the status is kept for [`Self::sms_handed`].
+    async fn sms_status(
+        &self,
+        provider: &str,
+        sid: &str,
+        state: hilo_core::DeliveryState,
+        detail: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<Option<(MessageId, Vec<Delivery>)>>;
+}
+
 /// Reports and what moderators do about them.
 #[async_trait]
 pub trait ModerationStore: Send + Sync {
@@ -1276,6 +1344,7 @@ pub trait Store:
     + AttachmentStore
     + SocialStore
     + EmailStore
+    + SmsStore
     + ModerationStore
     + SecurityStore
     + LimitStore
@@ -1292,6 +1361,7 @@ impl<
         + AttachmentStore
         + SocialStore
         + EmailStore
+        + SmsStore
         + ModerationStore
         + SecurityStore
         + LimitStore

@@ -204,6 +204,7 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
         forwarded: row.flag("forwarded")?,
         attachments: Vec::new(),
         email: if deleted { None } else { email(row)? },
+        sms: sms(row)?,
         delivery: match row.opt_text("delivery_state")? {
             Some(state) => Some(hilo_core::MailDelivery {
                 state: hilo_core::DeliveryState::parse(&state)
@@ -218,6 +219,22 @@ pub fn message(row: &impl Columns) -> StoreResult<Message> {
 
 /// A message's mail from `email_rfc_id, email_subject, email_from, email_recipients,
 /// email_auth` (all NULL for a message that never was mail).
+fn sms(row: &impl Columns) -> StoreResult<Option<hilo_core::SmsMeta>> {
+    let Some(sid) = row.opt_text("sms_sid")? else {
+        return Ok(None);
+    };
+    Ok(Some(hilo_core::SmsMeta {
+        provider: row.text("sms_provider")?,
+        sid,
+        inbound: row.flag("sms_inbound")?,
+        from: row.text("sms_from")?,
+        to: row.text("sms_to")?,
+        segments: u32::try_from(row.int("sms_segments")?)
+            .map_err(|_| corrupt("message_sms", "segments out of range"))?,
+        encoding: row.text("sms_encoding")?,
+    }))
+}
+
 fn email(row: &impl Columns) -> StoreResult<Option<EmailMeta>> {
     let Some(message_id) = row.opt_text("email_rfc_id")? else {
         return Ok(None);

@@ -37,6 +37,8 @@ pub struct App {
     mail: crate::config::MailConfig,
     /// Where outbound mail goes.
     smtp_relay: Option<String>,
+    /// The SMS providers.
+    sms: crate::config::SmsConfig,
 }
 
 /// Options that only tests change.
@@ -85,12 +87,58 @@ pub async fn build(config: &Config, options: BuildOptions) -> anyhow::Result<App
     Ok(App {
         mail: config.mail.clone(),
         smtp_relay: config.smtp_relay.clone(),
+        sms: config.sms.clone(),
         attachment_sweep: config.attachment_sweep,
         hilo,
         shutdown: CancellationToken::new(),
         store,
         sqlite,
         metrics,
+    })
+}
+
+/// The SMS providers as the service uses them; status callbacks go to the configured
+/// public URL, or else to `listen`.
+fn sms_gateway(
+    sms: &crate::config::SmsConfig,
+    listen: SocketAddr,
+) -> anyhow::Result<hilo_service::SmsGateway> {
+    let mut providers = Vec::new();
+    for provider in &sms.providers {
+        let client: Arc<dyn hilo_sms::Provider> = Arc::new(
+            hilo_sms::twilio::Client::new(
+                provider
+                    .api_base
+                    .as_deref()
+                    .unwrap_or(hilo_sms::twilio::API_BASE),
+                &provider.account_sid,
+                provider.auth_token.as_deref().unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        providers.push(hilo_service::SmsProvider {
+            id: provider.id.clone(),
+            client,
+            numbers: provider.numbers.clone(),
+            owners: provider
+                .owners
+                .iter()
+                .map(|(n, u)| (n.clone(), u.clone()))
+                .collect(),
+        });
+    }
+    if !providers.is_empty() {
+        tracing::info!(providers = providers.len(), "SMS providers configured");
+    }
+    Ok(hilo_service::SmsGateway {
+        providers,
+        public_url: sms.public_url.clone(),
+        callback_base: sms
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}")),
+        texts_per_number_minute: sms.texts_per_number_minute.unwrap_or(60),
+        texts_per_account_day: sms.texts_per_account_day.unwrap_or(200),
     })
 }
 
@@ -231,6 +279,8 @@ pub async fn serve(app: App, listener: TcpListener) -> anyhow::Result<()> {
         );
     }
     app.hilo.run_background(app.attachment_sweep);
+    app.hilo
+        .send_sms_in_background(Arc::new(sms_gateway(&app.sms, address)?));
     let router = app.router();
     let shutdown = app.shutdown.clone();
     // Event frames are small and written one at a time: with Nagle's algorithm on, a frame

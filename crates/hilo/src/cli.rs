@@ -140,11 +140,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::load(&args)?;
             init_logging(config.json_logs);
-            if !config.sms.providers.is_empty() {
-                tracing::warn!(
-                    "SMS providers are configured, but SMS is not available in this version yet"
-                );
-            }
             let app = app::build(&config, BuildOptions::default()).await?;
             let listener = TcpListener::bind(config.listen)
                 .await

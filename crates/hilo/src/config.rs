@@ -266,25 +266,57 @@ pub struct SmsConfig {
     /// `[[sms.providers]]`.
     #[serde(default)]
     pub providers: Vec<SmsProvider>,
+    /// The server's address as the providers reach it (`https://hilo.example.org`): the
+    /// webhooks are signed over it and status callbacks go to it [default: the URL each
+    /// webhook was posted to, as its Host header says; callbacks to the listen address].
+    pub public_url: Option<String>,
+    /// Texts one of the server's numbers may send a minute [default: 60; 0: no limit].
+    pub texts_per_number_minute: Option<u32>,
+    /// Texts one account may send a day [default: 200; 0: no limit].
+    pub texts_per_account_day: Option<u32>,
 }
 
 /// One SMS provider account.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsProvider {
-    /// Id used in webhook paths.
+    /// Id used in webhook paths (letters, digits, `-`, `_`).
     pub id: String,
     /// `twilio`.
     pub kind: String,
     /// Account SID.
     pub account_sid: String,
-    /// Secret: never printed.
-    pub auth_token: String,
+    /// Secret: never printed. Better given as `HILO_SMS_<ID>_AUTH_TOKEN` (the id in
+    /// capitals, `-` as `_`), which wins over the file.
+    pub auth_token: Option<String>,
     /// API base URL.
     pub api_base: Option<String>,
     /// Numbers owned, E.164.
     #[serde(default)]
     pub numbers: Vec<String>,
+    /// Numbers with an owner: `{ "+15550001" = "username" }`. A text from a stranger to
+    /// one of them reaches that account (as a message request); to a number nobody owns,
+    /// only texts answering a conversation are taken.
+    #[serde(default)]
+    pub owners: std::collections::BTreeMap<String, String>,
+}
+
+impl SmsProvider {
+    /// The environment variable that holds this provider's auth token.
+    pub fn token_variable(&self) -> String {
+        let id: String = self
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("HILO_SMS_{id}_AUTH_TOKEN")
+    }
 }
 
 impl std::fmt::Debug for SmsConfig {
@@ -643,15 +675,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
     {
         problems.push(format!("{} ({})", error, redact_url(relay)));
     }
-    let sms = raw.sms.unwrap_or_default();
-    for provider in &sms.providers {
-        if provider.kind != "twilio" {
-            problems.push(format!(
-                "sms.providers[{}].kind: {:?} is not twilio",
-                provider.id, provider.kind
-            ));
-        }
-    }
+    let sms = sms_config(raw.sms.unwrap_or_default(), &mut problems);
     let attachment_max_bytes = raw.attachment_max_bytes.unwrap_or(25 * 1024 * 1024);
     if attachment_max_bytes == 0 || attachment_max_bytes > 5 * 1024 * 1024 * 1024 {
         problems.push(format!(
@@ -742,6 +766,78 @@ fn validate(raw: RawConfig) -> anyhow::Result<Config> {
         limits,
         s3,
     })
+}
+
+/// Checks `[sms]`: provider ids for paths, one of each; tokens (the environment's win);
+/// API URLs; numbers in E.164, each held by one provider; owners among the numbers.
+fn sms_config(mut sms: SmsConfig, problems: &mut Vec<String>) -> SmsConfig {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut numbers = std::collections::BTreeSet::new();
+    if let Some(url) = &sms.public_url {
+        let trimmed = url.trim_end_matches('/').to_owned();
+        if !(trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+            || trimmed.contains(char::is_whitespace)
+        {
+            problems.push(format!("sms.public_url: {url:?} is not an http(s) URL"));
+        }
+        sms.public_url = Some(trimmed);
+    }
+    for provider in &mut sms.providers {
+        let at = format!("sms.providers[{}]", provider.id);
+        if provider.id.is_empty()
+            || provider.id.len() > 64
+            || !provider
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            problems.push(format!(
+                "{at}.id: use letters, digits, - and _ (at most 64)"
+            ));
+        }
+        if !ids.insert(provider.id.clone()) {
+            problems.push(format!("{at}.id: used twice"));
+        }
+        if provider.kind != "twilio" {
+            problems.push(format!("{at}.kind: {:?} is not twilio", provider.kind));
+        }
+        if provider.account_sid.trim().is_empty() {
+            problems.push(format!("{at}.account_sid: missing"));
+        }
+        if let Ok(token) = std::env::var(provider.token_variable()) {
+            provider.auth_token = Some(token);
+        }
+        if provider.auth_token.as_deref().is_none_or(str::is_empty) {
+            problems.push(format!(
+                "{at}.auth_token: missing (set {} or auth_token)",
+                provider.token_variable()
+            ));
+        }
+        if let Some(base) = &provider.api_base
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            problems.push(format!("{at}.api_base: {base:?} is not an http(s) URL"));
+        }
+        for number in &mut provider.numbers {
+            match hilo_core::validate::phone_number(number) {
+                Ok(normal) => *number = normal,
+                Err(_) => problems.push(format!("{at}.numbers: {number:?} is not E.164")),
+            }
+            if !numbers.insert(number.clone()) {
+                problems.push(format!("{at}.numbers: {number} is held twice"));
+            }
+        }
+        let mut owners = std::collections::BTreeMap::new();
+        for (number, username) in &provider.owners {
+            let normal = hilo_core::validate::phone_number(number).unwrap_or_default();
+            if !provider.numbers.contains(&normal) {
+                problems.push(format!("{at}.owners: {number} is not one of its numbers"));
+            }
+            owners.insert(normal, username.to_ascii_lowercase());
+        }
+        provider.owners = owners;
+    }
+    sms
 }
 
 fn mail_config(raw: RawMail, problems: &mut Vec<String>) -> MailConfig {

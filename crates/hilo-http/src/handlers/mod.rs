@@ -9,6 +9,7 @@ mod moderation;
 mod search;
 mod security;
 mod server;
+mod sms;
 mod social;
 mod users;
 
@@ -22,6 +23,7 @@ pub(crate) fn routes(router: OpenApiRouter<AppState>, upload_max: u64) -> OpenAp
     let router = accounts::routes(router);
     let router = users::routes(router);
     let router = social::routes(router);
+    let router = sms::routes(router);
     let router = moderation::routes(router);
     let router = security::routes(router);
     let router = conversations::routes(router);

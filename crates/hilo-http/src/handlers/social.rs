@@ -6,12 +6,13 @@
 //! | GET /api/v1/friends | the caller's friends |
 //! | GET /api/v1/friends/requests | requests to and from the caller |
 //! | DELETE /api/v1/friends/{username} | unfriend, cancel or decline |
-//! | PUT /api/v1/blocks/{username} | block (an account, or an email address: one with `@`) |
+//! | PUT /api/v1/blocks/{username} | block (an account, an email address: one with `@`, or a phone number: one starting with `+`) |
 //! | DELETE /api/v1/blocks/{username} | unblock |
 //! | GET /api/v1/blocks | who and which addresses the caller blocks |
 //! | GET /api/v1/me/emails | the caller's own outside addresses |
 //! | POST /api/v1/me/emails | add one; a code is mailed to it |
-//! | POST /api/v1/me/emails/{address}/verify | enter the code |
+//! | POST /api/v1/me/emails/verify | enter the code (`{address, code}`) |
+//! | POST /api/v1/me/emails/{address}/verify | the same, the address in the path |
 //! | PATCH /api/v1/me/emails/{address} | whether it gets digests |
 //! | DELETE /api/v1/me/emails/{address} | remove one |
 
@@ -42,6 +43,7 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
         .routes(routes!(list_blocks))
         .routes(routes!(list_emails, add_email))
         .routes(routes!(verify_email))
+        .routes(routes!(verify_email_by_body))
         .routes(routes!(remove_email, update_email))
 }
 
@@ -127,7 +129,7 @@ async fn block(
     Auth(caller): Auth,
     AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if username.contains('@') {
+    if username.contains('@') || username.starts_with('+') {
         state.hilo.block_address(&caller, &username).await?;
     } else {
         state.hilo.block(&caller, &username).await?;
@@ -136,7 +138,7 @@ async fn block(
 }
 
 /// DELETE /api/v1/blocks/{username}
-#[utoipa::path(delete, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path, description = "a username, or an email address (with `@`)")),
+#[utoipa::path(delete, path = "/api/v1/blocks/{username}", tag = "friends", security(("bearer" = [])), params(("username" = String, Path, description = "a username, an email address (with `@`) or a phone number (E.164, with `+`)")),
     responses((status = 204, description = "unblocked (also when not blocked)"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, description = "unknown username", body = ErrorBody)))]
 async fn unblock(
@@ -144,7 +146,7 @@ async fn unblock(
     Auth(caller): Auth,
     AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if username.contains('@') {
+    if username.contains('@') || username.starts_with('+') {
         state.hilo.unblock_address(&caller, &username).await?;
     } else {
         state.hilo.unblock(&caller, &username).await?;
@@ -199,7 +201,7 @@ async fn list_emails(
 
 /// POST /api/v1/me/emails
 #[utoipa::path(post, path = "/api/v1/me/emails", tag = "accounts", security(("bearer" = [])), request_body = AddEmailRequest,
-    responses((status = 202, description = "added, waiting for the code just mailed to it (a new code when it already waited)", body = OwnEmailDto),
+    responses((status = 201, description = "added, waiting for the code just mailed to it (a new code when it already waited)", body = OwnEmailDto),
         (status = 400, description = "`invalid_address` (also one of this server's), `undeliverable_address` (the relay refused it for good; nothing is kept)", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "`email_already_verified`, `email_taken` (another account verified it), `too_many_emails`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many codes asked for", body = ErrorBody, headers(("Retry-After" = u64, description = "seconds to wait"))),
@@ -210,7 +212,7 @@ async fn add_email(
     AppJson(body): AppJson<AddEmailRequest>,
 ) -> Result<(StatusCode, Json<OwnEmailDto>), ApiError> {
     let email = state.hilo.add_email(&caller, &body.address).await?;
-    Ok((StatusCode::ACCEPTED, Json(email_dto(email))))
+    Ok((StatusCode::CREATED, Json(email_dto(email))))
 }
 
 /// POST /api/v1/me/emails/{address}/verify
@@ -228,6 +230,30 @@ async fn verify_email(
     let email = state
         .hilo
         .verify_email(&caller, &address, &body.code)
+        .await?;
+    Ok(Json(email_dto(email)))
+}
+
+/// POST /api/v1/me/emails/verify
+#[utoipa::path(post, path = "/api/v1/me/emails/verify", tag = "accounts", security(("bearer" = [])), request_body = VerifyEmailRequest,
+    responses((status = 200, description = "verified (also when it already was)", body = OwnEmailDto),
+        (status = 400, description = "`invalid_code`, `code_expired`, `code_exhausted` (five wrong codes: ask for a new one), `invalid_address` (no address given)", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "not one of the caller's addresses", body = ErrorBody),
+        (status = 409, description = "`email_taken`: another account verified it first", body = ErrorBody)))]
+async fn verify_email_by_body(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    AppJson(body): AppJson<VerifyEmailRequest>,
+) -> Result<Json<OwnEmailDto>, ApiError> {
+    let Some(address) = body.address.as_deref() else {
+        return Err(ApiError::bad_request(
+            "invalid_address",
+            "address is required: the address the code was mailed to",
+        ));
+    };
+    let email = state
+        .hilo
+        .verify_email(&caller, address, &body.code)
         .await?;
     Ok(Json(email_dto(email)))
 }

@@ -159,11 +159,47 @@ pub(super) fn matrix() -> Vec<(&'static str, Access, Option<Value>)> {
             Some(json!({"code": "{code}"})),
         ),
         (
+            "POST /api/v1/me/emails/verify",
+            Account,
+            Some(json!({"address": "ana@example.org", "code": "{code}"})),
+        ),
+        (
             "PATCH /api/v1/me/emails/{address}",
             Account,
             Some(json!({"digest": false})),
         ),
         ("DELETE /api/v1/me/emails/{address}", Account, None),
+        ("GET /api/v1/me/phones", Account, None),
+        // In this order too: add (the code is texted to the stand-in), verify, remove.
+        (
+            "POST /api/v1/me/phones",
+            Account,
+            Some(json!({"number": "+34600999000"})),
+        ),
+        (
+            "POST /api/v1/me/phones/verify",
+            Account,
+            Some(json!({"number": "+34600999000", "code": "{code}"})),
+        ),
+        ("DELETE /api/v1/me/phones/{number}", Account, None),
+        // The provider's webhooks: anyone may post, only a signed form is taken (the
+        // rightful caller signs as the provider does).
+        (
+            "POST /api/v1/sms/{provider_id}/inbound",
+            Public,
+            Some(
+                json!({"MessageSid": "SM0123456789abcdef0123456789abcdef", "AccountSid": super::sms::ACCOUNT,
+                "From": "+34611000001", "To": super::sms::FREE, "Body": "hola"}),
+            ),
+        ),
+        (
+            "POST /api/v1/sms/{provider_id}/status",
+            Public,
+            Some(
+                json!({"MessageSid": "SM0123456789abcdef0123456789abcdef", "AccountSid": super::sms::ACCOUNT,
+                "MessageStatus": "delivered"}),
+            ),
+        ),
         ("PUT /api/v1/blocks/{username}", Person, None),
         ("DELETE /api/v1/blocks/{username}", Person, None),
         ("GET /api/v1/blocks", Account, None),
@@ -259,6 +295,8 @@ pub(super) struct World {
     pub(super) server: TestServer,
     /// The server's mail relay.
     pub(super) relay: MailSink,
+    /// The server's SMS provider.
+    pub(super) twilio: super::sms::Twilio,
     /// Server admin (the first account) and admin of the group.
     pub(super) ana: User,
     /// A plain member of the group.
@@ -288,7 +326,15 @@ const PASSWORD: &str = "correct horse battery";
 pub(super) async fn world() -> World {
     let relay = MailSink::start().await;
     let relay_url = relay.url();
-    let server = TestServer::start_with(move |args| args.smtp_relay = Some(relay_url)).await;
+    let twilio = super::sms::Twilio::start().await;
+    let db = super::support::TestDb::new().await;
+    let config = db.data_dir().join("hilo.toml");
+    std::fs::write(&config, super::sms::sms_config(&twilio, "")).expect("config written");
+    let server = TestServer::start_on(&db, move |args| {
+        args.smtp_relay = Some(relay_url);
+        args.store.config = Some(config);
+    })
+    .await;
     let ana = server.register("ana").await;
     let bob = server.register("bob").await;
     let carol = server.register("carol").await;
@@ -356,6 +402,7 @@ pub(super) async fn world() -> World {
     World {
         server,
         relay,
+        twilio,
         ana,
         bob,
         carol,
@@ -434,8 +481,40 @@ async fn request(
                 serde_json::from_str(&b.to_string().replace("{code}", &code)).expect("JSON")
             })
         }
+        // The code texted to ana's number (by the matrix's add, just before).
+        "POST /api/v1/me/phones/verify" => {
+            let texts = w.twilio.texts();
+            let code: String = texts
+                .last()
+                .and_then(|form| form.iter().find(|(n, _)| n == "Body"))
+                .map(|(_, body)| body.chars().take_while(char::is_ascii_digit).collect())
+                .unwrap_or_default();
+            body.map(|b| {
+                serde_json::from_str(&b.to_string().replace("{code}", &code)).expect("JSON")
+            })
+        }
+        // Signed as the provider signs, whoever sends it.
+        "POST /api/v1/sms/{provider_id}/inbound" | "POST /api/v1/sms/{provider_id}/status" => {
+            let fields: Vec<(String, String)> = body
+                .as_ref()
+                .and_then(Value::as_object)
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let params: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let (status, text) =
+                super::sms::webhook(&w.server, path, &params, super::sms::TOKEN).await;
+            let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            return (status, value);
+        }
         // The code mailed to ana's address (by the matrix's add, just before).
-        "POST /api/v1/me/emails/{address}/verify" => {
+        "POST /api/v1/me/emails/{address}/verify" | "POST /api/v1/me/emails/verify" => {
             let mail = w.relay.last().unwrap_or_default();
             let code = mail
                 .split_whitespace()
@@ -473,6 +552,8 @@ pub(super) fn fill(route: &str, access: Access, w: &World) -> String {
         .replace("{id}", id)
         .replace("{username}", username)
         .replace("{address}", "ana@example.org")
+        .replace("{provider_id}", "tw")
+        .replace("{number}", "+34600999000")
         .replace("{emoji}", "%F0%9F%91%8D");
     match path.as_str() {
         // A long poll that answers at once.

@@ -357,6 +357,11 @@ async fn every_body_refuses_broken_json_and_writes_nothing() {
     let mut covered = 0;
     for (route, access, body) in authz::matrix() {
         let (method, template) = route.split_once(' ').expect("METHOD path");
+        // The SMS providers' signed forms: what they refuse is in sms.rs.
+        let content = &doc["paths"][template][method.to_lowercase()]["requestBody"]["content"];
+        if !content["application/x-www-form-urlencoded"].is_null() {
+            continue;
+        }
         // JSON bodies; the upload's multipart body has tables of its own (attachments.rs).
         let documented = !doc["paths"][template][method.to_lowercase()]["requestBody"]["content"]
             ["application/json"]

@@ -129,7 +129,7 @@ fn mail_text(from: &str, to: &str, subject: &str, id: &str, body: &str) -> Vec<u
     .into_bytes()
 }
 
-async fn conversations(server: &TestServer, user: &User, folder: &str) -> Vec<Value> {
+pub(super) async fn conversations(server: &TestServer, user: &User, folder: &str) -> Vec<Value> {
     let (status, body) = server
         .get(&format!("/api/v1/conversations?folder={folder}"), user)
         .await;
@@ -137,7 +137,7 @@ async fn conversations(server: &TestServer, user: &User, folder: &str) -> Vec<Va
     body["conversations"].as_array().expect("a list").clone()
 }
 
-async fn history(server: &TestServer, user: &User, id: &str) -> Vec<Value> {
+pub(super) async fn history(server: &TestServer, user: &User, id: &str) -> Vec<Value> {
     let (status, body) = server
         .get(&format!("/api/v1/conversations/{id}/messages"), user)
         .await;
@@ -763,7 +763,7 @@ async fn mail_pair_with(a_settings: &str) -> (TestServer, TestServer) {
 }
 
 /// Polls `probe` until it gives something (20 s at most).
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+pub(super) async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(found) = probe().await {
@@ -794,13 +794,13 @@ async fn mailed(server: &TestServer, user: &User, id: &str) {
     .await;
 }
 
-async fn message_by_id(server: &TestServer, user: &User, id: &str) -> Value {
+pub(super) async fn message_by_id(server: &TestServer, user: &User, id: &str) -> Value {
     let (status, body) = server.get(&format!("/api/v1/messages/{id}"), user).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
 
-async fn send_text(
+pub(super) async fn send_text(
     server: &TestServer,
     user: &User,
     conversation: &str,
@@ -1230,7 +1230,7 @@ async fn an_address_proven_by_a_mailed_code_makes_its_mail_the_account_s() {
             serde_json::json!({"address": "AnaMail@b.test"}),
         )
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{added}");
+    assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["address"], "anamail@b.test");
     assert_eq!(added["verified"], false);
     let code = mailed_code(&b, &outside, "a.test").await;
@@ -1732,7 +1732,7 @@ async fn verify_address(
             serde_json::json!({"address": address}),
         )
         .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let code = mailed_code(b, outside, "a.test").await;
     let (status, body) = a
         .post(

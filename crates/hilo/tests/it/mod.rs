@@ -20,6 +20,7 @@ mod rich;
 mod search;
 mod security;
 mod server;
+mod sms;
 mod social;
 mod spam;
 pub mod support;
