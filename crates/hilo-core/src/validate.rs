@@ -62,7 +62,7 @@ pub fn email_address(input: &str) -> Result<String, ValidationError> {
             format!("not an email address like someone@example.org: {why}"),
         )
     };
-    if address.starts_with('+') {
+    if address.starts_with('+') && !address.contains('@') {
         return Err(ValidationError::new(
             "unsupported_address",
             "that is a phone number; an email address is needed here",
@@ -399,6 +399,18 @@ pub fn client_txn_id(input: &str) -> Result<String, ValidationError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_address_may_start_with_a_plus_a_number_is_no_address() {
+        assert_eq!(
+            super::email_address("+Promo@Example.org").as_deref(),
+            Ok("+promo@example.org")
+        );
+        assert_eq!(
+            super::email_address("+34600111222").map_err(|e| e.code),
+            Err("unsupported_address")
+        );
+    }
+
     #[test]
     fn phone_numbers_are_e164() {
         for (input, want) in [

@@ -236,7 +236,8 @@ impl Hilo {
         caller: &Caller,
         address: &str,
     ) -> Result<(ConversationView, bool)> {
-        if address.trim_start().starts_with('+') {
+        // A number; `+promo@example.org` is an email address.
+        if address.trim_start().starts_with('+') && !address.contains('@') {
             return self.open_with_number(caller, address).await;
         }
         let address = validate::email_address(address)?;

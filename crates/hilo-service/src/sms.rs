@@ -158,6 +158,13 @@ fn bad_signature() -> Error {
     Error::BadSignature
 }
 
+fn busy(number: &str) -> Error {
+    Error::conflict(
+        "sms_numbers_busy",
+        format!("every number of this server already carries a conversation with {number}"),
+    )
+}
+
 impl Hilo {
     fn sms(&self) -> Option<&Arc<SmsGateway>> {
         self.inner.sms.get().filter(|g| !g.providers.is_empty())
@@ -214,11 +221,12 @@ impl Hilo {
     /// One claimed text: to the provider, and the outcome recorded.
     async fn send_text(&self, gateway: &SmsGateway, job: &MailJob) -> Result<()> {
         let outcome = match self.hand_text(gateway, job).await {
-            Ok(()) => return Ok(()),
+            Ok(()) | Err(Refusal::LeaseLost) => return Ok(()),
             Err(outcome) => outcome,
         };
         let now = self.inner.clock.now();
         let (state, detail, next) = match outcome {
+            Refusal::LeaseLost => return Ok(()),
             Refusal::Final(detail) => (DeliveryState::Failed, detail, now),
             Refusal::Wait(detail, until) => (DeliveryState::Queued, detail, until),
             Refusal::Again(detail) if now.millis() - job.queued_at.millis() > GIVE_UP_MS => (
@@ -330,25 +338,42 @@ impl Hilo {
                 "{their} asked for no more texts from {ours} (STOP); they can text START to resume"
             )));
         }
-        // The daily cap counts a text once, on its first try.
-        if job.attempts <= 1 && gateway.texts_per_account_day > 0 {
+        // Counted as it goes to the provider, and given back if the provider does not take
+        // it: only texts that went out count.
+        let day_key = format!("sms-day:{sender}");
+        let minute_key = format!("sms-from:{ours}");
+        let refund = async |keys: &[&str]| {
+            for key in keys {
+                if let Err(error) = store.refund(key).await {
+                    tracing::warn!(%error, "could not give back a text's count");
+                }
+            }
+        };
+        if gateway.texts_per_account_day > 0 {
             let (count, _) = store
-                .bump(&format!("sms-day:{sender}"), 24 * 3_600_000, false, now)
+                .bump(&day_key, 24 * 3_600_000, false, now)
                 .await
                 .map_err(again)?;
             if count > i64::from(gateway.texts_per_account_day) {
+                refund(&[&day_key]).await;
                 return Err(Refusal::Final(format!(
                     "this account has sent the {} texts a day it may",
                     gateway.texts_per_account_day
                 )));
             }
         }
+        let counted: Vec<&str> = if gateway.texts_per_account_day > 0 {
+            vec![&day_key]
+        } else {
+            Vec::new()
+        };
         if gateway.texts_per_number_minute > 0 {
             let (count, started) = store
-                .bump(&format!("sms-from:{ours}"), 60_000, false, now)
+                .bump(&minute_key, 60_000, false, now)
                 .await
                 .map_err(again)?;
             if count > i64::from(gateway.texts_per_number_minute) {
+                refund(&counted).await;
                 return Err(Refusal::Wait(
                     format!(
                         "waiting: {ours} sends at most {} texts a minute",
@@ -357,6 +382,20 @@ impl Hilo {
                     started.plus_millis(60_000),
                 ));
             }
+        }
+        let mut counted = counted;
+        if gateway.texts_per_number_minute > 0 {
+            counted.push(&minute_key);
+        }
+        // From here the text is never claimed again, whatever becomes of this node: a
+        // text goes out at most once (a failed try below makes it claimable again).
+        if !store
+            .sms_sending(&job.message_id, job.lease, now)
+            .await
+            .map_err(again)?
+        {
+            refund(&counted).await;
+            return Err(Refusal::LeaseLost);
         }
         let segments = hilo_sms::segments(&text);
         let queued = provider
@@ -373,19 +412,26 @@ impl Hilo {
             .await;
         let queued = match queued {
             Ok(queued) => queued,
-            Err(error) if error.opted_out() => {
-                // The provider knows of a STOP hilo did not see: kept, so nothing more is
-                // tried.
-                store
-                    .set_sms_opt_out(&ours, &their, true, now)
-                    .await
-                    .map_err(again)?;
-                return Err(Refusal::Final(format!(
-                    "{their} asked for no more texts from {ours} (STOP): {error}"
-                )));
+            Err(error) => {
+                refund(&counted).await;
+                return Err(if error.opted_out() {
+                    // The provider knows of a STOP hilo did not see: kept, so nothing more
+                    // is tried.
+                    store
+                        .set_sms_opt_out(&ours, &their, true, now)
+                        .await
+                        .map_err(again)?;
+                    Refusal::Final(format!(
+                        "{their} asked for no more texts from {ours} (STOP): {error}"
+                    ))
+                } else if error.permanent && !error.ours {
+                    Refusal::Final(error.detail)
+                } else {
+                    // The provider's trouble, or this server's account or number: the
+                    // text waits until it is put right (or the tries run out).
+                    Refusal::Again(error.detail)
+                });
             }
-            Err(error) if error.permanent => return Err(Refusal::Final(error.detail)),
-            Err(error) => return Err(Refusal::Again(error.detail)),
         };
         let meta = SmsMeta {
             provider: provider.id.clone(),
@@ -397,32 +443,38 @@ impl Hilo {
             segments: u32::try_from(segments.count).unwrap_or(u32::MAX),
             encoding: segments.encoding.as_str().to_owned(),
         };
-        let recorded = async {
-            let mut deliveries = store
-                .sms_handed(&job.message_id, job.lease, &meta, now)
-                .await?;
-            let state = delivery_state(queued.status);
-            if state != DeliveryState::Queued
-                && let Some((_, more)) = store
-                    .sms_status(&provider.id, &queued.sid, state, None, now)
-                    .await?
-            {
-                deliveries.extend(more);
+        // It went out: recorded, however many tries that takes (it is never sent again
+        // meanwhile: `sms_sending` took it out of the queue).
+        let state = delivery_state(queued.status);
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let recorded = async {
+                let mut deliveries = store.sms_handed(&job.message_id, &meta, now).await?;
+                if state != DeliveryState::Queued
+                    && let Some((_, more)) = store
+                        .sms_status(&provider.id, &queued.sid, state, None, now)
+                        .await?
+                {
+                    deliveries.extend(more);
+                }
+                Ok::<_, hilo_store::StoreError>(deliveries)
             }
-            Ok::<_, hilo_store::StoreError>(deliveries)
-        }
-        .await;
-        match recorded {
-            Ok(deliveries) => {
-                self.publish_message_update(&job.message_id, &deliveries)
-                    .await;
-                Ok(())
-            }
-            Err(error) => {
-                // Sent, but not recorded: trying again would text them twice, so the
-                // lease is left to run out only after saying so loudly.
-                tracing::error!(%error, message = %job.message_id, sid = %queued.sid, "a text went out but could not be recorded");
-                Ok(())
+            .await;
+            match recorded {
+                Ok(deliveries) => {
+                    self.publish_message_update(&job.message_id, &deliveries)
+                        .await;
+                    return Ok(());
+                }
+                Err(error) if wait < Duration::from_secs(60) => {
+                    tracing::warn!(%error, message = %job.message_id, "a text went out; recording it failed, trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(error) => {
+                    tracing::error!(%error, message = %job.message_id, sid = %queued.sid, "a text went out but could not be recorded; it stays out of the queue");
+                    return Ok(());
+                }
             }
         }
     }
@@ -455,10 +507,13 @@ impl Hilo {
     pub async fn sms_status_webhook(&self, hook: SmsWebhook<'_>) -> Result<()> {
         let gateway = self.sms().ok_or(Error::NotFound("sms provider"))?;
         let (provider, params) = self.checked_provider(gateway, &hook)?;
-        let report = provider
+        let Some(report) = provider
             .client
             .status(&params)
-            .map_err(|e| Error::bad_request("invalid_webhook", e.0))?;
+            .map_err(|e| Error::bad_request("invalid_webhook", e.0))?
+        else {
+            return Ok(());
+        };
         let state = delivery_state(report.status);
         let detail = match (state, report.error_code) {
             (DeliveryState::Failed, Some(code)) => Some(format!(
@@ -492,7 +547,16 @@ impl Hilo {
             .client
             .inbound(&params)
             .map_err(|e| Error::bad_request("invalid_webhook", e.0))?;
-        let answer = self.take_text(&gateway, provider, inbound).await?;
+        let (hilo, shared, id) = (self.clone(), gateway.clone(), provider.id.clone());
+        // Taken whole even if the provider hangs up (it tries again, and then finds it).
+        let answer = self
+            .detached(async move {
+                let provider = shared
+                    .provider(&id)
+                    .ok_or(Error::NotFound("sms provider"))?;
+                hilo.take_text(&shared, provider, inbound).await
+            })
+            .await?;
         Ok(provider.client.reply(answer.as_deref()))
     }
 
@@ -503,6 +567,16 @@ impl Hilo {
         provider: &SmsProvider,
         inbound: Inbound,
     ) -> Result<Option<String>> {
+        // A text delivered again: nothing more to do (its files are not fetched twice).
+        if self
+            .inner
+            .store
+            .sms_received(&provider.id, &inbound.sid)
+            .await?
+        {
+            let help = keyword(&inbound.body) == Some(Keyword::Help);
+            return Ok(help.then(|| self.help_text()));
+        }
         let (Ok(from), Ok(ours)) = (
             validate::phone_number(&inbound.from),
             validate::phone_number(&inbound.to),
@@ -523,12 +597,7 @@ impl Hilo {
             Some(Keyword::Start) => store.set_sms_opt_out(&ours, &from, false, now).await?,
             _ => {}
         }
-        let answer = (word == Some(Keyword::Help)).then(|| {
-            format!(
-                "{}: texts to this number reach people on {}. Reply STOP to stop texts from it, START to have them again.",
-                self.inner.config.mail_domain, self.inner.config.mail_domain
-            )
-        });
+        let answer = (word == Some(Keyword::Help)).then(|| self.help_text());
         let counted = self
             .within(
                 format!("sms-in:{from}"),
@@ -626,6 +695,14 @@ impl Hilo {
         })
         .await?;
         Ok(answer)
+    }
+
+    /// The answer to HELP.
+    fn help_text(&self) -> String {
+        let domain = &self.inner.config.mail_domain;
+        format!(
+            "{domain}: texts to this number reach people on {domain}. Reply STOP to stop texts from it, START to have them again."
+        )
     }
 
     /// A text `owner` sent from a number of theirs to a number whose conversation is
@@ -744,15 +821,12 @@ impl Hilo {
             }
         }
         if !free {
-            return Err(Error::conflict(
-                "sms_numbers_busy",
-                format!("every number of this server already carries a conversation with {number}"),
-            ));
+            return Err(busy(&number));
         }
         let (view, created) = self.open_contact(caller, number.clone()).await?;
         // The number it texts from is chosen now, so the next one to open a conversation
         // with this person sees it taken.
-        store
+        let bound = store
             .bind_sms_route(
                 &view.conversation.id,
                 &number,
@@ -760,6 +834,11 @@ impl Hilo {
                 self.inner.clock.now(),
             )
             .await?;
+        if bound.is_none() {
+            // Taken by someone else a moment ago: the conversation stays (empty), and
+            // nothing can be texted from it.
+            return Err(busy(&number));
+        }
         Ok((view, created))
     }
 
@@ -810,7 +889,7 @@ impl Hilo {
             })
             .await;
         if let Err(error) = sent {
-            return Err(if error.permanent {
+            return Err(if error.permanent && !error.ours {
                 Error::bad_request(
                     "undeliverable_number",
                     format!("that number does not take texts: {}", error.detail),
@@ -854,6 +933,8 @@ impl Hilo {
 
 /// Why a text did not go out this time.
 enum Refusal {
+    /// Another sender took it over (this one's lease ran out): nothing to record.
+    LeaseLost,
     /// Never will: the message fails with this reason.
     Final(String),
     /// Try again later, with back-off.

@@ -14,8 +14,9 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn verify(&self, url: &str, params: &[(String, String)], signature: &str) -> bool;
     /// Reads a signed inbound-text webhook (of this account: another's is an error).
     fn inbound(&self, params: &[(String, String)]) -> Result<Inbound, WebhookError>;
-    /// Reads a signed status callback (of this account).
-    fn status(&self, params: &[(String, String)]) -> Result<StatusReport, WebhookError>;
+    /// Reads a signed status callback (of this account); `None` for a status hilo does
+    /// not follow (scheduled, canceled…), which is taken and ignored.
+    fn status(&self, params: &[(String, String)]) -> Result<Option<StatusReport>, WebhookError>;
     /// The answer to an inbound webhook: `(content type, body)`, with a text back to its
     /// sender or nothing.
     fn reply(&self, text: Option<&str>) -> (&'static str, String);
@@ -127,6 +128,9 @@ pub struct SendError {
     pub code: Option<u32>,
     /// The provider says the recipient opted out (Twilio's 21610).
     pub opted_out: bool,
+    /// The fault is this server's account or number (credentials, a number it does not
+    /// hold, a region it may not send to), not the recipient's: it can be put right.
+    pub ours: bool,
     /// What went wrong, for the sender to read.
     pub detail: String,
 }

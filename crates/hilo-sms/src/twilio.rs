@@ -33,6 +33,11 @@ pub const API_BASE: &str = "https://api.twilio.com";
 /// Error 21610: the recipient has opted out (sent STOP); nothing reaches them.
 pub const OPTED_OUT: u32 = 21610;
 
+/// Errors that are the sending account's or number's, not the recipient's: credentials
+/// (20003), a From that is no number of the account's (21212, 21606, 21659), a region the
+/// account may not text (21408), a suspended account (20005, 30002).
+const ACCOUNT_ERRORS: [u32; 7] = [20003, 20005, 21212, 21408, 21606, 21659, 30002];
+
 /// Longest body Twilio sends (characters).
 pub const MAX_BODY: usize = 1_600;
 
@@ -276,6 +281,7 @@ impl Client {
                 permanent: false,
                 code: None,
                 opted_out: false,
+                ours: false,
                 detail: format!("the SMS provider could not be reached: {}", without_url(&e)),
             })?;
         let status = response.status();
@@ -283,6 +289,7 @@ impl Client {
             permanent: false,
             code: None,
             opted_out: false,
+            ours: false,
             detail: format!("the SMS provider's answer was cut off: {}", without_url(&e)),
         })?;
         if status.as_u16() == 201 || status.as_u16() == 200 {
@@ -290,6 +297,7 @@ impl Client {
                 permanent: false,
                 code: None,
                 opted_out: false,
+                ours: false,
                 detail: "the SMS provider's answer does not read".into(),
             })?;
             return Ok(Queued {
@@ -311,6 +319,8 @@ impl Client {
             permanent: !transient,
             code,
             opted_out: code == Some(OPTED_OUT),
+            ours: matches!(status.as_u16(), 401 | 403)
+                || code.is_some_and(|c| ACCOUNT_ERRORS.contains(&c)),
             detail: match code {
                 Some(code) => format!("{message} (Twilio error {code})"),
                 None => message,
@@ -446,10 +456,15 @@ impl Provider for Client {
         Ok(inbound)
     }
 
-    fn status(&self, params: &[(String, String)]) -> Result<StatusReport, WebhookError> {
+    fn status(&self, params: &[(String, String)]) -> Result<Option<StatusReport>, WebhookError> {
+        let word = field(params, "MessageStatus").or_else(|| field(params, "SmsStatus"));
+        if word.is_some_and(|w| Status::parse(w).is_none()) {
+            same_account(sid(params, "AccountSid")?, self)?;
+            return Ok(None);
+        }
         let report = StatusReport::from_params(params)?;
         same_account(&report.account_sid, self)?;
-        Ok(report)
+        Ok(Some(report))
     }
 
     fn reply(&self, text: Option<&str>) -> (&'static str, String) {

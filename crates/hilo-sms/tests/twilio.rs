@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use hilo_sms::Provider;
 use hilo_sms::twilio::{self, Client, Inbound, Outgoing, Status, StatusReport};
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -195,6 +196,32 @@ fn a_status_callback_reads() {
         ("MessageStatus", "teleported"),
     ]);
     assert!(StatusReport::from_params(&unknown).is_err());
+    // Through the adapter: a status hilo does not follow is nothing to do, an unknown
+    // word or another account's callback an error.
+    let client = Client::new("http://127.0.0.1:9", ACCOUNT_SID, "secret").expect("client");
+    let provider: &dyn Provider = &client;
+    let canceled = pairs(&[
+        ("MessageSid", MESSAGE_SID),
+        ("AccountSid", ACCOUNT_SID),
+        ("MessageStatus", "canceled"),
+    ]);
+    assert_eq!(provider.status(&canceled), Ok(None));
+    assert_eq!(
+        provider
+            .status(&pairs(&[
+                ("MessageSid", MESSAGE_SID),
+                ("AccountSid", ACCOUNT_SID),
+                ("MessageStatus", "delivered"),
+            ]))
+            .map(|r| r.map(|r| r.status)),
+        Ok(Some(Status::Delivered))
+    );
+    let other = pairs(&[
+        ("MessageSid", MESSAGE_SID),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("MessageStatus", "delivered"),
+    ]);
+    assert!(provider.status(&other).is_err());
 }
 
 /// What the stand-in got: basic auth and form.
@@ -342,6 +369,8 @@ async fn the_messages_api_is_spoken_as_twilio_answers_it() {
         .expect_err("refused");
     assert!(denied.permanent);
     assert_eq!(denied.code, Some(20003));
+    // ... and this server's to put right, not the recipient's.
+    assert!(denied.ours && !bad.ours && !stopped.ours);
     assert!(!format!("{wrong:?}").contains("guess"));
     // Nobody listening: may be tried again.
     let gone = Client::new("http://127.0.0.1:9", ACCOUNT_SID, "secret").expect("client");

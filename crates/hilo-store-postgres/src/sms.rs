@@ -66,14 +66,40 @@ impl SmsStore for PostgresStore {
         in_transaction!(self, conn => tx::claim_outbound(conn, "sms", now, lease_ms, limit))
     }
 
-    async fn sms_handed(
+    async fn sms_sending(
         &self,
         message: &MessageId,
         lease: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let changed = sqlx::query(rows::SMS_SENDING)
+            .bind(now.millis())
+            .bind(message.as_str())
+            .bind(lease.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn sms_handed(
+        &self,
+        message: &MessageId,
         sms: &SmsMeta,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>> {
-        in_transaction!(self, conn => tx::sms_handed(conn, message, lease, sms, now))
+        in_transaction!(self, conn => tx::sms_handed(conn, message, sms, now))
+    }
+
+    async fn sms_received(&self, provider: &str, sid: &str) -> StoreResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(rows::SMS_RECEIVED)
+            .bind(provider)
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(found.is_some())
     }
 
     async fn sms_status(

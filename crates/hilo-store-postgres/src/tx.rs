@@ -1790,19 +1790,19 @@ async fn lock_text(conn: &mut Conn, provider: &str, sid: &str) -> StoreResult<()
     Ok(())
 }
 
+/// How long a status callback for a text not known (yet) is kept.
+const EARLY_STATUS_TTL_MS: i64 = 24 * 3600 * 1000;
+
 /// The provider took a text (see `SmsStore::sms_handed`).
 pub(crate) async fn sms_handed(
     conn: &mut Conn,
     message: &MessageId,
-    lease: Timestamp,
     sms: &hilo_core::SmsMeta,
     now: Timestamp,
 ) -> StoreResult<Vec<Delivery>> {
     lock_text(conn, &sms.provider, &sms.sid).await?;
     let conversation: Option<String> = sqlx::query_scalar(rows::SMS_HANDED)
-        .bind(now.millis())
         .bind(message.as_str())
-        .bind(lease.millis())
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
@@ -1867,6 +1867,11 @@ pub(crate) async fn sms_status(
         .await
         .map_err(db_error)?;
     if known.is_none() {
+        sqlx::query(rows::SMS_EARLY_SWEEP)
+            .bind(now.millis() - EARLY_STATUS_TTL_MS)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
         sqlx::query(rows::SMS_EARLY_STATUS)
             .bind(provider)
             .bind(sid)

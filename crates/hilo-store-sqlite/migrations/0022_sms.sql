@@ -1,8 +1,9 @@
 -- hilo schema, version 22: the SMS channel (issue 11).
 --
 -- A message to a phone contact is queued like a mail, in `outbound_mail` with `channel`
--- 'sms'. `handed_at` is when the provider took it: from then on only the provider's status
--- callbacks move its state, never backwards.
+-- 'sms'. `handed_at` is when it was handed to the provider: it is never claimed again
+-- (a text is sent at most once), and only the provider's status callbacks move its state
+-- from then on, never backwards.
 ALTER TABLE outbound_mail ADD COLUMN channel TEXT NOT NULL DEFAULT 'email' CHECK (channel IN ('email', 'sms'));
 ALTER TABLE outbound_mail ADD COLUMN handed_at INTEGER;
 
@@ -49,7 +50,8 @@ CREATE TABLE sms_early_status (
     detail      TEXT,
     received_at INTEGER NOT NULL
 );
-CREATE INDEX sms_early_status_by_sid ON sms_early_status(provider, sid);
+CREATE UNIQUE INDEX sms_early_status_once ON sms_early_status(provider, sid, state);
+CREATE INDEX sms_early_status_age ON sms_early_status(received_at);
 
 -- An account's own phone numbers are kept with its outside email addresses in
 -- `user_emails` (an address that starts with '+'): the same code, tries and one-owner rule.

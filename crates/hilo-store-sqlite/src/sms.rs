@@ -61,14 +61,32 @@ impl SmsStore for SqliteStore {
         in_writer!(self, (), conn => tx::claim_outbound(conn, "sms", now, lease_ms, limit))
     }
 
-    async fn sms_handed(
+    async fn sms_sending(
         &self,
         message: &MessageId,
         lease: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        in_writer!(self, (message), conn => Ok(execute(
+            conn,
+            rows::SMS_SENDING,
+            params![now.millis(), message.as_str(), lease.millis()],
+        )? > 0))
+    }
+
+    async fn sms_handed(
+        &self,
+        message: &MessageId,
         sms: &SmsMeta,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>> {
-        in_writer!(self, (message, sms), conn => tx::sms_handed(conn, &message, lease, &sms, now))
+        in_writer!(self, (message, sms), conn => tx::sms_handed(conn, &message, &sms, now))
+    }
+
+    async fn sms_received(&self, provider: &str, sid: &str) -> StoreResult<bool> {
+        in_reader!(self, (provider, sid), conn => Ok(
+            scalar::<i64>(conn, rows::SMS_RECEIVED, [provider.as_str(), sid.as_str()])?.is_some()
+        ))
     }
 
     async fn sms_status(

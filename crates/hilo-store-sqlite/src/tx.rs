@@ -1587,20 +1587,17 @@ pub(crate) fn bind_sms_route(
     Ok(None)
 }
 
+/// How long a status callback for a text not known (yet) is kept.
+const EARLY_STATUS_TTL_MS: i64 = 24 * 3600 * 1000;
+
 /// The provider took a text (see `SmsStore::sms_handed`).
 pub(crate) fn sms_handed(
     conn: &Connection,
     message: &MessageId,
-    lease: Timestamp,
     sms: &hilo_core::SmsMeta,
     now: Timestamp,
 ) -> StoreResult<Vec<Delivery>> {
-    let Some(conversation) = scalar::<String>(
-        conn,
-        rows::SMS_HANDED,
-        params![now.millis(), message.as_str(), lease.millis()],
-    )?
-    else {
+    let Some(conversation) = scalar::<String>(conn, rows::SMS_HANDED, [message.as_str()])? else {
         return Ok(Vec::new());
     };
     let conversation = ConversationId::new(conversation);
@@ -1647,6 +1644,11 @@ pub(crate) fn sms_status(
         return Ok(Some((message, deliveries)));
     }
     if scalar::<i64>(conn, rows::SMS_KNOWN, [provider, sid])?.is_none() {
+        execute(
+            conn,
+            rows::SMS_EARLY_SWEEP,
+            [now.millis() - EARLY_STATUS_TTL_MS],
+        )?;
         execute(
             conn,
             rows::SMS_EARLY_STATUS,

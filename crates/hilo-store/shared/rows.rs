@@ -560,7 +560,7 @@ pub(crate) const USER_ID_BY_USERNAME: &str = "SELECT id FROM users WHERE usernam
 
 /// Adds a contact (`$1` id, `$2` lower-case email address or E.164 number, `$3` name, `$4`
 /// time) unless the address is one already; read its id with [`CONTACT_BY_ADDRESS`].
-pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts (id, kind, address, display_name, created_at) VALUES ($1, CASE WHEN substr($2, 1, 1) = '+' THEN 'phone' ELSE 'email' END, $2, $3, $4) ON CONFLICT (address) DO NOTHING";
+pub(crate) const INSERT_CONTACT: &str = "INSERT INTO contacts (id, kind, address, display_name, created_at) VALUES ($1, CASE WHEN substr($2, 1, 1) = '+' AND $2 NOT LIKE '%@%' THEN 'phone' ELSE 'email' END, $2, $3, $4) ON CONFLICT (address) DO NOTHING";
 
 /// A contact's id by address.
 pub(crate) const CONTACT_BY_ADDRESS: &str = "SELECT id FROM contacts WHERE address = $1";
@@ -620,8 +620,9 @@ pub(crate) const INSERT_SENT_EMAIL: &str = "INSERT INTO message_emails (message_
 
 /// Records how a try at sending message `$4` went: state `$1`, detail `$2`, next try at
 /// `$3`; only by the sender holding the lease `$5`, and never over a bounce that came in
-/// meanwhile (a late answer cannot undo it).
-pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL WHERE message_id = $4 AND state = 'queued' AND claimed_until = $5 RETURNING conversation_id";
+/// meanwhile (a late answer cannot undo it). A text whose sending failed may be claimed
+/// again.
+pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL, handed_at = NULL WHERE message_id = $4 AND state = 'queued' AND claimed_until = $5 RETURNING conversation_id";
 
 /// A bounce: message `$2`'s mail failed, for reason `$1`.
 pub(crate) const BOUNCE_MAIL: &str = "UPDATE outbound_mail SET state = 'failed', detail = $1, claimed_until = NULL WHERE message_id = $2 RETURNING conversation_id";
@@ -703,7 +704,7 @@ pub(crate) const RECEIVED_SMS: &str =
     "SELECT message_id FROM message_sms WHERE provider = $1 AND sid = $2";
 
 /// Keeps a message's text (columns as in migration 22).
-pub(crate) const INSERT_MESSAGE_SMS: &str = "INSERT INTO message_sms (message_id, conversation_id, provider, sid, inbound, from_number, to_number, segments, encoding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const INSERT_MESSAGE_SMS: &str = "INSERT INTO message_sms (message_id, conversation_id, provider, sid, inbound, from_number, to_number, segments, encoding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (message_id) DO NOTHING";
 
 /// The conversation of texts between our number `$1` and their number `$2`.
 pub(crate) const SMS_ROUTE: &str =
@@ -739,9 +740,12 @@ macro_rules! sms_rank {
     };
 }
 
-/// The provider took message `$2`'s text at `$1` (only with lease `$3`): it waits for
-/// status callbacks from now on.
-pub(crate) const SMS_HANDED: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL, claimed_until = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND handed_at IS NULL RETURNING conversation_id";
+/// Message `$2`'s text is being handed to the provider at `$1` (only with lease `$3`):
+/// from now on it is never claimed again, whatever becomes of this node.
+pub(crate) const SMS_SENDING: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND handed_at IS NULL";
+
+/// The provider took message `$1`'s text: it waits for status callbacks.
+pub(crate) const SMS_HANDED: &str = "UPDATE outbound_mail SET claimed_until = NULL WHERE message_id = $1 AND handed_at IS NOT NULL RETURNING conversation_id";
 
 /// A status callback: text `$4` of provider `$3` is in state `$1` (why: `$2`), unless it
 /// is there or further already.
@@ -759,7 +763,15 @@ pub(crate) const SMS_KNOWN: &str =
 
 /// A status callback for text `$2` of provider `$1` that came before the send's answer
 /// was recorded: state `$3`, detail `$4`, at `$5`.
-pub(crate) const SMS_EARLY_STATUS: &str = "INSERT INTO sms_early_status (provider, sid, state, detail, received_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SMS_EARLY_STATUS: &str = "INSERT INTO sms_early_status (provider, sid, state, detail, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, sid, state) DO NOTHING";
+
+/// Forgets early status callbacks received before `$1` (a day ago): their texts' answers
+/// were never recorded, or they were about texts of someone else's.
+pub(crate) const SMS_EARLY_SWEEP: &str = "DELETE FROM sms_early_status WHERE received_at < $1";
+
+/// Whether text `$2` of provider `$1` was received already.
+pub(crate) const SMS_RECEIVED: &str =
+    "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND inbound";
 
 /// The status callbacks that came early for text `$2` of provider `$1`, furthest first.
 pub(crate) const SMS_EARLY_STATUSES: &str = concat!(

@@ -1089,16 +1089,27 @@ pub trait SmsStore: Send + Sync {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<MailJob>>;
-    /// The provider took message `message`'s text (claimed with `lease`): keeps the text
-    /// (`sms`) and applies any status callback that came first; `message.updated` to the
-    /// conversation's members. Nothing without the lease.
-    async fn sms_handed(
+    /// Message `message`'s text (claimed with `lease`) is about to be handed to the
+    /// provider: from now on it is never claimed again (a text goes out at most once;
+    /// [`MessageStore::finish_mail`] of a failed try makes it claimable again). False
+    /// without the lease.
+    async fn sms_sending(
         &self,
         message: &MessageId,
         lease: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The provider took message `message`'s text: keeps the text (`sms`; again is a
+    /// no-op) and applies any status callback that came first; `message.updated` to the
+    /// conversation's members.
+    async fn sms_handed(
+        &self,
+        message: &MessageId,
         sms: &hilo_core::SmsMeta,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>>;
+    /// Whether text `sid` of `provider` was received (and stored) already.
+    async fn sms_received(&self, provider: &str, sid: &str) -> StoreResult<bool>;
     /// A status callback for a sent text: moves its message to `state` (with `detail`)
     /// unless it is there or further already (queued, then sent, then delivered or
     /// failed), with `message.updated` to the members. For a text not known yet (its

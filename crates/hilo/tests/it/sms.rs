@@ -369,6 +369,8 @@ async fn a_phone_contact_gets_texts_and_their_replies_land_in_the_same_thread() 
     delivery_is(&server, &ana, id, "delivered").await;
     report(&server, sid, "sent", None).await;
     report(&server, sid, "queued", None).await;
+    // A status hilo does not follow is taken and ignored.
+    report(&server, sid, "canceled", None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         message_by_id(&server, &ana, id).await["delivery"]["state"],
@@ -568,6 +570,31 @@ async fn a_stranger_s_text_is_a_request_of_the_number_s_owner_with_its_mms_files
     assert_eq!(attachments[0]["content_type"], "image/png");
     // Fetched with the account's credentials from the API; the file store never saw them.
     assert_eq!(twilio.seen.lock().expect("lock").store_auth, vec![false]);
+    // Delivered again, it is the same message, and its files are not fetched again.
+    let (code, _) = webhook(
+        &server,
+        "/api/v1/sms/tw/inbound",
+        &[
+            ("MessageSid", &sid),
+            ("AccountSid", ACCOUNT),
+            ("From", "+34611000009"),
+            ("To", OLGA_S),
+            ("Body", "Mira la foto"),
+            ("NumMedia", "1"),
+            ("MediaUrl0", &good),
+            ("MediaContentType0", "image/png"),
+        ],
+        TOKEN,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(twilio.seen.lock().expect("lock").store_auth, vec![false]);
+    assert_eq!(
+        history(&server, &olga, requests[0]["id"].as_str().expect("id"))
+            .await
+            .len(),
+        1
+    );
     let (status, _) = server
         .call(
             "GET",
@@ -757,6 +784,39 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
         !detail.contains(TOKEN) && !detail.contains(ACCOUNT),
         "{detail}"
     );
+
+    // This server's own trouble (its credentials, 20003) fails nothing: the text waits to
+    // be tried again once it is put right.
+    twilio.answer_next(
+        401,
+        json!({"code": 20003, "message": "Authenticate", "status": 401}),
+    );
+    let waits = send(&server, &ana, &conversation, "r3", "¿Sigue ahí?").await;
+    let waits_id = waits["id"].as_str().expect("id").to_owned();
+    let waiting = eventually("the try is recorded", async || {
+        let message = message_by_id(&server, &ana, &waits_id).await;
+        (!message["delivery"]["detail"].is_null()).then_some(message)
+    })
+    .await;
+    assert_eq!(waiting["delivery"]["state"], "queued", "{waiting}");
+    assert!(
+        waiting["delivery"]["detail"]
+            .as_str()
+            .expect("why")
+            .contains("20003")
+    );
+    // And a code is not blamed on the number either.
+    twilio.answer_next(
+        401,
+        json!({"code": 20003, "message": "Authenticate", "status": 401}),
+    );
+    let (status, body) = server
+        .post("/api/v1/me/phones", &ana, json!({"number": "+34600999888"}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "sms_failed");
+    let (_, phones) = server.get("/api/v1/me/phones", &ana).await;
+    assert_eq!(phones["phones"], json!([]), "nothing is kept");
 }
 
 #[tokio::test]
@@ -928,6 +988,26 @@ async fn texts_are_limited_per_account_a_day_and_numbers_are_shared_one_conversa
     assert_eq!(eva_thread.last().expect("reply")["text"], "Hola Eva");
     let ana_thread = history(&server, &ana, &conversation).await;
     assert_eq!(ana_thread.last().expect("reply")["text"], "Hola Ana");
+}
+
+#[tokio::test]
+async fn an_email_address_that_starts_with_a_plus_is_mailed_not_texted() {
+    let twilio = Twilio::start().await;
+    let server = sms_server(&twilio, "").await;
+    let ana = server.register("ana").await;
+    let (status, opened) = open_number(&server, &ana, "+promo@example.org").await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let conversation = opened["id"].as_str().expect("id").to_owned();
+    send(&server, &ana, &conversation, "p1", "No, gracias").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(twilio.texts().is_empty());
+    assert_eq!(
+        server
+            .db
+            .text("SELECT channel || '/' || kind FROM outbound_mail, contacts WHERE contacts.address = '+promo@example.org'")
+            .await,
+        "email/email"
+    );
 }
 
 #[tokio::test]
