@@ -301,6 +301,24 @@ async fn delivery_is(server: &TestServer, user: &User, id: &str, state: &str) ->
     .await
 }
 
+/// Waits until a try at sending message `id` was recorded (its delivery has a detail).
+async fn tried(server: &TestServer, user: &User, id: &str, what: &str) -> Value {
+    eventually(what, async || {
+        let message = message_by_id(server, user, id).await;
+        (!message["delivery"]["detail"].is_null()).then_some(message)
+    })
+    .await
+}
+
+/// Waits until the provider's answer to message `id`'s text is kept (it has `sms`).
+async fn handed_text(server: &TestServer, user: &User, id: &str, what: &str) -> Value {
+    eventually(what, async || {
+        let message = message_by_id(server, user, id).await;
+        (!message["sms"].is_null()).then_some(message)
+    })
+    .await
+}
+
 /// Waits until the stand-in got `count` texts; the last one's form.
 async fn texted(twilio: &Twilio, count: usize) -> Vec<(String, String)> {
     eventually(&format!("{count} texts reach the provider"), async || {
@@ -350,11 +368,7 @@ async fn a_phone_contact_gets_texts_and_their_replies_land_in_the_same_thread() 
         server.url("/api/v1/sms/tw/status")
     );
     let id = sent["id"].as_str().expect("id");
-    let handed = eventually("the provider's answer is kept", async || {
-        let message = message_by_id(&server, &ana, id).await;
-        (!message["sms"].is_null()).then_some(message)
-    })
-    .await;
+    let handed = handed_text(&server, &ana, id, "the provider's answer is kept").await;
     // `¿ é ñ` are in the GSM alphabet: one GSM-7 part.
     assert_eq!(handed["sms"]["encoding"], "gsm7", "{handed}");
     assert_eq!(handed["sms"]["segments"], 1);
@@ -382,11 +396,7 @@ async fn a_phone_contact_gets_texts_and_their_replies_land_in_the_same_thread() 
     let accented = send(&server, &ana, &conversation, "t2", &long).await;
     let accented_id = accented["id"].as_str().expect("id");
     texted(&twilio, 2).await;
-    let accented = eventually("the second text is handed", async || {
-        let message = message_by_id(&server, &ana, accented_id).await;
-        (!message["sms"].is_null()).then_some(message)
-    })
-    .await;
+    let accented = handed_text(&server, &ana, accented_id, "the second text is handed").await;
     assert_eq!(accented["sms"]["encoding"], "ucs2", "{accented}");
     assert_eq!(accented["sms"]["segments"], 2);
     // A failure says why, and a late `sent` does not undo it.
@@ -732,11 +742,7 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
     );
     let sent = send(&server, &ana, &conversation, "r1", "Reintenta").await;
     let id = sent["id"].as_str().expect("id").to_owned();
-    let waiting = eventually("the first try failed", async || {
-        let message = message_by_id(&server, &ana, &id).await;
-        (!message["delivery"]["detail"].is_null()).then_some(message)
-    })
-    .await;
+    let waiting = tried(&server, &ana, &id, "the first try failed").await;
     assert_eq!(waiting["delivery"]["state"], "queued", "{waiting}");
     assert!(waiting["sms"].is_null());
     // ... after 5 s, then 30 s: the third try is the one taken. (Only the first wait
@@ -756,11 +762,7 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
         .execute("UPDATE outbound_mail SET next_attempt_at = 0 WHERE state = 'queued'")
         .await;
     texted(&twilio, 3).await;
-    let handed = eventually("the text is handed", async || {
-        let message = message_by_id(&server, &ana, &id).await;
-        (!message["sms"].is_null()).then_some(message)
-    })
-    .await;
+    let handed = handed_text(&server, &ana, &id, "the text is handed").await;
     assert!(handed["delivery"]["detail"].is_null(), "{handed}");
     assert_eq!(
         twilio.texts().len(),
@@ -793,11 +795,7 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
     );
     let waits = send(&server, &ana, &conversation, "r3", "¿Sigue ahí?").await;
     let waits_id = waits["id"].as_str().expect("id").to_owned();
-    let waiting = eventually("the try is recorded", async || {
-        let message = message_by_id(&server, &ana, &waits_id).await;
-        (!message["delivery"]["detail"].is_null()).then_some(message)
-    })
-    .await;
+    let waiting = tried(&server, &ana, &waits_id, "the try is recorded").await;
     assert_eq!(waiting["delivery"]["state"], "queued", "{waiting}");
     assert!(
         waiting["delivery"]["detail"]
@@ -1046,11 +1044,7 @@ async fn a_number_sends_at_most_its_texts_a_minute_and_the_rest_wait() {
     texted(&twilio, 1).await;
     let second = send(&server, &ana, &conversation, "m2", "dos").await;
     let id = second["id"].as_str().expect("id").to_owned();
-    let waiting = eventually("the second text waits", async || {
-        let message = message_by_id(&server, &ana, &id).await;
-        (!message["delivery"]["detail"].is_null()).then_some(message)
-    })
-    .await;
+    let waiting = tried(&server, &ana, &id, "the second text waits").await;
     assert_eq!(waiting["delivery"]["state"], "queued", "{waiting}");
     assert!(
         waiting["delivery"]["detail"]
