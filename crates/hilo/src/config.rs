@@ -1066,6 +1066,49 @@ mod mail_tests {
     }
 
     #[test]
+    fn sms_providers_are_read_and_their_problems_reported_together() {
+        let file: RawConfig = toml::from_str(
+            "[sms]\npublic_url = \"https://hilo.example.org/\"\ntexts_per_account_day = 5\n[[sms.providers]]\nid = \"tw\"\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"secret-token\"\nnumbers = [\"+1 (555) 000-0001\", \"+15550000002\"]\nowners = { \"+15550000002\" = \"Olga\" }\n",
+        )
+        .expect("toml");
+        let config = validate(file).expect("valid");
+        let provider = &config.sms.providers[0];
+        assert_eq!(provider.numbers, ["+15550000001", "+15550000002"]);
+        assert_eq!(
+            provider.owners.get("+15550000002").map(String::as_str),
+            Some("olga")
+        );
+        assert_eq!(
+            config.sms.public_url.as_deref(),
+            Some("https://hilo.example.org")
+        );
+        assert_eq!(config.sms.texts_per_account_day, Some(5));
+        assert_eq!(provider.token_variable(), "HILO_SMS_TW_AUTH_TOKEN");
+        assert!(
+            !format!("{config:?}").contains("secret-token"),
+            "{config:?}"
+        );
+
+        let file: RawConfig = toml::from_str(
+            "[sms]\npublic_url = \"ftp://x\"\n[[sms.providers]]\nid = \"a b\"\nkind = \"vonage\"\naccount_sid = \"\"\nnumbers = [\"555\", \"+15550000001\"]\nowners = { \"+15559999999\" = \"x\" }\n[[sms.providers]]\nid = \"b\"\nkind = \"twilio\"\naccount_sid = \"AC2\"\nauth_token = \"t\"\nnumbers = [\"+15550000001\"]\n",
+        )
+        .expect("toml");
+        let error = validate(file).expect_err("refused").to_string();
+        for expected in [
+            "sms.public_url",
+            "sms.providers[a b].id",
+            "sms.providers[a b].kind",
+            "sms.providers[a b].account_sid",
+            "sms.providers[a b].auth_token: missing (set HILO_SMS_A_B_AUTH_TOKEN",
+            "\"555\" is not E.164",
+            "+15559999999 is not one of its numbers",
+            "+15550000001 is held twice",
+        ] {
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
+    }
+
+    #[test]
     fn starttls_needs_a_certificate_and_its_key() {
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../hilo-mail/tests/tls");
         let file: RawConfig = toml::from_str(&format!(

@@ -50,6 +50,8 @@ pub(super) struct Twilio {
 
 impl Twilio {
     pub(super) async fn start() -> Twilio {
+        // The auth token must never reach a log (the CI run greps for it).
+        super::support::capture::secret(TOKEN);
         let seen = Arc::new(Mutex::new(Seen::default()));
         let app = axum::Router::new()
             .route(
@@ -1067,4 +1069,40 @@ async fn a_number_sends_at_most_its_texts_a_minute_and_the_rest_wait() {
     assert_eq!(field(&form, "Body"), "tres");
     assert_eq!(field(&form, "From"), OLGA_S);
     assert_eq!(twilio.texts().len(), 2, "Ana's second still waits");
+}
+
+#[tokio::test]
+async fn the_real_binary_takes_the_provider_s_token_from_the_environment() {
+    let twilio = Twilio::start().await;
+    let db = TestDb::new().await;
+    let config = db.data_dir().join("sms.toml");
+    // No token in the file: only the environment has it.
+    let text = sms_config(&twilio, "").replace(&format!("auth_token = \"{TOKEN}\"\n"), "");
+    std::fs::write(&config, text).expect("config written");
+    let process = super::support::ProcessServer::start_with(
+        &db,
+        &["--config", config.to_str().expect("utf-8")],
+        &[("HILO_SMS_TW_AUTH_TOKEN", TOKEN)],
+    );
+    let server = process.client();
+    let olga = server.register("olga").await;
+    let (code, body) = text_in(
+        &server,
+        &message_sid(50),
+        "+34611000050",
+        OLGA_S,
+        "¿Abierto hoy?",
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(conversations(&server, &olga, "requests").await.len(), 1);
+    // Signed with anything else, refused.
+    let (code, _) = webhook(
+        &server,
+        "/api/v1/sms/tw/inbound",
+        &[("MessageSid", &message_sid(51)), ("AccountSid", ACCOUNT)],
+        "not-the-token",
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
 }

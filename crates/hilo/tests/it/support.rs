@@ -31,7 +31,7 @@ pub type Ws =
 /// receive (passwords, tokens, 2FA secrets and recovery codes; 10 characters or more, so a
 /// short one cannot match by chance) goes into `secrets-<pid>.txt`. After the whole run,
 /// `.ci/run` greps the logs for the secrets: none may appear (issue 8, TESTING.md).
-mod capture {
+pub(super) mod capture {
     use std::fs::{File, OpenOptions};
     use std::io::Write;
     use std::sync::{Mutex, OnceLock};
