@@ -69,8 +69,12 @@ function addressesCard(kind) {
   const own = (key) => (kind.keys === 'phones' && ['title', 'explain', 'add'].includes(key) ? `phones.${key}` : `emails.${key}`);
   async function draw(focusId) {
     let items = [];
+    // Numbers can be added only where the server texts (the answer says); addresses always.
+    let available = true;
     try {
-      items = (await get(kind.base))[kind.list];
+      const answer = await get(kind.base);
+      items = answer[kind.list];
+      available = answer.available !== false;
     } catch (err) {
       status.textContent = errorText(err);
     }
@@ -115,7 +119,8 @@ function addressesCard(kind) {
             },
           }, t('emails.remove')));
       })),
-      h('form', {
+      available ? null : h('p', { class: 'hint' }, t('phones.unavailable')),
+      !available ? null : h('form', {
         onsubmit: async (e) => {
           e.preventDefault();
           try {

@@ -247,6 +247,10 @@ test('an outside address is proven with the code mailed to it, and a contact is 
   try {
     const page = await z.open('zoe');
     await page.goto('/#/settings/profile');
+    // This server texts nobody: no number can be added, and the page says so.
+    const phones = page.getByRole('region', { name: 'Your phone numbers' });
+    await phones.getByText('This server sends no text messages').waitFor();
+    assert.equal(await phones.getByRole('button', { name: 'Send code' }).count(), 0);
     const emails = page.getByRole('region', { name: 'Your other email addresses' });
     await emails.getByRole('textbox', { name: 'Email address' }).fill('Zoe@Example.org');
     await emails.getByRole('button', { name: 'Send code' }).click();

@@ -150,6 +150,9 @@ pub struct OwnPhoneDto {
 pub struct PhonesResponse {
     /// The caller's numbers, oldest first.
     pub phones: Vec<OwnPhoneDto>,
+    /// Whether this server can text (an SMS provider is configured): without, no number
+    /// can be added.
+    pub available: bool,
 }
 
 /// `POST /api/v1/me/phones`.

@@ -842,6 +842,11 @@ impl Hilo {
         Ok((view, created))
     }
 
+    /// Whether this server can text: an SMS provider is configured.
+    pub fn sms_available(&self) -> bool {
+        self.sms().is_some()
+    }
+
     /// The caller's phone numbers, oldest first.
     pub async fn phones(&self, caller: &Caller) -> Result<Vec<hilo_store::UserEmail>> {
         self.own_addresses(caller, &PHONE).await

@@ -143,6 +143,7 @@ async fn list_phones(
     let phones = state.hilo.phones(&caller).await?;
     Ok(Json(PhonesResponse {
         phones: phones.into_iter().map(phone_dto).collect(),
+        available: state.hilo.sms_available(),
     }))
 }
 

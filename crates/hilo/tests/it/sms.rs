@@ -880,6 +880,7 @@ async fn accounts_verify_their_number_by_text_and_its_texts_become_theirs() {
     assert_eq!(verified["verified"], true);
     let (_, listed) = server.get("/api/v1/me/phones", &bob).await;
     assert_eq!(listed["phones"][0]["number"], "+34622000000");
+    assert_eq!(listed["available"], true);
     // Phones are not emails.
     let (_, emails) = server.get("/api/v1/me/emails", &bob).await;
     assert_eq!(emails["emails"], json!([]));
@@ -1022,6 +1023,8 @@ async fn without_a_provider_numbers_are_refused_clearly() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "sms_unavailable");
+    let (_, phones) = server.get("/api/v1/me/phones", &ana).await;
+    assert_eq!(phones, json!({"phones": [], "available": false}));
     let (status, _) = post_form(
         &server.url("/api/v1/sms/tw/inbound"),
         &[("MessageSid", "x")],
