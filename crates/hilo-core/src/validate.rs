@@ -62,7 +62,7 @@ pub fn email_address(input: &str) -> Result<String, ValidationError> {
             format!("not an email address like someone@example.org: {why}"),
         )
     };
-    if address.starts_with('+') && !address.contains('@') {
+    if is_phone_address(address) {
         return Err(ValidationError::new(
             "unsupported_address",
             "that is a phone number; an email address is needed here",
@@ -97,6 +97,12 @@ pub fn email_address(input: &str) -> Result<String, ValidationError> {
         return Err(invalid("the domain"));
     }
     Ok(address.to_ascii_lowercase())
+}
+
+/// Whether an address is a phone number (it starts with `+` and has no `@`) rather than an
+/// email address, which may start with `+` too (`+promo@example.org`).
+pub fn is_phone_address(address: &str) -> bool {
+    address.trim_start().starts_with('+') && !address.contains('@')
 }
 
 /// Checks and normalises a phone number to E.164: `+`, then 8 to 15 digits, the first not
@@ -409,6 +415,9 @@ mod tests {
             super::email_address("+34600111222").map_err(|e| e.code),
             Err("unsupported_address")
         );
+        assert!(super::is_phone_address(" +34600111222"));
+        assert!(!super::is_phone_address("+promo@example.org"));
+        assert!(!super::is_phone_address("ana@example.org"));
     }
 
     #[test]

@@ -237,7 +237,7 @@ impl Hilo {
         address: &str,
     ) -> Result<(ConversationView, bool)> {
         // A number; `+promo@example.org` is an email address.
-        if address.trim_start().starts_with('+') && !address.contains('@') {
+        if validate::is_phone_address(address) {
             return self.open_with_number(caller, address).await;
         }
         let address = validate::email_address(address)?;

@@ -47,7 +47,7 @@ fn not_found() -> Error {
 
 /// An email address or (starting with `+`) a phone number, normalised.
 fn outside_or_number(address: &str) -> Result<String> {
-    if address.trim_start().starts_with('+') {
+    if validate::is_phone_address(address) {
         Ok(validate::phone_number(address)?)
     } else {
         Ok(validate::email_address(address)?)
@@ -100,7 +100,7 @@ impl Hilo {
         kind: &AddressKind,
     ) -> Result<Vec<UserEmail>> {
         let mut all = self.inner.store.emails(&caller.user.id).await?;
-        all.retain(|e| e.address.starts_with('+') == kind.phone);
+        all.retain(|e| validate::is_phone_address(&e.address) == kind.phone);
         Ok(all)
     }
 

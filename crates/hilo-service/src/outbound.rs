@@ -354,6 +354,19 @@ impl Hilo {
         if state == DeliveryState::Failed {
             tracing::info!(message = %job.message_id, detail = ?detail, "mail to a contact failed");
         }
+        self.record_try(job, state, detail, next, composed).await
+    }
+
+    /// Records a try at sending a queued mail or text (under the job's lease) and tells
+    /// the conversation's members of the message's new delivery.
+    pub(crate) async fn record_try(
+        &self,
+        job: &MailJob,
+        state: DeliveryState,
+        detail: Option<String>,
+        next_attempt_at: Timestamp,
+        sent: Option<EmailMeta>,
+    ) -> Result<()> {
         let deliveries = self
             .inner
             .store
@@ -362,10 +375,10 @@ impl Hilo {
                 MailOutcome {
                     state,
                     detail,
-                    next_attempt_at: next,
-                    sent: composed,
+                    next_attempt_at,
+                    sent,
                     lease: Some(job.lease),
-                    now,
+                    now: self.inner.clock.now(),
                 },
             )
             .await?;

@@ -36,7 +36,7 @@ use hilo_core::{
 };
 use hilo_sms::provider::{Inbound, Outgoing, Status};
 use hilo_sms::{Keyword, Provider, keyword};
-use hilo_store::{AppendOutcome, MailJob, MailOutcome, NewMessage, NewReceived, ReceivedVia};
+use hilo_store::{AppendOutcome, MailJob, NewMessage, NewReceived, ReceivedVia};
 
 use crate::emails::PHONE;
 use crate::{Caller, Error, Hilo, Result};
@@ -243,24 +243,7 @@ impl Hilo {
         if state == DeliveryState::Failed {
             tracing::info!(message = %job.message_id, detail = %detail, "a text failed");
         }
-        let deliveries = self
-            .inner
-            .store
-            .finish_mail(
-                &job.message_id,
-                MailOutcome {
-                    state,
-                    detail: Some(detail),
-                    next_attempt_at: next,
-                    sent: None,
-                    lease: Some(job.lease),
-                    now,
-                },
-            )
-            .await?;
-        self.publish_message_update(&job.message_id, &deliveries)
-            .await;
-        Ok(())
+        self.record_try(job, state, Some(detail), next, None).await
     }
 
     /// Hands a text to its provider and records that it did; why not, otherwise.
@@ -299,7 +282,7 @@ impl Hilo {
             .iter()
             .find_map(|m| match &m.party {
                 Party::Contact { address, .. }
-                    if address.starts_with('+')
+                    if validate::is_phone_address(address)
                         && conversation.kind == ConversationKind::Direct =>
                 {
                     Some(address.clone())
@@ -342,49 +325,34 @@ impl Hilo {
         // it: only texts that went out count.
         let day_key = format!("sms-day:{sender}");
         let minute_key = format!("sms-from:{ours}");
-        let refund = async |keys: &[&str]| {
-            for key in keys {
-                if let Err(error) = store.refund(key).await {
-                    tracing::warn!(%error, "could not give back a text's count");
-                }
-            }
-        };
-        if gateway.texts_per_account_day > 0 {
-            let (count, _) = store
-                .bump(&day_key, 24 * 3_600_000, false, now)
-                .await
-                .map_err(again)?;
-            if count > i64::from(gateway.texts_per_account_day) {
-                refund(&[&day_key]).await;
-                return Err(Refusal::Final(format!(
-                    "this account has sent the {} texts a day it may",
-                    gateway.texts_per_account_day
-                )));
-            }
+        let mut counted: Vec<&str> = Vec::new();
+        let day = gateway.texts_per_account_day;
+        if self
+            .count_text(&day_key, day, 24 * 3_600_000, now)
+            .await
+            .map_err(again)?
+            .is_some()
+        {
+            return Err(Refusal::Final(format!(
+                "this account has sent the {day} texts a day it may"
+            )));
         }
-        let counted: Vec<&str> = if gateway.texts_per_account_day > 0 {
-            vec![&day_key]
-        } else {
-            Vec::new()
-        };
-        if gateway.texts_per_number_minute > 0 {
-            let (count, started) = store
-                .bump(&minute_key, 60_000, false, now)
-                .await
-                .map_err(again)?;
-            if count > i64::from(gateway.texts_per_number_minute) {
-                refund(&counted).await;
-                return Err(Refusal::Wait(
-                    format!(
-                        "waiting: {ours} sends at most {} texts a minute",
-                        gateway.texts_per_number_minute
-                    ),
-                    started.plus_millis(60_000),
-                ));
-            }
+        if day > 0 {
+            counted.push(&day_key);
         }
-        let mut counted = counted;
-        if gateway.texts_per_number_minute > 0 {
+        let minute = gateway.texts_per_number_minute;
+        if let Some(started) = self
+            .count_text(&minute_key, minute, 60_000, now)
+            .await
+            .map_err(again)?
+        {
+            self.uncount_texts(&counted).await;
+            return Err(Refusal::Wait(
+                format!("waiting: {ours} sends at most {minute} texts a minute"),
+                started.plus_millis(60_000),
+            ));
+        }
+        if minute > 0 {
             counted.push(&minute_key);
         }
         // From here the text is never claimed again, whatever becomes of this node: a
@@ -394,7 +362,7 @@ impl Hilo {
             .await
             .map_err(again)?
         {
-            refund(&counted).await;
+            self.uncount_texts(&counted).await;
             return Err(Refusal::LeaseLost);
         }
         let segments = hilo_sms::segments(&text);
@@ -413,7 +381,7 @@ impl Hilo {
         let queued = match queued {
             Ok(queued) => queued,
             Err(error) => {
-                refund(&counted).await;
+                self.uncount_texts(&counted).await;
                 return Err(if error.opted_out() {
                     // The provider knows of a STOP hilo did not see: kept, so nothing more
                     // is tried.
@@ -475,6 +443,36 @@ impl Hilo {
                     tracing::error!(%error, message = %job.message_id, sid = %queued.sid, "a text went out but could not be recorded; it stays out of the queue");
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    /// Counts a text under `key`, at most `limit` (0: no limit) a `window_ms`: `None`
+    /// when counted, or the start of the window it is over (and then it is not counted).
+    async fn count_text(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now: Timestamp,
+    ) -> hilo_store::StoreResult<Option<Timestamp>> {
+        if limit == 0 {
+            return Ok(None);
+        }
+        let store = &self.inner.store;
+        let (count, started) = store.bump(key, window_ms, false, now).await?;
+        if count <= i64::from(limit) {
+            return Ok(None);
+        }
+        store.refund(key).await?;
+        Ok(Some(started))
+    }
+
+    /// Gives back the counts of a text that did not go out.
+    async fn uncount_texts(&self, keys: &[&str]) {
+        for key in keys {
+            if let Err(error) = self.inner.store.refund(key).await {
+                tracing::warn!(%error, "could not give back a text's count");
             }
         }
     }

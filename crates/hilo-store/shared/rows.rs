@@ -685,7 +685,7 @@ pub(crate) const SET_DIGEST: &str =
     "UPDATE user_emails SET digest = $1 WHERE user_id = $2 AND address = $3";
 
 /// The verified addresses of account `$1` that get digests.
-pub(crate) const DIGEST_ADDRESSES: &str = "SELECT address FROM user_emails WHERE user_id = $1 AND verified_at IS NOT NULL AND digest AND address NOT LIKE '+%' ORDER BY created_at, address";
+pub(crate) const DIGEST_ADDRESSES: &str = "SELECT address FROM user_emails WHERE user_id = $1 AND verified_at IS NOT NULL AND digest AND address LIKE '%@%' ORDER BY created_at, address";
 
 /// What waits to be mailed in digests at `$1`: a member's conversation (in their inbox or
 /// archive, not muted, not silenced, not deleted for them) with a message from someone
