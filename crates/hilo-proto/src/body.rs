@@ -107,6 +107,11 @@ mod tests {
         // A backslash followed by the text u0000, as someone writing about JSON would send.
         assert_eq!(check(br#"{"a":"\\u0000"}"#), Ok(()));
         assert_eq!(check(br#"{"a":"\u0001"}"#), Ok(()));
+        // Also in a member a later duplicate key would replace: serde keeps only the last.
+        assert_eq!(
+            check(br#"{"text":"a\u0000","text":"b"}"#),
+            Err(BodyProblem::Nul)
+        );
         assert!(has_encoded_nul("/api/v1/conversations/a%00b"));
         assert!(!has_encoded_nul("/api/v1/conversations/a%2500b"));
     }
