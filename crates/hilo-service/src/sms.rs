@@ -25,7 +25,9 @@
 //! account), and hands the text to the provider with a status callback. The provider's
 //! answer and its callbacks move the message's `delivery` forward only: queued, sent, then
 //! delivered or failed. A 429 or 5xx is tried again with back-off; any other refusal fails
-//! the message with the provider's reason.
+//! the message with the provider's reason. A try whose answer was lost (a timeout, a cut
+//! connection, a 5xx) may have reached the provider: every later try looks for the text
+//! there first and records it instead of sending it again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +36,7 @@ use hilo_core::{
     Channel, ConversationId, ConversationKind, DeliveryState, MessageId, Party, SmsMeta, Timestamp,
     User, UserId, validate,
 };
-use hilo_sms::provider::{Inbound, Outgoing, Status};
+use hilo_sms::provider::{Inbound, Outgoing, Queued, Status};
 use hilo_sms::{Keyword, Provider, keyword};
 use hilo_store::{AppendOutcome, MailJob, NewMessage, NewReceived, ReceivedVia};
 
@@ -54,6 +56,8 @@ const GIVE_UP_MS: i64 = 6 * 3600 * 1000;
 const INBOUND_PER_NUMBER_HOUR: u32 = 120;
 /// Most bytes of one MMS file.
 const MEDIA_MAX: u64 = 5 << 20;
+/// How far the provider's clock may be behind this server's, looking for a lost text.
+const CLOCK_SLACK_MS: i64 = 2 * 60 * 1000;
 /// Longest text sent, in characters (Twilio's limit; carriers split it in parts).
 const TEXT_MAX: usize = 1_600;
 
@@ -366,22 +370,34 @@ impl Hilo {
             return Err(Refusal::LeaseLost);
         }
         let segments = hilo_sms::segments(&text);
-        let queued = provider
-            .client
-            .send(&Outgoing {
-                from: ours.clone(),
-                to: their.clone(),
-                body: text,
-                status_callback: Some(format!(
-                    "{}/api/v1/sms/{}/status",
-                    gateway.callback_base, provider.id
-                )),
-            })
-            .await;
+        let outgoing = Outgoing {
+            from: ours.clone(),
+            to: their.clone(),
+            body: text,
+            status_callback: Some(format!(
+                "{}/api/v1/sms/{}/status",
+                gateway.callback_base, provider.id
+            )),
+        };
+        let queued = match self.lost_text(provider, &outgoing, job).await {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => provider.client.send(&outgoing).await,
+            Err(refusal) => {
+                self.uncount_texts(&counted).await;
+                return Err(refusal);
+            }
+        };
         let queued = match queued {
             Ok(queued) => queued,
             Err(error) => {
                 self.uncount_texts(&counted).await;
+                if error.unsure {
+                    // The provider may hold it: the next try looks for it first.
+                    store
+                        .sms_unsure(&job.message_id, job.lease)
+                        .await
+                        .map_err(again)?;
+                }
                 return Err(if error.opted_out() {
                     // The provider knows of a STOP hilo did not see: kept, so nothing more
                     // is tried.
@@ -405,8 +421,8 @@ impl Hilo {
             provider: provider.id.clone(),
             sid: queued.sid.clone(),
             inbound: false,
-            from: ours,
-            to: their,
+            from: outgoing.from,
+            to: outgoing.to,
             // What hilo sent: the provider's own count may differ where it re-encodes.
             segments: u32::try_from(segments.count).unwrap_or(u32::MAX),
             encoding: segments.encoding.as_str().to_owned(),
@@ -445,6 +461,44 @@ impl Hilo {
                 }
             }
         }
+    }
+
+    /// The text an earlier try handed over without an answer ([`MailJob::unsure_since`]),
+    /// if the provider holds it: looked for by numbers, body and time (a text that is
+    /// some message's already is another one), so that it is recorded instead of sent a
+    /// second time. The oldest is taken, as the one that try made.
+    async fn lost_text(
+        &self,
+        provider: &SmsProvider,
+        text: &Outgoing,
+        job: &MailJob,
+    ) -> std::result::Result<Option<Queued>, Refusal> {
+        let Some(since) = job.unsure_since else {
+            return Ok(None);
+        };
+        let again = |detail: String| {
+            Refusal::Again(format!(
+                "an earlier try's answer was lost, and whether the provider took it is not known yet: {detail}"
+            ))
+        };
+        let found = provider
+            .client
+            .sent_since(text, since.millis() - CLOCK_SLACK_MS)
+            .await
+            .map_err(again)?;
+        for queued in found.into_iter().rev() {
+            let known = self
+                .inner
+                .store
+                .sms_known(&provider.id, &queued.sid, false)
+                .await
+                .map_err(|e| again(e.to_string()))?;
+            if !known {
+                tracing::info!(message = %job.message_id, sid = %queued.sid, "a text whose answer was lost was found at the provider");
+                return Ok(Some(queued));
+            }
+        }
+        Ok(None)
     }
 
     /// Counts a text under `key`, at most `limit` (0: no limit) a `window_ms`: `None`
@@ -569,7 +623,7 @@ impl Hilo {
         if self
             .inner
             .store
-            .sms_received(&provider.id, &inbound.sid)
+            .sms_known(&provider.id, &inbound.sid, true)
             .await?
         {
             let help = keyword(&inbound.body) == Some(Keyword::Help);

@@ -24,6 +24,10 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn error_text(&self, code: u32) -> &'static str;
     /// Sends a text.
     async fn send(&self, text: &Outgoing) -> Result<Queued, SendError>;
+    /// The texts the provider holds from `text.from` to `text.to` with `text.body`,
+    /// created at or after `since_ms` (Unix milliseconds), newest first: how a send whose
+    /// answer was lost ([`SendError::unsure`]) is found instead of sent a second time.
+    async fn sent_since(&self, text: &Outgoing, since_ms: i64) -> Result<Vec<Queued>, String>;
     /// Fetches a file of an MMS (only from the provider itself), at most `max` bytes.
     async fn media(&self, url: &str, max: u64) -> Result<Vec<u8>, String>;
 }
@@ -131,11 +135,27 @@ pub struct SendError {
     /// The fault is this server's account or number (credentials, a number it does not
     /// hold, a region it may not send to), not the recipient's: it can be put right.
     pub ours: bool,
+    /// The provider may have taken the text all the same: the request went out but its
+    /// answer was lost (timed out, cut off, unreadable) or was a 5xx. Before it is sent
+    /// again, [`Provider::sent_since`] looks for it.
+    pub unsure: bool,
     /// What went wrong, for the sender to read.
     pub detail: String,
 }
 
 impl SendError {
+    /// A try that may be made again; `unsure` when the provider may have the text anyway.
+    pub fn transient(detail: String, unsure: bool) -> SendError {
+        SendError {
+            permanent: false,
+            code: None,
+            opted_out: false,
+            ours: false,
+            unsure,
+            detail,
+        }
+    }
+
     /// The recipient opted out (sent STOP): nothing more goes to them.
     pub fn opted_out(&self) -> bool {
         self.opted_out

@@ -10,6 +10,9 @@
 //!   auth, form parameters `To`, `From`, `Body`, `StatusCallback`; 201 with the message as
 //!   JSON, or an error `{code, message, more_info, status}`. 429 and 5xx may be tried
 //!   again; any other error will not change by trying (21610: the recipient sent STOP).
+//! - **Finding a send whose answer was lost** is `GET …/Messages.json?From=&To=`: the
+//!   account's texts between the two numbers, newest first, each with its `body` and
+//!   `date_created` (RFC 2822).
 
 use std::time::Duration;
 
@@ -205,6 +208,39 @@ struct MessageJson {
     num_segments: Option<String>,
 }
 
+/// A text as the Messages API lists it.
+#[derive(Deserialize)]
+struct ListedJson {
+    sid: String,
+    status: String,
+    num_segments: Option<String>,
+    body: Option<String>,
+    /// RFC 2822: `Mon, 07 Dec 2026 17:04:05 +0000`.
+    date_created: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListJson {
+    messages: Vec<ListedJson>,
+}
+
+/// Unix milliseconds of an RFC 2822 date as Twilio writes them.
+fn rfc2822_millis(date: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+impl From<MessageJson> for Queued {
+    fn from(message: MessageJson) -> Queued {
+        Queued {
+            sid: message.sid,
+            status: Status::parse(&message.status).unwrap_or(Status::Queued),
+            segments: message.num_segments.and_then(|n| n.parse().ok()),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorJson {
     code: Option<u32>,
@@ -276,35 +312,26 @@ impl Client {
             .form(&form)
             .send()
             .await
-            .map_err(|e| SendError {
-                // Not answered (refused, timed out): it may be tried again.
-                permanent: false,
-                code: None,
-                opted_out: false,
-                ours: false,
-                detail: format!("the SMS provider could not be reached: {}", without_url(&e)),
+            .map_err(|e| {
+                // Not answered. Unless the connection was never made, the request may have
+                // reached Twilio.
+                SendError::transient(
+                    format!("the SMS provider could not be reached: {}", without_url(&e)),
+                    !e.is_connect(),
+                )
             })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| SendError {
-            permanent: false,
-            code: None,
-            opted_out: false,
-            ours: false,
-            detail: format!("the SMS provider's answer was cut off: {}", without_url(&e)),
+        let bytes = response.bytes().await.map_err(|e| {
+            SendError::transient(
+                format!("the SMS provider's answer was cut off: {}", without_url(&e)),
+                true,
+            )
         })?;
         if status.as_u16() == 201 || status.as_u16() == 200 {
-            let message: MessageJson = serde_json::from_slice(&bytes).map_err(|_| SendError {
-                permanent: false,
-                code: None,
-                opted_out: false,
-                ours: false,
-                detail: "the SMS provider's answer does not read".into(),
+            let message: MessageJson = serde_json::from_slice(&bytes).map_err(|_| {
+                SendError::transient("the SMS provider's answer does not read".into(), true)
             })?;
-            return Ok(Queued {
-                sid: message.sid,
-                status: Status::parse(&message.status).unwrap_or(Status::Queued),
-                segments: message.num_segments.and_then(|n| n.parse().ok()),
-            });
+            return Ok(message.into());
         }
         let error: Option<ErrorJson> = serde_json::from_slice(&bytes).ok();
         let code = error.as_ref().and_then(|e| e.code);
@@ -321,6 +348,8 @@ impl Client {
             opted_out: code == Some(OPTED_OUT),
             ours: matches!(status.as_u16(), 401 | 403)
                 || code.is_some_and(|c| ACCOUNT_ERRORS.contains(&c)),
+            // A 5xx may come from a gateway after Twilio took the text.
+            unsure: status.is_server_error(),
             detail: match code {
                 Some(code) => format!("{message} (Twilio error {code})"),
                 None => message,
@@ -330,6 +359,60 @@ impl Client {
 }
 
 impl Client {
+    /// The account's texts from `text.from` to `text.to` with `text.body` created at or
+    /// after `since_ms`, newest first: `GET …/Messages.json?From=&To=&PageSize=50` (Twilio
+    /// lists newest first; a lost answer is looked for within minutes, so one page holds
+    /// it). The body is compared here: the API does not filter by it.
+    pub async fn sent_since(&self, text: &Outgoing, since_ms: i64) -> Result<Vec<Queued>, String> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("From", &text.from)
+            .append_pair("To", &text.to)
+            .append_pair("PageSize", "50")
+            .finish();
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json?{query}",
+            self.base, self.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .send()
+            .await
+            .map_err(|e| format!("the SMS provider could not be reached: {}", without_url(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "the SMS provider answered HTTP {} to a look for a sent text",
+                response.status().as_u16()
+            ));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("the SMS provider's answer was cut off: {}", without_url(&e)))?;
+        let list: ListJson = serde_json::from_slice(&bytes)
+            .map_err(|_| "the SMS provider's list of texts does not read".to_owned())?;
+        Ok(list
+            .messages
+            .into_iter()
+            .filter(|m| m.body.as_deref() == Some(text.body.as_str()))
+            .filter(|m| {
+                m.date_created
+                    .as_deref()
+                    .and_then(rfc2822_millis)
+                    .is_some_and(|at| at >= since_ms)
+            })
+            .map(|m| {
+                MessageJson {
+                    sid: m.sid,
+                    status: m.status,
+                    num_segments: m.num_segments,
+                }
+                .into()
+            })
+            .collect())
+    }
+
     /// Fetches a file of an MMS, at most `max` bytes: only from the API's own origin (a
     /// media URL anywhere else is refused, so a forged webhook cannot make hilo send the
     /// credentials elsewhere or fetch from the inside network), with the account's
@@ -477,6 +560,10 @@ impl Provider for Client {
 
     async fn send(&self, text: &Outgoing) -> Result<Queued, SendError> {
         Client::send(self, text).await
+    }
+
+    async fn sent_since(&self, text: &Outgoing, since_ms: i64) -> Result<Vec<Queued>, String> {
+        Client::sent_since(self, text, since_ms).await
     }
 
     async fn media(&self, url: &str, max: u64) -> Result<Vec<u8>, String> {

@@ -360,7 +360,10 @@ async fn the_messages_api_is_spoken_as_twilio_answers_it() {
     for transient in ["+15005550429", "+15005550500"] {
         let error = client.send(&text(transient)).await.expect_err("refused");
         assert!(!error.permanent, "{transient}: {error}");
+        // A 429 was never processed; a 5xx may come after the text was taken.
+        assert_eq!(error.unsure, transient.ends_with("500"), "{transient}");
     }
+    assert!(!bad.unsure && !stopped.unsure);
     // Wrong credentials are final, and the token never shows in the error.
     let wrong = Client::new(&base, ACCOUNT_SID, "guess").expect("client");
     let denied = wrong
@@ -379,5 +382,99 @@ async fn the_messages_api_is_spoken_as_twilio_answers_it() {
         .await
         .expect_err("unreachable");
     assert!(!error.permanent);
+    // No connection was made: the text surely did not go.
+    assert!(!error.unsure, "{error}");
     assert!(!error.detail.contains(ACCOUNT_SID), "{error}");
+}
+
+/// A stand-in of `GET /2010-04-01/Accounts/{sid}/Messages.json` listing, newest first,
+/// the texts between the two numbers asked for (and one between others, which a stand-in
+/// that did not filter would give away).
+async fn list_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
+    let queries: Arc<Mutex<Vec<String>>> = Arc::default();
+    async fn list(
+        State(queries): State<Arc<Mutex<Vec<String>>>>,
+        headers: HeaderMap,
+        axum::extract::RawQuery(query): axum::extract::RawQuery,
+    ) -> impl IntoResponse {
+        use base64::Engine as _;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT_SID}:secret"))
+        );
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&expected) {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        let query = query.unwrap_or_default();
+        queries.lock().expect("queries").push(query.clone());
+        let message = |sid: u32, body: &str, date: &str| {
+            serde_json::json!({
+                "sid": format!("SM{sid:032x}"), "account_sid": ACCOUNT_SID,
+                "from": "+34910000000", "to": "+34600111222", "body": body,
+                "status": "sent", "num_segments": "1", "direction": "outbound-api",
+                "date_created": date, "date_sent": null,
+            })
+        };
+        let messages =
+            if query.contains("To=%2B34600111222") && query.contains("From=%2B34910000000") {
+                vec![
+                    message(4, "otra cosa", "Mon, 07 Dec 2026 17:00:03 +0000"),
+                    message(3, "Sí, a la una 😀", "Mon, 07 Dec 2026 17:00:02 +0000"),
+                    message(2, "Sí, a la una 😀", "Mon, 07 Dec 2026 16:00:00 +0000"),
+                ]
+            } else {
+                Vec::new()
+            };
+        (
+            StatusCode::OK,
+            serde_json::json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null})
+                .to_string(),
+        )
+    }
+    let app = axum::Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/Messages.json",
+            axum::routing::get(list),
+        )
+        .with_state(Arc::clone(&queries));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), queries)
+}
+
+#[tokio::test]
+async fn a_lost_send_is_looked_for_by_numbers_body_and_time() {
+    let (base, queries) = list_stand_in().await;
+    let client = Client::new(&base, ACCOUNT_SID, "secret").expect("client");
+    // 2026-12-07 17:00:00 UTC: the text of 16:00 is older, the other text another body.
+    let since = 1_796_662_800_000;
+    let found = client
+        .sent_since(&text("+34600111222"), since)
+        .await
+        .expect("listed");
+    assert_eq!(
+        found.iter().map(|q| q.sid.as_str()).collect::<Vec<_>>(),
+        [format!("SM{:032x}", 3)]
+    );
+    assert_eq!(found[0].status, Status::Sent);
+    let asked = queries.lock().expect("queries").clone();
+    assert_eq!(asked, ["From=%2B34910000000&To=%2B34600111222&PageSize=50"]);
+    // Nothing between other numbers, and a refusal is an error, not "not there".
+    assert!(
+        client
+            .sent_since(&text("+34600999999"), since)
+            .await
+            .expect("listed")
+            .is_empty()
+    );
+    let wrong = Client::new(&base, ACCOUNT_SID, "guess").expect("client");
+    assert!(
+        wrong
+            .sent_since(&text("+34600111222"), since)
+            .await
+            .is_err()
+    );
 }

@@ -1717,7 +1717,7 @@ pub(crate) async fn claim_outbound(
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
     let rows = sqlx::query(
-        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND channel = $4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
+        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND channel = $4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until, unsure_at",
     )
     .bind(now.millis() + lease_ms)
     .bind(now.millis())
@@ -1863,6 +1863,7 @@ pub(crate) async fn sms_status(
     let known: Option<i32> = sqlx::query_scalar(rows::SMS_KNOWN)
         .bind(provider)
         .bind(sid)
+        .bind(false)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;

@@ -189,6 +189,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (21, "digest", include_str!("../migrations/0021_digest.sql")),
     (22, "sms", include_str!("../migrations/0022_sms.sql")),
+    (
+        23,
+        "sms_unsure",
+        include_str!("../migrations/0023_sms_unsure.sql"),
+    ),
 ];
 
 impl SqliteStore {

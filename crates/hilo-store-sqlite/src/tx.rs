@@ -1543,7 +1543,7 @@ pub(crate) fn claim_outbound(
 ) -> StoreResult<Vec<MailJob>> {
     all(
         conn,
-        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND channel = ?4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until",
+        "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND channel = ?4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until, unsure_at",
         params![now.millis() + lease_ms, now.millis(), limit, channel],
         |row| sql::mail_job(row),
     )
@@ -1643,7 +1643,7 @@ pub(crate) fn sms_status(
         let deliveries = message_updated(conn, &ConversationId::new(conversation), &message, now)?;
         return Ok(Some((message, deliveries)));
     }
-    if scalar::<i64>(conn, rows::SMS_KNOWN, [provider, sid])?.is_none() {
+    if scalar::<i64>(conn, rows::SMS_KNOWN, params![provider, sid, false])?.is_none() {
         execute(
             conn,
             rows::SMS_EARLY_SWEEP,

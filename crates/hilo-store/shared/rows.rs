@@ -757,10 +757,6 @@ pub(crate) const SMS_STATUS: &str = concat!(
     " RETURNING message_id, conversation_id"
 );
 
-/// Whether text `$2` of provider `$1` is one hilo sent and knows of.
-pub(crate) const SMS_KNOWN: &str =
-    "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND NOT inbound";
-
 /// A status callback for text `$2` of provider `$1` that came before the send's answer
 /// was recorded: state `$3`, detail `$4`, at `$5`.
 pub(crate) const SMS_EARLY_STATUS: &str = "INSERT INTO sms_early_status (provider, sid, state, detail, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider, sid, state) DO NOTHING";
@@ -769,9 +765,12 @@ pub(crate) const SMS_EARLY_STATUS: &str = "INSERT INTO sms_early_status (provide
 /// were never recorded, or they were about texts of someone else's.
 pub(crate) const SMS_EARLY_SWEEP: &str = "DELETE FROM sms_early_status WHERE received_at < $1";
 
-/// Whether text `$2` of provider `$1` was received already.
-pub(crate) const SMS_RECEIVED: &str =
-    "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND inbound";
+/// Whether text `$2` of provider `$1` is a message's already: received (`$3` true) or sent.
+pub(crate) const SMS_KNOWN: &str =
+    "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND inbound = $3";
+
+/// Try `$2` of text `$1` may have reached the provider: the first such try's time is kept.
+pub(crate) const SMS_UNSURE: &str = "UPDATE outbound_mail SET unsure_at = COALESCE(unsure_at, handed_at) WHERE message_id = $1 AND claimed_until = $2 AND handed_at IS NOT NULL";
 
 /// The status callbacks that came early for text `$2` of provider `$1`, furthest first.
 pub(crate) const SMS_EARLY_STATUSES: &str = concat!(

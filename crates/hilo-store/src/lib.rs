@@ -626,6 +626,9 @@ pub struct MailJob {
     pub queued_at: Timestamp,
     /// The claim: until when it is this sender's (its outcome is recorded only with it).
     pub lease: Timestamp,
+    /// A text only: when a try was handed to the provider and its answer lost, so the
+    /// provider may hold it (see [`SmsStore::sms_unsure`]).
+    pub unsure_since: Option<Timestamp>,
 }
 
 /// A mail of a conversation, for threading the next one.
@@ -1108,8 +1111,14 @@ pub trait SmsStore: Send + Sync {
         sms: &hilo_core::SmsMeta,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>>;
-    /// Whether text `sid` of `provider` was received (and stored) already.
-    async fn sms_received(&self, provider: &str, sid: &str) -> StoreResult<bool>;
+    /// The try at message `message`'s text (claimed with `lease`, handed over by
+    /// [`Self::sms_sending`]) lost the provider's answer: the provider may hold it. Kept
+    /// (the first such try's time) until the text is handed, so that every later try looks
+    /// for it at the provider first. Called before the try is recorded.
+    async fn sms_unsure(&self, message: &MessageId, lease: Timestamp) -> StoreResult<()>;
+    /// Whether text `sid` of `provider` is some message's already: received (`inbound`)
+    /// or sent.
+    async fn sms_known(&self, provider: &str, sid: &str, inbound: bool) -> StoreResult<bool>;
     /// A status callback for a sent text: moves its message to `state` (with `detail`)
     /// unless it is there or further already (queued, then sent, then delivered or
     /// failed), with `message.updated` to the members. For a text not known yet (its

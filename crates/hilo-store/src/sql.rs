@@ -272,7 +272,8 @@ fn email(row: &impl Columns) -> StoreResult<Option<EmailMeta>> {
     }))
 }
 
-/// A claimed mail from `message_id, conversation_id, attempts, created_at, claimed_until`.
+/// A claimed mail from `message_id, conversation_id, attempts, created_at, claimed_until,
+/// unsure_at`.
 pub fn mail_job(row: &impl Columns) -> StoreResult<crate::MailJob> {
     Ok(crate::MailJob {
         message_id: MessageId::new(row.text("message_id")?),
@@ -280,6 +281,7 @@ pub fn mail_job(row: &impl Columns) -> StoreResult<crate::MailJob> {
         attempts: row.int("attempts")?,
         queued_at: Timestamp(row.int("created_at")?),
         lease: Timestamp(row.int("claimed_until")?),
+        unsure_since: row.opt_int("unsure_at")?.map(Timestamp),
     })
 }
 

@@ -29,13 +29,26 @@ const PNG: &[u8] = &[
     0x1d, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xae, 0x42, 0x60, 0x82,
 ];
 
+/// An answer the stand-in gives to a send instead of the default 201.
+enum Answer {
+    /// This status and JSON body.
+    Json(u16, String),
+    /// The connection is cut in the middle of the answer; `taken`: after the text was
+    /// taken (Twilio has it, hilo cannot know), or before.
+    Cut { taken: bool },
+}
+
 /// What the stand-in saw and will answer.
 #[derive(Default)]
 struct Seen {
     /// Each text posted to the Messages API, as its form.
     texts: Vec<Vec<(String, String)>>,
-    /// Answers to give before the default 201, in order: (status, JSON body).
-    answers: VecDeque<(u16, String)>,
+    /// Answers to give before the default 201, in order.
+    answers: VecDeque<Answer>,
+    /// The texts taken, as the API lists them, oldest first.
+    taken: Vec<Value>,
+    /// Queries of the list of texts.
+    lists: Vec<String>,
     /// Whether each request to the file store carried an Authorization header.
     store_auth: Vec<bool>,
     /// Sends answered so far (for the ids handed out).
@@ -56,7 +69,7 @@ impl Twilio {
         let app = axum::Router::new()
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
-                axum::routing::post(create_message),
+                axum::routing::post(create_message).get(list_messages),
             )
             .route(
                 "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}",
@@ -78,7 +91,23 @@ impl Twilio {
 
     fn answer_next(&self, status: u16, body: Value) {
         let mut seen = self.seen.lock().expect("lock");
-        seen.answers.push_back((status, body.to_string()));
+        seen.answers
+            .push_back(Answer::Json(status, body.to_string()));
+    }
+
+    /// The next send's answer is cut off, after the text was taken or before.
+    fn cut_next(&self, taken: bool) {
+        let mut seen = self.seen.lock().expect("lock");
+        seen.answers.push_back(Answer::Cut { taken });
+    }
+
+    /// The texts taken (as listed: `sid`, `body`…), oldest first.
+    fn taken(&self) -> Vec<Value> {
+        self.seen.lock().expect("lock").taken.clone()
+    }
+
+    fn lists(&self) -> Vec<String> {
+        self.seen.lock().expect("lock").lists.clone()
     }
 
     /// The media URL of an MMS, as Twilio gives it.
@@ -124,29 +153,79 @@ async fn create_message(
     let form: Vec<(String, String)> = url_pairs(&body);
     let mut seen = seen.lock().expect("lock");
     seen.texts.push(form.clone());
-    if let Some((status, body)) = seen.answers.pop_front() {
-        return json_answer(status, body);
-    }
-    seen.count += 1;
-    let field = |name: &str| {
-        form.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+    let answered = match seen.answers.pop_front() {
+        Some(Answer::Json(status, body)) => return json_answer(status, body),
+        Some(Answer::Cut { taken: false }) => return cut_answer(),
+        Some(Answer::Cut { taken: true }) => false,
+        None => true,
     };
+    seen.count += 1;
+    let message = json!({
+        "sid": format!("SM{:032x}", seen.count),
+        "account_sid": ACCOUNT,
+        "from": field(&form, "From"),
+        "to": field(&form, "To"),
+        "body": field(&form, "Body"),
+        "status": "queued",
+        "num_segments": "1",
+        "direction": "outbound-api",
+        "date_created": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .expect("a date"),
+    });
+    seen.taken.push(message.clone());
+    if answered {
+        json_answer(201, message.to_string())
+    } else {
+        cut_answer()
+    }
+}
+
+/// A 201 whose body stops half-way: the connection is cut.
+fn cut_answer() -> Response {
+    use futures::StreamExt as _;
+    // The head and the first part go out before the line drops.
+    let parts =
+        futures::stream::once(async { Ok(axum::body::Bytes::from_static(b"{\"sid\": \"SM")) })
+            .chain(futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(std::io::Error::other("the line dropped"))
+            }));
+    (
+        AxumStatus::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(parts),
+    )
+        .into_response()
+}
+
+/// `GET …/Messages.json?From=&To=`: the texts taken between the two, newest first.
+async fn list_messages(
+    State(seen): State<Arc<Mutex<Seen>>>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    if !authorised(&headers) {
+        return json_answer(
+            401,
+            json!({"code": 20003, "message": "Authenticate", "status": 401}).to_string(),
+        );
+    }
+    let query = query.unwrap_or_default();
+    let asked = url_pairs(&query);
+    let mut seen = seen.lock().expect("lock");
+    seen.lists.push(query);
+    let messages: Vec<Value> = seen
+        .taken
+        .iter()
+        .rev()
+        .filter(|m| m["from"] == field(&asked, "From") && m["to"] == field(&asked, "To"))
+        .cloned()
+        .collect();
     json_answer(
-        201,
-        json!({
-            "sid": format!("SM{:032x}", seen.count),
-            "account_sid": ACCOUNT,
-            "from": field("From"),
-            "to": field("To"),
-            "body": field("Body"),
-            "status": "queued",
-            "num_segments": "1",
-            "direction": "outbound-api",
-        })
-        .to_string(),
+        200,
+        json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null})
+            .to_string(),
     )
 }
 
@@ -817,6 +896,77 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
     assert_eq!(body["error"]["code"], "sms_failed");
     let (_, phones) = server.get("/api/v1/me/phones", &ana).await;
     assert_eq!(phones["phones"], json!([]), "nothing is kept");
+}
+
+/// Twilio has no idempotency key for sends: a try whose answer is lost may have been
+/// taken. The next try looks for it (numbers, body, time) before sending.
+#[tokio::test]
+async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
+    let twilio = Twilio::start().await;
+    let server = sms_server(&twilio, "").await;
+    let ana = server.register("ana").await;
+    let (_, opened) = open_number(&server, &ana, "+34600111222").await;
+    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let due_now = async || {
+        server
+            .db
+            .execute("UPDATE outbound_mail SET next_attempt_at = 0 WHERE state = 'queued'")
+            .await;
+    };
+    let first = send(&server, &ana, &conversation, "l1", "Vale").await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    handed_text(&server, &ana, &first_id, "the first text is handed").await;
+
+    // The same words again: the provider takes them, and the line drops in its answer.
+    twilio.cut_next(true);
+    let second = send(&server, &ana, &conversation, "l2", "Vale").await;
+    let second_id = second["id"].as_str().expect("id").to_owned();
+    let waiting = tried(&server, &ana, &second_id, "the cut try is recorded").await;
+    assert_eq!(waiting["delivery"]["state"], "queued", "{waiting}");
+    assert!(
+        waiting["delivery"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cut off")),
+        "{waiting}"
+    );
+    assert_eq!(twilio.taken().len(), 2, "the provider has it");
+    due_now().await;
+    handed_text(&server, &ana, &second_id, "the lost text is found").await;
+    assert_eq!(twilio.texts().len(), 2, "found, not sent a second time");
+    assert_eq!(
+        twilio.lists(),
+        [format!(
+            "From=%2B{}&To=%2B34600111222&PageSize=50",
+            &FREE[1..]
+        )],
+        "looked for once, between the two numbers"
+    );
+    // It is the provider's second text, not the first "Vale" (message 1's already): its
+    // status callbacks reach message 2 only.
+    let second_sid = twilio.taken()[1]["sid"].as_str().expect("sid").to_owned();
+    report(&server, &second_sid, "delivered", None).await;
+    delivery_is(&server, &ana, &second_id, "delivered").await;
+    let first_now = message_by_id(&server, &ana, &first_id).await;
+    assert_eq!(first_now["delivery"]["state"], "queued", "{first_now}");
+
+    // Cut before the provider took it: the look finds only texts that are messages
+    // already, so it is sent again, once.
+    twilio.cut_next(false);
+    let third = send(&server, &ana, &conversation, "l3", "Vale").await;
+    let third_id = third["id"].as_str().expect("id").to_owned();
+    tried(&server, &ana, &third_id, "the cut try is recorded").await;
+    assert_eq!((twilio.texts().len(), twilio.taken().len()), (3, 2));
+    due_now().await;
+    handed_text(&server, &ana, &third_id, "the text is sent again").await;
+    assert_eq!((twilio.texts().len(), twilio.taken().len()), (4, 3));
+    assert_eq!(twilio.lists().len(), 2);
+    let third_sid = twilio.taken()[2]["sid"].as_str().expect("sid").to_owned();
+    report(&server, &third_sid, "delivered", None).await;
+    delivery_is(&server, &ana, &third_id, "delivered").await;
+    // And a text sent afterwards without trouble is not looked for.
+    let fourth = send(&server, &ana, &conversation, "l4", "Vale").await;
+    handed_text(&server, &ana, fourth["id"].as_str().expect("id"), "sent").await;
+    assert_eq!(twilio.lists().len(), 2);
 }
 
 #[tokio::test]
