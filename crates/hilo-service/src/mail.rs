@@ -101,6 +101,7 @@ impl Hilo {
                     detail: Some(bounce_reason(mail)),
                     next_attempt_at: now,
                     sent: None,
+                    unsure: false,
                     lease: None,
                     now,
                 },

@@ -354,7 +354,8 @@ impl Hilo {
         if state == DeliveryState::Failed {
             tracing::info!(message = %job.message_id, detail = ?detail, "mail to a contact failed");
         }
-        self.record_try(job, state, detail, next, composed).await
+        self.record_try(job, state, detail, next, composed, false)
+            .await
     }
 
     /// Records a try at sending a queued mail or text (under the job's lease) and tells
@@ -366,6 +367,7 @@ impl Hilo {
         detail: Option<String>,
         next_attempt_at: Timestamp,
         sent: Option<EmailMeta>,
+        unsure: bool,
     ) -> Result<()> {
         let deliveries = self
             .inner
@@ -377,6 +379,7 @@ impl Hilo {
                     detail,
                     next_attempt_at,
                     sent,
+                    unsure,
                     lease: Some(job.lease),
                     now: self.inner.clock.now(),
                 },

@@ -229,16 +229,21 @@ impl Hilo {
             Err(outcome) => outcome,
         };
         let now = self.inner.clock.now();
+        let unsure = matches!(outcome, Refusal::Unsure(_));
         let (state, detail, next) = match outcome {
             Refusal::LeaseLost => return Ok(()),
             Refusal::Final(detail) => (DeliveryState::Failed, detail, now),
             Refusal::Wait(detail, until) => (DeliveryState::Queued, detail, until),
-            Refusal::Again(detail) if now.millis() - job.queued_at.millis() > GIVE_UP_MS => (
-                DeliveryState::Failed,
-                format!("gave up after {} tries: {detail}", job.attempts),
-                now,
-            ),
-            Refusal::Again(detail) => (
+            Refusal::Again(detail) | Refusal::Unsure(detail)
+                if now.millis() - job.queued_at.millis() > GIVE_UP_MS =>
+            {
+                (
+                    DeliveryState::Failed,
+                    format!("gave up after {} tries: {detail}", job.attempts),
+                    now,
+                )
+            }
+            Refusal::Again(detail) | Refusal::Unsure(detail) => (
                 DeliveryState::Queued,
                 detail,
                 Timestamp(now.millis() + backoff(job.attempts)),
@@ -247,7 +252,8 @@ impl Hilo {
         if state == DeliveryState::Failed {
             tracing::info!(message = %job.message_id, detail = %detail, "a text failed");
         }
-        self.record_try(job, state, Some(detail), next, None).await
+        self.record_try(job, state, Some(detail), next, None, unsure)
+            .await
     }
 
     /// Hands a text to its provider and records that it did; why not, otherwise.
@@ -320,16 +326,99 @@ impl Hilo {
         let provider = gateway.holder(&ours).ok_or_else(|| {
             Refusal::Final(format!("the number {ours} is no longer this server's"))
         })?;
-        if store.sms_opted_out(&ours, &their).await.map_err(again)? {
+        let segments = hilo_sms::segments(&text);
+        let outgoing = Outgoing {
+            from: ours.clone(),
+            to: their.clone(),
+            body: text,
+            status_callback: Some(format!(
+                "{}/api/v1/sms/{}/status",
+                gateway.callback_base, provider.id
+            )),
+        };
+        // An earlier try that may have gone out is looked for before anything can refuse
+        // this one (a STOP since, the day's texts used up): found, it is recorded as it is.
+        let found = self.lost_text(provider, &outgoing, job).await?;
+        // Counted as it goes to the provider, and given back if the provider surely did not
+        // take it: only texts that went out count.
+        let counted = match found {
+            Some(_) => Vec::new(),
+            None => self.may_text(gateway, sender, &ours, &their, now).await?,
+        };
+        // From here the text is never claimed again, whatever becomes of this node: a
+        // text goes out at most once (a failed try below makes it claimable again).
+        if !store
+            .sms_sending(&job.message_id, job.lease, now)
+            .await
+            .map_err(again)?
+        {
+            self.uncount_texts(&counted).await;
+            return Err(Refusal::LeaseLost);
+        }
+        let queued = match found {
+            Some(found) => Ok(found),
+            None => provider.client.send(&outgoing).await,
+        };
+        let queued = match queued {
+            Ok(queued) => queued,
+            Err(error) if error.unsure => {
+                // The provider may hold it (so it stays counted): the next try looks for it
+                // first.
+                return Err(Refusal::Unsure(error.detail));
+            }
+            Err(error) => {
+                self.uncount_texts(&counted).await;
+                return Err(if error.opted_out() {
+                    // The provider knows of a STOP hilo did not see: kept, so nothing more
+                    // is tried.
+                    store
+                        .set_sms_opt_out(&outgoing.from, &outgoing.to, true, now)
+                        .await
+                        .map_err(again)?;
+                    Refusal::Final(format!(
+                        "{} asked for no more texts from {} (STOP): {error}",
+                        outgoing.to, outgoing.from
+                    ))
+                } else if error.permanent && !error.ours {
+                    Refusal::Final(error.detail)
+                } else {
+                    // The provider's trouble, or this server's account or number: the
+                    // text waits until it is put right (or the tries run out).
+                    Refusal::Again(error.detail)
+                });
+            }
+        };
+        self.record_handed(job, provider, outgoing, &segments, queued, now)
+            .await;
+        Ok(())
+    }
+
+    /// Whether `sender` may text `their` from `ours` now: not after a STOP, within the
+    /// account's texts a day and the number's a minute. The counts it took (to give back
+    /// when the text does not go out).
+    async fn may_text(
+        &self,
+        gateway: &SmsGateway,
+        sender: &UserId,
+        ours: &str,
+        their: &str,
+        now: Timestamp,
+    ) -> std::result::Result<Vec<String>, Refusal> {
+        let day_key = format!("sms-day:{sender}");
+        let minute_key = format!("sms-from:{ours}");
+        let mut counted = Vec::new();
+        let again = |e: hilo_store::StoreError| Refusal::Again(format!("could not read: {e}"));
+        if self
+            .inner
+            .store
+            .sms_opted_out(ours, their)
+            .await
+            .map_err(again)?
+        {
             return Err(Refusal::Final(format!(
                 "{their} asked for no more texts from {ours} (STOP); they can text START to resume"
             )));
         }
-        // Counted as it goes to the provider, and given back if the provider does not take
-        // it: only texts that went out count.
-        let day_key = format!("sms-day:{sender}");
-        let minute_key = format!("sms-from:{ours}");
-        let mut counted: Vec<&str> = Vec::new();
         let day = gateway.texts_per_account_day;
         if self
             .count_text(&day_key, day, 24 * 3_600_000, now)
@@ -342,7 +431,7 @@ impl Hilo {
             )));
         }
         if day > 0 {
-            counted.push(&day_key);
+            counted.push(day_key);
         }
         let minute = gateway.texts_per_number_minute;
         if let Some(started) = self
@@ -357,66 +446,24 @@ impl Hilo {
             ));
         }
         if minute > 0 {
-            counted.push(&minute_key);
+            counted.push(minute_key);
         }
-        // From here the text is never claimed again, whatever becomes of this node: a
-        // text goes out at most once (a failed try below makes it claimable again).
-        if !store
-            .sms_sending(&job.message_id, job.lease, now)
-            .await
-            .map_err(again)?
-        {
-            self.uncount_texts(&counted).await;
-            return Err(Refusal::LeaseLost);
-        }
-        let segments = hilo_sms::segments(&text);
-        let outgoing = Outgoing {
-            from: ours.clone(),
-            to: their.clone(),
-            body: text,
-            status_callback: Some(format!(
-                "{}/api/v1/sms/{}/status",
-                gateway.callback_base, provider.id
-            )),
-        };
-        let queued = match self.lost_text(provider, &outgoing, job).await {
-            Ok(Some(found)) => Ok(found),
-            Ok(None) => provider.client.send(&outgoing).await,
-            Err(refusal) => {
-                self.uncount_texts(&counted).await;
-                return Err(refusal);
-            }
-        };
-        let queued = match queued {
-            Ok(queued) => queued,
-            Err(error) => {
-                self.uncount_texts(&counted).await;
-                if error.unsure {
-                    // The provider may hold it: the next try looks for it first.
-                    store
-                        .sms_unsure(&job.message_id, job.lease)
-                        .await
-                        .map_err(again)?;
-                }
-                return Err(if error.opted_out() {
-                    // The provider knows of a STOP hilo did not see: kept, so nothing more
-                    // is tried.
-                    store
-                        .set_sms_opt_out(&ours, &their, true, now)
-                        .await
-                        .map_err(again)?;
-                    Refusal::Final(format!(
-                        "{their} asked for no more texts from {ours} (STOP): {error}"
-                    ))
-                } else if error.permanent && !error.ours {
-                    Refusal::Final(error.detail)
-                } else {
-                    // The provider's trouble, or this server's account or number: the
-                    // text waits until it is put right (or the tries run out).
-                    Refusal::Again(error.detail)
-                });
-            }
-        };
+        Ok(counted)
+    }
+
+    /// Records that the provider took message `job`'s text as `queued`, however many tries
+    /// that takes (it is never sent again meanwhile: `sms_sending` took it out of the
+    /// queue), and tells the members.
+    async fn record_handed(
+        &self,
+        job: &MailJob,
+        provider: &SmsProvider,
+        outgoing: Outgoing,
+        segments: &hilo_sms::Segments,
+        queued: Queued,
+        now: Timestamp,
+    ) {
+        let store = &self.inner.store;
         let meta = SmsMeta {
             provider: provider.id.clone(),
             sid: queued.sid.clone(),
@@ -427,8 +474,6 @@ impl Hilo {
             segments: u32::try_from(segments.count).unwrap_or(u32::MAX),
             encoding: segments.encoding.as_str().to_owned(),
         };
-        // It went out: recorded, however many tries that takes (it is never sent again
-        // meanwhile: `sms_sending` took it out of the queue).
         let state = delivery_state(queued.status);
         let mut wait = Duration::from_millis(200);
         loop {
@@ -448,7 +493,7 @@ impl Hilo {
                 Ok(deliveries) => {
                     self.publish_message_update(&job.message_id, &deliveries)
                         .await;
-                    return Ok(());
+                    return;
                 }
                 Err(error) if wait < Duration::from_secs(60) => {
                     tracing::warn!(%error, message = %job.message_id, "a text went out; recording it failed, trying again");
@@ -457,7 +502,7 @@ impl Hilo {
                 }
                 Err(error) => {
                     tracing::error!(%error, message = %job.message_id, sid = %queued.sid, "a text went out but could not be recorded; it stays out of the queue");
-                    return Ok(());
+                    return;
                 }
             }
         }
@@ -523,7 +568,7 @@ impl Hilo {
     }
 
     /// Gives back the counts of a text that did not go out.
-    async fn uncount_texts(&self, keys: &[&str]) {
+    async fn uncount_texts(&self, keys: &[String]) {
         for key in keys {
             if let Err(error) = self.inner.store.refund(key).await {
                 tracing::warn!(%error, "could not give back a text's count");
@@ -998,6 +1043,9 @@ enum Refusal {
     Again(String),
     /// Try again at this time (a limit's window ends).
     Wait(String, Timestamp),
+    /// Try again later, with back-off, looking first for this try at the provider: its
+    /// answer was lost, so it may have been taken.
+    Unsure(String),
 }
 
 /// A file name's extension for a media type.

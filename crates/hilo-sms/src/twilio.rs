@@ -222,7 +222,12 @@ struct ListedJson {
 #[derive(Deserialize)]
 struct ListJson {
     messages: Vec<ListedJson>,
+    /// The next (older) page, a path on the API.
+    next_page_uri: Option<String>,
 }
+
+/// Most pages of texts looked through for a lost one (50 each).
+const MAX_PAGES: usize = 20;
 
 /// Unix milliseconds of an RFC 2822 date as Twilio writes them.
 fn rfc2822_millis(date: &str) -> Option<i64> {
@@ -360,19 +365,53 @@ impl Client {
 
 impl Client {
     /// The account's texts from `text.from` to `text.to` with `text.body` created at or
-    /// after `since_ms`, newest first: `GET …/Messages.json?From=&To=&PageSize=50` (Twilio
-    /// lists newest first; a lost answer is looked for within minutes, so one page holds
-    /// it). The body is compared here: the API does not filter by it.
+    /// after `since_ms`, newest first: `GET …/Messages.json?From=&To=&PageSize=50`, then
+    /// its `next_page_uri` while the pages are not older than `since_ms` (Twilio lists
+    /// newest first), at most [`MAX_PAGES`]. The body is compared here: the API does not
+    /// filter by it.
     pub async fn sent_since(&self, text: &Outgoing, since_ms: i64) -> Result<Vec<Queued>, String> {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("From", &text.from)
             .append_pair("To", &text.to)
             .append_pair("PageSize", "50")
             .finish();
-        let url = format!(
+        let mut url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json?{query}",
             self.base, self.account_sid
         );
+        let mut found = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.list_page(&url).await?;
+            let mut older = false;
+            for message in page.messages {
+                let at = message.date_created.as_deref().and_then(rfc2822_millis);
+                if at.is_none_or(|at| at < since_ms) {
+                    older |= at.is_some();
+                    continue;
+                }
+                if message.body.as_deref() == Some(text.body.as_str()) {
+                    found.push(
+                        MessageJson {
+                            sid: message.sid,
+                            status: message.status,
+                            num_segments: message.num_segments,
+                        }
+                        .into(),
+                    );
+                }
+            }
+            match page.next_page_uri {
+                // Only ever the API itself, which holds the credentials.
+                Some(next) if !older && next.starts_with("/2010-04-01/Accounts/") => {
+                    url = format!("{}{next}", self.base);
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_page(&self, url: &str) -> Result<ListJson, String> {
         let response = self
             .http
             .get(url)
@@ -380,37 +419,23 @@ impl Client {
             .send()
             .await
             .map_err(|e| format!("the SMS provider could not be reached: {}", without_url(&e)))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "the SMS provider answered HTTP {} to a look for a sent text",
-                response.status().as_u16()
-            ));
-        }
+        let status = response.status();
         let bytes = response
             .bytes()
             .await
             .map_err(|e| format!("the SMS provider's answer was cut off: {}", without_url(&e)))?;
-        let list: ListJson = serde_json::from_slice(&bytes)
-            .map_err(|_| "the SMS provider's list of texts does not read".to_owned())?;
-        Ok(list
-            .messages
-            .into_iter()
-            .filter(|m| m.body.as_deref() == Some(text.body.as_str()))
-            .filter(|m| {
-                m.date_created
-                    .as_deref()
-                    .and_then(rfc2822_millis)
-                    .is_some_and(|at| at >= since_ms)
-            })
-            .map(|m| {
-                MessageJson {
-                    sid: m.sid,
-                    status: m.status,
-                    num_segments: m.num_segments,
-                }
-                .into()
-            })
-            .collect())
+        if !status.is_success() {
+            let error: Option<ErrorJson> = serde_json::from_slice(&bytes).ok();
+            return Err(match error.and_then(|e| e.code.zip(e.message)) {
+                Some((code, message)) => format!(
+                    "listing texts: {} (Twilio error {code})",
+                    message.chars().take(300).collect::<String>()
+                ),
+                None => format!("listing texts: HTTP {}", status.as_u16()),
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|_| "the SMS provider's list of texts does not read".into())
     }
 
     /// Fetches a file of an MMS, at most `max` bytes: only from the API's own origin (a

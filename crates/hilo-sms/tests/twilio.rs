@@ -388,8 +388,8 @@ async fn the_messages_api_is_spoken_as_twilio_answers_it() {
 }
 
 /// A stand-in of `GET /2010-04-01/Accounts/{sid}/Messages.json` listing, newest first,
-/// the texts between the two numbers asked for (and one between others, which a stand-in
-/// that did not filter would give away).
+/// the texts between the two numbers asked for, two a page: page 0, then 1 (by its
+/// `next_page_uri`), then 2, which fails (it is older than anything looked for).
 async fn list_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
     let queries: Arc<Mutex<Vec<String>>> = Arc::default();
     async fn list(
@@ -415,19 +415,42 @@ async fn list_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
                 "date_created": date, "date_sent": null,
             })
         };
-        let messages =
-            if query.contains("To=%2B34600111222") && query.contains("From=%2B34910000000") {
-                vec![
-                    message(4, "otra cosa", "Mon, 07 Dec 2026 17:00:03 +0000"),
-                    message(3, "Sí, a la una 😀", "Mon, 07 Dec 2026 17:00:02 +0000"),
-                    message(2, "Sí, a la una 😀", "Mon, 07 Dec 2026 16:00:00 +0000"),
-                ]
-            } else {
-                Vec::new()
-            };
+        if !(query.contains("To=%2B34600111222") && query.contains("From=%2B34910000000")) {
+            return (
+                StatusCode::OK,
+                serde_json::json!({"messages": [], "page": 0, "next_page_uri": null}).to_string(),
+            );
+        }
+        let page = if query.contains("Page=2") {
+            2
+        } else if query.contains("Page=1") {
+            1
+        } else {
+            0
+        };
+        let messages = match page {
+            0 => vec![
+                message(5, "otra cosa", "Mon, 07 Dec 2026 17:00:04 +0000"),
+                message(4, "Sí, a la una 😀", "Mon, 07 Dec 2026 17:00:03 +0000"),
+            ],
+            1 => vec![
+                message(3, "Sí, a la una 😀", "Mon, 07 Dec 2026 17:00:02 +0000"),
+                message(2, "Sí, a la una 😀", "Mon, 07 Dec 2026 16:00:00 +0000"),
+            ],
+            _ => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"code": 20500, "message": "Internal Server Error", "status": 500}"#.into(),
+                );
+            }
+        };
+        let next = format!(
+            "/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json?From=%2B34910000000&To=%2B34600111222&PageSize=50&Page={}&PageToken=PASM{page}",
+            page + 1
+        );
         (
             StatusCode::OK,
-            serde_json::json!({"messages": messages, "page": 0, "page_size": 50, "next_page_uri": null})
+            serde_json::json!({"messages": messages, "page": page, "page_size": 50, "next_page_uri": next})
                 .to_string(),
         )
     }
@@ -449,7 +472,8 @@ async fn list_stand_in() -> (String, Arc<Mutex<Vec<String>>>) {
 async fn a_lost_send_is_looked_for_by_numbers_body_and_time() {
     let (base, queries) = list_stand_in().await;
     let client = Client::new(&base, ACCOUNT_SID, "secret").expect("client");
-    // 2026-12-07 17:00:00 UTC: the text of 16:00 is older, the other text another body.
+    // 2026-12-07 17:00:00 UTC: the text of 16:00 is older (and so is the page after it,
+    // never asked for); the newest text has another body.
     let since = 1_796_662_800_000;
     let found = client
         .sent_since(&text("+34600111222"), since)
@@ -457,11 +481,23 @@ async fn a_lost_send_is_looked_for_by_numbers_body_and_time() {
         .expect("listed");
     assert_eq!(
         found.iter().map(|q| q.sid.as_str()).collect::<Vec<_>>(),
-        [format!("SM{:032x}", 3)]
+        [format!("SM{:032x}", 4), format!("SM{:032x}", 3)]
     );
     assert_eq!(found[0].status, Status::Sent);
     let asked = queries.lock().expect("queries").clone();
-    assert_eq!(asked, ["From=%2B34910000000&To=%2B34600111222&PageSize=50"]);
+    assert_eq!(
+        asked,
+        [
+            "From=%2B34910000000&To=%2B34600111222&PageSize=50",
+            "From=%2B34910000000&To=%2B34600111222&PageSize=50&Page=1&PageToken=PASM0",
+        ]
+    );
+    // A refusal while paging is an error, not "not there".
+    let error = client
+        .sent_since(&text("+34600111222"), since - 3_600_000)
+        .await
+        .expect_err("page 2 fails");
+    assert!(error.contains("20500"), "{error}");
     // Nothing between other numbers, and a refusal is an error, not "not there".
     assert!(
         client

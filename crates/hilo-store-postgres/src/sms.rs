@@ -92,16 +92,6 @@ impl SmsStore for PostgresStore {
         in_transaction!(self, conn => tx::sms_handed(conn, message, sms, now))
     }
 
-    async fn sms_unsure(&self, message: &MessageId, lease: Timestamp) -> StoreResult<()> {
-        sqlx::query(rows::SMS_UNSURE)
-            .bind(message.as_str())
-            .bind(lease.millis())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
     async fn sms_known(&self, provider: &str, sid: &str, inbound: bool) -> StoreResult<bool> {
         let found: Option<i32> = sqlx::query_scalar(rows::SMS_KNOWN)
             .bind(provider)

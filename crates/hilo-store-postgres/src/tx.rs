@@ -1897,6 +1897,7 @@ pub(crate) async fn finish_mail(
             .bind(outcome.state.as_str())
             .bind(&outcome.detail)
             .bind(outcome.next_attempt_at.millis())
+            .bind(outcome.unsure)
             .bind(message.as_str())
             .bind(lease.millis())
             .fetch_optional(&mut *conn)

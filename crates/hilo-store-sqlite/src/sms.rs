@@ -83,13 +83,6 @@ impl SmsStore for SqliteStore {
         in_writer!(self, (message, sms), conn => tx::sms_handed(conn, &message, &sms, now))
     }
 
-    async fn sms_unsure(&self, message: &MessageId, lease: Timestamp) -> StoreResult<()> {
-        in_writer!(self, (message), conn => {
-            execute(conn, rows::SMS_UNSURE, params![message.as_str(), lease.millis()])?;
-            Ok(())
-        })
-    }
-
     async fn sms_known(&self, provider: &str, sid: &str, inbound: bool) -> StoreResult<bool> {
         in_reader!(self, (provider, sid), conn => Ok(
             scalar::<i64>(conn, rows::SMS_KNOWN, params![provider, sid, inbound])?.is_some()

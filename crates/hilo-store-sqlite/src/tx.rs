@@ -1672,6 +1672,7 @@ pub(crate) fn finish_mail(
                 outcome.state.as_str(),
                 outcome.detail,
                 outcome.next_attempt_at.millis(),
+                outcome.unsure,
                 message.as_str(),
                 lease.millis()
             ],

@@ -618,11 +618,12 @@ pub(crate) const THREAD_MAIL: &str = "SELECT e.rfc_id, e.subject, e.inbound FROM
 /// Keeps the mail a message was sent as, the first time it is composed.
 pub(crate) const INSERT_SENT_EMAIL: &str = "INSERT INTO message_emails (message_id, conversation_id, rfc_id, inbound, subject, from_address, recipients) VALUES ($1, $2, $3, FALSE, $4, $5, $6) ON CONFLICT (message_id) DO NOTHING";
 
-/// Records how a try at sending message `$4` went: state `$1`, detail `$2`, next try at
-/// `$3`; only by the sender holding the lease `$5`, and never over a bounce that came in
+/// Records how a try at sending message `$5` went: state `$1`, detail `$2`, next try at
+/// `$3`; only by the sender holding the lease `$6`, and never over a bounce that came in
 /// meanwhile (a late answer cannot undo it). A text whose sending failed may be claimed
-/// again.
-pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, claimed_until = NULL, handed_at = NULL WHERE message_id = $4 AND state = 'queued' AND claimed_until = $5 RETURNING conversation_id";
+/// again; with `$4` its try may have reached the provider all the same, and the first such
+/// try's time is kept in `unsure_at` (SET reads the row as it was, `handed_at` included).
+pub(crate) const FINISH_MAIL: &str = "UPDATE outbound_mail SET state = $1, detail = $2, next_attempt_at = $3, unsure_at = CASE WHEN $4 THEN COALESCE(unsure_at, handed_at) ELSE unsure_at END, claimed_until = NULL, handed_at = NULL WHERE message_id = $5 AND state = 'queued' AND claimed_until = $6 RETURNING conversation_id";
 
 /// A bounce: message `$2`'s mail failed, for reason `$1`.
 pub(crate) const BOUNCE_MAIL: &str = "UPDATE outbound_mail SET state = 'failed', detail = $1, claimed_until = NULL WHERE message_id = $2 RETURNING conversation_id";
@@ -768,9 +769,6 @@ pub(crate) const SMS_EARLY_SWEEP: &str = "DELETE FROM sms_early_status WHERE rec
 /// Whether text `$2` of provider `$1` is a message's already: received (`$3` true) or sent.
 pub(crate) const SMS_KNOWN: &str =
     "SELECT 1 FROM message_sms WHERE provider = $1 AND sid = $2 AND inbound = $3";
-
-/// Try `$2` of text `$1` may have reached the provider: the first such try's time is kept.
-pub(crate) const SMS_UNSURE: &str = "UPDATE outbound_mail SET unsure_at = COALESCE(unsure_at, handed_at) WHERE message_id = $1 AND claimed_until = $2 AND handed_at IS NOT NULL";
 
 /// The status callbacks that came early for text `$2` of provider `$1`, furthest first.
 pub(crate) const SMS_EARLY_STATUSES: &str = concat!(

@@ -626,8 +626,8 @@ pub struct MailJob {
     pub queued_at: Timestamp,
     /// The claim: until when it is this sender's (its outcome is recorded only with it).
     pub lease: Timestamp,
-    /// A text only: when a try was handed to the provider and its answer lost, so the
-    /// provider may hold it (see [`SmsStore::sms_unsure`]).
+    /// A text only: when the first try whose answer was lost was handed to the provider
+    /// ([`MailOutcome::unsure`]), so the provider may hold it; never cleared.
     pub unsure_since: Option<Timestamp>,
 }
 
@@ -653,6 +653,9 @@ pub struct MailOutcome {
     pub next_attempt_at: Timestamp,
     /// The mail as sent, kept with the message.
     pub sent: Option<hilo_core::EmailMeta>,
+    /// A text only: the failed try was handed over and its answer lost, so the provider
+    /// may hold it; kept in `outbound_mail.unsure_at` (see [`MailJob::unsure_since`]).
+    pub unsure: bool,
     /// The sender's claim (`MailJob::lease`); `None` for a bounce, which fails the mail
     /// whatever state it is in.
     pub lease: Option<Timestamp>,
@@ -1111,11 +1114,6 @@ pub trait SmsStore: Send + Sync {
         sms: &hilo_core::SmsMeta,
         now: Timestamp,
     ) -> StoreResult<Vec<Delivery>>;
-    /// The try at message `message`'s text (claimed with `lease`, handed over by
-    /// [`Self::sms_sending`]) lost the provider's answer: the provider may hold it. Kept
-    /// (the first such try's time) until the text is handed, so that every later try looks
-    /// for it at the provider first. Called before the try is recorded.
-    async fn sms_unsure(&self, message: &MessageId, lease: Timestamp) -> StoreResult<()>;
     /// Whether text `sid` of `provider` is some message's already: received (`inbound`)
     /// or sent.
     async fn sms_known(&self, provider: &str, sid: &str, inbound: bool) -> StoreResult<bool>;

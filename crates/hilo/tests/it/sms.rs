@@ -967,6 +967,29 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     let fourth = send(&server, &ana, &conversation, "l4", "Vale").await;
     handed_text(&server, &ana, fourth["id"].as_str().expect("id"), "sent").await;
     assert_eq!(twilio.lists().len(), 2);
+
+    // Taken, the answer lost, then they text STOP: the text went out before the STOP, so
+    // it is found and recorded, not failed for the STOP.
+    twilio.cut_next(true);
+    let fifth = send(&server, &ana, &conversation, "l5", "¿Vale?").await;
+    let fifth_id = fifth["id"].as_str().expect("id").to_owned();
+    tried(&server, &ana, &fifth_id, "the cut try is recorded").await;
+    let (code, _) = text_in(&server, &message_sid(901), "+34600111222", FREE, "STOP").await;
+    assert_eq!(code, StatusCode::OK);
+    due_now().await;
+    let found = handed_text(&server, &ana, &fifth_id, "the lost text is found").await;
+    assert_eq!(found["delivery"]["state"], "queued", "{found}");
+    assert_eq!(twilio.texts().len(), 6, "found, not sent again");
+    // What is written after the STOP is not texted.
+    let sixth = send(&server, &ana, &conversation, "l6", "¿Hola?").await;
+    let refused = delivery_is(&server, &ana, sixth["id"].as_str().expect("id"), "failed").await;
+    assert!(
+        refused["delivery"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("STOP")),
+        "{refused}"
+    );
+    assert_eq!(twilio.texts().len(), 6, "nothing is sent after the STOP");
 }
 
 #[tokio::test]
