@@ -1541,6 +1541,13 @@ pub(crate) fn claim_outbound(
     lease_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
+    if channel == "sms" {
+        execute(
+            conn,
+            rows::SMS_REQUEUE_STALE,
+            [now.millis() - rows::SMS_STALE_MS],
+        )?;
+    }
     all(
         conn,
         "UPDATE outbound_mail SET claimed_until = ?1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= ?2 AND channel = ?4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?2) ORDER BY next_attempt_at LIMIT ?3) RETURNING message_id, conversation_id, attempts, created_at, claimed_until, unsure_at",

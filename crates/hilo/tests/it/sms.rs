@@ -992,6 +992,42 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     assert_eq!(twilio.texts().len(), 6, "nothing is sent after the STOP");
 }
 
+/// A node that dies between handing a text to the provider and recording its answer
+/// leaves it out of the queue (no other sender may send it again blindly). Once its lease
+/// is long gone, it is queued again, and the next try finds it at the provider.
+#[tokio::test]
+async fn a_text_left_by_a_sender_that_died_is_found_not_lost() {
+    let twilio = Twilio::start().await;
+    let server = sms_server(&twilio, "").await;
+    let ana = server.register("ana").await;
+    let (_, opened) = open_number(&server, &ana, "+34600444555").await;
+    let conversation = opened["id"].as_str().expect("id").to_owned();
+    // The provider takes the text; the answer never comes back to be recorded.
+    twilio.cut_next(true);
+    let sent = send(&server, &ana, &conversation, "d1", "¿Llegó?").await;
+    let id = sent["id"].as_str().expect("id").to_owned();
+    tried(&server, &ana, &id, "the try is recorded").await;
+    // What a sender that died after `sms_sending` leaves: handed over 20 minutes ago, its
+    // lease over for 15, nothing recorded.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+    let died = format!(
+        "UPDATE outbound_mail SET unsure_at = NULL, handed_at = {}, claimed_until = {}, next_attempt_at = 0 WHERE message_id = '{id}'",
+        now - 20 * 60_000,
+        now - 15 * 60_000
+    );
+    server.db.execute(Box::leak(died.into_boxed_str())).await;
+    let found = handed_text(&server, &ana, &id, "the text is found at the provider").await;
+    assert_eq!(found["delivery"]["state"], "queued", "{found}");
+    assert_eq!(twilio.texts().len(), 1, "found, not sent again");
+    assert_eq!(twilio.lists().len(), 1);
+    let sid = twilio.taken()[0]["sid"].as_str().expect("sid").to_owned();
+    report(&server, &sid, "delivered", None).await;
+    delivery_is(&server, &ana, &id, "delivered").await;
+}
+
 #[tokio::test]
 async fn accounts_verify_their_number_by_text_and_its_texts_become_theirs() {
     let twilio = Twilio::start().await;
