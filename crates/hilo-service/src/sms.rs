@@ -136,6 +136,11 @@ pub struct SmsWebhook<'a> {
 }
 
 /// The wait before try `attempts + 1`: 5 and 30 seconds, 2, 10, 30 minutes, then hourly.
+/// The counter of an account's texts a day.
+fn day_key(sender: &UserId) -> String {
+    format!("sms-day:{sender}")
+}
+
 fn backoff(attempts: i64) -> i64 {
     let seconds = match attempts {
         ..=1 => 5,
@@ -341,9 +346,21 @@ impl Hilo {
         let found = self.lost_text(provider, &outgoing, job).await?;
         // Counted as it goes to the provider, and given back if the provider surely did not
         // take it: only texts that went out count.
+        // A try that may have gone out kept its day's count: if it did not (nothing was
+        // found), that count is this text's.
         let counted = match found {
             Some(_) => Vec::new(),
-            None => self.may_text(gateway, sender, &ours, &their, now).await?,
+            None => {
+                self.may_text(
+                    gateway,
+                    sender,
+                    &ours,
+                    &their,
+                    job.unsure_since.is_none(),
+                    now,
+                )
+                .await?
+            }
         };
         // From here the text is never claimed again, whatever becomes of this node: a
         // text goes out at most once (a failed try below makes it claimable again).
@@ -367,7 +384,12 @@ impl Hilo {
                 return Err(Refusal::Unsure(error.detail));
             }
             Err(error) => {
-                self.uncount_texts(&counted).await;
+                let mut refund = counted;
+                if job.unsure_since.is_some() && gateway.texts_per_account_day > 0 {
+                    // Surely not taken now, nor by the earlier try (it was looked for).
+                    refund.push(day_key(sender));
+                }
+                self.uncount_texts(&refund).await;
                 return Err(if error.opted_out() {
                     // The provider knows of a STOP hilo did not see: kept, so nothing more
                     // is tried.
@@ -394,17 +416,19 @@ impl Hilo {
     }
 
     /// Whether `sender` may text `their` from `ours` now: not after a STOP, within the
-    /// account's texts a day and the number's a minute. The counts it took (to give back
-    /// when the text does not go out).
+    /// account's texts a day (unless `count_day` is false: the text is counted already)
+    /// and the number's a minute. The counts it took (to give back when the text does not
+    /// go out).
     async fn may_text(
         &self,
         gateway: &SmsGateway,
         sender: &UserId,
         ours: &str,
         their: &str,
+        count_day: bool,
         now: Timestamp,
     ) -> std::result::Result<Vec<String>, Refusal> {
-        let day_key = format!("sms-day:{sender}");
+        let day_key = day_key(sender);
         let minute_key = format!("sms-from:{ours}");
         let mut counted = Vec::new();
         let again = |e: hilo_store::StoreError| Refusal::Again(format!("could not read: {e}"));
@@ -419,7 +443,11 @@ impl Hilo {
                 "{their} asked for no more texts from {ours} (STOP); they can text START to resume"
             )));
         }
-        let day = gateway.texts_per_account_day;
+        let day = if count_day {
+            gateway.texts_per_account_day
+        } else {
+            0
+        };
         if self
             .count_text(&day_key, day, 24 * 3_600_000, now)
             .await

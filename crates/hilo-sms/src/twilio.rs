@@ -405,10 +405,13 @@ impl Client {
                 Some(next) if !older && next.starts_with("/2010-04-01/Accounts/") => {
                     url = format!("{}{next}", self.base);
                 }
-                _ => break,
+                _ => return Ok(found),
             }
         }
-        Ok(found)
+        // Not back to `since_ms` yet: what was not read may hold it.
+        Err(format!(
+            "more than {MAX_PAGES} pages of texts since the lost answer"
+        ))
     }
 
     async fn list_page(&self, url: &str) -> Result<ListJson, String> {

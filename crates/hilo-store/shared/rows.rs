@@ -741,9 +741,10 @@ macro_rules! sms_rank {
     };
 }
 
-/// Message `$2`'s text is being handed to the provider at `$1` (only with lease `$3`):
-/// from now on it is never claimed again, whatever becomes of this node.
-pub(crate) const SMS_SENDING: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND handed_at IS NULL";
+/// Message `$2`'s text is being handed to the provider at `$1` (only with lease `$3`, and
+/// only while it runs): it is not claimed again until its try is recorded, or until
+/// [`SMS_REQUEUE_STALE`] finds its sender gone.
+pub(crate) const SMS_SENDING: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND claimed_until > $1 AND handed_at IS NULL";
 
 /// How long after its lease ran out a text that was handed over but never recorded is
 /// taken for lost with its sender (a node that died between the two): far longer than a

@@ -400,6 +400,14 @@ async fn handed_text(server: &TestServer, user: &User, id: &str, what: &str) -> 
     .await
 }
 
+/// Every queued text is due now: the next try comes without sitting out its back-off.
+async fn due_now(server: &TestServer) {
+    server
+        .db
+        .execute("UPDATE outbound_mail SET next_attempt_at = 0 WHERE state = 'queued'")
+        .await;
+}
+
 /// Waits until the stand-in got `count` texts; the last one's form.
 async fn texted(twilio: &Twilio, count: usize) -> Vec<(String, String)> {
     eventually(&format!("{count} texts reach the provider"), async || {
@@ -838,10 +846,7 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
     })
     .await;
     assert_eq!(twilio.texts().len(), 2);
-    server
-        .db
-        .execute("UPDATE outbound_mail SET next_attempt_at = 0 WHERE state = 'queued'")
-        .await;
+    due_now(&server).await;
     texted(&twilio, 3).await;
     let handed = handed_text(&server, &ana, &id, "the text is handed").await;
     assert!(handed["delivery"]["detail"].is_null(), "{handed}");
@@ -907,12 +912,6 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     let ana = server.register("ana").await;
     let (_, opened) = open_number(&server, &ana, "+34600111222").await;
     let conversation = opened["id"].as_str().expect("id").to_owned();
-    let due_now = async || {
-        server
-            .db
-            .execute("UPDATE outbound_mail SET next_attempt_at = 0 WHERE state = 'queued'")
-            .await;
-    };
     let first = send(&server, &ana, &conversation, "l1", "Vale").await;
     let first_id = first["id"].as_str().expect("id").to_owned();
     handed_text(&server, &ana, &first_id, "the first text is handed").await;
@@ -930,7 +929,7 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
         "{waiting}"
     );
     assert_eq!(twilio.taken().len(), 2, "the provider has it");
-    due_now().await;
+    due_now(&server).await;
     handed_text(&server, &ana, &second_id, "the lost text is found").await;
     assert_eq!(twilio.texts().len(), 2, "found, not sent a second time");
     assert_eq!(
@@ -956,7 +955,7 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     let third_id = third["id"].as_str().expect("id").to_owned();
     tried(&server, &ana, &third_id, "the cut try is recorded").await;
     assert_eq!((twilio.texts().len(), twilio.taken().len()), (3, 2));
-    due_now().await;
+    due_now(&server).await;
     handed_text(&server, &ana, &third_id, "the text is sent again").await;
     assert_eq!((twilio.texts().len(), twilio.taken().len()), (4, 3));
     assert_eq!(twilio.lists().len(), 2);
@@ -976,7 +975,7 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     tried(&server, &ana, &fifth_id, "the cut try is recorded").await;
     let (code, _) = text_in(&server, &message_sid(901), "+34600111222", FREE, "STOP").await;
     assert_eq!(code, StatusCode::OK);
-    due_now().await;
+    due_now(&server).await;
     let found = handed_text(&server, &ana, &fifth_id, "the lost text is found").await;
     assert_eq!(found["delivery"]["state"], "queued", "{found}");
     assert_eq!(twilio.texts().len(), 6, "found, not sent again");
@@ -990,6 +989,44 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
         "{refused}"
     );
     assert_eq!(twilio.texts().len(), 6, "nothing is sent after the STOP");
+}
+
+/// A try whose answer was lost keeps its day's count (it may have gone out); sent again
+/// because it had not, it is still one text of the day, not two.
+#[tokio::test]
+async fn a_lost_answer_retried_counts_once_in_the_day() {
+    let twilio = Twilio::start().await;
+    let server = sms_server(&twilio, "texts_per_account_day = 2").await;
+    let ana = server.register("ana").await;
+    let (_, opened) = open_number(&server, &ana, "+34600555666").await;
+    let conversation = opened["id"].as_str().expect("id").to_owned();
+    twilio.cut_next(false);
+    let first = send(&server, &ana, &conversation, "c1", "uno").await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    tried(&server, &ana, &first_id, "the cut try is recorded").await;
+    due_now(&server).await;
+    handed_text(&server, &ana, &first_id, "sent again").await;
+    let second = send(&server, &ana, &conversation, "c2", "dos").await;
+    handed_text(
+        &server,
+        &ana,
+        second["id"].as_str().expect("id"),
+        "the second of the day",
+    )
+    .await;
+    let third = send(&server, &ana, &conversation, "c3", "tres").await;
+    let failed = delivery_is(&server, &ana, third["id"].as_str().expect("id"), "failed").await;
+    assert!(
+        failed["delivery"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("a day")),
+        "{failed}"
+    );
+    assert_eq!(
+        twilio.texts().len(),
+        3,
+        "two tries of the first, one of the second"
+    );
 }
 
 /// A node that dies between handing a text to the provider and recording its answer
@@ -1014,7 +1051,7 @@ async fn a_text_left_by_a_sender_that_died_is_found_not_lost() {
         .expect("after 1970")
         .as_millis() as i64;
     let died = format!(
-        "UPDATE outbound_mail SET unsure_at = NULL, handed_at = {}, claimed_until = {}, next_attempt_at = 0 WHERE message_id = '{id}'",
+        "UPDATE outbound_mail SET unsure_at = NULL, handed_at = {}, claimed_until = {}, next_attempt_at = 0 WHERE message_id = '{id}' AND handed_at IS NULL AND claimed_until IS NULL",
         now - 20 * 60_000,
         now - 15 * 60_000
     );
