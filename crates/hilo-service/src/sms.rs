@@ -135,12 +135,12 @@ pub struct SmsWebhook<'a> {
     pub body: &'a [u8],
 }
 
-/// The wait before try `attempts + 1`: 5 and 30 seconds, 2, 10, 30 minutes, then hourly.
 /// The counter of an account's texts a day.
 fn day_key(sender: &UserId) -> String {
     format!("sms-day:{sender}")
 }
 
+/// The wait before try `attempts + 1`: 5 and 30 seconds, 2, 10, 30 minutes, then hourly.
 fn backoff(attempts: i64) -> i64 {
     let seconds = match attempts {
         ..=1 => 5,
@@ -345,9 +345,8 @@ impl Hilo {
         // this one (a STOP since, the day's texts used up): found, it is recorded as it is.
         let found = self.lost_text(provider, &outgoing, job).await?;
         // Counted as it goes to the provider, and given back if the provider surely did not
-        // take it: only texts that went out count.
-        // A try that may have gone out kept its day's count: if it did not (nothing was
-        // found), that count is this text's.
+        // take it: only texts that went out count. A try that may have gone out kept its
+        // day's count: if it did not (nothing was found), that count is this text's.
         let counted = match found {
             Some(_) => Vec::new(),
             None => {
@@ -362,8 +361,8 @@ impl Hilo {
                 .await?
             }
         };
-        // From here the text is never claimed again, whatever becomes of this node: a
-        // text goes out at most once (a failed try below makes it claimable again).
+        // From here no other sender claims the text until this try is recorded (a failed
+        // try makes it claimable again; a dead sender's, once its lease is long over).
         if !store
             .sms_sending(&job.message_id, job.lease, now)
             .await

@@ -211,9 +211,8 @@ struct MessageJson {
 /// A text as the Messages API lists it.
 #[derive(Deserialize)]
 struct ListedJson {
-    sid: String,
-    status: String,
-    num_segments: Option<String>,
+    #[serde(flatten)]
+    message: MessageJson,
     body: Option<String>,
     /// RFC 2822: `Mon, 07 Dec 2026 17:04:05 +0000`.
     date_created: Option<String>,
@@ -250,6 +249,22 @@ impl From<MessageJson> for Queued {
 struct ErrorJson {
     code: Option<u32>,
     message: Option<String>,
+}
+
+/// An error answer's code and words: Twilio's message (at most 300 characters) with its
+/// code, or the HTTP status.
+fn error_detail(status: reqwest::StatusCode, bytes: &[u8]) -> (Option<u32>, String) {
+    let error: Option<ErrorJson> = serde_json::from_slice(bytes).ok();
+    let code = error.as_ref().and_then(|e| e.code);
+    let message = error
+        .and_then(|e| e.message)
+        .map(|m| m.chars().take(300).collect::<String>())
+        .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    let detail = match code {
+        Some(code) => format!("{message} (Twilio error {code})"),
+        None => message,
+    };
+    (code, detail)
 }
 
 /// One Twilio account's side of the Messages API.
@@ -338,12 +353,7 @@ impl Client {
             })?;
             return Ok(message.into());
         }
-        let error: Option<ErrorJson> = serde_json::from_slice(&bytes).ok();
-        let code = error.as_ref().and_then(|e| e.code);
-        let message = error
-            .and_then(|e| e.message)
-            .map(|m| m.chars().take(300).collect::<String>())
-            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+        let (code, detail) = error_detail(status, &bytes);
         // 429 is never processed; 5xx is the provider's trouble. Anything else (a bad
         // number, an opted-out recipient, credentials) stays as it is.
         let transient = status.as_u16() == 429 || status.is_server_error();
@@ -355,10 +365,7 @@ impl Client {
                 || code.is_some_and(|c| ACCOUNT_ERRORS.contains(&c)),
             // A 5xx may come from a gateway after Twilio took the text.
             unsure: status.is_server_error(),
-            detail: match code {
-                Some(code) => format!("{message} (Twilio error {code})"),
-                None => message,
-            },
+            detail,
         })
     }
 }
@@ -390,14 +397,7 @@ impl Client {
                     continue;
                 }
                 if message.body.as_deref() == Some(text.body.as_str()) {
-                    found.push(
-                        MessageJson {
-                            sid: message.sid,
-                            status: message.status,
-                            num_segments: message.num_segments,
-                        }
-                        .into(),
-                    );
+                    found.push(message.message.into());
                 }
             }
             match page.next_page_uri {
@@ -428,14 +428,7 @@ impl Client {
             .await
             .map_err(|e| format!("the SMS provider's answer was cut off: {}", without_url(&e)))?;
         if !status.is_success() {
-            let error: Option<ErrorJson> = serde_json::from_slice(&bytes).ok();
-            return Err(match error.and_then(|e| e.code.zip(e.message)) {
-                Some((code, message)) => format!(
-                    "listing texts: {} (Twilio error {code})",
-                    message.chars().take(300).collect::<String>()
-                ),
-                None => format!("listing texts: HTTP {}", status.as_u16()),
-            });
+            return Err(format!("listing texts: {}", error_detail(status, &bytes).1));
         }
         serde_json::from_slice(&bytes)
             .map_err(|_| "the SMS provider's list of texts does not read".into())

@@ -1716,20 +1716,16 @@ pub(crate) async fn claim_outbound(
     lease_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<MailJob>> {
-    if channel == "sms" {
-        sqlx::query(rows::SMS_REQUEUE_STALE)
-            .bind(now.millis() - rows::SMS_STALE_MS)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-    }
+    // A text handed over by a sender whose lease ran out `SMS_STALE_MS` ago without
+    // recording the answer (a recorded text has no lease) is claimed too, as unsure.
     let rows = sqlx::query(
-        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1 WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND channel = $4 AND handed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until, unsure_at",
+        "UPDATE outbound_mail SET claimed_until = $1, attempts = attempts + 1, unsure_at = COALESCE(unsure_at, handed_at), handed_at = NULL WHERE message_id IN (SELECT message_id FROM outbound_mail WHERE state = 'queued' AND next_attempt_at <= $2 AND channel = $4 AND (claimed_until IS NULL OR claimed_until < $2) AND (handed_at IS NULL OR claimed_until < $5) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING message_id, conversation_id, attempts, created_at, claimed_until, unsure_at",
     )
     .bind(now.millis() + lease_ms)
     .bind(now.millis())
     .bind(limit)
     .bind(channel)
+    .bind(now.millis() - rows::SMS_STALE_MS)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;

@@ -742,19 +742,15 @@ macro_rules! sms_rank {
 }
 
 /// Message `$2`'s text is being handed to the provider at `$1` (only with lease `$3`, and
-/// only while it runs): it is not claimed again until its try is recorded, or until
-/// [`SMS_REQUEUE_STALE`] finds its sender gone.
+/// only while it runs): it is not claimed again until its try is recorded, or until its
+/// lease has been over for [`SMS_STALE_MS`] (its sender is gone; claimed as unsure).
 pub(crate) const SMS_SENDING: &str = "UPDATE outbound_mail SET handed_at = $1, detail = NULL WHERE message_id = $2 AND state = 'queued' AND claimed_until = $3 AND claimed_until > $1 AND handed_at IS NULL";
 
 /// How long after its lease ran out a text that was handed over but never recorded is
-/// taken for lost with its sender (a node that died between the two): far longer than a
-/// try takes (a send, then its recording, is at most a few minutes).
+/// taken for lost with its sender (a node that died between the two) and claimed again as
+/// unsure: far longer than a try takes (a send, then its recording, is at most a few
+/// minutes, and a text is handed over only within its lease).
 pub(crate) const SMS_STALE_MS: i64 = 10 * 60 * 1000;
-
-/// Texts handed over by a sender whose lease ran out before `$1` without recording the
-/// provider's answer (a recorded text has no lease): the provider may hold them, so they
-/// are queued again as unsure, and the next try looks for them first.
-pub(crate) const SMS_REQUEUE_STALE: &str = "UPDATE outbound_mail SET unsure_at = COALESCE(unsure_at, handed_at), handed_at = NULL, claimed_until = NULL WHERE channel = 'sms' AND state = 'queued' AND handed_at IS NOT NULL AND claimed_until < $1";
 
 /// The provider took message `$1`'s text: it waits for status callbacks.
 pub(crate) const SMS_HANDED: &str = "UPDATE outbound_mail SET claimed_until = NULL WHERE message_id = $1 AND handed_at IS NOT NULL RETURNING conversation_id";

@@ -373,6 +373,13 @@ async fn open_number(server: &TestServer, user: &User, number: &str) -> (StatusC
         .await
 }
 
+/// The id of `user`'s conversation with phone number `number`, opened (or found) here.
+async fn phone_thread(server: &TestServer, user: &User, number: &str) -> String {
+    let (status, opened) = open_number(server, user, number).await;
+    assert!(status.is_success(), "{status}: {opened}");
+    opened["id"].as_str().expect("id").to_owned()
+}
+
 /// Waits until message `id` shows delivery state `state`; the message.
 async fn delivery_is(server: &TestServer, user: &User, id: &str, state: &str) -> Value {
     eventually(&format!("the text is {state}"), async || {
@@ -755,8 +762,7 @@ async fn stop_ends_texts_to_a_number_start_resumes_them_and_help_is_answered() {
     let twilio = Twilio::start().await;
     let server = sms_server(&twilio, "").await;
     let ana = server.register("ana").await;
-    let (_, opened) = open_number(&server, &ana, "+34600222333").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600222333").await;
     send(&server, &ana, &conversation, "a1", "¿Vienes el sábado?").await;
     texted(&twilio, 1).await;
 
@@ -818,8 +824,7 @@ async fn provider_errors_are_retried_with_back_off_then_surfaced() {
     let twilio = Twilio::start().await;
     let server = sms_server(&twilio, "").await;
     let ana = server.register("ana").await;
-    let (_, opened) = open_number(&server, &ana, "+34600333444").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600333444").await;
     // Twilio's trouble (a 5xx) and its throttle (a 429) are tried again...
     twilio.answer_next(
         500,
@@ -910,8 +915,7 @@ async fn a_text_whose_answer_was_lost_is_looked_for_not_sent_twice() {
     let twilio = Twilio::start().await;
     let server = sms_server(&twilio, "").await;
     let ana = server.register("ana").await;
-    let (_, opened) = open_number(&server, &ana, "+34600111222").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600111222").await;
     let first = send(&server, &ana, &conversation, "l1", "Vale").await;
     let first_id = first["id"].as_str().expect("id").to_owned();
     handed_text(&server, &ana, &first_id, "the first text is handed").await;
@@ -998,8 +1002,7 @@ async fn a_lost_answer_retried_counts_once_in_the_day() {
     let twilio = Twilio::start().await;
     let server = sms_server(&twilio, "texts_per_account_day = 2").await;
     let ana = server.register("ana").await;
-    let (_, opened) = open_number(&server, &ana, "+34600555666").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600555666").await;
     twilio.cut_next(false);
     let first = send(&server, &ana, &conversation, "c1", "uno").await;
     let first_id = first["id"].as_str().expect("id").to_owned();
@@ -1037,8 +1040,7 @@ async fn a_text_left_by_a_sender_that_died_is_found_not_lost() {
     let twilio = Twilio::start().await;
     let server = sms_server(&twilio, "").await;
     let ana = server.register("ana").await;
-    let (_, opened) = open_number(&server, &ana, "+34600444555").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600444555").await;
     // The provider takes the text; the answer never comes back to be recorded.
     twilio.cut_next(true);
     let sent = send(&server, &ana, &conversation, "d1", "¿Llegó?").await;
@@ -1188,8 +1190,7 @@ async fn texts_are_limited_per_account_a_day_and_numbers_are_shared_one_conversa
     let ana = server.register("ana").await;
     let eva = server.register("eva").await;
     let ivan = server.register("ivan").await;
-    let (_, opened) = open_number(&server, &ana, "+34600444555").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600444555").await;
     for n in 1..=2 {
         send(&server, &ana, &conversation, &format!("d{n}"), "hola").await;
     }
@@ -1289,8 +1290,7 @@ async fn a_number_sends_at_most_its_texts_a_minute_and_the_rest_wait() {
     let server = sms_server(&twilio, "texts_per_number_minute = 1").await;
     let ana = server.register("ana").await;
     let eva = server.register("eva").await;
-    let (_, opened) = open_number(&server, &ana, "+34600555666").await;
-    let conversation = opened["id"].as_str().expect("id").to_owned();
+    let conversation = phone_thread(&server, &ana, "+34600555666").await;
     send(&server, &ana, &conversation, "m1", "uno").await;
     texted(&twilio, 1).await;
     let second = send(&server, &ana, &conversation, "m2", "dos").await;
